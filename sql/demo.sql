@@ -1,0 +1,66 @@
+-- microseg demo: a short tour of a customer lake, in plain SQL.
+-- `microseg demo` runs this file; each statement's comment is its heading.
+
+-- What the lake holds: every folder of Parquet files is a table.
+SHOW LAKE;
+
+-- Table sizes.
+SELECT 'customers' AS table_name, count(*) AS row_count FROM customers
+UNION ALL SELECT 'orders', count(*) FROM orders
+UNION ALL SELECT 'order_items', count(*) FROM order_items
+UNION ALL SELECT 'events', count(*) FROM events
+UNION ALL SELECT 'tickets', count(*) FROM tickets
+UNION ALL SELECT 'campaign_sends', count(*) FROM campaign_sends
+ORDER BY row_count DESC;
+
+-- The per-customer base of RFM: recency, frequency and monetary value of completed orders.
+CREATE VIEW customer_base AS
+SELECT customer_id,
+       max(order_ts) AS last_order_ts,
+       count(*) AS frequency,
+       sum(amount) AS monetary
+FROM orders
+WHERE status = 'completed'
+GROUP BY customer_id;
+
+-- Revenue concentration: the share of revenue held by the top 5% of customers.
+SELECT round(100.0 * sum(CASE WHEN rank_pct <= 0.05 THEN monetary END) / sum(monetary), 1) AS top5_pct_revenue_share,
+       count(*) AS buying_customers
+FROM (SELECT monetary, percent_rank() OVER (ORDER BY monetary DESC) AS rank_pct FROM customer_base);
+
+-- Classic RFM quintiles (plain SQL; microseg's own rfm functions come with the segmentation library).
+SELECT r, f, count(*) AS customers, round(avg(monetary), 2) AS avg_monetary
+FROM (
+  SELECT monetary,
+         ntile(5) OVER (ORDER BY last_order_ts) AS r,
+         ntile(5) OVER (ORDER BY frequency) AS f
+  FROM customer_base)
+WHERE (r = 5 AND f >= 4) OR (r <= 2 AND f >= 4)
+GROUP BY r, f
+ORDER BY r DESC, f DESC;
+
+-- How each sales channel is used, by part of the day.
+SELECT channel,
+       sum(CASE WHEN extract(hour FROM order_ts) BETWEEN 5 AND 11 THEN 1 ELSE 0 END) AS morning,
+       sum(CASE WHEN extract(hour FROM order_ts) BETWEEN 12 AND 17 THEN 1 ELSE 0 END) AS afternoon,
+       sum(CASE WHEN extract(hour FROM order_ts) BETWEEN 18 AND 22 THEN 1 ELSE 0 END) AS evening,
+       sum(CASE WHEN extract(hour FROM order_ts) >= 23 OR extract(hour FROM order_ts) < 5 THEN 1 ELSE 0 END) AS night
+FROM orders
+GROUP BY channel
+ORDER BY channel;
+
+-- Category mix: share of item revenue by category.
+SELECT i.category,
+       round(100.0 * sum(i.quantity * i.unit_price) / sum(sum(i.quantity * i.unit_price)) OVER (), 1) AS pct_all
+FROM order_items i
+GROUP BY i.category
+ORDER BY pct_all DESC;
+
+-- Abandoned carts in the last 7 days of data: added to cart, no purchase since.
+SELECT count(DISTINCT customer_id) AS customers_with_abandoned_cart
+FROM events e
+WHERE e.event_type = 'add_to_cart'
+  AND e.event_ts >= (SELECT max(event_ts) FROM events) - INTERVAL '7 days'
+  AND NOT EXISTS (
+    SELECT 1 FROM events p
+    WHERE p.customer_id = e.customer_id AND p.event_type = 'purchase' AND p.event_ts >= e.event_ts);

@@ -1,0 +1,64 @@
+//! `microseg demo`: a short tour on a generated lake.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::generate::{generate_with_progress, print_report};
+use super::output::Format;
+use super::run::{RunOptions, run_script};
+use crate::engine::{Engine, EngineOptions};
+use crate::error::Result;
+use crate::generate::GenerateOptions;
+
+/// The tour, compiled in so `microseg demo` works from any directory.
+pub const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
+
+/// Options of `microseg demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Lake folder; generated here when it does not exist.
+    #[arg(long, default_value = "demo-lake")]
+    pub lake: PathBuf,
+    /// Customers to generate when the lake is missing.
+    #[arg(long, default_value_t = 100_000)]
+    pub customers: u64,
+    /// Seed for generation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run this script instead of the built-in sql/demo.sql.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    if !args.lake.exists() {
+        eprintln!("no lake at {}: generating {} customers…", args.lake.display(), args.customers);
+        let opts = GenerateOptions {
+            customers: args.customers,
+            seed: args.seed,
+            out: args.lake.clone(),
+            ..GenerateOptions::default()
+        };
+        let report = generate_with_progress(opts).await?;
+        print_report(&report);
+    }
+    let location = args.lake.to_string_lossy().into_owned();
+    let engine = Engine::open(&location, EngineOptions::default()).await?;
+    let script = match &args.script {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => DEMO_SQL.to_string(),
+    };
+    let opts = RunOptions {
+        format: Format::Table,
+        output: None,
+        max_rows: 25,
+        quiet: false,
+        captions: true,
+    };
+    let file = args.script.as_deref().unwrap_or(std::path::Path::new("sql/demo.sql"));
+    run_script(&engine, &script, Some(file), &opts).await?;
+    eprintln!("\ndemo finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

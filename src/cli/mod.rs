@@ -1,0 +1,120 @@
+//! The `microseg` command: `sql`, `generate` and `demo`.
+
+mod demo;
+mod generate;
+pub mod output;
+mod repl;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::EngineOptions;
+use crate::error::Result;
+use output::Format;
+
+/// Customer micro-segmentation expressed and executed as SQL.
+#[derive(Debug, Parser)]
+#[command(name = "microseg", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL against a lake: interactively, with -c, or a script with -f.
+    Sql(SqlArgs),
+    /// Write a synthetic customer lake (deterministic for a seed).
+    Generate(generate::GenerateArgs),
+    /// Generate ./demo-lake if missing and run sql/demo.sql against it.
+    Demo(demo::DemoArgs),
+}
+
+/// Where the lake is and how the engine is sized.
+#[derive(Debug, Args, Clone)]
+pub struct LakeArgs {
+    /// Lake root: a path, file://, s3://bucket/prefix, gs://…, az://… or memory://name.
+    #[arg(long, env = "MICROSEG_LAKE", default_value = "demo-lake")]
+    pub lake: String,
+    /// Config file to use instead of microseg.toml at the lake root.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Memory for query execution, e.g. 8GiB, 512MB or 60% (of RAM).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Directory for spill files when memory runs out.
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
+    /// Partitions each query is split into (default: number of cores).
+    #[arg(long)]
+    pub target_partitions: Option<usize>,
+    /// Session time zone (default UTC).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+}
+
+impl LakeArgs {
+    fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            config: self.config.clone(),
+            memory_limit: self.memory_limit.clone(),
+            spill_dir: self.spill_dir.clone(),
+            target_partitions: self.target_partitions,
+            time_zone: self.time_zone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Run these statements and exit.
+    #[arg(short = 'c', long = "command", conflicts_with = "file")]
+    command: Option<String>,
+    /// Run the statements of this file in order; stop at the first error.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the (last) result into this file (.parquet, .csv, .json, .ndjson).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Rows shown by the table format.
+    #[arg(long, default_value_t = 1000)]
+    max_rows: usize,
+    /// Print no row counts or timings on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// Runs the command line; the returned error is printed by `main`.
+pub async fn main(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Sql(args) => {
+            let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+            let opts = run::RunOptions {
+                format: args.format,
+                output: args.output,
+                max_rows: args.max_rows,
+                quiet: args.quiet,
+                captions: false,
+            };
+            match (args.command, args.file) {
+                (Some(sql), _) => run::run_script(&engine, &sql, None, &opts).await,
+                (None, Some(path)) => {
+                    let script = std::fs::read_to_string(&path).map_err(|e| {
+                        crate::Error::Usage(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    run::run_script(&engine, &script, Some(&path), &opts).await
+                }
+                (None, None) => repl::repl(&engine, &opts).await,
+            }
+        }
+        Command::Generate(args) => generate::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
+}

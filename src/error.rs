@@ -1,0 +1,52 @@
+//! The one error type of the engine and its front doors.
+
+use datafusion::error::DataFusionError;
+
+/// Everything that can go wrong opening a lake, running SQL or generating data.
+///
+/// Each variant's message names what was wrong (the file, the column, the
+/// option) so the CLI can print it as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lake location or its contents are unusable.
+    #[error("lake {location}: {message}")]
+    Lake { location: String, message: String },
+    /// A configuration file or option is invalid.
+    #[error("config {source_name}: {message}")]
+    Config { source_name: String, message: String },
+    /// A command-line usage problem.
+    #[error("{0}")]
+    Usage(String),
+    /// Planning or execution failed in DataFusion.
+    #[error("{}", strip_df(.0))]
+    DataFusion(#[from] DataFusionError),
+    /// The object store failed.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// Local file I/O failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A lake error at `location`.
+    pub fn lake(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Lake {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// DataFusion's messages are good; its nesting of `External`/`Context`
+/// wrappers is noise for a user, so print the innermost useful text.
+fn strip_df(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::Context(ctx, inner) => format!("{ctx}: {}", strip_df(inner)),
+        DataFusionError::Shared(inner) => strip_df(inner),
+        other => other.to_string(),
+    }
+}

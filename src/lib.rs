@@ -1,0 +1,15 @@
+//! microseg: customer micro-segmentation expressed and executed as SQL.
+//!
+//! [`Engine`] opens a customer lake and runs SQL against it; every front
+//! door (the CLI, the Flight SQL server, materialization jobs, embedding
+//! Rust programs) goes through [`Engine::sql`].
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod generate;
+pub mod lake;
+pub mod statements;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::{Error, Result};

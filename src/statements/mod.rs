@@ -1,0 +1,99 @@
+//! Our own SQL statements, parsed in front of DataFusion's parser.
+//!
+//! [`parse`] looks at the first keywords of a statement: if they start one
+//! of ours it parses it into a small struct; otherwise the text goes to
+//! DataFusion's `DFParser` unchanged. Statements are data first: the struct
+//! is validated here and executed by the engine.
+
+mod split;
+
+pub use split::{StatementText, split_statements};
+
+use datafusion::common::plan_err;
+use datafusion::error::Result;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+/// A parsed statement: one of ours, or DataFusion's.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A statement microseg executes itself.
+    Microseg(MicrosegStatement),
+    /// Anything else, planned by DataFusion.
+    DataFusion(Box<DFStatement>),
+}
+
+/// The statements microseg adds to SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MicrosegStatement {
+    /// `SHOW LAKE`: the lake's location and every table discovered in it.
+    ShowLake,
+}
+
+/// Parses exactly one statement (a trailing `;` is allowed).
+pub fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Parsed> {
+    let mut parser = DFParserBuilder::new(sql).with_dialect(dialect).build()?;
+    let p = &mut parser.parser;
+
+    if p.peek_keyword(Keyword::SHOW) && is_word(&p.peek_nth_token(1).token, "LAKE") {
+        p.next_token();
+        p.next_token();
+        expect_end(p, "SHOW LAKE")?;
+        return Ok(Parsed::Microseg(MicrosegStatement::ShowLake));
+    }
+
+    let statement = parser.parse_statement()?;
+    expect_end(&mut parser.parser, "statement")?;
+    Ok(Parsed::DataFusion(Box::new(statement)))
+}
+
+fn is_word(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// Only one statement per call: a second one would silently be ignored otherwise.
+fn expect_end(p: &mut datafusion::sql::sqlparser::parser::Parser<'_>, what: &str) -> Result<()> {
+    while p.consume_token(&Token::SemiColon) {}
+    let next = p.peek_token();
+    if next.token != Token::EOF {
+        return plan_err!(
+            "unexpected '{}' after {what} at line {}, column {} (run one statement at a time, or a script with `microseg sql -f`)",
+            next.token,
+            next.span.start.line,
+            next.span.start.column
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+    #[test]
+    fn show_lake_is_ours_any_case() {
+        for sql in ["SHOW LAKE", "show lake;", "  Show   Lake ;; "] {
+            let parsed = parse(sql, &GenericDialect {}).unwrap();
+            assert!(matches!(parsed, Parsed::Microseg(MicrosegStatement::ShowLake)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn other_statements_go_to_datafusion() {
+        let parsed = parse("SHOW TABLES", &GenericDialect {}).unwrap();
+        assert!(matches!(parsed, Parsed::DataFusion(_)));
+        let parsed = parse("select 1", &GenericDialect {}).unwrap();
+        assert!(matches!(parsed, Parsed::DataFusion(_)));
+    }
+
+    #[test]
+    fn trailing_garbage_is_an_error() {
+        let err = parse("SHOW LAKE extra", &GenericDialect {}).unwrap_err();
+        assert!(err.to_string().contains("unexpected 'extra' after SHOW LAKE"), "{err}");
+        let err = parse("select 1; select 2", &GenericDialect {}).unwrap_err();
+        assert!(err.to_string().contains("line 1, column 11"), "{err}");
+    }
+}

@@ -1,0 +1,33 @@
+//! Lakes shared by the tests of this binary: generated once per run.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use microseg::generate::{GenerateOptions, generate};
+
+/// Customers in the shared small lake: enough for every table to have rows,
+/// small enough for a debug build to generate in a moment.
+pub const SMALL_LAKE_CUSTOMERS: u64 = 400;
+
+/// A generated lake (seed 7) shared read-only by every test in this process.
+pub fn small_lake() -> &'static Path {
+    static LAKE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_dir, path) = LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("lake");
+        let opts = GenerateOptions {
+            customers: SMALL_LAKE_CUSTOMERS,
+            seed: 7,
+            out: out.clone(),
+            ..GenerateOptions::default()
+        };
+        generate(&opts, &|_, _| {}).expect("generate the shared test lake");
+        (dir, out)
+    });
+    path
+}
+
+/// The shared lake's path as a string, as the CLI and `Engine::open` take it.
+pub fn small_lake_str() -> String {
+    small_lake().to_string_lossy().into_owned()
+}

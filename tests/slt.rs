@@ -1,0 +1,127 @@
+//! Runs every `tests/slt/*.slt` file against our own Engine on the shared
+//! small lake, so our statements and functions are testable in sqllogictest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::StreamExt;
+use microseg::{Engine, EngineOptions};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+use crate::fixtures::small_lake_str;
+
+struct MicrosegDb {
+    engine: Arc<Engine>,
+}
+
+#[derive(Debug)]
+struct SltError(String);
+
+impl std::fmt::Display for SltError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SltError {}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for MicrosegDb {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let df = self.engine.sql(sql).await.map_err(|e| SltError(e.to_string()))?;
+        let fields = df.schema().fields().clone();
+        let mut stream = df.execute_stream().await.map_err(|e| SltError(e.to_string()))?;
+        let mut rows = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| SltError(e.to_string()))?;
+            rows.extend(format_rows(&batch)?);
+        }
+        if fields.is_empty() {
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let types = fields.iter().map(|f| column_type(f.data_type())).collect();
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "microseg"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+fn column_type(t: &DataType) -> DefaultColumnType {
+    match t {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => DefaultColumnType::Integer,
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => DefaultColumnType::Integer,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => DefaultColumnType::FloatingPoint,
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => DefaultColumnType::FloatingPoint,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
+        _ => DefaultColumnType::Any,
+    }
+}
+
+/// NULL as `NULL`, empty strings as `(empty)`, as DataFusion's own slt files do.
+fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, SltError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SltError(e.to_string()))?;
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            formatters
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, col)| {
+                    let s = f.value(row).to_string();
+                    if s.is_empty() && !col.is_null(row) { "(empty)".to_string() } else { s }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+fn slt_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/slt exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictests() {
+    let lake = small_lake_str();
+    let files = slt_files();
+    assert!(!files.is_empty(), "no .slt files found");
+    let mut failures = Vec::new();
+    for file in &files {
+        // A fresh engine per file: views and settings don't leak between files.
+        let engine = Arc::new(Engine::open(&lake, EngineOptions::default()).await.expect("open lake"));
+        let mut runner = sqllogictest::Runner::new(move || {
+            let engine = engine.clone();
+            async move { Ok(MicrosegDb { engine }) }
+        });
+        if let Err(e) = runner.run_file_async(file).await {
+            failures.push(format!("{}:\n{e}", file.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{} slt file(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+}
