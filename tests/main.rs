@@ -3,4 +3,5 @@
 mod cli;
 mod engine;
 mod fixtures;
+mod generate;
 mod slt;

@@ -1,0 +1,706 @@
+//! Table schemas (the lake contract), Arrow column builders fed straight
+//! from the simulation, and a sink that streams them into Parquet files.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Decimal128Builder, Float64Builder, Int32Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::error::DataFusionError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
+
+use super::catalog::{CATEGORIES, CITIES, Catalog, EMAIL_DOMAINS, SUBCATS};
+use super::persona::{ACQUISITION, PERSONAS};
+use super::sim::{
+    CHANNELS, Consent, DEVICES, EVENT_TYPES, Event, GENDERS, Item, LIFE_EVENTS, MARITAL, Order,
+    PROMO_CODES, PURPOSES, Profile, Promo, STATUSES, Send, Ticket, World,
+};
+use super::text::{TICKET_CHANNELS, TOPICS};
+use crate::error::{Error, Result};
+
+/// Rows per Arrow batch handed to a Parquet writer.
+const BATCH_ROWS: usize = 32 * 1024;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Every folder the generator writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Table {
+    Customers,
+    Products,
+    Stores,
+    Orders,
+    OrderItems,
+    Events,
+    Tickets,
+    CampaignSends,
+    Consents,
+    Truth,
+}
+
+impl Table {
+    pub const ALL: [Table; 10] = [
+        Table::Customers,
+        Table::Products,
+        Table::Stores,
+        Table::Orders,
+        Table::OrderItems,
+        Table::Events,
+        Table::Tickets,
+        Table::CampaignSends,
+        Table::Consents,
+        Table::Truth,
+    ];
+
+    /// Folder below the lake root; also the table name in reports.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Table::Customers => "customers",
+            Table::Products => "products",
+            Table::Stores => "stores",
+            Table::Orders => "orders",
+            Table::OrderItems => "order_items",
+            Table::Events => "events",
+            Table::Tickets => "tickets",
+            Table::CampaignSends => "campaign_sends",
+            Table::Consents => "consents",
+            Table::Truth => "_truth/personas",
+        }
+    }
+
+    /// The hive partition key, for monthly-partitioned tables.
+    pub fn partition(self) -> Option<&'static str> {
+        match self {
+            Table::Orders | Table::OrderItems => Some("order_month"),
+            Table::Events => Some("event_month"),
+            _ => None,
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        use DataType::{Boolean, Decimal128, Float64, Int32, Int64, Utf8};
+        let ts = || DataType::Timestamp(TimeUnit::Microsecond, None);
+        let req = |n: &str, t: DataType| Field::new(n, t, false);
+        let opt = |n: &str, t: DataType| Field::new(n, t, true);
+        let fields = match self {
+            Table::Customers => vec![
+                req("customer_id", Int64),
+                req("email", Utf8),
+                req("phone", Utf8),
+                req("first_name", Utf8),
+                req("last_name", Utf8),
+                req("signup_ts", ts()),
+                req("birth_year", Int32),
+                req("gender", Utf8),
+                req("marital_status", Utf8),
+                req("city", Utf8),
+                req("region", Utf8),
+                req("country", Utf8),
+                req("lat", Float64),
+                req("lon", Float64),
+                req("acquisition_channel", Utf8),
+            ],
+            Table::Products => vec![
+                req("sku", Utf8),
+                req("name", Utf8),
+                req("category", Utf8),
+                req("subcategory", Utf8),
+                req("brand", Utf8),
+                req("price", Decimal128(10, 2)),
+            ],
+            Table::Stores => vec![
+                req("store_id", Int32),
+                req("name", Utf8),
+                req("city", Utf8),
+                req("lat", Float64),
+                req("lon", Float64),
+            ],
+            Table::Orders => vec![
+                req("order_id", Int64),
+                req("customer_id", Int64),
+                req("order_ts", ts()),
+                req("channel", Utf8),
+                req("device", Utf8),
+                opt("store_id", Int32),
+                req("amount", Decimal128(12, 2)),
+                req("discount", Decimal128(12, 2)),
+                req("n_items", Int32),
+                req("status", Utf8),
+                opt("promo_code", Utf8),
+            ],
+            Table::OrderItems => vec![
+                req("order_id", Int64),
+                req("customer_id", Int64),
+                req("sku", Utf8),
+                req("category", Utf8),
+                req("subcategory", Utf8),
+                req("quantity", Int32),
+                req("unit_price", Decimal128(10, 2)),
+            ],
+            Table::Events => vec![
+                req("customer_id", Int64),
+                req("event_ts", ts()),
+                req("event_type", Utf8),
+                opt("sku", Utf8),
+                opt("category", Utf8),
+                opt("search_query", Utf8),
+                req("device", Utf8),
+                req("channel", Utf8),
+                opt("lat", Float64),
+                opt("lon", Float64),
+                opt("campaign_id", Utf8),
+            ],
+            Table::Tickets => vec![
+                req("ticket_id", Int64),
+                req("customer_id", Int64),
+                req("created_ts", ts()),
+                req("channel", Utf8),
+                req("topic", Utf8),
+                req("text", Utf8),
+                opt("csat", Int32),
+            ],
+            Table::CampaignSends => vec![
+                req("campaign_id", Utf8),
+                req("customer_id", Int64),
+                req("sent_ts", ts()),
+                req("variant", Utf8),
+                req("opened", Boolean),
+                req("clicked", Boolean),
+                req("converted", Boolean),
+                req("revenue", Decimal128(12, 2)),
+            ],
+            Table::Consents => vec![
+                req("customer_id", Int64),
+                req("purpose", Utf8),
+                req("granted", Boolean),
+                req("ts", ts()),
+            ],
+            Table::Truth => vec![
+                req("customer_id", Int64),
+                req("persona", Utf8),
+                opt("life_event", Utf8),
+                opt("life_event_ts", ts()),
+            ],
+        };
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Columns with (almost) unique values: dictionary encoding would only
+    /// cost hashing time before falling back to plain.
+    fn plain_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Customers => &["customer_id", "email", "phone", "signup_ts", "lat", "lon"],
+            Table::Orders => &["order_id", "customer_id", "order_ts", "amount", "discount"],
+            Table::OrderItems => &["order_id", "customer_id"],
+            Table::Events => &["customer_id", "event_ts", "lat", "lon"],
+            Table::Tickets => &["ticket_id", "customer_id", "created_ts"],
+            Table::CampaignSends => &["customer_id", "sent_ts", "revenue"],
+            Table::Consents => &["customer_id", "ts"],
+            Table::Truth => &["customer_id", "life_event_ts"],
+            Table::Products | Table::Stores => &[],
+        }
+    }
+
+    pub fn writer_properties(self) -> WriterProperties {
+        let mut b = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("zstd level 1"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_bytes(None);
+        for c in self.plain_columns() {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+        }
+        b.build()
+    }
+}
+
+pub(crate) fn parquet_err(e: datafusion::parquet::errors::ParquetError) -> Error {
+    Error::DataFusion(DataFusionError::from(e))
+}
+
+fn arrow_err(e: datafusion::arrow::error::ArrowError) -> Error {
+    Error::DataFusion(DataFusionError::from(e))
+}
+
+/// An I/O error that names the path it happened on.
+pub(crate) fn io_at(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", path.display()),
+    ))
+}
+
+/// A set of column builders for one table.
+pub(crate) trait Columns {
+    fn new() -> Self;
+    fn rows(&self) -> usize;
+    fn finish(&mut self) -> Vec<ArrayRef>;
+}
+
+fn dec(precision: u8) -> Decimal128Builder {
+    Decimal128Builder::new().with_data_type(DataType::Decimal128(precision, 2))
+}
+
+fn opt_str(b: &mut StringBuilder, v: Option<&str>) {
+    match v {
+        Some(s) => b.append_value(s),
+        None => b.append_null(),
+    }
+}
+
+/// NaN stands for "no coordinates" in the simulation.
+fn opt_f64(b: &mut Float64Builder, v: f64) {
+    if v.is_nan() {
+        b.append_null()
+    } else {
+        b.append_value(v)
+    }
+}
+
+macro_rules! columns {
+    ($name:ident { $($col:ident : $ty:ty = $init:expr),* $(,)? } rows = $first:ident) => {
+        pub(crate) struct $name { $($col: $ty),* }
+        impl Columns for $name {
+            fn new() -> Self {
+                $name { $($col: $init),* }
+            }
+            fn rows(&self) -> usize {
+                self.$first.len()
+            }
+            fn finish(&mut self) -> Vec<ArrayRef> {
+                vec![$(Arc::new(self.$col.finish()) as ArrayRef),*]
+            }
+        }
+    };
+}
+
+columns!(CustomerCols {
+    customer_id: Int64Builder = Int64Builder::new(),
+    email: StringBuilder = StringBuilder::new(),
+    phone: StringBuilder = StringBuilder::new(),
+    first_name: StringBuilder = StringBuilder::new(),
+    last_name: StringBuilder = StringBuilder::new(),
+    signup_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+    birth_year: Int32Builder = Int32Builder::new(),
+    gender: StringBuilder = StringBuilder::new(),
+    marital_status: StringBuilder = StringBuilder::new(),
+    city: StringBuilder = StringBuilder::new(),
+    region: StringBuilder = StringBuilder::new(),
+    country: StringBuilder = StringBuilder::new(),
+    lat: Float64Builder = Float64Builder::new(),
+    lon: Float64Builder = Float64Builder::new(),
+    acquisition_channel: StringBuilder = StringBuilder::new(),
+} rows = customer_id);
+
+impl CustomerCols {
+    pub fn push(&mut self, p: &Profile, catalog: &Catalog) {
+        let first = if p.female_name {
+            &catalog.female_email[p.first as usize]
+        } else {
+            &catalog.male_email[p.first as usize]
+        };
+        let last = &catalog.last_email[p.last as usize];
+        let domain = EMAIL_DOMAINS[p.email_domain as usize];
+        // The customer id makes every address unique; the styles vary the
+        // look. Writing into a string builder cannot fail.
+        let _ = match p.email_style {
+            0 => write!(self.email, "{first}.{last}{}@{domain}", p.id),
+            1 => write!(self.email, "{}{last}{}@{domain}", &first[..1], p.id),
+            _ => write!(self.email, "{last}_{first}{}@{domain}", p.id),
+        };
+        self.email.append_value("");
+        let city = &CITIES[p.city as usize];
+        let _ = write!(
+            self.phone,
+            "+{} {} {:07}",
+            city.phone_cc, p.phone.0, p.phone.1
+        );
+        self.phone.append_value("");
+        self.customer_id.append_value(p.id);
+        self.first_name.append_value(p.first_name());
+        self.last_name.append_value(p.last_name());
+        self.signup_ts.append_value(p.signup_us);
+        self.birth_year.append_value(p.birth_year);
+        self.gender.append_value(GENDERS[p.gender as usize]);
+        self.marital_status
+            .append_value(MARITAL[p.marital as usize]);
+        self.city.append_value(city.name);
+        self.region.append_value(city.region);
+        self.country.append_value(city.country);
+        self.lat.append_value(p.lat);
+        self.lon.append_value(p.lon);
+        self.acquisition_channel
+            .append_value(ACQUISITION[p.acquisition as usize]);
+    }
+}
+
+columns!(ProductCols {
+    sku: StringBuilder = StringBuilder::new(),
+    name: StringBuilder = StringBuilder::new(),
+    category: StringBuilder = StringBuilder::new(),
+    subcategory: StringBuilder = StringBuilder::new(),
+    brand: StringBuilder = StringBuilder::new(),
+    price: Decimal128Builder = dec(10),
+} rows = sku);
+
+impl ProductCols {
+    pub fn push_all(&mut self, catalog: &Catalog) {
+        for p in &catalog.products {
+            let sc = &SUBCATS[p.subcat as usize];
+            self.sku.append_value(&p.sku);
+            self.name.append_value(&p.name);
+            self.category.append_value(CATEGORIES[sc.category].name);
+            self.subcategory.append_value(sc.name);
+            self.brand.append_value(p.brand);
+            self.price.append_value(p.price as i128);
+        }
+    }
+}
+
+columns!(StoreCols {
+    store_id: Int32Builder = Int32Builder::new(),
+    name: StringBuilder = StringBuilder::new(),
+    city: StringBuilder = StringBuilder::new(),
+    lat: Float64Builder = Float64Builder::new(),
+    lon: Float64Builder = Float64Builder::new(),
+} rows = store_id);
+
+impl StoreCols {
+    pub fn push_all(&mut self, catalog: &Catalog) {
+        for s in &catalog.stores {
+            self.store_id.append_value(s.id);
+            self.name.append_value(&s.name);
+            self.city.append_value(CITIES[s.city].name);
+            self.lat.append_value(s.lat);
+            self.lon.append_value(s.lon);
+        }
+    }
+}
+
+columns!(OrderCols {
+    order_id: Int64Builder = Int64Builder::new(),
+    customer_id: Int64Builder = Int64Builder::new(),
+    order_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+    channel: StringBuilder = StringBuilder::new(),
+    device: StringBuilder = StringBuilder::new(),
+    store_id: Int32Builder = Int32Builder::new(),
+    amount: Decimal128Builder = dec(12),
+    discount: Decimal128Builder = dec(12),
+    n_items: Int32Builder = Int32Builder::new(),
+    status: StringBuilder = StringBuilder::new(),
+    promo_code: StringBuilder = StringBuilder::new(),
+} rows = order_id);
+
+impl OrderCols {
+    pub fn push(&mut self, customer: i64, o: &Order, w: &World) {
+        self.order_id.append_value(o.id);
+        self.customer_id.append_value(customer);
+        self.order_ts.append_value(o.ts);
+        self.channel.append_value(CHANNELS[o.channel as usize]);
+        self.device.append_value(DEVICES[o.device as usize]);
+        self.store_id
+            .append_option(o.store.map(|s| w.catalog.stores[s as usize].id));
+        self.amount.append_value(o.amount as i128);
+        self.discount.append_value(o.discount as i128);
+        self.n_items.append_value(o.n_items);
+        self.status.append_value(STATUSES[o.status as usize]);
+        match o.promo {
+            Promo::None => self.promo_code.append_null(),
+            Promo::Code(k) => self.promo_code.append_value(PROMO_CODES[k as usize].0),
+            Promo::Campaign(c) => self
+                .promo_code
+                .append_value(&w.catalog.campaigns[c as usize].id),
+        }
+    }
+}
+
+columns!(ItemCols {
+    order_id: Int64Builder = Int64Builder::new(),
+    customer_id: Int64Builder = Int64Builder::new(),
+    sku: StringBuilder = StringBuilder::new(),
+    category: StringBuilder = StringBuilder::new(),
+    subcategory: StringBuilder = StringBuilder::new(),
+    quantity: Int32Builder = Int32Builder::new(),
+    unit_price: Decimal128Builder = dec(10),
+} rows = order_id);
+
+impl ItemCols {
+    pub fn push(&mut self, customer: i64, order: i64, item: &Item, catalog: &Catalog) {
+        let p = &catalog.products[item.product as usize];
+        let sc = &SUBCATS[p.subcat as usize];
+        self.order_id.append_value(order);
+        self.customer_id.append_value(customer);
+        self.sku.append_value(&p.sku);
+        self.category.append_value(CATEGORIES[sc.category].name);
+        self.subcategory.append_value(sc.name);
+        self.quantity.append_value(item.qty);
+        self.unit_price.append_value(item.price as i128);
+    }
+}
+
+columns!(EventCols {
+    customer_id: Int64Builder = Int64Builder::new(),
+    event_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+    event_type: StringBuilder = StringBuilder::new(),
+    sku: StringBuilder = StringBuilder::new(),
+    category: StringBuilder = StringBuilder::new(),
+    search_query: StringBuilder = StringBuilder::new(),
+    device: StringBuilder = StringBuilder::new(),
+    channel: StringBuilder = StringBuilder::new(),
+    lat: Float64Builder = Float64Builder::new(),
+    lon: Float64Builder = Float64Builder::new(),
+    campaign_id: StringBuilder = StringBuilder::new(),
+} rows = customer_id);
+
+impl EventCols {
+    pub fn push(&mut self, customer: i64, e: &Event, catalog: &Catalog) {
+        self.customer_id.append_value(customer);
+        self.event_ts.append_value(e.ts);
+        self.event_type.append_value(EVENT_TYPES[e.kind as usize]);
+        opt_str(
+            &mut self.sku,
+            e.product()
+                .map(|p| catalog.products[p as usize].sku.as_str()),
+        );
+        opt_str(&mut self.category, e.category().map(|c| CATEGORIES[c].name));
+        opt_str(&mut self.search_query, e.query());
+        self.device.append_value(DEVICES[e.device as usize]);
+        self.channel.append_value(CHANNELS[e.channel as usize]);
+        opt_f64(&mut self.lat, e.lat);
+        opt_f64(&mut self.lon, e.lon);
+        opt_str(
+            &mut self.campaign_id,
+            e.campaign().map(|c| catalog.campaigns[c].id.as_str()),
+        );
+    }
+}
+
+columns!(TicketCols {
+    ticket_id: Int64Builder = Int64Builder::new(),
+    customer_id: Int64Builder = Int64Builder::new(),
+    created_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+    channel: StringBuilder = StringBuilder::new(),
+    topic: StringBuilder = StringBuilder::new(),
+    text: StringBuilder = StringBuilder::new(),
+    csat: Int32Builder = Int32Builder::new(),
+} rows = ticket_id);
+
+impl TicketCols {
+    pub fn push(&mut self, customer: i64, t: &Ticket) {
+        self.ticket_id.append_value(t.id);
+        self.customer_id.append_value(customer);
+        self.created_ts.append_value(t.ts);
+        self.channel
+            .append_value(TICKET_CHANNELS[t.channel as usize]);
+        self.topic.append_value(TOPICS[t.text.topic as usize]);
+        let _ = t.text.write_to(&mut self.text);
+        self.text.append_value("");
+        self.csat.append_option(t.csat);
+    }
+}
+
+columns!(SendCols {
+    campaign_id: StringBuilder = StringBuilder::new(),
+    customer_id: Int64Builder = Int64Builder::new(),
+    sent_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+    variant: StringBuilder = StringBuilder::new(),
+    opened: BooleanBuilder = BooleanBuilder::new(),
+    clicked: BooleanBuilder = BooleanBuilder::new(),
+    converted: BooleanBuilder = BooleanBuilder::new(),
+    revenue: Decimal128Builder = dec(12),
+} rows = customer_id);
+
+impl SendCols {
+    pub fn push(&mut self, customer: i64, s: &Send, catalog: &Catalog) {
+        self.campaign_id
+            .append_value(&catalog.campaigns[s.campaign as usize].id);
+        self.customer_id.append_value(customer);
+        self.sent_ts.append_value(s.ts);
+        self.variant
+            .append_value(if s.holdout { "holdout" } else { "treatment" });
+        self.opened.append_value(s.opened);
+        self.clicked.append_value(s.clicked);
+        self.converted.append_value(s.converted);
+        self.revenue.append_value(s.revenue as i128);
+    }
+}
+
+columns!(ConsentCols {
+    customer_id: Int64Builder = Int64Builder::new(),
+    purpose: StringBuilder = StringBuilder::new(),
+    granted: BooleanBuilder = BooleanBuilder::new(),
+    ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+} rows = customer_id);
+
+impl ConsentCols {
+    pub fn push(&mut self, customer: i64, c: &Consent) {
+        self.customer_id.append_value(customer);
+        self.purpose.append_value(PURPOSES[c.purpose as usize]);
+        self.granted.append_value(c.granted);
+        self.ts.append_value(c.ts);
+    }
+}
+
+columns!(TruthCols {
+    customer_id: Int64Builder = Int64Builder::new(),
+    persona: StringBuilder = StringBuilder::new(),
+    life_event: StringBuilder = StringBuilder::new(),
+    life_event_ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::new(),
+} rows = customer_id);
+
+impl TruthCols {
+    pub fn push(&mut self, p: &Profile) {
+        self.customer_id.append_value(p.id);
+        self.persona.append_value(PERSONAS[p.persona as usize].name);
+        opt_str(
+            &mut self.life_event,
+            p.life.map(|(k, _)| LIFE_EVENTS[k as usize]),
+        );
+        self.life_event_ts.append_option(p.life.map(|(_, ts)| ts));
+    }
+}
+
+/// Opens a Parquet writer on a new file at `path`.
+pub(crate) fn open_writer(table: Table, path: &Path) -> Result<ArrowWriter<BufWriter<File>>> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| io_at(dir, e))?;
+    }
+    let file = File::create(path).map_err(|e| io_at(path, e))?;
+    ArrowWriter::try_new(
+        BufWriter::with_capacity(1 << 20, file),
+        table.schema(),
+        Some(table.writer_properties()),
+    )
+    .map_err(parquet_err)
+}
+
+/// Writes the footer and flushes. Atomicity comes from the final folder
+/// rename, not from fsync, so no sync is done here.
+pub(crate) fn close_writer(w: ArrowWriter<BufWriter<File>>) -> Result<()> {
+    let inner = w.into_inner().map_err(parquet_err)?;
+    inner.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+    Ok(())
+}
+
+struct Slot<C> {
+    cols: Option<C>,
+    writer: Option<ArrowWriter<BufWriter<File>>>,
+}
+
+/// Streams one table's rows into Parquet: one file per slot (per month for
+/// partitioned tables), each opened on its first batch, so memory stays at a
+/// batch per slot plus the writers' row-group buffers.
+pub(crate) struct Sink<'a, C: Columns> {
+    table: Table,
+    schema: SchemaRef,
+    root: PathBuf,
+    file_name: String,
+    labels: &'a [String],
+    slots: Vec<Slot<C>>,
+    rows: u64,
+    files: u64,
+}
+
+impl<'a, C: Columns> Sink<'a, C> {
+    /// `labels` are the partition values (one slot each) of a partitioned
+    /// table and are ignored otherwise.
+    pub fn new(table: Table, root: &Path, file_name: String, labels: &'a [String]) -> Self {
+        let n = if table.partition().is_some() {
+            labels.len()
+        } else {
+            1
+        };
+        Sink {
+            table,
+            schema: table.schema(),
+            root: root.join(table.dir()),
+            file_name,
+            labels,
+            slots: (0..n)
+                .map(|_| Slot {
+                    cols: None,
+                    writer: None,
+                })
+                .collect(),
+            rows: 0,
+            files: 0,
+        }
+    }
+
+    #[inline]
+    pub fn cols(&mut self, slot: usize) -> &mut C {
+        self.slots[slot].cols.get_or_insert_with(C::new)
+    }
+
+    /// Writes out every slot holding at least a full batch.
+    pub fn flush_full(&mut self) -> Result<()> {
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .cols
+                .as_ref()
+                .is_some_and(|c| c.rows() >= BATCH_ROWS)
+            {
+                self.write_slot(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_slot(&mut self, i: usize) -> Result<()> {
+        let Some(cols) = self.slots[i].cols.as_mut() else {
+            return Ok(());
+        };
+        let n = cols.rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), cols.finish()).map_err(arrow_err)?;
+        if self.slots[i].writer.is_none() {
+            let dir = match self.table.partition() {
+                Some(key) => self.root.join(format!("{key}={}", self.labels[i])),
+                None => self.root.clone(),
+            };
+            self.slots[i].writer = Some(open_writer(self.table, &dir.join(&self.file_name))?);
+            self.files += 1;
+        }
+        let w = self.slots[i].writer.as_mut().expect("writer opened above");
+        w.write(&batch).map_err(parquet_err)?;
+        self.rows += n as u64;
+        Ok(())
+    }
+
+    /// Flushes every slot and closes its file; returns (rows, files).
+    pub fn finish(mut self) -> Result<(u64, u64)> {
+        for i in 0..self.slots.len() {
+            self.write_slot(i)?;
+            if let Some(w) = self.slots[i].writer.take() {
+                close_writer(w)?;
+            }
+        }
+        Ok((self.rows, self.files))
+    }
+}
+
+/// Builds a batch from filled columns (for tables written elsewhere).
+pub(crate) fn batch<C: Columns>(table: Table, mut cols: C) -> Result<RecordBatch> {
+    RecordBatch::try_new(table.schema(), cols.finish()).map_err(arrow_err)
+}
+
+/// Writes a single-file table (`part-0.parquet`) from filled columns.
+pub(crate) fn write_single<C: Columns>(table: Table, root: &Path, cols: C) -> Result<(u64, u64)> {
+    let b = batch(table, cols)?;
+    let mut w = open_writer(table, &root.join(table.dir()).join("part-0.parquet"))?;
+    w.write(&b).map_err(parquet_err)?;
+    close_writer(w)?;
+    Ok((b.num_rows() as u64, 1))
+}
