@@ -13,7 +13,10 @@ pub enum Error {
     Lake { location: String, message: String },
     /// A configuration file or option is invalid.
     #[error("config {source_name}: {message}")]
-    Config { source_name: String, message: String },
+    Config {
+        source_name: String,
+        message: String,
+    },
     /// A command-line usage problem.
     #[error("{0}")]
     Usage(String),

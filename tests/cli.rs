@@ -24,7 +24,12 @@ fn stderr(o: &Output) -> String {
 fn sql_command_prints_csv_and_json() {
     let lake = small_lake_str();
     let o = microseg(&[
-        "sql", "--lake", &lake, "--format", "csv", "-c",
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "-c",
         "SELECT channel, count(*) AS n FROM orders GROUP BY channel ORDER BY channel",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -34,11 +39,33 @@ fn sql_command_prints_csv_and_json() {
     assert_eq!(lines.len(), 4, "three channels:\n{out}");
     assert!(stderr(&o).contains("3 rows in"), "{}", stderr(&o));
 
-    let o = microseg(&["sql", "--lake", &lake, "--format", "ndjson", "-q", "-c", "SELECT 1 AS a, 'x' AS b"]);
+    let o = microseg(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "ndjson",
+        "-q",
+        "-c",
+        "SELECT 1 AS a, 'x' AS b",
+    ]);
     assert_eq!(stdout(&o).trim(), r#"{"a":1,"b":"x"}"#);
-    assert!(stderr(&o).is_empty(), "quiet prints nothing on stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).is_empty(),
+        "quiet prints nothing on stderr: {}",
+        stderr(&o)
+    );
 
-    let o = microseg(&["sql", "--lake", &lake, "--format", "json", "-q", "-c", "SELECT 1 AS a UNION ALL SELECT 2"]);
+    let o = microseg(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+        "-q",
+        "-c",
+        "SELECT 1 AS a UNION ALL SELECT 2",
+    ]);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("valid JSON");
     assert_eq!(v.as_array().map(|a| a.len()), Some(2));
 }
@@ -52,10 +79,19 @@ fn script_stops_at_first_error_with_its_line() {
         "-- setup\nCREATE VIEW v AS SELECT 1 AS x;\n\nSELECT x FROM v;\nSELECT nope\n  FROM v;\nSELECT 'never reached' AS marker;\n",
     )
     .unwrap();
-    let o = microseg(&["sql", "--lake", &small_lake_str(), "-f", script.to_str().unwrap()]);
+    let o = microseg(&[
+        "sql",
+        "--lake",
+        &small_lake_str(),
+        "-f",
+        script.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("s.sql:5:"), "line of the failing statement: {err}");
+    assert!(
+        err.contains("s.sql:5:"),
+        "line of the failing statement: {err}"
+    );
     assert!(err.contains("nope"), "{err}");
     assert!(!stdout(&o).contains("never reached"));
 }
@@ -66,13 +102,24 @@ fn output_file_is_written_whole_or_not_at_all() {
     let lake = small_lake_str();
     let target = dir.path().join("rfm.parquet");
     let o = microseg(&[
-        "sql", "--lake", &lake, "--output", target.to_str().unwrap(), "-c",
+        "sql",
+        "--lake",
+        &lake,
+        "--output",
+        target.to_str().unwrap(),
+        "-c",
         "SELECT customer_id, count(*) AS frequency FROM orders GROUP BY customer_id",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // Read it back through the engine to check it is real Parquet.
     let o2 = microseg(&[
-        "sql", "--lake", &lake, "--format", "csv", "-q", "-c",
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "-q",
+        "-c",
         &format!("SELECT count(*) AS n FROM '{}'", target.display()),
     ]);
     assert!(o2.status.success(), "{}", stderr(&o2));
@@ -82,14 +129,24 @@ fn output_file_is_written_whole_or_not_at_all() {
     // A failing query leaves no file behind, not even a partial one.
     let failed = dir.path().join("failed.csv");
     let o = microseg(&[
-        "sql", "--lake", &lake, "--output", failed.to_str().unwrap(), "-c",
+        "sql",
+        "--lake",
+        &lake,
+        "--output",
+        failed.to_str().unwrap(),
+        "-c",
         "SELECT CAST('x' || customer_id AS INT) FROM orders",
     ]);
     assert!(!o.status.success());
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left.len(), 1, "only the first file remains: {left:?}");
 
-    let o = microseg(&["sql", "--lake", &lake, "--output", "x.xlsx", "-c", "SELECT 1"]);
+    let o = microseg(&[
+        "sql", "--lake", &lake, "--output", "x.xlsx", "-c", "SELECT 1",
+    ]);
     assert!(stderr(&o).contains("unknown extension"), "{}", stderr(&o));
 }
 
@@ -98,7 +155,10 @@ fn missing_lake_is_a_clear_error() {
     let o = microseg(&["sql", "--lake", "/definitely/not/here", "-c", "SELECT 1"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("/definitely/not/here") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("/definitely/not/here") && err.contains("does not exist"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -106,10 +166,24 @@ fn missing_lake_is_a_clear_error() {
 fn generate_rejects_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lake");
-    let o = microseg(&["generate", "--customers", "0", "--out", out.to_str().unwrap()]);
+    let o = microseg(&[
+        "generate",
+        "--customers",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--customers"), "{}", stderr(&o));
-    let o = microseg(&["generate", "--customers", "10", "--as-of", "2026-13-01", "--out", out.to_str().unwrap()]);
+    let o = microseg(&[
+        "generate",
+        "--customers",
+        "10",
+        "--as-of",
+        "2026-13-01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--as-of"), "{}", stderr(&o));
     assert!(!out.exists());
@@ -119,7 +193,13 @@ fn generate_rejects_bad_options() {
 fn demo_generates_a_lake_and_tours_it() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("demo-lake");
-    let o = microseg(&["demo", "--lake", lake.to_str().unwrap(), "--customers", "300"]);
+    let o = microseg(&[
+        "demo",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--customers",
+        "300",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("== What the lake holds"), "{out}");

@@ -5,3 +5,5 @@ mod engine;
 mod fixtures;
 mod generate;
 mod slt;
+mod lake;
+mod support;

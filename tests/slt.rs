@@ -35,9 +35,16 @@ impl sqllogictest::AsyncDB for MicrosegDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
-        let df = self.engine.sql(sql).await.map_err(|e| SltError(e.to_string()))?;
+        let df = self
+            .engine
+            .sql(sql)
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
         let fields = df.schema().fields().clone();
-        let mut stream = df.execute_stream().await.map_err(|e| SltError(e.to_string()))?;
+        let mut stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
         let mut rows = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| SltError(e.to_string()))?;
@@ -63,9 +70,15 @@ impl sqllogictest::AsyncDB for MicrosegDb {
 
 fn column_type(t: &DataType) -> DefaultColumnType {
     match t {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => DefaultColumnType::Integer,
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => DefaultColumnType::Integer,
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => DefaultColumnType::FloatingPoint,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            DefaultColumnType::Integer
+        }
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            DefaultColumnType::Integer
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            DefaultColumnType::FloatingPoint
+        }
         DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => DefaultColumnType::FloatingPoint,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
         _ => DefaultColumnType::Any,
@@ -88,7 +101,11 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, SltError> {
                 .zip(batch.columns())
                 .map(|(f, col)| {
                     let s = f.value(row).to_string();
-                    if s.is_empty() && !col.is_null(row) { "(empty)".to_string() } else { s }
+                    if s.is_empty() && !col.is_null(row) {
+                        "(empty)".to_string()
+                    } else {
+                        s
+                    }
                 })
                 .collect()
         })
@@ -114,7 +131,11 @@ async fn sqllogictests() {
     let mut failures = Vec::new();
     for file in &files {
         // A fresh engine per file: views and settings don't leak between files.
-        let engine = Arc::new(Engine::open(&lake, EngineOptions::default()).await.expect("open lake"));
+        let engine = Arc::new(
+            Engine::open(&lake, EngineOptions::default())
+                .await
+                .expect("open lake"),
+        );
         let mut runner = sqllogictest::Runner::new(move || {
             let engine = engine.clone();
             async move { Ok(MicrosegDb { engine }) }
@@ -123,5 +144,10 @@ async fn sqllogictests() {
             failures.push(format!("{}:\n{e}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{} slt file(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} slt file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -34,7 +34,11 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> Result<()> {
     let started = std::time::Instant::now();
     if !args.lake.exists() {
-        eprintln!("no lake at {}: generating {} customers…", args.lake.display(), args.customers);
+        eprintln!(
+            "no lake at {}: generating {} customers…",
+            args.lake.display(),
+            args.customers
+        );
         let opts = GenerateOptions {
             customers: args.customers,
             seed: args.seed,
@@ -57,8 +61,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         quiet: false,
         captions: true,
     };
-    let file = args.script.as_deref().unwrap_or(std::path::Path::new("sql/demo.sql"));
+    let file = args
+        .script
+        .as_deref()
+        .unwrap_or(std::path::Path::new("sql/demo.sql"));
     run_script(&engine, &script, Some(file), &opts).await?;
-    eprintln!("\ndemo finished in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\ndemo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -60,9 +60,11 @@ pub async fn generate_with_progress(opts: GenerateOptions) -> Result<GenerateRep
         ProgressBar::hidden()
     };
     let bar = pb.clone();
-    let report = tokio::task::spawn_blocking(move || generate(&opts, &|done, _total| bar.set_position(done)))
-        .await
-        .map_err(|e| Error::Usage(format!("generator thread failed: {e}")))?;
+    let report = tokio::task::spawn_blocking(move || {
+        generate(&opts, &|done, _total| bar.set_position(done))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("generator thread failed: {e}")))?;
     pb.finish_and_clear();
     report
 }

@@ -105,7 +105,10 @@ impl<W: Write + Send> Sink<W> {
                     writeln!(out, "{}", pretty_format_batches(&shown).map_err(arrow)?)?;
                 }
                 if (shown_rows as u64) < total_rows {
-                    writeln!(out, "({shown_rows} of {total_rows} rows shown; use --max-rows or --format csv for all)")?;
+                    writeln!(
+                        out,
+                        "({shown_rows} of {total_rows} rows shown; use --max-rows or --format csv for all)"
+                    )?;
                 }
                 out.flush()?;
                 Ok(())
@@ -136,7 +139,12 @@ impl<W: Write + Send> Sink<W> {
 }
 
 /// Streams `df` to `out` in `format`; returns the number of rows.
-pub async fn print(df: DataFrame, format: Format, max_rows: usize, out: impl Write + Send) -> Result<u64> {
+pub async fn print(
+    df: DataFrame,
+    format: Format,
+    max_rows: usize,
+    out: impl Write + Send,
+) -> Result<u64> {
     let sink = Sink::new(format, out, max_rows);
     drain(df, sink).await
 }
@@ -151,7 +159,8 @@ pub async fn write_file(df: DataFrame, path: &Path) -> Result<u64> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let tmp = temp_sibling(path);
-    let file = File::create(&tmp).map_err(|e| Error::Usage(format!("--output {}: {e}", path.display())))?;
+    let file = File::create(&tmp)
+        .map_err(|e| Error::Usage(format!("--output {}: {e}", path.display())))?;
     let out = BufWriter::new(file);
     let sink = match ext.as_str() {
         "parquet" => {
@@ -204,6 +213,9 @@ async fn drain<W: Write + Send>(df: DataFrame, mut sink: Sink<W>) -> Result<u64>
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }

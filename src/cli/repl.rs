@@ -17,8 +17,10 @@ End a statement with ';' (it may span lines).";
 
 /// Reads statements until `\q` or end of input.
 pub async fn repl(engine: &Engine, opts: &RunOptions) -> Result<()> {
-    let mut editor = DefaultEditor::new().map_err(|e| Error::Usage(format!("cannot start the prompt: {e}")))?;
-    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".microseg_history"));
+    let mut editor =
+        DefaultEditor::new().map_err(|e| Error::Usage(format!("cannot start the prompt: {e}")))?;
+    let history =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".microseg_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
@@ -30,7 +32,11 @@ pub async fn repl(engine: &Engine, opts: &RunOptions) -> Result<()> {
     );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "microseg> " } else { "       -> " };
+        let prompt = if buffer.is_empty() {
+            "microseg> "
+        } else {
+            "       -> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
@@ -100,7 +106,9 @@ fn backslash(cmd: &str) -> Backslash {
                 .into(),
         ),
         // Quoted so names that need quoting still work.
-        (Some("\\d"), Some(name)) => Backslash::Sql(format!("DESCRIBE \"{}\"", name.replace('"', "\"\""))),
+        (Some("\\d"), Some(name)) => {
+            Backslash::Sql(format!("DESCRIBE \"{}\"", name.replace('"', "\"\"")))
+        }
         _ => Backslash::Unknown,
     }
 }
@@ -113,8 +121,13 @@ mod tests {
     fn backslash_commands() {
         assert_eq!(backslash("\\q"), Backslash::Quit);
         assert_eq!(backslash("\\?"), Backslash::Help);
-        assert!(matches!(backslash("\\d"), Backslash::Sql(s) if s.contains("information_schema.tables")));
-        assert_eq!(backslash("\\d orders"), Backslash::Sql("DESCRIBE \"orders\"".into()));
+        assert!(
+            matches!(backslash("\\d"), Backslash::Sql(s) if s.contains("information_schema.tables"))
+        );
+        assert_eq!(
+            backslash("\\d orders"),
+            Backslash::Sql("DESCRIBE \"orders\"".into())
+        );
         assert_eq!(backslash("\\x"), Backslash::Unknown);
     }
 }

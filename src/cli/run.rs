@@ -24,19 +24,30 @@ pub struct RunOptions {
 
 /// Runs every statement of `script` in order; the first failure stops the
 /// script and is reported with its line (and file, when there is one).
-pub async fn run_script(engine: &Engine, script: &str, file: Option<&Path>, opts: &RunOptions) -> Result<()> {
+pub async fn run_script(
+    engine: &Engine,
+    script: &str,
+    file: Option<&Path>,
+    opts: &RunOptions,
+) -> Result<()> {
     let where_ = |line: u64| match file {
         Some(f) => format!("{}:{line}", f.display()),
         None => format!("line {line}"),
     };
-    let statements = engine.split_script(script).map_err(|e| Error::Usage(format!("{}: {e}", where_(1))))?;
+    let statements = engine
+        .split_script(script)
+        .map_err(|e| Error::Usage(format!("{}: {e}", where_(1))))?;
     let last = statements.len().saturating_sub(1);
     for (i, st) in statements.iter().enumerate() {
         if opts.captions && !st.comment.is_empty() {
             println!("\n== {}", st.comment.join("\n   "));
         }
         // Only the last result goes to --output: earlier ones are setup.
-        let output = if i == last { opts.output.as_deref() } else { None };
+        let output = if i == last {
+            opts.output.as_deref()
+        } else {
+            None
+        };
         run_one(engine, &st.sql, output, opts)
             .await
             .map_err(|e| Error::Usage(format!("{}: {e}", where_(st.line))))?;
@@ -45,7 +56,12 @@ pub async fn run_script(engine: &Engine, script: &str, file: Option<&Path>, opts
 }
 
 /// Runs one statement and prints (or writes) its result.
-pub async fn run_one(engine: &Engine, sql: &str, output: Option<&Path>, opts: &RunOptions) -> Result<()> {
+pub async fn run_one(
+    engine: &Engine,
+    sql: &str,
+    output: Option<&Path>,
+    opts: &RunOptions,
+) -> Result<()> {
     let started = Instant::now();
     let spinner = Spinner::start();
     let result = async {
@@ -68,8 +84,14 @@ pub async fn run_one(engine: &Engine, sql: &str, output: Option<&Path>, opts: &R
     spinner.stop();
     let rows = result?;
     if !opts.quiet {
-        let target = output.map(|p| format!(" written to {}", p.display())).unwrap_or_default();
-        eprintln!("{rows} row{}{target} in {:.3} s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
+        let target = output
+            .map(|p| format!(" written to {}", p.display()))
+            .unwrap_or_default();
+        eprintln!(
+            "{rows} row{}{target} in {:.3} s",
+            if rows == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -84,7 +106,9 @@ impl Spinner {
             return Spinner(None);
         }
         let pb = ProgressBar::hidden();
-        pb.set_style(ProgressStyle::with_template("{spinner} running… {elapsed}").expect("valid template"));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} running… {elapsed}").expect("valid template"),
+        );
         let shown = pb.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -62,7 +62,7 @@ impl Engine {
             .with_information_schema(true)
             .with_target_partitions(settings.target_partitions)
             .with_batch_size(settings.batch_size);
-        config.options_mut().execution.time_zone = Some(settings.time_zone.clone());
+        config.options_mut().execution.time_zone = settings.time_zone.clone();
         config.options_mut().execution.parquet.pushdown_filters = true;
 
         let mut state = SessionStateBuilder::new()
@@ -71,7 +71,8 @@ impl Engine {
             .with_default_features()
             .build();
         microseg_udfs::register_all(&mut state)?;
-        let ctx = SessionContext::new_with_state(state);
+        // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
+        let ctx = SessionContext::new_with_state(state).enable_url_table();
         lake.register(&ctx).await?;
         Ok(Engine {
             ctx,
@@ -86,8 +87,12 @@ impl Engine {
     /// `execute_stream`); DDL, `SET` and our statements have already run
     /// when this returns.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let dialect = self.dialect()?;
-        match statements::parse(sql, dialect.as_ref())? {
+        // The dialect is not Send: drop it before the first await.
+        let parsed = {
+            let dialect = self.dialect()?;
+            statements::parse(sql, dialect.as_ref())?
+        };
+        match parsed {
             Parsed::Microseg(statement) => self.execute_ours(statement).await,
             Parsed::DataFusion(statement) => {
                 let state = self.ctx.state();
@@ -120,7 +125,14 @@ impl Engine {
     }
 
     fn dialect(&self) -> Result<Box<dyn Dialect>> {
-        let name = self.ctx.state().config().options().sql_parser.dialect.to_string();
+        let name = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .sql_parser
+            .dialect
+            .to_string();
         dialect_from_str(&name).ok_or_else(|| Error::Config {
             source_name: "datafusion.sql_parser.dialect".into(),
             message: format!("unsupported SQL dialect {name:?}"),
@@ -158,12 +170,11 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .join(", ")
             }),
-            Arc::new(UInt64Array::from_iter_values(
-                tables
-                    .iter()
-                    .map(|t| (t.schema.fields().len() + t.partition_cols.len()) as u64),
-            )),
+            Arc::new(UInt64Array::from_iter_values(tables.iter().map(|t| {
+                (t.schema.fields().len() + t.partition_cols.len()) as u64
+            }))),
         ];
-        Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
+        Ok(RecordBatch::try_new(schema, columns)
+            .map_err(datafusion::error::DataFusionError::from)?)
     }
 }

@@ -31,8 +31,9 @@ pub struct Settings {
     pub spill_dir: Option<PathBuf>,
     /// Number of partitions.
     pub target_partitions: usize,
-    /// Session time zone.
-    pub time_zone: String,
+    /// Session time zone; `None` keeps DataFusion's default, where
+    /// timestamps without a zone stay naive.
+    pub time_zone: Option<String>,
     /// Rows per record batch.
     pub batch_size: usize,
 }
@@ -73,12 +74,16 @@ impl Settings {
         let time_zone = options
             .time_zone
             .clone()
-            .or_else(|| config.time_zone.clone())
-            .unwrap_or_else(|| "UTC".to_string());
-        validate_time_zone(&time_zone)?;
+            .or_else(|| config.time_zone.clone());
+        if let Some(tz) = &time_zone {
+            validate_time_zone(tz)?;
+        }
         Ok(Settings {
             memory_limit,
-            spill_dir: options.spill_dir.clone().or_else(|| config.spill_dir.clone()),
+            spill_dir: options
+                .spill_dir
+                .clone()
+                .or_else(|| config.spill_dir.clone()),
             target_partitions,
             time_zone,
             batch_size,
@@ -126,7 +131,7 @@ mod tests {
         let s = Settings::resolve(&EngineOptions::default(), &config).unwrap();
         assert_eq!(s.memory_limit, 1 << 30);
         assert_eq!(s.target_partitions, 3);
-        assert_eq!(s.time_zone, "Europe/Berlin");
+        assert_eq!(s.time_zone.as_deref(), Some("Europe/Berlin"));
 
         let flags = EngineOptions {
             memory_limit: Some("256MiB".into()),
@@ -137,11 +142,11 @@ mod tests {
         let s = Settings::resolve(&flags, &config).unwrap();
         assert_eq!(s.memory_limit, 256 << 20);
         assert_eq!(s.target_partitions, 1);
-        assert_eq!(s.time_zone, "+02:00");
+        assert_eq!(s.time_zone.as_deref(), Some("+02:00"));
 
         let s = Settings::resolve(&EngineOptions::default(), &EngineConfig::default()).unwrap();
         assert!(s.memory_limit > 0 && s.memory_limit < total_memory_bytes() as usize);
-        assert_eq!(s.time_zone, "UTC");
+        assert_eq!(s.time_zone, None);
     }
 
     #[test]
@@ -151,7 +156,10 @@ mod tests {
             ..Default::default()
         };
         let e = Settings::resolve(&bad_tz, &EngineConfig::default()).unwrap_err();
-        assert!(e.to_string().contains("time_zone") && e.to_string().contains("Mars/Olympus"), "{e}");
+        assert!(
+            e.to_string().contains("time_zone") && e.to_string().contains("Mars/Olympus"),
+            "{e}"
+        );
 
         let bad_mem = EngineOptions {
             memory_limit: Some("lots".into()),

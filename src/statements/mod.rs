@@ -77,7 +77,10 @@ mod tests {
     fn show_lake_is_ours_any_case() {
         for sql in ["SHOW LAKE", "show lake;", "  Show   Lake ;; "] {
             let parsed = parse(sql, &GenericDialect {}).unwrap();
-            assert!(matches!(parsed, Parsed::Microseg(MicrosegStatement::ShowLake)), "{sql}");
+            assert!(
+                matches!(parsed, Parsed::Microseg(MicrosegStatement::ShowLake)),
+                "{sql}"
+            );
         }
     }
 
@@ -92,7 +95,11 @@ mod tests {
     #[test]
     fn trailing_garbage_is_an_error() {
         let err = parse("SHOW LAKE extra", &GenericDialect {}).unwrap_err();
-        assert!(err.to_string().contains("unexpected 'extra' after SHOW LAKE"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unexpected 'extra' after SHOW LAKE"),
+            "{err}"
+        );
         let err = parse("select 1; select 2", &GenericDialect {}).unwrap_err();
         assert!(err.to_string().contains("line 1, column 11"), "{err}");
     }

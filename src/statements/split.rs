@@ -41,12 +41,27 @@ pub fn split_statements(script: &str, dialect: &dyn Dialect) -> Result<Vec<State
     let mut start: Option<(u64, u64)> = None;
     let mut comment: Vec<String> = Vec::new();
     let mut pending_comment: Vec<String> = Vec::new();
+    // A blank line detaches the comments above it from the next statement
+    // (a file header is not a caption).
+    let mut newlines = 0;
     for t in &tokens {
+        if !matches!(t.token, Token::Whitespace(Whitespace::Newline)) {
+            newlines = 0;
+        }
         match &t.token {
-            Token::Whitespace(Whitespace::SingleLineComment { comment: c, .. }) if start.is_none() => {
+            Token::Whitespace(Whitespace::SingleLineComment { comment: c, .. })
+                if start.is_none() =>
+            {
                 pending_comment.push(c.trim().to_string());
+                // The comment token includes its line's newline.
+                newlines = 1;
             }
-            Token::Whitespace(Whitespace::Newline) if start.is_none() => {}
+            Token::Whitespace(Whitespace::Newline) if start.is_none() => {
+                newlines += 1;
+                if newlines >= 2 {
+                    pending_comment.clear();
+                }
+            }
             Token::Whitespace(_) => {}
             Token::SemiColon => {
                 if let Some((line, col)) = start.take() {
@@ -85,17 +100,17 @@ mod tests {
 
     #[test]
     fn splits_with_lines_and_comments() {
-        let script = "-- first\nSELECT 1;\n\n-- a ; in a comment\nSELECT ';' AS s,\n  2;\nSELECT 3";
+        let script = "-- header\n\n-- first\nSELECT 1;\n\n-- a ; in a comment\nSELECT ';' AS s,\n  2;\nSELECT 3";
         let s = split_statements(script, &GenericDialect {}).unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].sql, "SELECT 1");
-        assert_eq!(s[0].line, 2);
+        assert_eq!(s[0].line, 4);
         assert_eq!(s[0].comment, vec!["first"]);
         assert_eq!(s[1].sql, "SELECT ';' AS s,\n  2");
-        assert_eq!(s[1].line, 5);
+        assert_eq!(s[1].line, 7);
         assert_eq!(s[1].comment, vec!["a ; in a comment"]);
         assert_eq!(s[2].sql, "SELECT 3");
-        assert_eq!(s[2].line, 7);
+        assert_eq!(s[2].line, 9);
     }
 
     #[test]
@@ -106,7 +121,11 @@ mod tests {
 
     #[test]
     fn empty_statements_dropped_and_unterminated_string_errors() {
-        assert!(split_statements(" ;; -- x\n", &GenericDialect {}).unwrap().is_empty());
+        assert!(
+            split_statements(" ;; -- x\n", &GenericDialect {})
+                .unwrap()
+                .is_empty()
+        );
         assert!(split_statements("SELECT 'oops", &GenericDialect {}).is_err());
     }
 }
