@@ -207,3 +207,30 @@ fn demo_generates_a_lake_and_tours_it() {
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
 }
+
+#[test]
+fn interactive_mode_reads_multi_line_statements_and_backslash_commands() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .args(["sql", "--lake", &small_lake_str(), "--format", "csv"])
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 40 +\n  2 AS answer;\n\\d\nSELECT nope;\n\\d orders\n\\q\nSELECT 'after quit';\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("answer\n42\n"), "multi-line statement: {out}");
+    assert!(out.contains("orders,BASE TABLE"), "\\d lists tables: {out}");
+    assert!(out.contains("order_month"), "\\d orders describes: {out}");
+    assert!(stderr(&o).contains("nope"), "errors are reported and the prompt goes on");
+    assert!(!out.contains("after quit"));
+}
