@@ -4,6 +4,6 @@ mod cli;
 mod engine;
 mod fixtures;
 mod generate;
-mod slt;
 mod lake;
+mod slt;
 mod support;
