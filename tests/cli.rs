@@ -231,6 +231,9 @@ fn interactive_mode_reads_multi_line_statements_and_backslash_commands() {
     assert!(out.contains("answer\n42\n"), "multi-line statement: {out}");
     assert!(out.contains("orders,BASE TABLE"), "\\d lists tables: {out}");
     assert!(out.contains("order_month"), "\\d orders describes: {out}");
-    assert!(stderr(&o).contains("nope"), "errors are reported and the prompt goes on");
+    assert!(
+        stderr(&o).contains("nope"),
+        "errors are reported and the prompt goes on"
+    );
     assert!(!out.contains("after quit"));
 }
