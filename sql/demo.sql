@@ -1,17 +1,17 @@
 -- microseg demo: a short tour of a customer lake, in plain SQL.
 -- `microseg demo` runs this file; each statement's comment is its heading.
 
--- What the lake holds: every folder of Parquet files is a table.
+-- What the lake holds: every folder of Parquet files is a table (sizes from the Parquet footers).
 SHOW LAKE;
 
--- Table sizes.
-SELECT 'customers' AS table_name, count(*) AS row_count FROM customers
-UNION ALL SELECT 'orders', count(*) FROM orders
-UNION ALL SELECT 'order_items', count(*) FROM order_items
-UNION ALL SELECT 'events', count(*) FROM events
-UNION ALL SELECT 'tickets', count(*) FROM tickets
-UNION ALL SELECT 'campaign_sends', count(*) FROM campaign_sends
-ORDER BY row_count DESC;
+-- Customers and orders by acquisition channel.
+SELECT c.acquisition_channel,
+       count(DISTINCT c.customer_id) AS customers,
+       count(o.order_id) AS orders,
+       round(sum(o.amount) / count(DISTINCT c.customer_id), 2) AS revenue_per_customer
+FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id AND o.status = 'completed'
+GROUP BY c.acquisition_channel
+ORDER BY revenue_per_customer DESC;
 
 -- The per-customer base of RFM: recency, frequency and monetary value of completed orders.
 CREATE VIEW customer_base AS

@@ -102,6 +102,18 @@ async fn show_lake_is_our_statement() {
         datafusion::arrow::compute::cast(parts, &datafusion::arrow::datatypes::DataType::Utf8)
             .unwrap();
     let (names, parts) = (names.as_string::<i32>(), parts.as_string::<i32>());
+    let rows = batches[0]
+        .column_by_name("rows")
+        .unwrap()
+        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+    let customers = (0..names.len())
+        .find(|&i| names.value(i) == "customers")
+        .unwrap();
+    assert_eq!(
+        rows.value(customers),
+        SMALL_LAKE_CUSTOMERS,
+        "row counts come from the footers"
+    );
     let orders = (0..names.len())
         .find(|&i| names.value(i) == "orders")
         .unwrap();

@@ -1,7 +1,7 @@
 //! Running statements and scripts, with a spinner for slow queries and a
 //! row count and timing after each result.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -66,32 +66,43 @@ pub async fn run_one(
     let spinner = Spinner::start();
     let result = async {
         let df = engine.sql(sql).await?;
-        match output {
-            Some(path) => output::write_file(df, path).await,
-            None => {
-                // Buffer the formatted output so the spinner's line and the
-                // result don't interleave on a terminal.
+        let is_statement = df.schema().fields().is_empty();
+        let rows = match output {
+            Some(path) => output::write_file(df, path).await?,
+            None if opts.format == Format::Table => {
+                // A table shows at most max_rows rows, so buffering it is
+                // bounded, and keeps the spinner's line out of the result.
                 let mut buf = Vec::new();
                 let rows = output::print(df, opts.format, opts.max_rows, &mut buf).await?;
                 spinner.stop();
-                use std::io::Write;
                 std::io::stdout().lock().write_all(&buf)?;
-                Ok(rows)
+                rows
             }
-        }
+            None => {
+                // Other formats stream straight to stdout, never held whole.
+                if std::io::stdout().is_terminal() {
+                    spinner.stop();
+                }
+                let out = std::io::BufWriter::new(std::io::stdout());
+                output::print(df, opts.format, opts.max_rows, out).await?
+            }
+        };
+        Ok::<_, Error>((rows, is_statement))
     }
     .await;
     spinner.stop();
-    let rows = result?;
+    let (rows, is_statement) = result?;
     if !opts.quiet {
-        let target = output
-            .map(|p| format!(" written to {}", p.display()))
-            .unwrap_or_default();
-        eprintln!(
-            "{rows} row{}{target} in {:.3} s",
-            if rows == 1 { "" } else { "s" },
-            started.elapsed().as_secs_f64()
-        );
+        let elapsed = started.elapsed().as_secs_f64();
+        if is_statement {
+            eprintln!("ok in {elapsed:.3} s");
+        } else {
+            let target = output
+                .map(|p| format!(" written to {}", p.display()))
+                .unwrap_or_default();
+            let plural = if rows == 1 { "" } else { "s" };
+            eprintln!("{rows} row{plural}{target} in {elapsed:.3} s");
+        }
     }
     Ok(())
 }

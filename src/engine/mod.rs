@@ -150,19 +150,25 @@ impl Engine {
         let text = |f: &dyn Fn(&crate::lake::TableSpec) -> String| -> ArrayRef {
             Arc::new(StringArray::from_iter_values(tables.iter().map(f)))
         };
+        let count = |f: &dyn Fn(&crate::lake::TableSpec) -> u64| -> ArrayRef {
+            Arc::new(UInt64Array::from_iter_values(tables.iter().map(f)))
+        };
         let schema = Arc::new(Schema::new(vec![
             Field::new("table_name", DataType::Utf8, false),
             Field::new("location", DataType::Utf8, false),
             Field::new("files", DataType::UInt64, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("bytes", DataType::UInt64, false),
             Field::new("partition_columns", DataType::Utf8, false),
             Field::new("columns", DataType::UInt64, false),
         ]));
         let columns: Vec<ArrayRef> = vec![
             text(&|t| t.name.clone()),
             text(&|t| t.url.clone()),
-            Arc::new(UInt64Array::from_iter_values(
-                tables.iter().map(|t| t.files as u64),
-            )),
+            count(&|t| t.files as u64),
+            // From the footers read at open: exact, and free.
+            count(&|t| t.rows),
+            count(&|t| t.bytes),
             text(&|t| {
                 t.partition_cols
                     .iter()
@@ -170,9 +176,7 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .join(", ")
             }),
-            Arc::new(UInt64Array::from_iter_values(tables.iter().map(|t| {
-                (t.schema.fields().len() + t.partition_cols.len()) as u64
-            }))),
+            count(&|t| (t.schema.fields().len() + t.partition_cols.len()) as u64),
         ];
         Ok(RecordBatch::try_new(schema, columns)
             .map_err(datafusion::error::DataFusionError::from)?)
