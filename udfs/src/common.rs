@@ -1,14 +1,155 @@
 //! Argument checking shared by every function family, so error wording is
 //! the same across the crate: it always names the function and the argument.
 
-use datafusion::common::{DataFusionError, plan_datafusion_err};
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use datafusion::common::{
+    DataFusionError, Result, ScalarValue, exec_datafusion_err, plan_datafusion_err,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 
 /// An error about argument `index` (0-based) of function `func`.
-pub fn arg_error(func: &str, index: usize, message: impl std::fmt::Display) -> DataFusionError {
+pub fn arg_error(func: &str, index: usize, message: impl Display) -> DataFusionError {
     plan_datafusion_err!("{func}: argument {} {message}", index + 1)
 }
 
 /// An error about the number of arguments of function `func`.
 pub fn arity_error(func: &str, expected: &str, got: usize) -> DataFusionError {
     plan_datafusion_err!("{func}: expected {expected} arguments, got {got}")
+}
+
+/// Fails with [`arity_error`] unless `got` is within `expected`.
+pub fn check_arity(func: &str, got: usize, expected: RangeInclusive<usize>) -> Result<()> {
+    if expected.contains(&got) {
+        return Ok(());
+    }
+    let expected = if expected.start() == expected.end() {
+        expected.start().to_string()
+    } else {
+        format!("{} to {}", expected.start(), expected.end())
+    };
+    Err(arity_error(func, &expected, got))
+}
+
+/// One declared parameter of a function: what every argument error names.
+///
+/// Functions declare theirs as constants, so the names in error messages, in
+/// the signature (for `name => value` calls) and in the docs cannot drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// The SQL function's name.
+    pub func: &'static str,
+    /// 0-based position in the argument list.
+    pub index: usize,
+    /// The parameter's name, as `name => value` calls spell it.
+    pub name: &'static str,
+}
+
+impl Param {
+    /// Declares parameter `name` at position `index` of `func`.
+    pub const fn new(func: &'static str, index: usize, name: &'static str) -> Self {
+        Self { func, index, name }
+    }
+
+    /// A planning error: `func: argument 2 (bins) <message>`.
+    pub fn error(&self, message: impl Display) -> DataFusionError {
+        arg_error(
+            self.func,
+            self.index,
+            format_args!("({}) {message}", self.name),
+        )
+    }
+
+    /// The same wording as an execution error, for bad values that only show
+    /// up in the data (a score of 7 where 1..5 is expected).
+    pub fn exec_error(&self, message: impl Display) -> DataFusionError {
+        exec_datafusion_err!(
+            "{}: argument {} ({}) {message}",
+            self.func,
+            self.index + 1,
+            self.name
+        )
+    }
+
+    /// The value of this argument in a physical call, `None` when the call
+    /// omits it. Settings such as a bin count must be constants, because one
+    /// value has to hold for the whole partition.
+    pub fn literal<'a>(
+        &self,
+        args: &'a [Arc<dyn PhysicalExpr>],
+    ) -> Result<Option<&'a ScalarValue>> {
+        let Some(arg) = args.get(self.index) else {
+            return Ok(None);
+        };
+        match arg.downcast_ref::<Literal>() {
+            Some(literal) => Ok(Some(literal.value())),
+            None => Err(self.error(format_args!("must be a constant, got the expression {arg}"))),
+        }
+    }
+}
+
+/// The names of `params`, in order, for `Signature::with_parameter_names`.
+pub fn param_names(params: &[Param]) -> Vec<&'static str> {
+    params.iter().map(|p| p.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_expr::expressions::{col, lit};
+
+    const BINS: Param = Param::new("f", 1, "bins");
+
+    #[test]
+    fn messages_name_function_and_argument() {
+        assert_eq!(
+            BINS.error("must be positive").strip_backtrace(),
+            "Error during planning: f: argument 2 (bins) must be positive"
+        );
+        assert_eq!(
+            BINS.exec_error("must be positive").strip_backtrace(),
+            "Execution error: f: argument 2 (bins) must be positive"
+        );
+    }
+
+    #[test]
+    fn arity_ranges() {
+        assert!(check_arity("f", 2, 1..=3).is_ok());
+        assert!(
+            check_arity("f", 4, 1..=3)
+                .unwrap_err()
+                .to_string()
+                .contains("f: expected 1 to 3 arguments, got 4")
+        );
+        assert!(
+            check_arity("f", 1, 2..=2)
+                .unwrap_err()
+                .to_string()
+                .contains("f: expected 2 arguments, got 1")
+        );
+    }
+
+    #[test]
+    fn literal_arguments() {
+        let schema = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+        let args = vec![col("x", &schema).unwrap(), lit(5i64)];
+        assert_eq!(
+            BINS.literal(&args).unwrap(),
+            Some(&ScalarValue::Int64(Some(5)))
+        );
+        assert_eq!(
+            Param::new("f", 2, "direction").literal(&args).unwrap(),
+            None
+        );
+        let err = Param::new("f", 0, "x").literal(&args).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("f: argument 1 (x) must be a constant"),
+            "{err}"
+        );
+    }
 }

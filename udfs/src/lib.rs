@@ -12,10 +12,11 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod score;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![]
+    score::scalar_functions()
 }
 
 /// Every aggregate function of this crate.
@@ -25,7 +26,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 /// Every window function of this crate.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![]
+    score::window_functions()
 }
 
 /// Registers every microseg function with `registry` (a `SessionContext`,
