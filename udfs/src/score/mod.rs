@@ -8,10 +8,11 @@
 //! The window functions rank by value over the whole partition, so equal
 //! inputs always share a score, which `NTILE` does not guarantee.
 
+use std::fmt::Display;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{ScalarUDF, WindowUDF};
 use datafusion::physical_expr::PhysicalExpr;
@@ -143,12 +144,14 @@ fn direction_arg(param: Param, args: &[Arc<dyn PhysicalExpr>]) -> Result<Directi
     }
 }
 
-/// Type check for a score argument: any integer, evaluated as Int64 so range
-/// checks see the value the caller wrote, not a wrapped one.
+/// Type check for a score argument: any integer. All but UInt64 are widened
+/// to Int64 by the planner; UInt64 is left to [`checked_scores`], which can
+/// name an out-of-range value where a planner cast would just fail.
 fn score_type(param: Param, data_type: &DataType, max: i64) -> Result<DataType> {
     match data_type {
         DataType::Null => Ok(DataType::Int64),
         DataType::Dictionary(_, value) => score_type(param, value, max),
+        DataType::UInt64 => Ok(DataType::UInt64),
         t if t.is_integer() => Ok(DataType::Int64),
         other => Err(param.error(format_args!(
             "must be an integer score between 1 and {max}, got type {other}"
@@ -156,13 +159,25 @@ fn score_type(param: Param, data_type: &DataType, max: i64) -> Result<DataType> 
     }
 }
 
-/// Fails on the first non-NULL score outside `1..=max`, naming its value.
-fn check_scores(param: Param, scores: &ArrayRef, max: i64) -> Result<()> {
-    let scores = scores.as_primitive::<Int64Type>();
-    match scores.iter().flatten().find(|s| !(1..=max).contains(s)) {
-        Some(bad) => Err(param.exec_error(format_args!(
+/// The scores of `array` (Int64 or UInt64, see [`score_type`]) as Int64,
+/// failing on the first non-NULL score outside `1..=max` and naming it.
+fn checked_scores(param: Param, array: &ArrayRef, max: i64) -> Result<Int64Array> {
+    let out_of_range = |bad: &dyn Display| {
+        param.exec_error(format_args!(
             "must be a score between 1 and {max}, got {bad}"
-        ))),
-        None => Ok(()),
+        ))
+    };
+    if let Some(scores) = array.as_primitive_opt::<UInt64Type>() {
+        let valid = 1..=max.unsigned_abs();
+        return match scores.iter().flatten().find(|s| !valid.contains(s)) {
+            Some(bad) => Err(out_of_range(&bad)),
+            // Every value is at most `max` now, so none can overflow.
+            None => Ok(scores.unary(|s| s as i64)),
+        };
+    }
+    let scores = array.as_primitive::<Int64Type>();
+    match scores.iter().flatten().find(|s| !(1..=max).contains(s)) {
+        Some(bad) => Err(out_of_range(&bad)),
+        None => Ok(scores.clone()),
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::array::{Array, Int64Array, StringArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{
@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::{check_scores, score_type};
+use super::{checked_scores, score_type};
 use crate::common::{Param, check_arity, param_names};
 
 const NAME: &str = "rfm_code";
@@ -92,10 +92,12 @@ impl ScalarUDFImpl for RfmCode {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scores = take_function_args(NAME, ColumnarValue::values_to_arrays(&args.args)?)?;
-        for (param, array) in PARAMS.iter().zip(&scores) {
-            check_scores(*param, array, MAX_SCORE)?;
-        }
+        let [r, f, m] = take_function_args(NAME, ColumnarValue::values_to_arrays(&args.args)?)?;
+        let scores = [
+            checked_scores(PARAMS[0], &r, MAX_SCORE)?,
+            checked_scores(PARAMS[1], &f, MAX_SCORE)?,
+            checked_scores(PARAMS[2], &m, MAX_SCORE)?,
+        ];
         Ok(ColumnarValue::Array(Arc::new(codes(&scores))))
     }
 
@@ -104,9 +106,8 @@ impl ScalarUDFImpl for RfmCode {
     }
 }
 
-/// The codes of checked Int64 scores (all within 1..=9).
-fn codes(scores: &[ArrayRef; 3]) -> StringArray {
-    let [r, f, m] = scores.each_ref().map(|s| s.as_primitive::<Int64Type>());
+/// The codes of checked scores (all within 1..=9).
+fn codes([r, f, m]: &[Int64Array; 3]) -> StringArray {
     let mut out = StringBuilder::with_capacity(r.len(), 3 * r.len());
     for row in 0..r.len() {
         if r.is_null(row) || f.is_null(row) || m.is_null(row) {
@@ -123,18 +124,22 @@ fn codes(scores: &[ArrayRef; 3]) -> StringArray {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::array::{ArrayRef, UInt64Array};
 
     fn int64(values: Vec<Option<i64>>) -> ArrayRef {
         Arc::new(Int64Array::from(values))
     }
 
+    fn checked(param: usize, values: ArrayRef) -> Result<Int64Array> {
+        checked_scores(PARAMS[param], &values, MAX_SCORE)
+    }
+
     #[test]
     fn digits_in_order_and_null_if_any_null() {
         let scores = [
-            int64(vec![Some(5), Some(1), None, Some(9)]),
-            int64(vec![Some(4), Some(1), Some(2), None]),
-            int64(vec![Some(5), Some(1), Some(3), Some(9)]),
+            Int64Array::from(vec![Some(5), Some(1), None, Some(9)]),
+            Int64Array::from(vec![Some(4), Some(1), Some(2), None]),
+            Int64Array::from(vec![Some(5), Some(1), Some(3), Some(9)]),
         ];
         let codes = codes(&scores);
         let got: Vec<Option<&str>> = codes.iter().collect();
@@ -143,14 +148,35 @@ mod tests {
 
     #[test]
     fn out_of_range_names_argument_and_value() {
-        let err = check_scores(PARAMS[1], &int64(vec![Some(3), None, Some(10)]), MAX_SCORE)
+        let err = checked(1, int64(vec![Some(3), None, Some(10)]))
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("rfm_code: argument 2 (f) must be a score between 1 and 9, got 10"),
             "{err}"
         );
-        assert!(check_scores(PARAMS[0], &int64(vec![Some(0)]), MAX_SCORE).is_err());
-        assert!(check_scores(PARAMS[0], &int64(vec![Some(1), Some(9), None]), MAX_SCORE).is_ok());
+        assert!(checked(0, int64(vec![Some(0)])).is_err());
+        assert_eq!(
+            checked(0, int64(vec![Some(1), Some(9), None])).unwrap(),
+            Int64Array::from(vec![Some(1), Some(9), None])
+        );
+    }
+
+    #[test]
+    fn uint64_scores_are_checked_before_narrowing() {
+        let huge: ArrayRef = Arc::new(UInt64Array::from(vec![Some(2), Some(u64::MAX)]));
+        let err = checked(2, huge).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "argument 3 (m) must be a score between 1 and 9, got {}",
+                u64::MAX
+            )),
+            "{err}"
+        );
+        let fine: ArrayRef = Arc::new(UInt64Array::from(vec![Some(9), None]));
+        assert_eq!(
+            checked(2, fine).unwrap(),
+            Int64Array::from(vec![Some(9), None])
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{
@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::{check_scores, score_type};
+use super::{checked_scores, score_type};
 use crate::common::{Param, check_arity, param_names};
 
 const NAME: &str = "rfm_segment";
@@ -156,8 +156,8 @@ impl ScalarUDFImpl for RfmSegment {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [r, f] = take_function_args(NAME, ColumnarValue::values_to_arrays(&args.args)?)?;
-        check_scores(R, &r, MAX_SCORE)?;
-        check_scores(F, &f, MAX_SCORE)?;
+        let r = checked_scores(R, &r, MAX_SCORE)?;
+        let f = checked_scores(F, &f, MAX_SCORE)?;
         Ok(ColumnarValue::Array(Arc::new(segments(&r, &f))))
     }
 
@@ -166,9 +166,8 @@ impl ScalarUDFImpl for RfmSegment {
     }
 }
 
-/// The segments of checked Int64 scores (all within 1..=5).
-fn segments(r: &ArrayRef, f: &ArrayRef) -> StringArray {
-    let (r, f) = (r.as_primitive::<Int64Type>(), f.as_primitive::<Int64Type>());
+/// The segments of checked scores (all within 1..=5).
+fn segments(r: &Int64Array, f: &Int64Array) -> StringArray {
     r.iter()
         .zip(f.iter())
         .map(|(r, f)| Some(segment_of(r?, f?)))
@@ -178,7 +177,7 @@ fn segments(r: &ArrayRef, f: &ArrayRef) -> StringArray {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::array::ArrayRef;
 
     /// Counts, for each cell, the rules whose ranges contain it, without
     /// going through `GRID`.
@@ -249,8 +248,8 @@ mod tests {
 
     #[test]
     fn nulls_give_null() {
-        let r: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None, Some(1)]));
-        let f: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(1), None]));
+        let r = Int64Array::from(vec![Some(5), None, Some(1)]);
+        let f = Int64Array::from(vec![Some(5), Some(1), None]);
         let segments = segments(&r, &f);
         let got: Vec<Option<&str>> = segments.iter().collect();
         assert_eq!(got, [Some("champions"), None, None]);
@@ -259,7 +258,7 @@ mod tests {
     #[test]
     fn out_of_range_names_function_argument_and_value() {
         let r: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(6)]));
-        let err = check_scores(R, &r, MAX_SCORE).unwrap_err().to_string();
+        let err = checked_scores(R, &r, MAX_SCORE).unwrap_err().to_string();
         assert!(
             err.contains("rfm_segment: argument 1 (r) must be a score between 1 and 5, got 6"),
             "{err}"
