@@ -1,4 +1,4 @@
--- microseg demo: a short tour of a customer lake, in plain SQL.
+-- microseg demo: a short tour of a customer lake.
 -- `microseg demo` runs this file; each statement's comment is its heading.
 
 -- What the lake holds: every folder of Parquet files is a table (sizes from the Parquet footers).
@@ -17,6 +17,7 @@ ORDER BY revenue_per_customer DESC;
 CREATE VIEW customer_base AS
 SELECT customer_id,
        max(order_ts) AS last_order_ts,
+       (to_unixtime((SELECT max(order_ts) FROM orders)) - to_unixtime(max(order_ts))) / 86400.0 AS recency_days,
        count(*) AS frequency,
        sum(amount) AS monetary
 FROM orders
@@ -28,16 +29,21 @@ SELECT round(100.0 * sum(CASE WHEN rank_pct <= 0.05 THEN monetary END) / sum(mon
        count(*) AS buying_customers
 FROM (SELECT monetary, percent_rank() OVER (ORDER BY monetary DESC) AS rank_pct FROM customer_base);
 
--- Classic RFM quintiles (plain SQL; microseg's own rfm functions come with the segmentation library).
-SELECT r, f, count(*) AS customers, round(avg(monetary), 2) AS avg_monetary
-FROM (
-  SELECT monetary,
-         ntile(5) OVER (ORDER BY last_order_ts) AS r,
-         ntile(5) OVER (ORDER BY frequency) AS f
-  FROM customer_base)
-WHERE (r = 5 AND f >= 4) OR (r <= 2 AND f >= 4)
-GROUP BY r, f
-ORDER BY r DESC, f DESC;
+-- RFM segments: quantile scores with stable ties (rfm_score, recency reversed) and the standard R-F map (rfm_segment).
+SELECT rfm_segment(s['r'], s['f']) AS segment,
+       count(*) AS customers,
+       round(avg(monetary), 2) AS avg_monetary,
+       round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue
+FROM (SELECT monetary, rfm_score(recency_days, frequency, monetary) OVER () AS s FROM customer_base)
+GROUP BY 1
+ORDER BY pct_revenue DESC;
+
+-- The most common RFM codes: rfm_code packs the three scores, e.g. '545'.
+SELECT rfm_code(s['r'], s['f'], s['m']) AS rfm_code, count(*) AS customers
+FROM (SELECT rfm_score(recency_days, frequency, monetary) OVER () AS s FROM customer_base)
+GROUP BY 1
+ORDER BY customers DESC
+LIMIT 5;
 
 -- How each sales channel is used, by part of the day.
 SELECT channel,
