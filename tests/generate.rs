@@ -30,12 +30,15 @@ fn options(customers: u64, seed: u64, out: PathBuf) -> GenerateOptions {
 
 fn quiet(_: u64, _: u64) {}
 
-/// The contract, written out independently of the generator's own schema code.
-fn contract() -> Vec<(
+/// A table's folder, its hive partition key and its columns.
+type TableContract = (
     &'static str,
     Option<&'static str>,
     Vec<(&'static str, DataType)>,
-)> {
+);
+
+/// The contract, written out independently of the generator's own schema code.
+fn contract() -> Vec<TableContract> {
     use DataType::{Boolean, Decimal128, Float64, Int32, Int64, Utf8};
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, None);
     vec![

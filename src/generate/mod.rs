@@ -5,10 +5,11 @@
 //! the contract: tables, columns, types and the planted parameters.
 //!
 //! Output is deterministic: a customer's rows come from a random stream keyed
-//! by (seed, customer id) only, customers are written in fixed chunks of
-//! [`CHUNK_CUSTOMERS`] (one file per chunk and partition), and the single-file
-//! truth table is written in chunk order. The same options therefore give
-//! byte-identical files for any number of threads.
+//! by (seed, customer id) only, customers are written in consecutive chunks
+//! whose size depends on the customer count alone (see [`chunk_customers`];
+//! one file per chunk and partition), and the single-file truth table is
+//! written in chunk order. The same options therefore give byte-identical
+//! files for any number of threads.
 
 mod calendar;
 mod catalog;
@@ -39,11 +40,17 @@ use tables::{
     write_single,
 };
 
-/// Customers per chunk: the unit of parallel work and of output files.
-/// Changing it changes file boundaries (not row contents), so it is fixed.
-pub const CHUNK_CUSTOMERS: u64 = 20_000;
-/// How often (in customers) a worker flushes full batches and reports progress.
-const PROGRESS_EVERY: u64 = 1_000;
+/// Customers per chunk, the unit of parallel work and of output files:
+/// about 16 chunks so that 2–8 threads share the work evenly, but at least
+/// 5,000 customers (no swarm of tiny files) and at most 50,000. It depends on
+/// the customer count only, never on the thread count, so that the bytes
+/// written do not either. Chunking moves file boundaries, not row contents.
+pub fn chunk_customers(customers: u64) -> u64 {
+    customers.div_ceil(16).clamp(5_000, 50_000)
+}
+/// How often (in customers) a worker flushes full batches and reports
+/// progress; small enough that a batch overshoots its target only slightly.
+const PROGRESS_EVERY: u64 = 250;
 /// Keeps `customer_id * 10_000 + n` order ids inside an `i64`.
 const MAX_CUSTOMERS: u64 = 1_000_000_000_000;
 
@@ -110,7 +117,7 @@ pub fn generate(
     opts: &GenerateOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<GenerateReport> {
-    generate_chunked(opts, progress, CHUNK_CUSTOMERS)
+    generate_chunked(opts, progress, chunk_customers(opts.customers))
 }
 
 /// [`generate`] with another chunk size, so tests can exercise many chunks
@@ -496,6 +503,14 @@ mod tests {
             .collect();
         let _ = fs::remove_dir_all(&tmp);
         assert_eq!(left, vec![std::ffi::OsString::from("blocker")]);
+    }
+
+    #[test]
+    fn chunking_depends_on_customer_count_only() {
+        assert_eq!(chunk_customers(1), 5_000);
+        assert_eq!(chunk_customers(100_000), 6_250);
+        assert_eq!(chunk_customers(1_000_000), 50_000);
+        assert_eq!(chunk_customers(10_000_000), 50_000);
     }
 
     #[test]

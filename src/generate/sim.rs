@@ -1024,7 +1024,7 @@ impl Sim<'_> {
                 let product = self.s.items[li as usize].product;
                 let sc = catalog.products[product as usize].subcat as usize;
                 let (lo, hi) = catalog.subcat_range[sc];
-                for _ in 0..self.rng.below(3) {
+                for _ in 0..self.rng.below(2) {
                     let other = lo + self.rng.below((hi - lo) as u64) as u32;
                     self.push(&sess, 0, ev::PRODUCT_VIEW, other, NONE16);
                 }
@@ -1263,7 +1263,12 @@ mod tests {
         let mut revenue = Vec::with_capacity(n as usize);
         for id in 1..=n {
             let p = simulate(&w, id, &mut s);
-            let r: i64 = s.orders.iter().filter(|o| o.status != CANCELLED).map(|o| o.amount).sum();
+            let r: i64 = s
+                .orders
+                .iter()
+                .filter(|o| o.status != CANCELLED)
+                .map(|o| o.amount)
+                .sum();
             let e = &mut per[p.persona as usize];
             e.0 += 1;
             e.1 += s.orders.len() as u64;
@@ -1302,7 +1307,10 @@ mod tests {
                 p.spend_mean
             );
         }
-        assert!((0.40..=0.60).contains(&share), "top-5% revenue share {share:.3}");
+        assert!(
+            (0.40..=0.60).contains(&share),
+            "top-5% revenue share {share:.3}"
+        );
     }
 
     #[test]
@@ -1327,5 +1335,63 @@ mod tests {
                 assert!(t.ts >= p.signup_us && t.ts < w.cal.end_us);
             }
         }
+    }
+    /// Calibration aid: events per customer by type and persona
+    /// (`cargo test --lib event_mix_report -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn event_mix_report() {
+        let w = World::new(42, NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(), 24).unwrap();
+        let mut s = Scratch::default();
+        let mut per = vec![([0u64; 12], 0u64, 0u64); PERSONAS.len()];
+        for id in 1..=4000 {
+            let p = simulate(&w, id, &mut s);
+            let e = &mut per[p.persona as usize];
+            e.1 += 1;
+            e.2 += s.orders.len() as u64;
+            for ev in &s.events {
+                e.0[ev.kind as usize] += 1;
+            }
+        }
+        for (i, (k, c, o)) in per.iter().enumerate() {
+            let c = *c as f64;
+            let tot: u64 = k.iter().sum();
+            let parts: Vec<String> = k
+                .iter()
+                .enumerate()
+                .map(|(j, v)| format!("{}={:.0}", &EVENT_TYPES[j][..6], *v as f64 / c))
+                .collect();
+            println!(
+                "{:<22} orders {:>5.1} events {:>6.1} | {}",
+                PERSONAS[i].name,
+                *o as f64 / c,
+                tot as f64 / c,
+                parts.join(" ")
+            );
+        }
+    }
+    /// Simulation alone, without Arrow or Parquet (run with `--release`).
+    #[test]
+    #[ignore]
+    fn simulate_throughput() {
+        let w = World::new(42, NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(), 24).unwrap();
+        let mut s = Scratch::default();
+        let t = std::time::Instant::now();
+        let mut rows = 0usize;
+        for id in 1..=20_000 {
+            simulate(&w, id, &mut s);
+            rows += 2
+                + s.orders.len()
+                + s.items.len()
+                + s.events.len()
+                + s.sends.len()
+                + s.tickets.len()
+                + s.consents.len();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "simulate only: {rows} rows in {secs:.2} s = {:.2} M rows/s on one core",
+            rows as f64 / secs / 1e6
+        );
     }
 }
