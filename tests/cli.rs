@@ -204,7 +204,10 @@ fn demo_generates_a_lake_and_tours_it() {
     let out = stdout(&o);
     assert!(out.contains("== What the lake holds"), "{out}");
     assert!(out.contains("top5_pct_revenue_share"), "{out}");
-    assert!(out.contains("== RFM segments") && out.contains("champions"), "{out}");
+    assert!(
+        out.contains("== RFM segments") && out.contains("champions"),
+        "{out}"
+    );
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
 }
