@@ -1,0 +1,555 @@
+//! microseg vs DuckDB on the per-customer RFM base aggregate.
+//!
+//! ```text
+//! cargo bench --bench rfm_vs_duckdb -- [--customers 1000000] [--runs 7] \
+//!     [--lake bench-lake] [--python python3]
+//! ```
+//!
+//! See `benches/README.md` for what is measured, how, and the figures.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimeUnit};
+use microseg::generate::{GenerateOptions, generate};
+use microseg::{Engine, EngineOptions};
+use serde_json::Value;
+
+/// The query both engines run, byte for byte (the worker gets it on its
+/// command line).
+const RFM_SQL: &str = "SELECT customer_id, max(order_ts) AS last_order_ts, count(*) AS frequency, \
+                       sum(amount) AS monetary FROM orders GROUP BY customer_id";
+
+type Error = Box<dyn std::error::Error>;
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Parser)]
+#[command(about = "Times the RFM base aggregate in microseg and in DuckDB, alternating runs")]
+struct Args {
+    /// Customers in the generated lake.
+    #[arg(long, default_value_t = 1_000_000)]
+    customers: u64,
+    /// Timed runs per engine (after one untimed warm-up each).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Lake folder: generated if missing or empty, reused otherwise.
+    #[arg(long, default_value = "bench-lake")]
+    lake: PathBuf,
+    /// Python interpreter that can `import duckdb, pyarrow`.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// `cargo bench` appends `--bench` to every harness-less bench.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("rfm_vs_duckdb: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let lake = std::path::absolute(&args.lake)?;
+    let lake_str = lake
+        .to_str()
+        .ok_or_else(|| format!("lake path {} is not UTF-8", lake.display()))?;
+    ensure_lake(&lake, &args)?;
+    let (bytes, files) = folder_size(&lake)?;
+    let (order_bytes, order_files) = folder_size(&lake.join("orders"))?;
+    println!(
+        "lake {}: {} in {files} files; orders: {} in {order_files} files",
+        lake.display(),
+        mib(bytes),
+        mib(order_bytes)
+    );
+
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let engine = rt.block_on(Engine::open(lake_str, EngineOptions::default()))?;
+    let facts = rt.block_on(lake_facts(&engine))?;
+    if let Some(n) = facts.customers_table
+        && n != args.customers
+    {
+        return Err(format!(
+            "{} holds {n} customers but --customers {} was asked: delete the folder or pass another --lake",
+            lake.display(),
+            args.customers
+        )
+        .into());
+    }
+    println!(
+        "orders: {} rows, {} distinct customers with orders",
+        facts.order_rows, facts.buying_customers
+    );
+
+    let mut duck = DuckDb::start(&args.python, &lake, threads)?;
+    println!(
+        "microseg: target_partitions = {}; DuckDB {} (python {}, threads = {}, {})",
+        engine.settings().target_partitions,
+        duck.version,
+        duck.python,
+        duck.threads,
+        duck.fetch
+    );
+    let load_before = load_average();
+
+    // The warm-ups double as the cross-check: full results of both engines,
+    // checksummed after their clocks stopped.
+    let (ms_warm, batches) = rt.block_on(time_microseg(&engine))?;
+    let ours = checksums(&batches)?;
+    drop(batches);
+    let (duck_warm, theirs) = duck.check()?;
+    println!(
+        "warm-up: microseg {:.3} s, DuckDB {:.3} s",
+        ms_warm.as_secs_f64(),
+        duck_warm.as_secs_f64()
+    );
+    cross_check(&ours, &theirs, &facts)?;
+    println!(
+        "cross-check ok: {} rows, frequency total {}, monetary total {}, last_order_ts checksum {}",
+        ours.rows,
+        ours.frequency_total,
+        cents_to_string(ours.monetary_cents),
+        ours.last_ts_micros_total
+    );
+
+    let mut ms_times = Vec::new();
+    let mut duck_times = Vec::new();
+    for i in 1..=args.runs {
+        let (elapsed, batches) = rt.block_on(time_microseg(&engine))?;
+        expect_rows("microseg", batch_rows(&batches), facts.buying_customers)?;
+        drop(batches);
+        ms_times.push(elapsed.as_secs_f64());
+
+        let (elapsed, rows) = duck.run()?;
+        expect_rows("DuckDB", rows, facts.buying_customers)?;
+        duck_times.push(elapsed.as_secs_f64());
+        println!(
+            "run {i}/{}: microseg {:.3} s, DuckDB {:.3} s",
+            args.runs,
+            ms_times.last().unwrap(),
+            duck_times.last().unwrap()
+        );
+    }
+    let load_after = load_average();
+
+    let ms = Summary::of(&ms_times);
+    let dk = Summary::of(&duck_times);
+    let ratio = ms.median / dk.median;
+    println!();
+    println!(
+        "{:<10} {:>5} {:>9} {:>9} {:>9}",
+        "engine", "runs", "median s", "min s", "max s"
+    );
+    for (name, s) in [("microseg", &ms), ("DuckDB", &dk)] {
+        println!(
+            "{name:<10} {:>5} {:>9.3} {:>9.3} {:>9.3}",
+            args.runs, s.median, s.min, s.max
+        );
+    }
+    println!("microseg ÷ DuckDB (medians): {ratio:.2}  (< 1 means microseg is faster)");
+    println!(
+        "load average (1/5/15 min): before {load_before}, after {load_after}; {threads} cores"
+    );
+
+    let commit = git_commit();
+    println!();
+    println!("README row:");
+    println!(
+        "| {} | {} | {} | {:.3} | {:.3} | {ratio:.2} | {} | {commit} | {load_before} → {load_after} |",
+        chrono::Utc::now().format("%Y-%m-%d"),
+        args.customers,
+        facts.order_rows,
+        ms.median,
+        dk.median,
+        duck.version,
+    );
+    Ok(())
+}
+
+/// Generates the lake unless the folder already holds one. (The generator
+/// writes to a partial folder and renames it at the end, so an interrupted
+/// run leaves nothing here to be mistaken for a lake.)
+fn ensure_lake(lake: &Path, args: &Args) -> Result<()> {
+    if std::fs::read_dir(lake).is_ok_and(|mut entries| entries.next().is_some()) {
+        println!(
+            "reusing the lake in {} (delete it to regenerate)",
+            lake.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "generating {} customers (seed {}) into {}",
+        args.customers,
+        args.seed,
+        lake.display()
+    );
+    let last_tenth = AtomicU64::new(0);
+    let start = Instant::now();
+    generate(
+        &GenerateOptions {
+            customers: args.customers,
+            seed: args.seed,
+            out: lake.to_path_buf(),
+            ..GenerateOptions::default()
+        },
+        &|done, total| {
+            let tenth = done * 10 / total.max(1);
+            if tenth > last_tenth.fetch_max(tenth, Ordering::Relaxed) {
+                eprintln!("  {}%", tenth * 10);
+            }
+        },
+    )?;
+    println!(
+        "generated {} customers in {:.1} s",
+        args.customers,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Bytes and files under `dir`, recursively.
+fn folder_size(dir: &Path) -> Result<(u64, u64)> {
+    let (mut bytes, mut files) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            let (b, f) = folder_size(&entry.path())?;
+            bytes += b;
+            files += f;
+        } else {
+            bytes += meta.len();
+            files += 1;
+        }
+    }
+    Ok((bytes, files))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+struct LakeFacts {
+    order_rows: u64,
+    /// What every run's row count must equal.
+    buying_customers: u64,
+    /// Rows of the `customers` table, if the lake has one.
+    customers_table: Option<u64>,
+}
+
+async fn lake_facts(engine: &Engine) -> Result<LakeFacts> {
+    let counts = engine
+        .sql("SELECT count(*), count(DISTINCT customer_id) FROM orders")
+        .await?
+        .collect()
+        .await?;
+    let customers_table = if engine.session().table_exist("customers")? {
+        let batches = engine
+            .sql("SELECT count(*) FROM customers")
+            .await?
+            .collect()
+            .await?;
+        Some(single_i64(&batches, 0)?)
+    } else {
+        None
+    };
+    Ok(LakeFacts {
+        order_rows: single_i64(&counts, 0)?,
+        buying_customers: single_i64(&counts, 1)?,
+        customers_table,
+    })
+}
+
+fn single_i64(batches: &[RecordBatch], column: usize) -> Result<u64> {
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or("count query returned no rows")?;
+    let value = batch
+        .column(column)
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("count query did not return BIGINT")?
+        .value(0);
+    Ok(u64::try_from(value)?)
+}
+
+async fn time_microseg(engine: &Engine) -> Result<(Duration, Vec<RecordBatch>)> {
+    let start = Instant::now();
+    let batches = engine.sql(RFM_SQL).await?.collect().await?;
+    Ok((start.elapsed(), batches))
+}
+
+fn batch_rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+fn expect_rows(engine: &str, rows: u64, expected: u64) -> Result<()> {
+    if rows == expected {
+        Ok(())
+    } else {
+        Err(
+            format!("{engine} returned {rows} rows, but orders has {expected} distinct customers")
+                .into(),
+        )
+    }
+}
+
+/// Order-independent fingerprints of one full RFM result. Integer sums
+/// (i128, so nothing wraps) let the engines be compared exactly: a float
+/// total could hide a one-cent disagreement.
+#[derive(Debug, PartialEq, Eq)]
+struct Checksums {
+    rows: u64,
+    frequency_total: i128,
+    monetary_cents: i128,
+    last_ts_micros_total: i128,
+}
+
+fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
+    let mut sums = Checksums {
+        rows: batch_rows(batches),
+        frequency_total: 0,
+        monetary_cents: 0,
+        last_ts_micros_total: 0,
+    };
+    for batch in batches {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("result has no column {name}"))
+        };
+
+        let frequency = cast(column("frequency")?, &DataType::Int64)?;
+        sums.frequency_total += int_total(frequency.as_primitive::<Int64Type>().iter());
+
+        // Rescaling to two decimals makes the sum count cents whatever
+        // precision DataFusion chose for sum(DECIMAL(12,2)).
+        let monetary = cast(column("monetary")?, &DataType::Decimal128(38, 2))?;
+        sums.monetary_cents += monetary
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .flatten()
+            .sum::<i128>();
+
+        let ts = column("last_order_ts")?;
+        let micros_per_tick: (i128, i128) = match ts.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => (1_000_000, 1),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => (1_000, 1),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => (1, 1),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => (1, 1_000),
+            other => return Err(format!("last_order_ts is {other}, not a timestamp").into()),
+        };
+        // Timestamp -> Int64 keeps the raw epoch ticks (no time-zone shift);
+        // each value is floored to whole microseconds, as the worker does.
+        let ticks = cast(ts, &DataType::Int64)?;
+        let (mul, div) = micros_per_tick;
+        sums.last_ts_micros_total += ticks
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .map(|t| (i128::from(t) * mul).div_euclid(div))
+            .sum::<i128>();
+    }
+    Ok(sums)
+}
+
+fn int_total(values: impl Iterator<Item = Option<i64>>) -> i128 {
+    values.flatten().map(i128::from).sum()
+}
+
+fn cross_check(ours: &Checksums, theirs: &Checksums, facts: &LakeFacts) -> Result<()> {
+    expect_rows("microseg", ours.rows, facts.buying_customers)?;
+    expect_rows("DuckDB", theirs.rows, facts.buying_customers)?;
+    if ours.frequency_total != i128::from(facts.order_rows) {
+        return Err(format!(
+            "microseg frequencies add up to {}, but orders has {} rows",
+            ours.frequency_total, facts.order_rows
+        )
+        .into());
+    }
+    if ours != theirs {
+        return Err(format!(
+            "THE ENGINES DISAGREE on the RFM result:\n  microseg: {ours:?} (monetary {})\n  DuckDB:   {theirs:?} (monetary {})",
+            cents_to_string(ours.monetary_cents),
+            cents_to_string(theirs.monetary_cents)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn cents_to_string(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+struct Summary {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Summary {
+    fn of(times: &[f64]) -> Summary {
+        let mut sorted = times.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Summary {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+        }
+    }
+}
+
+/// The long-lived `benches/peers/duckdb_worker.py`, spoken to in JSON lines.
+struct DuckDb {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    version: String,
+    python: String,
+    threads: String,
+    fetch: String,
+}
+
+impl DuckDb {
+    fn start(python: &str, lake: &Path, threads: usize) -> Result<DuckDb> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/duckdb_worker.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(lake)
+            .arg(threads.to_string())
+            .arg(RFM_SQL)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start `{python}`: {e} (pass --python /path/to/venv/bin/python)")
+            })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut duck = DuckDb {
+            child,
+            stdin,
+            stdout,
+            version: String::new(),
+            python: String::new(),
+            threads: String::new(),
+            fetch: String::new(),
+        };
+        let hello = duck
+            .read_reply()
+            .map_err(|e| format!("{e}\n  (started as: {python} {})", script.display()))?;
+        let text = |key: &str| match &hello[key] {
+            Value::String(s) => s.clone(),
+            Value::Null => "?".to_string(),
+            other => other.to_string(),
+        };
+        duck.version = text("duckdb");
+        duck.python = text("python");
+        duck.threads = text("threads");
+        duck.fetch = text("fetch");
+        Ok(duck)
+    }
+
+    fn read_reply(&mut self) -> Result<Value> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err("the DuckDB worker exited (its stderr is above)".into());
+        }
+        let reply: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("unreadable reply from the DuckDB worker {line:?}: {e}"))?;
+        if let Some(message) = reply.get("error") {
+            return Err(format!("DuckDB worker: {}", message.as_str().unwrap_or_default()).into());
+        }
+        Ok(reply)
+    }
+
+    fn request(&mut self, command: &str) -> Result<Value> {
+        writeln!(self.stdin, "{command}")?;
+        self.stdin.flush()?;
+        self.read_reply()
+    }
+
+    fn run(&mut self) -> Result<(Duration, u64)> {
+        let reply = self.request("run")?;
+        Ok((seconds(&reply)?, uint(&reply, "rows")?))
+    }
+
+    fn check(&mut self) -> Result<(Duration, Checksums)> {
+        let reply = self.request("check")?;
+        let big = |key: &str| -> Result<i128> {
+            let text = reply[key]
+                .as_str()
+                .ok_or_else(|| format!("worker reply lacks {key}: {reply}"))?;
+            Ok(text.parse()?)
+        };
+        let sums = Checksums {
+            rows: uint(&reply, "rows")?,
+            frequency_total: i128::from(uint(&reply, "frequency_total")?),
+            monetary_cents: big("monetary_cents")?,
+            last_ts_micros_total: big("last_ts_micros_total")?,
+        };
+        Ok((seconds(&reply)?, sums))
+    }
+}
+
+impl Drop for DuckDb {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
+    }
+}
+
+fn seconds(reply: &Value) -> Result<Duration> {
+    let s = reply["seconds"]
+        .as_f64()
+        .ok_or_else(|| format!("worker reply lacks seconds: {reply}"))?;
+    Ok(Duration::from_secs_f64(s))
+}
+
+fn uint(reply: &Value, key: &str) -> Result<u64> {
+    reply[key]
+        .as_u64()
+        .ok_or_else(|| format!("worker reply lacks {key}: {reply}").into())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn git_commit() -> String {
+    Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
