@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 
 /// Rows per Arrow batch handed to a Parquet writer. Small, because every
 /// partition slot of every open table holds one batch in memory.
-const BATCH_ROWS: usize = 8 * 1024;
+const BATCH_ROWS: usize = 4 * 1024;
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
@@ -577,14 +577,15 @@ impl TruthCols {
     }
 }
 
-/// Opens a Parquet writer on a new file at `path`.
+/// Opens a Parquet writer on a new file at `path`. The buffer is modest:
+/// a worker keeps ~75 files open, and the writer hands over whole pages.
 pub(crate) fn open_writer(table: Table, path: &Path) -> Result<ArrowWriter<BufWriter<File>>> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| io_at(dir, e))?;
     }
     let file = File::create(path).map_err(|e| io_at(path, e))?;
     ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
+        BufWriter::with_capacity(64 << 10, file),
         table.schema(),
         Some(table.writer_properties()),
     )
