@@ -30,6 +30,14 @@ fn options(customers: u64, seed: u64, out: PathBuf) -> GenerateOptions {
 
 fn quiet(_: u64, _: u64) {}
 
+/// Share of (non-cancelled) revenue held by the top 5% of customers.
+const TOP5_SHARE_SQL: &str = "WITH rev AS (SELECT c.customer_id, \
+         coalesce(sum(CASE WHEN o.status <> 'cancelled' THEN o.amount END), 0) AS r \
+         FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id GROUP BY c.customer_id), \
+         ranked AS (SELECT r, row_number() OVER (ORDER BY r DESC) AS rn, count(*) OVER () AS n FROM rev) \
+         SELECT CAST(sum(CASE WHEN rn <= ceil(n * 0.05) THEN r ELSE 0 END) AS DOUBLE) \
+         / CAST(sum(r) AS DOUBLE) FROM ranked";
+
 /// A table's folder, its hive partition key and its columns.
 type TableContract = (
     &'static str,
@@ -542,14 +550,7 @@ async fn lake_honours_contract_and_plants_behaviour() {
     check(n == 0, format!("{n} events before signup"));
 
     // Heavy tail: the top 5% of customers hold roughly half the revenue.
-    let share5 = scalar(
-        &ctx,
-        "WITH rev AS (SELECT c.customer_id, coalesce(sum(CASE WHEN o.status <> 'cancelled' THEN o.amount END), 0) AS r \
-         FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id GROUP BY c.customer_id), \
-         ranked AS (SELECT r, row_number() OVER (ORDER BY r DESC) AS rn, count(*) OVER () AS n FROM rev) \
-         SELECT CAST(sum(CASE WHEN rn <= ceil(n * 0.05) THEN r ELSE 0 END) AS DOUBLE) / CAST(sum(r) AS DOUBLE) FROM ranked",
-    )
-    .await;
+    let share5 = scalar(&ctx, TOP5_SHARE_SQL).await;
     check(
         (0.35..=0.70).contains(&share5),
         format!("top-5% revenue share {share5:.3}"),
@@ -827,10 +828,11 @@ fn non_empty_out_is_rejected_and_left_alone() {
 }
 
 /// Throughput in release: `MICROSEG_GEN_CUSTOMERS=1000000 cargo test --release
-/// --test main generate_speed -- --ignored --nocapture`.
-#[test]
+/// --test main generate_speed -- --ignored --nocapture` (`MICROSEG_GEN_SHARE=1`
+/// also reports the top-5% revenue share of the generated lake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
-fn generate_speed() {
+async fn generate_speed() {
     let customers = std::env::var("MICROSEG_GEN_CUSTOMERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -854,4 +856,12 @@ fn generate_speed() {
         report.total_rows() as f64 / secs / 1e6,
         bytes as f64 / (1 << 20) as f64
     );
+    if std::env::var_os("MICROSEG_GEN_SHARE").is_some() {
+        let ctx = SessionContext::new();
+        register(&ctx, &o.out).await;
+        println!(
+            "top-5% revenue share {:.3}",
+            scalar(&ctx, TOP5_SHARE_SQL).await
+        );
+    }
 }

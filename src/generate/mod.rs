@@ -87,15 +87,20 @@ impl Default for GenerateOptions {
 /// Rows and files written for one table (or for `_truth/personas`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableReport {
+    /// Folder below the lake root, e.g. `orders` or `_truth/personas`.
     pub table: String,
+    /// Rows written.
     pub rows: u64,
+    /// Parquet files written.
     pub files: u64,
 }
 
 /// What [`generate`] wrote and how long it took.
 #[derive(Debug, Clone)]
 pub struct GenerateReport {
+    /// One entry per folder written, tables first and the truth last.
     pub tables: Vec<TableReport>,
+    /// Wall-clock time of the whole run, validation to final rename.
     pub elapsed: Duration,
 }
 
