@@ -11,10 +11,14 @@ pub const SMALL_LAKE_CUSTOMERS: u64 = 400;
 
 /// A generated lake (seed 7) shared read-only by every test in this process.
 pub fn small_lake() -> &'static Path {
-    static LAKE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_dir, path) = LAKE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = dir.path().join("lake");
+    // Under cargo's per-target temp dir rather than a TempDir: a static is
+    // never dropped, so a TempDir would leave one lake behind per run.
+    static LAKE: OnceLock<PathBuf> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("small-lake");
+        if out.exists() {
+            std::fs::remove_dir_all(&out).expect("remove the previous test lake");
+        }
         let opts = GenerateOptions {
             customers: SMALL_LAKE_CUSTOMERS,
             seed: 7,
@@ -22,9 +26,8 @@ pub fn small_lake() -> &'static Path {
             ..GenerateOptions::default()
         };
         generate(&opts, &|_, _| {}).expect("generate the shared test lake");
-        (dir, out)
-    });
-    path
+        out
+    })
 }
 
 /// The shared lake's path as a string, as the CLI and `Engine::open` take it.
