@@ -13,37 +13,59 @@ FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id AND o.statu
 GROUP BY c.acquisition_channel
 ORDER BY revenue_per_customer DESC;
 
--- The per-customer base of RFM: recency, frequency and monetary value of completed orders.
-CREATE VIEW customer_base AS
-SELECT customer_id,
-       max(order_ts) AS last_order_ts,
-       (to_unixtime((SELECT max(order_ts) FROM orders)) - to_unixtime(max(order_ts))) / 86400.0 AS recency_days,
-       count(*) AS frequency,
-       sum(amount) AS monetary
-FROM orders
-WHERE status = 'completed'
-GROUP BY customer_id;
+-- RFM in one call: rfm() gives one row per customer (recency, tenure, frequency, monetary, r/f/m scores, code, segment).
+CREATE VIEW completed_orders AS SELECT * FROM orders WHERE status = 'completed';
+
+CREATE VIEW customer_rfm AS SELECT * FROM rfm(completed_orders, customer_id, order_ts, amount);
 
 -- Revenue concentration: the share of revenue held by the top 5% of customers.
 SELECT round(100.0 * sum(CASE WHEN rank_pct <= 0.05 THEN monetary END) / sum(monetary), 1) AS top5_pct_revenue_share,
        count(*) AS buying_customers
-FROM (SELECT monetary, percent_rank() OVER (ORDER BY monetary DESC) AS rank_pct FROM customer_base);
+FROM (SELECT monetary, percent_rank() OVER (ORDER BY monetary DESC) AS rank_pct FROM customer_rfm);
 
--- RFM segments: quantile scores with stable ties (rfm_score, recency reversed) and the standard R-F map (rfm_segment).
-SELECT rfm_segment(s['r'], s['f']) AS segment,
+-- RFM segments: size, average spend and share of revenue of each cell of the standard R-F map.
+SELECT segment,
        count(*) AS customers,
        round(avg(monetary), 2) AS avg_monetary,
        round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue
-FROM (SELECT monetary, rfm_score(recency_days, frequency, monetary) OVER () AS s FROM customer_base)
-GROUP BY 1
+FROM customer_rfm
+GROUP BY segment
 ORDER BY pct_revenue DESC;
 
--- The most common RFM codes: rfm_code packs the three scores, e.g. '545'.
-SELECT rfm_code(s['r'], s['f'], s['m']) AS rfm_code, count(*) AS customers
-FROM (SELECT rfm_score(recency_days, frequency, monetary) OVER () AS s FROM customer_base)
+-- The most common RFM codes: r, f and m packed as text, e.g. '545'.
+SELECT rfm_code, count(*) AS customers FROM customer_rfm GROUP BY 1 ORDER BY customers DESC, rfm_code LIMIT 5;
+
+-- A segment set (sql/segments/lifecycle.sql, stored in the lake): segment_of takes the first matching rule.
+SELECT segment_of('lifecycle') AS lifecycle,
+       count(*) AS customers,
+       round(avg(recency_days)) AS avg_recency_days,
+       round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue
+FROM customer_rfm
 GROUP BY 1
+ORDER BY customers DESC;
+
+-- Two segment sets crossed: value tiers (top 1/5/20% by spend) by lifecycle stage.
+SELECT tier, lifecycle, count(*) AS customers
+FROM (SELECT segment_of('value_tiers') AS tier, segment_of('lifecycle') AS lifecycle FROM customer_rfm)
+WHERE tier <> 'rest'
+GROUP BY 1, 2
+ORDER BY 1, customers DESC;
+
+-- Micro-segments: city x acquisition channel x RFM segment, backing off to coarser cells so no label covers fewer than 50 customers.
+SELECT cell, count(*) AS customers
+FROM (SELECT micro_segment(50, c.city, c.acquisition_channel, r.segment) OVER () AS cell
+      FROM customer_rfm r JOIN customers c USING (customer_id))
+GROUP BY cell
 ORDER BY customers DESC
-LIMIT 5;
+LIMIT 10;
+
+CREATE VIEW beer_lines AS SELECT customer_id, subcategory, quantity * unit_price AS revenue FROM order_items WHERE subcategory IN ('lager', 'craft_beer', 'regional_beer', 'cider');
+
+-- Beer sub-segments: beer buyers split by the beer they over-index on (top_affinity: highest lift with at least 20% of their beer spend).
+SELECT subcategory AS beer_affinity, count(*) AS customers, round(avg(share), 2) AS avg_share, round(avg(lift), 2) AS avg_lift
+FROM top_affinity(beer_lines, customer_id, subcategory, revenue)
+GROUP BY 1
+ORDER BY customers DESC;
 
 -- How each sales channel is used, by part of the day.
 SELECT channel,

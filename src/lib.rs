@@ -4,12 +4,14 @@
 //! door (the CLI, the Flight SQL server, materialization jobs, embedding
 //! Rust programs) goes through [`Engine::sql`].
 
+pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod lake;
 pub mod statements;
+pub mod tables;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result};

@@ -208,6 +208,21 @@ fn demo_generates_a_lake_and_tours_it() {
         out.contains("== RFM segments") && out.contains("champions"),
         "{out}"
     );
+    // The segment library is installed in the lake and used; micro-segments
+    // and affinities are shown.
+    assert!(
+        out.contains("== A segment set") && out.contains("lapsed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Micro-segments") && out.contains("city="),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Beer sub-segments") && out.contains("craft_beer"),
+        "{out}"
+    );
+    assert!(lake.join("_microseg/segment_sets/lifecycle.json").is_file());
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
 }

@@ -5,5 +5,6 @@ mod engine;
 mod fixtures;
 mod generate;
 mod lake;
+mod segmentation;
 mod slt;
 mod support;

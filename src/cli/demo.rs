@@ -14,6 +14,23 @@ use crate::generate::GenerateOptions;
 /// The tour, compiled in so `microseg demo` works from any directory.
 pub const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
 
+/// The ready segment sets of `sql/segments/`, compiled in; the demo stores
+/// them in its lake (CREATE OR REPLACE, so re-running is harmless).
+pub const SEGMENT_LIBRARY: [(&str, &str); 3] = [
+    (
+        "sql/segments/rfm_standard.sql",
+        include_str!("../../sql/segments/rfm_standard.sql"),
+    ),
+    (
+        "sql/segments/lifecycle.sql",
+        include_str!("../../sql/segments/lifecycle.sql"),
+    ),
+    (
+        "sql/segments/value_tiers.sql",
+        include_str!("../../sql/segments/value_tiers.sql"),
+    ),
+];
+
 /// Options of `microseg demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -61,6 +78,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         quiet: false,
         captions: true,
     };
+    let quiet = RunOptions {
+        quiet: true,
+        captions: false,
+        ..opts.clone()
+    };
+    for (file, sql) in SEGMENT_LIBRARY {
+        run_script(&engine, sql, Some(std::path::Path::new(file)), &quiet).await?;
+    }
     let file = args
         .script
         .as_deref()

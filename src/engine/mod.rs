@@ -17,6 +17,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::{Dialect, dialect_from_str};
 
+use crate::catalog::{Catalog, SegmentSet, segment_sets};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::statements::{self, MicrosegStatement, Parsed, StatementText};
@@ -28,6 +29,7 @@ use crate::statements::{self, MicrosegStatement, Parsed, StatementText};
 pub struct Engine {
     ctx: SessionContext,
     lake: Lake,
+    catalog: Catalog,
     settings: Settings,
 }
 
@@ -73,10 +75,13 @@ impl Engine {
         microseg_udfs::register_all(&mut state)?;
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
+        crate::tables::register_all(&ctx);
         lake.register(&ctx).await?;
+        let catalog = Catalog::new(lake.location.clone());
         Ok(Engine {
             ctx,
             lake,
+            catalog,
             settings,
         })
     }
@@ -94,9 +99,27 @@ impl Engine {
         };
         match parsed {
             Parsed::Microseg(statement) => self.execute_ours(statement).await,
-            Parsed::DataFusion(statement) => {
+            Parsed::DataFusion(mut statement) => {
+                // Segment sets are read at each use, so a set created by
+                // another process is seen without reopening the lake.
+                let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
+                if !used.is_empty() {
+                    let dialect = self.dialect()?;
+                    segment_sets::expand(&mut statement, &used, dialect.as_ref())?;
+                }
                 let state = self.ctx.state();
-                let plan = state.statement_to_plan(*statement).await?;
+                let plan = match state.statement_to_plan(*statement).await {
+                    Ok(plan) => plan,
+                    Err(e) if !used.is_empty() => {
+                        let dialect = self.dialect()?;
+                        return Err(segment_sets::explain_planning_error(
+                            e,
+                            &used,
+                            dialect.as_ref(),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 Ok(self.ctx.execute_logical_plan(plan).await?)
             }
         }
@@ -139,10 +162,52 @@ impl Engine {
         })
     }
 
+    /// The lake's `_microseg/` catalog (segment sets, models).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     async fn execute_ours(&self, statement: MicrosegStatement) -> Result<DataFrame> {
         match statement {
             MicrosegStatement::ShowLake => Ok(self.ctx.read_batch(self.show_lake()?)?),
+            MicrosegStatement::CreateSegmentSet {
+                mut set,
+                or_replace,
+                if_not_exists,
+            } => {
+                if if_not_exists && self.catalog.segment_set(&set.name).await?.is_some() {
+                    return self.done();
+                }
+                set.created_at =
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                self.catalog.put_segment_set(&set, or_replace).await?;
+                self.done()
+            }
+            MicrosegStatement::ShowSegmentSets => {
+                let sets = self.catalog.segment_sets().await?;
+                Ok(self.ctx.read_batch(show_segment_sets(&sets)?)?)
+            }
+            MicrosegStatement::DescribeSegmentSet(name) => {
+                let Some(set) = self.catalog.segment_set(&name).await? else {
+                    return Err(Error::Usage(format!("unknown segment set '{name}'")));
+                };
+                Ok(self.ctx.read_batch(describe_segment_set(&set)?)?)
+            }
+            MicrosegStatement::DropSegmentSet { name, if_exists } => {
+                if !self.catalog.drop_segment_set(&name).await? && !if_exists {
+                    return Err(Error::Usage(format!(
+                        "unknown segment set '{name}' (DROP SEGMENT SET IF EXISTS ignores a missing set)"
+                    )));
+                }
+                self.done()
+            }
         }
+    }
+
+    /// What a statement that returns no rows gives: an empty result, as
+    /// DataFusion's own DDL does.
+    fn done(&self) -> Result<DataFrame> {
+        Ok(self.ctx.read_empty()?)
     }
 
     fn show_lake(&self) -> Result<RecordBatch> {
@@ -181,4 +246,60 @@ impl Engine {
         Ok(RecordBatch::try_new(schema, columns)
             .map_err(datafusion::error::DataFusionError::from)?)
     }
+}
+
+fn text_column(values: impl IntoIterator<Item = Option<String>>) -> ArrayRef {
+    Arc::new(values.into_iter().collect::<StringArray>())
+}
+
+fn show_segment_sets(sets: &[SegmentSet]) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("rules", DataType::UInt64, false),
+        Field::new("labels", DataType::Utf8, false),
+        Field::new("else_label", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        text_column(sets.iter().map(|s| Some(s.name.clone()))),
+        Arc::new(UInt64Array::from_iter_values(
+            sets.iter().map(|s| s.rules.len() as u64),
+        )),
+        text_column(sets.iter().map(|s| {
+            Some(
+                s.rules
+                    .iter()
+                    .map(|r| r.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })),
+        text_column(sets.iter().map(|s| s.else_label.clone())),
+    ];
+    Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
+}
+
+/// One row per rule in priority order, then the ELSE row (predicate NULL).
+fn describe_segment_set(set: &SegmentSet) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("position", DataType::UInt64, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("predicate", DataType::Utf8, true),
+    ]));
+    let mut labels: Vec<Option<String>> = set.rules.iter().map(|r| Some(r.label.clone())).collect();
+    let mut predicates: Vec<Option<String>> = set
+        .rules
+        .iter()
+        .map(|r| Some(r.predicate.clone()))
+        .collect();
+    if let Some(label) = &set.else_label {
+        labels.push(Some(label.clone()));
+        predicates.push(None);
+    }
+    let positions = UInt64Array::from_iter_values(1..=labels.len() as u64);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(positions),
+        text_column(labels),
+        text_column(predicates),
+    ];
+    Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
 }

@@ -5,6 +5,7 @@
 //! DataFusion's `DFParser` unchanged. Statements are data first: the struct
 //! is validated here and executed by the engine.
 
+mod segment_set;
 mod split;
 
 pub use split::{StatementText, split_statements};
@@ -15,6 +16,8 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::catalog::SegmentSet;
 
 /// A parsed statement: one of ours, or DataFusion's.
 #[derive(Debug)]
@@ -30,6 +33,26 @@ pub enum Parsed {
 pub enum MicrosegStatement {
     /// `SHOW LAKE`: the lake's location and every table discovered in it.
     ShowLake,
+    /// `CREATE [OR REPLACE] SEGMENT SET [IF NOT EXISTS] name ('label' WHEN predicate, …, ELSE 'label')`.
+    CreateSegmentSet {
+        /// The set, validated (its `created_at` is filled in when stored).
+        set: SegmentSet,
+        /// `OR REPLACE`: overwrite an existing set of that name.
+        or_replace: bool,
+        /// `IF NOT EXISTS`: keep an existing set and succeed.
+        if_not_exists: bool,
+    },
+    /// `SHOW SEGMENT SETS`: every stored set.
+    ShowSegmentSets,
+    /// `DESCRIBE SEGMENT SET name`: a set's rules in order.
+    DescribeSegmentSet(String),
+    /// `DROP SEGMENT SET [IF EXISTS] name`.
+    DropSegmentSet {
+        /// The set's name.
+        name: String,
+        /// Succeed when there is no such set.
+        if_exists: bool,
+    },
 }
 
 /// Parses exactly one statement (a trailing `;` is allowed).
@@ -42,6 +65,10 @@ pub fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Parsed> {
         p.next_token();
         expect_end(p, "SHOW LAKE")?;
         return Ok(Parsed::Microseg(MicrosegStatement::ShowLake));
+    }
+
+    if let Some(statement) = segment_set::parse(p, dialect)? {
+        return Ok(Parsed::Microseg(statement));
     }
 
     let statement = parser.parse_statement()?;

@@ -4,6 +4,7 @@
 //! - [`rfm_score`](RfmScore): window function, the three quantile scores of RFM as a struct
 //! - [`rfm_code`](RfmCode): scalar, the scores as text such as `'545'`
 //! - [`rfm_segment`](RfmSegment): scalar, the standard named segment of an (r, f) pair
+//! - [`micro_segment`](MicroSegment): window function, the most specific cell with at least `min_size` rows
 //!
 //! The window functions rank by value over the whole partition, so equal
 //! inputs always share a score, which `NTILE` does not guarantee.
@@ -19,11 +20,13 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use crate::common::Param;
 
+mod micro_segment;
 mod quantile_score;
 mod rfm_code;
 mod rfm_score;
 mod rfm_segment;
 
+pub use micro_segment::{MicroSegment, micro_segments};
 pub use quantile_score::{QuantileScore, quantile_scores};
 pub use rfm_code::RfmCode;
 pub use rfm_score::RfmScore;
@@ -49,6 +52,7 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![
         Arc::new(WindowUDF::new_from_impl(QuantileScore::new())),
         Arc::new(WindowUDF::new_from_impl(RfmScore::new())),
+        Arc::new(WindowUDF::new_from_impl(MicroSegment::new())),
     ]
 }
 

@@ -1,0 +1,96 @@
+//! What microseg keeps in the lake itself, under `_microseg/`: segment sets
+//! now, models later. Everything is read from the store when a statement
+//! needs it, so every process that opens the lake (CLI, server, jobs) sees
+//! the same definitions without restarting.
+
+pub mod segment_sets;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use crate::error::{Error, Result};
+use crate::lake::LakeLocation;
+
+pub use segment_sets::{SegmentRule, SegmentSet};
+
+/// The root of microseg's own metadata inside a lake.
+pub const CATALOG_DIR: &str = "_microseg";
+
+/// The `_microseg/` folder of one lake.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    location: LakeLocation,
+}
+
+impl Catalog {
+    /// The catalog of the lake at `location`.
+    pub fn new(location: LakeLocation) -> Self {
+        Self { location }
+    }
+
+    fn path(&self, relative: &str) -> Path {
+        self.location.path_of(&format!("{CATALOG_DIR}/{relative}"))
+    }
+
+    /// Reads one object, `None` if it does not exist.
+    async fn get(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(relative);
+        match self.location.store.get(&path).await {
+            Ok(result) => Ok(Some(result.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes one object whole: the store's put replaces it atomically, so a
+    /// reader sees the old or the new definition, never half of one.
+    async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(relative);
+        self.location
+            .store
+            .put(&path, PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes one object; `false` if it was not there.
+    async fn delete(&self, relative: &str) -> Result<bool> {
+        let path = self.path(relative);
+        match self.location.store.head(&path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.location.store.delete(&path).await?;
+        Ok(true)
+    }
+
+    /// The names of the objects directly in folder `relative`.
+    async fn list(&self, relative: &str) -> Result<Vec<String>> {
+        let prefix = self.path(relative);
+        let objects: Vec<_> = self
+            .location
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await?;
+        let mut names: Vec<String> = objects
+            .into_iter()
+            .filter_map(|o| {
+                let rest: Vec<_> = o.location.prefix_match(&prefix)?.collect();
+                (rest.len() == 1).then(|| rest[0].as_ref().to_string())
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// A catalog error naming the object it is about.
+    fn error(&self, relative: &str, message: impl std::fmt::Display) -> Error {
+        Error::lake(
+            self.location.display_path(&self.path(relative)),
+            message.to_string(),
+        )
+    }
+}

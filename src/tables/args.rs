@@ -1,0 +1,192 @@
+//! Argument handling shared by the table functions: every error names the
+//! function and the argument, and unknown names list what exists.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{
+    Column, Result, ScalarValue, TableReference, plan_datafusion_err, plan_err,
+};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::expr_rewriter::normalize_col;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use futures::FutureExt;
+
+/// A table named by a table function's argument, with its provider.
+pub struct NamedTable {
+    /// The name as the user wrote it.
+    pub name: String,
+    /// How DataFusion resolves it.
+    pub reference: TableReference,
+    /// The table (or view) itself.
+    pub provider: Arc<dyn TableProvider>,
+}
+
+impl NamedTable {
+    /// The table's schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.provider.schema()
+    }
+
+    /// A plan scanning the whole table; the optimizer prunes the columns.
+    pub fn scan(&self) -> Result<LogicalPlanBuilder> {
+        LogicalPlanBuilder::scan(
+            self.reference.clone(),
+            provider_as_source(Arc::clone(&self.provider)),
+            None,
+        )
+    }
+
+    /// Checks that `column` exists and returns its type; the error lists
+    /// the table's columns.
+    pub fn column(&self, func: &str, index: usize, param: &str, column: &str) -> Result<DataType> {
+        let schema = self.schema();
+        match schema.field_with_name(column) {
+            Ok(field) => Ok(field.data_type().clone()),
+            Err(_) => {
+                let available: Vec<&str> =
+                    schema.fields().iter().map(|f| f.name().as_str()).collect();
+                plan_err!(
+                    "{func}: argument {} ({param}): table {} has no column {column:?} (available: {})",
+                    index + 1,
+                    self.name,
+                    available.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// The session's state: table functions are called during SQL planning,
+/// always with the full session.
+pub fn state<'a>(func: &str, session: &'a dyn Session) -> Result<&'a SessionState> {
+    session
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| plan_datafusion_err!("{func}: needs a DataFusion SessionState"))
+}
+
+/// A name argument: a string literal (`'orders'`) or a bare identifier
+/// (`orders`), which SQL planning hands over as a column reference.
+pub fn name_arg(func: &str, index: usize, param: &str, args: &[Expr]) -> Result<String> {
+    match args.get(index) {
+        Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _))
+        | Some(Expr::Literal(ScalarValue::Utf8View(Some(s)), _))
+        | Some(Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _)) => Ok(s.clone()),
+        Some(Expr::Column(c)) => Ok(c.flat_name()),
+        Some(other) => plan_err!(
+            "{func}: argument {} ({param}) must be a name, as 'text' or an identifier, got {other}",
+            index + 1
+        ),
+        None => plan_err!("{func}: argument {} ({param}) is missing", index + 1),
+    }
+}
+
+/// An optional constant argument, folded (so `DATE '2026-10-31'` or
+/// `now() - INTERVAL '1 day'` work) to a scalar.
+pub fn constant_arg(
+    func: &str,
+    index: usize,
+    param: &str,
+    args: &[Expr],
+) -> Result<Option<ScalarValue>> {
+    let Some(expr) = args.get(index) else {
+        return Ok(None);
+    };
+    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_current_time().build());
+    match simplifier.simplify(expr.clone())? {
+        Expr::Literal(value, _) => Ok(Some(value)),
+        other => plan_err!(
+            "{func}: argument {} ({param}) must be a constant, got {other}",
+            index + 1
+        ),
+    }
+}
+
+/// Checks the argument count.
+pub fn check_count(func: &str, args: &[Expr], min: usize, max: usize, usage: &str) -> Result<()> {
+    if args.len() < min || args.len() > max {
+        return plan_err!(
+            "{func}: expected {} arguments, got {}: {usage}",
+            if min == max {
+                min.to_string()
+            } else {
+                format!("{min} to {max}")
+            },
+            args.len()
+        );
+    }
+    Ok(())
+}
+
+/// Looks up table `name` in the session's catalogs; the error for an
+/// unknown one lists the tables of the default schema.
+pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable> {
+    let state = state(func, session)?;
+    let reference = TableReference::from(name);
+    let schema = state.schema_for_ref(reference.clone())?;
+    if !schema.table_exist(reference.table()) {
+        let mut known = schema.table_names();
+        known.sort();
+        return plan_err!(
+            "{func}: argument 1 (table): unknown table {name} (tables: {})",
+            known.join(", ")
+        );
+    }
+    // In-memory schemas (where the lake's tables and views live) answer at
+    // once; planning is synchronous here, so a schema that must wait for I/O
+    // is reported rather than blocked on.
+    let found = schema
+        .table(reference.table())
+        .now_or_never()
+        .ok_or_else(|| {
+            plan_datafusion_err!(
+                "{func}: table {name} lives in a schema that cannot be read while planning"
+            )
+        })??;
+    match found {
+        Some(provider) => Ok(NamedTable {
+            name: name.to_string(),
+            reference,
+            provider,
+        }),
+        None => plan_err!("{func}: argument 1 (table): unknown table {name}"),
+    }
+}
+
+/// Types the plan with the session's analyzer (type coercion), so the
+/// schema the view reports is exactly the one execution produces.
+pub fn analyzed(func: &str, session: &dyn Session, plan: LogicalPlan) -> Result<LogicalPlan> {
+    let state = state(func, session)?;
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+}
+
+/// Adds window expressions, given as (expression, output name): grouped by
+/// their PARTITION BY / ORDER BY into one Window node per group, as the SQL
+/// planner does (a node must share its keys), then renamed.
+pub fn windows(plan: LogicalPlanBuilder, exprs: Vec<(Expr, &str)>) -> Result<LogicalPlanBuilder> {
+    let input = plan.build()?;
+    // Qualified as the window node will name them, so the renaming
+    // projection finds the columns.
+    let exprs = exprs
+        .into_iter()
+        .map(|(e, name)| Ok((normalize_col(e, &input)?, name)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut outputs: Vec<Expr> = input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    for (expr, name) in &exprs {
+        outputs.push(Expr::Column(Column::from_name(expr.schema_name().to_string())).alias(*name));
+    }
+    let windowed = LogicalPlanBuilder::window_plan(input, exprs.into_iter().map(|(e, _)| e))?;
+    LogicalPlanBuilder::from(windowed).project(outputs)
+}

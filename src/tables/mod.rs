@@ -1,0 +1,26 @@
+//! Table functions that need the session: they look up a table by name and
+//! return a view whose logical plan DataFusion inlines into the query, so
+//! the whole call is optimized as one plan (projections and filters reach
+//! the Parquet scan) and nothing is collected into memory.
+//!
+//! - `rfm(table, customer_col, ts_col, amount_col [, as_of])`
+//! - `affinity(table, customer_col, item_col, weight_col)` and
+//!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_customers]])`
+
+mod affinity;
+mod args;
+mod rfm;
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+
+pub use affinity::{AffinityFunction, TopAffinityFunction};
+pub use rfm::RfmFunction;
+
+/// Registers every table function of this module with `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    ctx.register_udtf(rfm::NAME, Arc::new(RfmFunction));
+    ctx.register_udtf(affinity::AFFINITY, Arc::new(AffinityFunction));
+    ctx.register_udtf(affinity::TOP_AFFINITY, Arc::new(TopAffinityFunction));
+}

@@ -1,0 +1,182 @@
+//! `rfm(table, customer_col, ts_col, amount_col [, as_of])`: one row per
+//! customer with the RFM base (first and last purchase, recency, tenure,
+//! frequency, monetary, average amount), the r/f/m quantile scores, the
+//! code and the standard segment.
+//!
+//! Definitions (what the differential test against DuckDB checks):
+//! - rows with a NULL customer are ignored; with `as_of`, so are rows whose
+//!   ts is after it (a snapshot sees only its past);
+//! - `as_of` defaults to one day after the latest ts of the table;
+//! - `recency_days` = whole days (24 h, floored) from last_ts to as_of,
+//!   `tenure_days` the same from first_ts; so the latest buyer has recency 1
+//!   with the default as_of;
+//! - `frequency` = rows, `monetary` = sum(amount), `avg_amount` = avg(amount);
+//! - `r, f, m` = `rfm_score(recency_days, frequency, monetary)` over all
+//!   customers (5 bins, ties share a score, recency reversed);
+//! - `rfm_code` = `rfm_code(r, f, m)`, `segment` = `rfm_segment(r, f)`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{avg, max, min, sum};
+use datafusion::functions_aggregate::min_max::max_udaf;
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::{
+    Expr, ScalarUDF, WindowFunctionDefinition, WindowUDF, cast, col, lit,
+};
+use microseg_udfs::score::{RfmCode, RfmScore, RfmSegment};
+
+use super::args;
+
+/// The SQL name.
+pub const NAME: &str = "rfm";
+const USAGE: &str = "rfm(table, customer_col, ts_col, amount_col [, as_of])";
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The `rfm` table function.
+#[derive(Debug, Default)]
+pub struct RfmFunction;
+
+impl TableFunctionImpl for RfmFunction {
+    fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = call.exprs();
+        args::check_count(NAME, exprs, 4, 5, USAGE)?;
+        let table_name = args::name_arg(NAME, 0, "table", exprs)?;
+        let customer = args::name_arg(NAME, 1, "customer_col", exprs)?;
+        let ts = args::name_arg(NAME, 2, "ts_col", exprs)?;
+        let amount = args::name_arg(NAME, 3, "amount_col", exprs)?;
+        let as_of = args::constant_arg(NAME, 4, "as_of", exprs)?;
+
+        let table = args::table(NAME, call.session(), &table_name)?;
+        table.column(NAME, 1, "customer_col", &customer)?;
+        let ts_type = table.column(NAME, 2, "ts_col", &ts)?;
+        let amount_type = table.column(NAME, 3, "amount_col", &amount)?;
+        let tz = match &ts_type {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            DataType::Date32 | DataType::Date64 => None,
+            other => {
+                return plan_err!(
+                    "{NAME}: argument 3 (ts_col): column {ts:?} is {other}, not a timestamp or date"
+                );
+            }
+        };
+        if !(amount_type.is_numeric() || amount_type.is_null()) {
+            return plan_err!(
+                "{NAME}: argument 4 (amount_col): column {amount:?} is {amount_type}, not numeric"
+            );
+        }
+        let micros_type = DataType::Timestamp(TimeUnit::Microsecond, tz);
+        // Whole microseconds since the epoch: day arithmetic on integers is
+        // exact and the same in every engine.
+        let micros = |e: Expr| cast(cast(e, micros_type.clone()), DataType::Int64);
+
+        let mut plan = table.scan()?.filter(col(customer.as_str()).is_not_null())?;
+        let as_of_micros = match &as_of {
+            None => None,
+            Some(value) => {
+                let at_ts_type = temporal(value, &ts_type)?;
+                let at_micros = match temporal(value, &micros_type)? {
+                    ScalarValue::TimestampMicrosecond(Some(v), _) => v,
+                    _ => return plan_err!("{NAME}: argument 5 (as_of) must not be NULL"),
+                };
+                plan = plan.filter(col(ts.as_str()).lt_eq(lit(at_ts_type)))?;
+                Some(at_micros)
+            }
+        };
+        plan = plan.aggregate(
+            vec![col(customer.as_str())],
+            vec![
+                min(col(ts.as_str())).alias("first_ts"),
+                max(col(ts.as_str())).alias("last_ts"),
+                count_all().alias("frequency"),
+                sum(col(amount.as_str())).alias("monetary"),
+                avg(col(amount.as_str())).alias("avg_amount"),
+            ],
+        )?;
+        let as_of_expr = match as_of_micros {
+            Some(v) => lit(v),
+            None => {
+                let latest = Expr::from(WindowFunction::new(
+                    WindowFunctionDefinition::AggregateUDF(max_udaf()),
+                    vec![micros(col("last_ts"))],
+                ));
+                plan = args::windows(plan, vec![(latest, "__latest")])?;
+                col("__latest") + lit(MICROS_PER_DAY)
+            }
+        };
+        // Non-negative integer division floors, which is the definition.
+        let days_since = |c: &str| {
+            cast(
+                (as_of_expr.clone() - micros(col(c))) / lit(MICROS_PER_DAY),
+                DataType::Int64,
+            )
+        };
+        plan = plan.project(vec![
+            col(customer.as_str()),
+            col("first_ts"),
+            col("last_ts"),
+            days_since("last_ts").alias("recency_days"),
+            days_since("first_ts").alias("tenure_days"),
+            col("frequency"),
+            col("monetary"),
+            col("avg_amount"),
+        ])?;
+        let rfm_score = Arc::new(WindowUDF::new_from_impl(RfmScore::new()));
+        let scores = Expr::from(WindowFunction::new(
+            WindowFunctionDefinition::WindowUDF(rfm_score),
+            vec![col("recency_days"), col("frequency"), col("monetary")],
+        ));
+        plan = args::windows(plan, vec![(scores, "__scores")])?;
+        let score = |name: &str| get_field(col("__scores"), name);
+        let rfm_code = ScalarUDF::new_from_impl(RfmCode::new());
+        let rfm_segment = ScalarUDF::new_from_impl(RfmSegment::new());
+        plan = plan.project(vec![
+            col(customer.as_str()),
+            col("first_ts"),
+            col("last_ts"),
+            col("recency_days"),
+            col("tenure_days"),
+            col("frequency"),
+            col("monetary"),
+            col("avg_amount"),
+            score("r").alias("r"),
+            score("f").alias("f"),
+            score("m").alias("m"),
+            rfm_code
+                .call(vec![score("r"), score("f"), score("m")])
+                .alias("rfm_code"),
+            rfm_segment
+                .call(vec![score("r"), score("f")])
+                .alias("segment"),
+        ])?;
+        let plan = args::analyzed(NAME, call.session(), plan.build()?)?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+}
+
+/// `value` as a constant of `target` (a timestamp or date type), or an
+/// error naming the as_of argument.
+fn temporal(value: &ScalarValue, target: &DataType) -> Result<ScalarValue> {
+    let ok_source = matches!(
+        value.data_type(),
+        DataType::Utf8
+            | DataType::Utf8View
+            | DataType::LargeUtf8
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(_, _)
+    );
+    if !ok_source {
+        return plan_err!(
+            "{NAME}: argument 5 (as_of) must be a date or timestamp, got {} {value}",
+            value.data_type()
+        );
+    }
+    value.cast_to(target).or_else(|e| {
+        plan_err!("{NAME}: argument 5 (as_of) is not a valid date or timestamp: {value}: {e}")
+    })
+}
