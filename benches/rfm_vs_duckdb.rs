@@ -1,7 +1,9 @@
-//! microseg vs DuckDB on the per-customer RFM base aggregate.
+//! microseg vs DuckDB on RFM: the per-customer base aggregate
+//! (`--query base`) or the whole `rfm()` table function against the same
+//! definition hand-written in DuckDB SQL (`--query rfm`).
 //!
 //! ```text
-//! cargo bench --bench rfm_vs_duckdb -- [--customers 1000000] [--runs 7] \
+//! cargo bench --bench rfm_vs_duckdb -- [--query base|rfm] [--customers 1000000] [--runs 7] \
 //!     [--lake bench-lake] [--python python3]
 //! ```
 //!
@@ -21,10 +23,76 @@ use microseg::generate::{GenerateOptions, generate};
 use microseg::{Engine, EngineOptions};
 use serde_json::Value;
 
-/// The query both engines run, byte for byte (the worker gets it on its
-/// command line).
+/// The base aggregate both engines run, byte for byte (the worker gets it
+/// on its command line).
 const RFM_SQL: &str = "SELECT customer_id, max(order_ts) AS last_order_ts, count(*) AS frequency, \
                        sum(amount) AS monetary FROM orders GROUP BY customer_id";
+
+/// The whole RFM table in microseg: one call.
+const RFM_TABLE_SQL: &str = "SELECT customer_id, last_ts AS last_order_ts, frequency, monetary, \
+    first_ts, recency_days, tenure_days, avg_amount, r, f, m, rfm_code, segment \
+    FROM rfm(orders, customer_id, order_ts, amount)";
+
+/// The same table as an analyst writes it for DuckDB: rfm()'s documented
+/// definition (as_of = latest order + 1 day, whole days, scores
+/// 1 + floor(5 (rank - 1) / N) with RANK(), the standard R-F map).
+const RFM_TABLE_DUCKDB_SQL: &str = "
+WITH base AS (
+  SELECT customer_id, min(order_ts) AS first_ts, max(order_ts) AS last_ts, count(*) AS frequency,
+         sum(amount) AS monetary, avg(amount) AS avg_amount
+  FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id
+), days AS (
+  SELECT *,
+    (max(epoch_us(last_ts)) OVER () + 86400000000 - epoch_us(last_ts)) // 86400000000 AS recency_days,
+    (max(epoch_us(last_ts)) OVER () + 86400000000 - epoch_us(first_ts)) // 86400000000 AS tenure_days
+  FROM base
+), scored AS (
+  SELECT *,
+    1 + (5 * (rank() OVER (ORDER BY recency_days DESC) - 1)) // count(*) OVER () AS r,
+    1 + (5 * (rank() OVER (ORDER BY frequency) - 1)) // count(*) OVER () AS f,
+    1 + (5 * (rank() OVER (ORDER BY monetary) - 1)) // count(*) OVER () AS m
+  FROM days
+)
+SELECT customer_id, last_ts AS last_order_ts, frequency, monetary, first_ts, recency_days,
+  tenure_days, avg_amount, r, f, m, CAST(r AS VARCHAR) || CAST(f AS VARCHAR) || CAST(m AS VARCHAR) AS rfm_code,
+  CASE
+    WHEN r = 5 AND f >= 4 THEN 'champions'
+    WHEN r BETWEEN 3 AND 4 AND f >= 4 THEN 'loyal'
+    WHEN r >= 4 AND f BETWEEN 2 AND 3 THEN 'potential_loyalist'
+    WHEN r = 5 AND f = 1 THEN 'new_customers'
+    WHEN r = 4 AND f = 1 THEN 'promising'
+    WHEN r = 3 AND f = 3 THEN 'need_attention'
+    WHEN r = 3 AND f <= 2 THEN 'about_to_sleep'
+    WHEN r <= 2 AND f BETWEEN 3 AND 4 THEN 'at_risk'
+    WHEN r <= 2 AND f = 5 THEN 'cant_lose_them'
+    ELSE 'hibernating'
+  END AS segment
+FROM scored";
+
+/// What is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Query {
+    /// The per-customer aggregate, the same SQL in both engines.
+    Base,
+    /// The whole rfm() table vs the same definition in DuckDB SQL.
+    Rfm,
+}
+
+impl Query {
+    fn microseg_sql(self) -> &'static str {
+        match self {
+            Query::Base => RFM_SQL,
+            Query::Rfm => RFM_TABLE_SQL,
+        }
+    }
+
+    fn duckdb_sql(self) -> &'static str {
+        match self {
+            Query::Base => RFM_SQL,
+            Query::Rfm => RFM_TABLE_DUCKDB_SQL,
+        }
+    }
+}
 
 type Error = Box<dyn std::error::Error>;
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,6 +100,9 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Parser)]
 #[command(about = "Times the RFM base aggregate in microseg and in DuckDB, alternating runs")]
 struct Args {
+    /// Which query to time.
+    #[arg(long, value_enum, default_value = "base")]
+    query: Query,
     /// Customers in the generated lake.
     #[arg(long, default_value_t = 1_000_000)]
     customers: u64,
@@ -95,7 +166,7 @@ fn run(args: Args) -> Result<()> {
         facts.order_rows, facts.buying_customers
     );
 
-    let mut duck = DuckDb::start(&args.python, &lake, threads)?;
+    let mut duck = DuckDb::start(&args.python, &lake, threads, args.query.duckdb_sql())?;
     println!(
         "microseg: target_partitions = {}; DuckDB {} (python {}, threads = {}, {})",
         engine.settings().target_partitions,
@@ -108,7 +179,7 @@ fn run(args: Args) -> Result<()> {
 
     // The warm-ups double as the cross-check: full results of both engines,
     // checksummed after their clocks stopped.
-    let (ms_warm, batches) = rt.block_on(time_microseg(&engine))?;
+    let (ms_warm, batches) = rt.block_on(time_microseg(&engine, args.query.microseg_sql()))?;
     let ours = checksums(&batches)?;
     drop(batches);
     let (duck_warm, theirs) = duck.check()?;
@@ -129,7 +200,7 @@ fn run(args: Args) -> Result<()> {
     let mut ms_times = Vec::new();
     let mut duck_times = Vec::new();
     for i in 1..=args.runs {
-        let (elapsed, batches) = rt.block_on(time_microseg(&engine))?;
+        let (elapsed, batches) = rt.block_on(time_microseg(&engine, args.query.microseg_sql()))?;
         expect_rows("microseg", batch_rows(&batches), facts.buying_customers)?;
         drop(batches);
         ms_times.push(elapsed.as_secs_f64());
@@ -287,9 +358,9 @@ fn single_i64(batches: &[RecordBatch], column: usize) -> Result<u64> {
     Ok(u64::try_from(value)?)
 }
 
-async fn time_microseg(engine: &Engine) -> Result<(Duration, Vec<RecordBatch>)> {
+async fn time_microseg(engine: &Engine, sql: &str) -> Result<(Duration, Vec<RecordBatch>)> {
     let start = Instant::now();
-    let batches = engine.sql(RFM_SQL).await?.collect().await?;
+    let batches = engine.sql(sql).await?.collect().await?;
     Ok((start.elapsed(), batches))
 }
 
@@ -317,6 +388,8 @@ struct Checksums {
     frequency_total: i128,
     monetary_cents: i128,
     last_ts_micros_total: i128,
+    /// Σ (100 r + 10 f + m) with `--query rfm`, 0 otherwise.
+    scores_total: i128,
 }
 
 fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
@@ -325,6 +398,7 @@ fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
         frequency_total: 0,
         monetary_cents: 0,
         last_ts_micros_total: 0,
+        scores_total: 0,
     };
     for batch in batches {
         let column = |name: &str| {
@@ -344,6 +418,13 @@ fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
             .iter()
             .flatten()
             .sum::<i128>();
+
+        for (name, weight) in [("r", 100), ("f", 10), ("m", 1)] {
+            if let Some(scores) = batch.column_by_name(name) {
+                let scores = cast(scores, &DataType::Int64)?;
+                sums.scores_total += weight * int_total(scores.as_primitive::<Int64Type>().iter());
+            }
+        }
 
         let ts = column("last_order_ts")?;
         let micros_per_tick: (i128, i128) = match ts.data_type() {
@@ -434,13 +515,13 @@ struct DuckDb {
 }
 
 impl DuckDb {
-    fn start(python: &str, lake: &Path, threads: usize) -> Result<DuckDb> {
+    fn start(python: &str, lake: &Path, threads: usize, sql: &str) -> Result<DuckDb> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/duckdb_worker.py");
         let mut child = Command::new(python)
             .arg(&script)
             .arg(lake)
             .arg(threads.to_string())
-            .arg(RFM_SQL)
+            .arg(sql)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -511,6 +592,7 @@ impl DuckDb {
             frequency_total: i128::from(uint(&reply, "frequency_total")?),
             monetary_cents: big("monetary_cents")?,
             last_ts_micros_total: big("last_ts_micros_total")?,
+            scores_total: big("scores_total")?,
         };
         Ok((seconds(&reply)?, sums))
     }

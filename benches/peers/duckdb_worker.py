@@ -86,7 +86,15 @@ def checksums(table):
     mul, div = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}[ts.type.unit]
     micros = sum(v * mul // div for v in ts.cast(pa.int64()).to_pylist() if v is not None)
 
+    names = table.column_names
+    scores = sum(
+        weight * exact_int_total(table.column(name))
+        for name, weight in (("r", 100), ("f", 10), ("m", 1))
+        if name in names
+    )
+
     return {
+        "scores_total": str(scores),
         "frequency_total": exact_int_total(table.column("frequency")),
         "monetary_cents": str(cents),
         "last_ts_micros_total": str(micros),

@@ -123,10 +123,7 @@ impl WindowUDFImpl for MicroSegment {
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
         let min_size = min_size_arg(args.input_exprs())?;
-        let names = args.input_exprs()[1..]
-            .iter()
-            .map(dimension_name)
-            .collect();
+        let names = args.input_exprs()[1..].iter().map(dimension_name).collect();
         Ok(Box::new(MicroSegmentEvaluator { min_size, names }))
     }
 
