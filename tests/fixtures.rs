@@ -34,3 +34,23 @@ pub fn small_lake() -> &'static Path {
 pub fn small_lake_str() -> String {
     small_lake().to_string_lossy().into_owned()
 }
+
+/// A private copy of the shared small lake, for tests that write into a
+/// lake (segment sets, models) so they cannot disturb tests reading it.
+pub fn small_lake_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("create folder");
+        for entry in std::fs::read_dir(from).expect("read folder") {
+            let entry = entry.expect("folder entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("file type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy file");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy(small_lake(), dir.path());
+    dir
+}

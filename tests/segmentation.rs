@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use microseg::{Engine, EngineOptions};
 
-use crate::fixtures::{small_lake, small_lake_str};
+use crate::fixtures::{small_lake, small_lake_copy, small_lake_str};
 use crate::support::{batch, col, parquet_bytes, write_parquet};
 
 async fn open(location: &str) -> Engine {
@@ -210,7 +210,8 @@ async fn segment_sets_are_shared_through_the_lake() {
 /// the optimizer and executed as one vectorized expression.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_of_is_a_case_expression_in_the_plan() {
-    let engine = open(&small_lake_str()).await;
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
     engine
         .sql("CREATE OR REPLACE SEGMENT SET plan_check ('big' WHEN amount >= 100, ELSE 'small')")
         .await
@@ -231,4 +232,69 @@ async fn segment_of_is_a_case_expression_in_the_plan() {
         "{plans}"
     );
     assert!(!plans.contains("segment_of"), "{plans}");
+}
+
+/// The ready sets of sql/segments/ load and mean what they say on the lake:
+/// rfm_standard is the same map as rfm_segment, lifecycle labels everyone,
+/// and the value tiers hold at most their nominal share of customers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_library_sets_work_on_the_lake() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/segments");
+    for name in ["rfm_standard", "lifecycle", "value_tiers"] {
+        let sql = std::fs::read_to_string(dir.join(format!("{name}.sql"))).unwrap();
+        for statement in engine.split_script(&sql).unwrap() {
+            engine
+                .sql(&statement.sql)
+                .await
+                .unwrap_or_else(|e| panic!("{name}.sql line {}: {e}", statement.line))
+                .collect()
+                .await
+                .unwrap();
+        }
+    }
+    engine
+        .sql("CREATE VIEW c AS SELECT * FROM rfm(orders, customer_id, order_ts, amount)")
+        .await
+        .unwrap();
+    let counts = |sql: &'static str| {
+        let engine = &engine;
+        async move {
+            let batches = engine.sql(sql).await.unwrap().collect().await.unwrap();
+            (0..batches[0].num_columns())
+                .map(|i| batches[0].column(i).as_primitive::<Int64Type>().value(0))
+                .collect::<Vec<i64>>()
+        }
+    };
+    let [customers, differ] = counts(
+        "SELECT count(*), sum(CASE WHEN segment_of('rfm_standard') = segment THEN 0 ELSE 1 END) FROM c",
+    )
+    .await[..] else {
+        panic!()
+    };
+    assert!(customers > 100);
+    assert_eq!(differ, 0, "rfm_standard and rfm_segment disagree");
+    let [unlabelled, labels] = counts(
+        "SELECT sum(CASE WHEN l IS NULL THEN 1 ELSE 0 END), count(DISTINCT l) FROM (SELECT segment_of('lifecycle') AS l FROM c)",
+    )
+    .await[..] else {
+        panic!()
+    };
+    assert_eq!(unlabelled, 0);
+    assert_eq!(labels, 4, "new, active, at_risk and lapsed all occur");
+    let tiers = counts(
+        "SELECT sum(CASE WHEN t = 'top_1pct' THEN 1 ELSE 0 END),
+                sum(CASE WHEN t IN ('top_1pct', 'top_5pct') THEN 1 ELSE 0 END),
+                sum(CASE WHEN t <> 'rest' THEN 1 ELSE 0 END)
+         FROM (SELECT segment_of('value_tiers') AS t FROM c)",
+    )
+    .await;
+    for (got, share) in tiers.iter().zip([0.01, 0.05, 0.20]) {
+        let nominal = (share * customers as f64).ceil() as i64;
+        assert!(
+            *got >= 1 && *got <= nominal,
+            "tier of {share}: {got} of {customers}"
+        );
+    }
 }
