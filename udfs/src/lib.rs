@@ -13,10 +13,13 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
 pub mod score;
+pub mod segment;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    score::scalar_functions()
+    let mut functions = score::scalar_functions();
+    functions.extend(segment::scalar_functions());
+    functions
 }
 
 /// Every aggregate function of this crate.
