@@ -12,6 +12,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod model;
 pub mod score;
 pub mod segment;
 
@@ -19,6 +20,7 @@ pub mod segment;
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut functions = score::scalar_functions();
     functions.extend(segment::scalar_functions());
+    functions.extend(model::scalar_functions());
     functions
 }
 
