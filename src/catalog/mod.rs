@@ -3,6 +3,8 @@
 //! needs it, so every process that opens the lake (CLI, server, jobs) sees
 //! the same definitions without restarting.
 
+pub mod models;
+pub mod rewrite;
 pub mod segment_sets;
 
 use futures::TryStreamExt;
@@ -12,6 +14,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
 
+pub use models::{ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 
 /// The root of microseg's own metadata inside a lake.
@@ -80,6 +83,30 @@ impl Catalog {
             .filter_map(|o| {
                 let rest: Vec<_> = o.location.prefix_match(&prefix)?.collect();
                 (rest.len() == 1).then(|| rest[0].as_ref().to_string())
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every object under folder `relative`, as paths relative to it.
+    async fn list_all(&self, relative: &str) -> Result<Vec<String>> {
+        let prefix = self.path(relative);
+        let objects: Vec<_> = self
+            .location
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await?;
+        let mut names: Vec<String> = objects
+            .into_iter()
+            .filter_map(|o| {
+                let rest: Vec<String> = o
+                    .location
+                    .prefix_match(&prefix)?
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                (!rest.is_empty()).then(|| rest.join("/"))
             })
             .collect();
         names.sort();

@@ -62,8 +62,14 @@ nothing). The microseg engine replaces the model name by the model itself when p
 > SELECT customer_id, cluster_assign('cust_kmeans', recency_days, frequency, monetary) AS cluster
   FROM customer_features;
 ```"#,
-    argument(name = "model", description = "The model's name, optionally @version: a string literal."),
-    argument(name = "feature1, …, featureN", description = "The model's features, in training order.")
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
 )]
 #[derive(Debug)]
 struct AssignDoc;
@@ -78,8 +84,14 @@ of their cluster.",
 > SELECT customer_id, cluster_distance('cust_kmeans', recency_days, frequency, monetary) AS d
   FROM customer_features ORDER BY d DESC LIMIT 10;
 ```"#,
-    argument(name = "model", description = "The model's name, optionally @version: a string literal."),
-    argument(name = "feature1, …, featureN", description = "The model's features, in training order.")
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
 )]
 #[derive(Debug)]
 struct DistanceDoc;
@@ -163,7 +175,12 @@ impl ScalarUDFImpl for ClusterAssign {
                 self.name,
                 model.label,
                 model.features.len(),
-                model.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+                model
+                    .features
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         for (i, (feature, field)) in model.features.iter().zip(&args.arg_fields[1..]).enumerate() {

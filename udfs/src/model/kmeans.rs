@@ -124,7 +124,11 @@ pub fn nearest(centroids: &[f64], d: usize, point: &[f64]) -> (usize, f64) {
 
 /// Runs `f` over the fixed chunks of `n` points on `threads` threads and
 /// returns the per-chunk results in chunk order.
-fn par_chunks<T: Send>(n: usize, threads: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+fn par_chunks<T: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
     let chunks: Vec<std::ops::Range<usize>> = (0..n.div_ceil(CHUNK))
         .map(|c| c * CHUNK..((c + 1) * CHUNK).min(n))
         .collect();
@@ -150,13 +154,19 @@ fn par_chunks<T: Send>(n: usize, threads: usize, f: impl Fn(std::ops::Range<usiz
         }
     });
     drop(slots);
-    results.into_iter().map(|r| r.expect("every chunk ran")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every chunk ran"))
+        .collect()
 }
 
 /// Trains k-means on `data` (n × d, row-major).
 pub fn fit(data: &[f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit, KMeansError> {
     if d == 0 || data.len() % d != 0 {
-        return Err(KMeansError(format!("{} values do not form rows of {d}", data.len())));
+        return Err(KMeansError(format!(
+            "{} values do not form rows of {d}",
+            data.len()
+        )));
     }
     let n = data.len() / d;
     if options.k < 1 || options.k > n {
@@ -505,7 +515,10 @@ mod tests {
         for _ in 0..300 {
             let mut changed = false;
             for i in 0..n {
-                let p: Vec<f64> = data[i * d..(i + 1) * d].iter().map(|&x| f64::from(x)).collect();
+                let p: Vec<f64> = data[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .collect();
                 let (j, _) = nearest(&c, d, &p);
                 if assign[i] != j {
                     assign[i] = j;
@@ -533,7 +546,10 @@ mod tests {
         }
         let slow_inertia: f64 = (0..n)
             .map(|i| {
-                let p: Vec<f64> = data[i * d..(i + 1) * d].iter().map(|&x| f64::from(x)).collect();
+                let p: Vec<f64> = data[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .collect();
                 nearest(&c, d, &p).1
             })
             .sum();
@@ -558,7 +574,12 @@ mod tests {
     #[test]
     fn bad_k_is_an_error() {
         let data = blobs(2);
-        assert!(fit(&data, 2, &options(7, 1)).unwrap_err().0.contains("between 1 and the number of rows (6)"));
+        assert!(
+            fit(&data, 2, &options(7, 1))
+                .unwrap_err()
+                .0
+                .contains("between 1 and the number of rows (6)")
+        );
         assert!(fit(&data, 2, &options(0, 1)).is_err());
     }
 }

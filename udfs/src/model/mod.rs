@@ -115,6 +115,9 @@ pub struct KMeansModel {
     pub k: usize,
     /// Row-major k × dims centroids.
     pub centroids: Vec<f64>,
+    /// Training rows per cluster.
+    #[serde(default)]
+    pub sizes: Vec<u64>,
 }
 
 impl KMeansModel {
