@@ -5,8 +5,10 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{
-    DataFusionError, Result, ScalarValue, exec_datafusion_err, plan_datafusion_err,
+    DataFusionError, Result, ScalarValue, exec_datafusion_err, internal_err, plan_datafusion_err,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
@@ -94,6 +96,44 @@ impl Param {
 /// The names of `params`, in order, for `Signature::with_parameter_names`.
 pub fn param_names(params: &[Param]) -> Vec<&'static str> {
     params.iter().map(|p| p.name).collect()
+}
+
+/// Type check for a text argument: any string type is evaluated as itself
+/// (no copy into another layout), a dictionary of strings as its values, an
+/// untyped NULL as Utf8. `expected` completes "must be …" in the error.
+pub fn text_type(param: Param, data_type: &DataType, expected: &str) -> Result<DataType> {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
+        DataType::Null => Ok(DataType::Utf8),
+        DataType::Dictionary(_, value) if value.is_string() => Ok(value.as_ref().clone()),
+        other => Err(param.error(format_args!("must be {expected}, got type {other}"))),
+    }
+}
+
+/// Type check for a real-valued argument: every integer, float and decimal
+/// (and an untyped NULL) is evaluated as Float64, so kernels see one type.
+pub fn float_type(param: Param, data_type: &DataType) -> Result<DataType> {
+    match data_type {
+        DataType::Null => Ok(DataType::Float64),
+        DataType::Dictionary(_, value) => float_type(param, value),
+        t if t.is_numeric() => Ok(DataType::Float64),
+        other => Err(param.error(format_args!("must be a number, got type {other}"))),
+    }
+}
+
+/// Applies `f` to every value of a text array (Utf8, LargeUtf8 or Utf8View,
+/// as [`text_type`] leaves them) and collects the results, stopping at the
+/// first error.
+pub fn map_texts<T, O>(array: &ArrayRef, f: impl FnMut(Option<&str>) -> Result<T>) -> Result<O>
+where
+    O: FromIterator<T>,
+{
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().map(f).collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(f).collect(),
+        DataType::Utf8View => array.as_string_view().iter().map(f).collect(),
+        other => internal_err!("map_texts: expected a text array, got {other}"),
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,16 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod context;
+pub mod experiment;
 pub mod score;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    score::scalar_functions()
+    let mut functions = score::scalar_functions();
+    functions.extend(context::scalar_functions());
+    functions.extend(experiment::scalar_functions());
+    functions
 }
 
 /// Every aggregate function of this crate.
