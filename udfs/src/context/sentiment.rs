@@ -244,7 +244,7 @@ negation. The score is tanh(sum / 4). NULL if text is NULL.",
 +-----------+--------+
 | complaint | praise |
 +-----------+--------+
-| -0.412    | 0.801  |
+| -0.412    | 0.8    |
 +-----------+--------+
 ```"#,
     argument(name = "text", description = "The text to score (any string type).")
