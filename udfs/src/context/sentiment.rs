@@ -232,7 +232,8 @@ const SENTIMENT_TEXT: Param = Param::new(SENTIMENT, 0, "text");
     doc_section(label = "Context Functions"),
     description = "Sentiment of an English text as a number in (-1, 1): negative for complaints, \
 positive for praise, 0 when no word of microseg's own lexicon (about 360 words weighted -4 to +4) \
-occurs. Words are scored by their lexicon weight; an intensifier multiplies the next word \
+occurs. The lexicon (udfs/src/context/sentiment_lexicon.txt) holds one 'word weight' pair per \
+line, '#' comments allowed. Words are scored by their lexicon weight; an intensifier multiplies the next word \
 (very x1.5, really x1.5, so x1.4, extremely x1.8, slightly x0.5, ...); a negator (not, no, never, \
 without, any ...n't) multiplies every lexicon word among its next three words by -0.7, so \
 'not happy' is negative and 'not a single problem' positive. Punctuation and 'but' end a \
