@@ -192,4 +192,49 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn text_and_float_types() {
+        let p = Param::new("f", 0, "s");
+        assert_eq!(
+            text_type(p, &DataType::Utf8View, "text").unwrap(),
+            DataType::Utf8View
+        );
+        assert_eq!(
+            text_type(p, &DataType::Null, "text").unwrap(),
+            DataType::Utf8
+        );
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::LargeUtf8));
+        assert_eq!(text_type(p, &dict, "text").unwrap(), DataType::LargeUtf8);
+        let err = text_type(p, &DataType::Int64, "a name").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("f: argument 1 (s) must be a name, got type Int64"),
+            "{err}"
+        );
+        for t in [
+            DataType::Int8,
+            DataType::UInt64,
+            DataType::Float32,
+            DataType::Decimal128(10, 2),
+        ] {
+            assert_eq!(float_type(p, &t).unwrap(), DataType::Float64);
+        }
+        assert!(float_type(p, &DataType::Utf8).is_err());
+    }
+
+    #[test]
+    fn map_texts_reads_every_string_layout() {
+        use datafusion::arrow::array::{Int64Array, LargeStringArray, StringViewArray};
+        let arrays: [ArrayRef; 2] = [
+            Arc::new(LargeStringArray::from(vec![Some("ab"), None])),
+            Arc::new(StringViewArray::from(vec![Some("ab"), None])),
+        ];
+        for array in arrays {
+            let lengths: Vec<Option<usize>> = map_texts(&array, |s| Ok(s.map(str::len))).unwrap();
+            assert_eq!(lengths, [Some(2), None]);
+        }
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        assert!(map_texts::<(), Vec<()>>(&ints, |_| Ok(())).is_err());
+    }
 }
