@@ -12,6 +12,8 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod context;
+pub mod experiment;
 pub mod model;
 pub mod score;
 pub mod segment;
@@ -19,6 +21,8 @@ pub mod segment;
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut functions = score::scalar_functions();
+    functions.extend(context::scalar_functions());
+    functions.extend(experiment::scalar_functions());
     functions.extend(segment::scalar_functions());
     functions.extend(model::scalar_functions());
     functions
