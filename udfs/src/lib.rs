@@ -12,6 +12,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod journey;
 pub mod score;
 
 /// Every scalar function of this crate.
@@ -21,12 +22,14 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![]
+    journey::aggregate_functions()
 }
 
 /// Every window function of this crate.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    score::window_functions()
+    let mut functions = score::window_functions();
+    functions.extend(journey::window_functions());
+    functions
 }
 
 /// Registers every microseg function with `registry` (a `SessionContext`,
