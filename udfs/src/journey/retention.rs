@@ -100,12 +100,6 @@ impl AggregateUDFImpl for Retention {
         ])
     }
 
-    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
-        // The argument count isn't known here; an empty group's value comes
-        // from the accumulator, which does know it.
-        Ok(ScalarValue::try_from(list_of_booleans())?)
-    }
-
     fn documentation(&self) -> Option<&Documentation> {
         self.doc()
     }
