@@ -18,15 +18,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, PrimitiveArray, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, PrimitiveArray, UInt32Array,
 };
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Int64Type, IntervalUnit, TimeUnit, TimestampMicrosecondType,
     UInt32Type,
 };
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{Result, ScalarValue, internal_err};
-use datafusion::logical_expr::{AggregateUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, EmitTo, WindowUDF};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::common::Param;
@@ -315,6 +316,129 @@ impl EventLog {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.events.capacity() * std::mem::size_of::<Event>()
+    }
+}
+
+/// The events of many groups at once, for the `GroupsAccumulator`s of the
+/// event aggregates: one vector per group instead of one boxed accumulator,
+/// which is what keeps a GROUP BY over millions of customers cheap.
+#[derive(Debug, Default)]
+struct EventGroups {
+    groups: Vec<Vec<Event>>,
+    /// See [`EventLog::add_rows`].
+    keep_unmatched: bool,
+    /// Events held over all groups: `size()` is called per batch and must
+    /// not walk every group.
+    held: usize,
+}
+
+/// Whether row `row` passes an aggregate's FILTER: NULL does not.
+fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| is_true(f, row))
+}
+
+impl EventGroups {
+    fn add_rows(
+        &mut self,
+        ts: &ArrayRef,
+        conditions: &[ArrayRef],
+        group_indices: &[usize],
+        filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let ts = timestamps(ts)?;
+        let masks = condition_masks(conditions, ts.len())?;
+        for (row, (&group, mask)) in group_indices.iter().zip(masks).enumerate() {
+            if ts.is_valid(row) && (self.keep_unmatched || mask != 0) && passes(filter, row) {
+                self.groups[group].push((ts.value(row), mask));
+                self.held += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        states: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let (Some(ts), Some(masks)) = (
+            states.first().and_then(|s| s.as_list_opt::<i32>()),
+            states.get(1).and_then(|s| s.as_list_opt::<i32>()),
+        ) else {
+            return internal_err!("journey event state must be two lists");
+        };
+        let ts_values = ts.values().as_primitive::<Int64Type>().values();
+        let mask_values = masks.values().as_primitive::<UInt32Type>().values();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if ts.is_null(row) || masks.is_null(row) {
+                continue;
+            }
+            let t = ts.value_offsets()[row] as usize..ts.value_offsets()[row + 1] as usize;
+            let m = masks.value_offsets()[row] as usize..masks.value_offsets()[row + 1] as usize;
+            self.held += t.len();
+            self.groups[group].extend(
+                ts_values[t]
+                    .iter()
+                    .copied()
+                    .zip(mask_values[m].iter().copied()),
+            );
+        }
+        Ok(())
+    }
+
+    /// The groups `emit_to` asks for, each sorted by [`sort_events`].
+    fn take_sorted(&mut self, emit_to: EmitTo) -> Vec<Vec<Event>> {
+        let mut taken = self.take(emit_to);
+        taken.iter_mut().for_each(|events| sort_events(events));
+        taken
+    }
+
+    /// The state of the groups `emit_to` asks for, as [`EventLog::state_fields`].
+    fn state(&mut self, emit_to: EmitTo) -> Vec<ArrayRef> {
+        let taken = self.take(emit_to);
+        let offsets = OffsetBuffer::from_lengths(taken.iter().map(Vec::len));
+        let ts = Int64Array::from_iter_values(taken.iter().flatten().map(|e| e.0));
+        let masks = UInt32Array::from_iter_values(taken.iter().flatten().map(|e| e.1));
+        let list = |values: ArrayRef| -> ArrayRef {
+            let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+            Arc::new(ListArray::new(field, offsets.clone(), values, None))
+        };
+        vec![list(Arc::new(ts)), list(Arc::new(masks))]
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Event>> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        self.held -= taken.iter().map(Vec::len).sum::<usize>();
+        taken
+    }
+
+    /// Each input row as a group of its own: the state of a partial
+    /// aggregation that has stopped grouping.
+    fn rows_as_state(
+        &self,
+        ts: &ArrayRef,
+        conditions: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut rows = EventGroups {
+            keep_unmatched: self.keep_unmatched,
+            ..Default::default()
+        };
+        let groups: Vec<usize> = (0..ts.len()).collect();
+        rows.add_rows(ts, conditions, &groups, filter, ts.len())?;
+        Ok(rows.state(EmitTo::All))
+    }
+
+    /// Lengths rather than capacities, to stay O(1); vectors grow by
+    /// doubling, so this is within a factor of two.
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.groups.capacity() * std::mem::size_of::<Vec<Event>>()
+            + self.held * std::mem::size_of::<Event>()
     }
 }
 

@@ -1,17 +1,19 @@
 //! `window_funnel(window, ts, cond1, …, condN [, mode])`.
 
-use datafusion::arrow::array::ArrayRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 
 use super::{
-    Event, EventLog, MAX_CONDITIONS, cond_param, condition_type, duration_arg, duration_type,
-    timestamp_type,
+    Event, EventGroups, EventLog, MAX_CONDITIONS, cond_param, condition_type, duration_arg,
+    duration_type, timestamp_type,
 };
 use crate::common::{Param, arity_error, check_arity};
 
@@ -142,23 +144,28 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let types: Vec<DataType> = args
-            .expr_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        let (conditions, has_mode) = layout(&types);
-        let mode = if has_mode {
-            let param = Param::new(NAME, types.len() - 1, "mode");
-            FunnelMode::parse(param, param.literal(args.exprs)?)?
-        } else {
-            FunnelMode::default()
-        };
+        let settings = FunnelSettings::of(&args)?;
         Ok(Box::new(FunnelAccumulator {
-            window: duration_arg(WINDOW, args.exprs)?,
-            conditions,
-            mode,
             log: EventLog::default(),
+            settings,
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let settings = FunnelSettings::of(&args)?;
+        Ok(Box::new(FunnelGroupsAccumulator {
+            groups: EventGroups {
+                keep_unmatched: settings.mode.strict_order,
+                ..Default::default()
+            },
+            settings,
         }))
     }
 
@@ -209,11 +216,44 @@ impl FunnelMode {
     }
 }
 
-#[derive(Debug)]
-struct FunnelAccumulator {
+/// What a call fixes for all its groups, read from the plan once.
+#[derive(Debug, Clone, Copy)]
+struct FunnelSettings {
     window: i64,
     conditions: usize,
     mode: FunnelMode,
+}
+
+impl FunnelSettings {
+    fn of(args: &AccumulatorArgs) -> Result<Self> {
+        let types: Vec<DataType> = args
+            .expr_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let (conditions, has_mode) = layout(&types);
+        let mode = if has_mode {
+            let param = Param::new(NAME, types.len() - 1, "mode");
+            FunnelMode::parse(param, param.literal(args.exprs)?)?
+        } else {
+            FunnelMode::default()
+        };
+        Ok(Self {
+            window: duration_arg(WINDOW, args.exprs)?,
+            conditions,
+            mode,
+        })
+    }
+
+    fn level(&self, sorted: &[Event]) -> i32 {
+        // At most 32 steps, so the level always fits.
+        funnel_level(sorted, self.conditions, self.window, self.mode) as i32
+    }
+}
+
+#[derive(Debug)]
+struct FunnelAccumulator {
+    settings: FunnelSettings,
     log: EventLog,
 }
 
@@ -221,14 +261,15 @@ impl Accumulator for FunnelAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.log.add_rows(
             &values[1],
-            &values[2..2 + self.conditions],
-            self.mode.strict_order,
+            &values[2..2 + self.settings.conditions],
+            self.settings.mode.strict_order,
         )
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let level = funnel_level(self.log.sorted(), self.conditions, self.window, self.mode);
-        Ok(ScalarValue::Int32(Some(level as i32)))
+        Ok(ScalarValue::Int32(Some(
+            self.settings.level(self.log.sorted()),
+        )))
     }
 
     fn size(&self) -> usize {
@@ -241,6 +282,66 @@ impl Accumulator for FunnelAccumulator {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         self.log.merge(states)
+    }
+}
+
+#[derive(Debug)]
+struct FunnelGroupsAccumulator {
+    settings: FunnelSettings,
+    groups: EventGroups,
+}
+
+impl GroupsAccumulator for FunnelGroupsAccumulator {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.add_rows(
+            &values[1],
+            &values[2..2 + self.settings.conditions],
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let levels = self.groups.take_sorted(emit_to);
+        Ok(Arc::new(Int32Array::from_iter_values(
+            levels.iter().map(|events| self.settings.level(events)),
+        )))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(self.groups.state(emit_to))
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.merge(values, group_indices, total_num_groups)
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.groups.rows_as_state(
+            &values[1],
+            &values[2..2 + self.settings.conditions],
+            opt_filter,
+        )
+    }
+
+    fn size(&self) -> usize {
+        self.groups.size()
     }
 }
 
@@ -296,8 +397,8 @@ pub fn funnel_level(events: &[Event], steps: usize, window: i64, mode: FunnelMod
 mod tests {
     use super::*;
     use crate::journey::sort_events;
-    use datafusion::arrow::array::{BooleanArray, TimestampMicrosecondArray};
-    use std::sync::Arc;
+    use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::Int32Type;
 
     const HOUR: i64 = 3_600_000_000;
     const PLAIN: FunnelMode = FunnelMode {
@@ -470,10 +571,13 @@ mod tests {
                 },
             ];
             let mode = modes[case % 4];
-            let new = || FunnelAccumulator {
+            let settings = FunnelSettings {
                 window: 3 * HOUR,
                 conditions: 3,
                 mode,
+            };
+            let new = || FunnelAccumulator {
+                settings,
                 log: EventLog::default(),
             };
             let mut whole = new();
@@ -498,5 +602,116 @@ mod tests {
             assert_eq!(merged.evaluate().unwrap(), want, "{rows:?} {mode:?}");
             assert_eq!(reversed.evaluate().unwrap(), want, "{rows:?} {mode:?}");
         }
+    }
+    #[test]
+    fn groups_accumulator_agrees_with_one_accumulator_per_group() {
+        let mut seed = 23;
+        let rows: Vec<(usize, (i64, [bool; 3]))> = (0..500)
+            .map(|_| {
+                let group = (next(&mut seed) % 9) as usize;
+                let ts = (next(&mut seed) % 30) as i64 * HOUR;
+                let step = next(&mut seed) % 4;
+                (group, (ts, [step == 1, step == 2, step == 3]))
+            })
+            .collect();
+        for mode in [
+            PLAIN,
+            FunnelMode {
+                strict_order: true,
+                ..PLAIN
+            },
+            FunnelMode {
+                strict_deduplication: true,
+                strict_increase: true,
+                ..PLAIN
+            },
+        ] {
+            let settings = FunnelSettings {
+                window: 4 * HOUR,
+                conditions: 3,
+                mode,
+            };
+            let new_groups = || FunnelGroupsAccumulator {
+                settings,
+                groups: EventGroups {
+                    keep_unmatched: mode.strict_order,
+                    ..Default::default()
+                },
+            };
+            // Two partial accumulators over halves of the rows, merged into a
+            // final one in a different group numbering (reversed).
+            let mut last = new_groups();
+            for half in rows.chunks(250) {
+                let mut partial = new_groups();
+                let groups: Vec<usize> = half.iter().map(|r| r.0).collect();
+                let data: Vec<_> = half.iter().map(|r| r.1).collect();
+                partial
+                    .update_batch(&batch(&data), &groups, None, 9)
+                    .unwrap();
+                let state = partial.state(EmitTo::All).unwrap();
+                let renumbered: Vec<usize> = (0..9).map(|g| 8 - g).collect();
+                last.merge_batch(&state, &renumbered, 9).unwrap();
+            }
+            let got = last.evaluate(EmitTo::All).unwrap();
+            let got = got.as_primitive::<Int32Type>();
+            for group in 0..9 {
+                let mut one = FunnelAccumulator {
+                    settings,
+                    log: EventLog::default(),
+                };
+                let data: Vec<_> = rows.iter().filter(|r| r.0 == group).map(|r| r.1).collect();
+                one.update_batch(&batch(&data)).unwrap();
+                assert_eq!(
+                    one.evaluate().unwrap(),
+                    ScalarValue::Int32(Some(got.value(8 - group))),
+                    "group {group} {mode:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn groups_filter_and_partial_emit() {
+        let settings = FunnelSettings {
+            window: HOUR,
+            conditions: 3,
+            mode: PLAIN,
+        };
+        let mut acc = FunnelGroupsAccumulator {
+            settings,
+            groups: EventGroups::default(),
+        };
+        let data = [
+            (0, [true, false, false]),
+            (1, [false, true, false]),
+            (0, [true, false, false]),
+        ];
+        // The second row is filtered out, so group 0 has only step 1.
+        let filter = BooleanArray::from(vec![Some(true), None, Some(true)]);
+        acc.update_batch(&batch(&data), &[0, 0, 1], Some(&filter), 2)
+            .unwrap();
+        let first = acc.evaluate(EmitTo::First(1)).unwrap();
+        assert_eq!(first.as_primitive::<Int32Type>().values(), &[1]);
+        let rest = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(rest.as_primitive::<Int32Type>().values(), &[1]);
+
+        // Rows turned straight into states (partial aggregation skipped)
+        // merge to the same answer; the filtered row stays out.
+        let state = acc.convert_to_state(&batch(&data), Some(&filter)).unwrap();
+        let mut merged = FunnelGroupsAccumulator {
+            settings,
+            groups: EventGroups::default(),
+        };
+        merged.merge_batch(&state, &[0, 0, 1], 2).unwrap();
+        let levels = merged.evaluate(EmitTo::All).unwrap();
+        assert_eq!(levels.as_primitive::<Int32Type>().values(), &[1, 1]);
+        let unfiltered = acc.convert_to_state(&batch(&data), None).unwrap();
+        let mut merged = FunnelGroupsAccumulator {
+            settings,
+            groups: EventGroups::default(),
+        };
+        merged.merge_batch(&unfiltered, &[0, 0, 1], 2).unwrap();
+        let levels = merged.evaluate(EmitTo::All).unwrap();
+        assert_eq!(levels.as_primitive::<Int32Type>().values(), &[2, 1]);
     }
 }
