@@ -1,18 +1,20 @@
 //! `sequence_match(pattern, ts, cond1, …)` and `sequence_count(pattern, ts, cond1, …)`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 
 use super::{
-    Event, EventLog, MAX_CONDITIONS, MICROS_PER_SECOND, cond_param, condition_type, timestamp_type,
+    Event, EventGroups, EventLog, MAX_CONDITIONS, MICROS_PER_SECOND, cond_param, condition_type,
+    timestamp_type,
 };
 use crate::common::{Param, check_arity};
 
@@ -139,11 +141,8 @@ fn coerce(func: &'static str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(types)
 }
 
-fn accumulator(
-    func: &'static str,
-    args: AccumulatorArgs,
-    count: bool,
-) -> Result<Box<dyn Accumulator>> {
+/// The parsed pattern and condition count of a physical call.
+fn settings(func: &'static str, args: &AccumulatorArgs) -> Result<(Pattern, usize)> {
     let param = Param::new(func, 0, "pattern");
     let conditions = args.exprs.len() - 2;
     let text = param
@@ -151,11 +150,34 @@ fn accumulator(
         .and_then(|v| v.try_as_str().flatten())
         .ok_or_else(|| param.error("must not be NULL"))?;
     let pattern = Pattern::parse(text, conditions).map_err(|why| param.error(why))?;
+    Ok((pattern, conditions))
+}
+
+fn accumulator(
+    func: &'static str,
+    args: AccumulatorArgs,
+    count: bool,
+) -> Result<Box<dyn Accumulator>> {
+    let (pattern, conditions) = settings(func, &args)?;
     Ok(Box::new(SequenceAccumulator {
         pattern,
         conditions,
         count,
         log: EventLog::default(),
+    }))
+}
+
+fn groups_accumulator(
+    func: &'static str,
+    args: AccumulatorArgs,
+    count: bool,
+) -> Result<Box<dyn GroupsAccumulator>> {
+    let (pattern, conditions) = settings(func, &args)?;
+    Ok(Box::new(SequenceGroupsAccumulator {
+        pattern,
+        conditions,
+        count,
+        groups: EventGroups::default(),
     }))
 }
 
@@ -178,6 +200,17 @@ impl AggregateUDFImpl for SequenceMatch {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         accumulator(MATCH, args, false)
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        groups_accumulator(MATCH, args, false)
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -212,6 +245,17 @@ impl AggregateUDFImpl for SequenceCount {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         accumulator(COUNT, args, true)
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        groups_accumulator(COUNT, args, true)
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -260,6 +304,75 @@ impl Accumulator for SequenceAccumulator {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         self.log.merge(states)
+    }
+}
+
+#[derive(Debug)]
+struct SequenceGroupsAccumulator {
+    pattern: Pattern,
+    conditions: usize,
+    count: bool,
+    groups: EventGroups,
+}
+
+impl GroupsAccumulator for SequenceGroupsAccumulator {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.add_rows(
+            &values[1],
+            &values[2..2 + self.conditions],
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let groups = self.groups.take_sorted(emit_to);
+        Ok(if self.count {
+            Arc::new(Int64Array::from_iter_values(
+                groups
+                    .iter()
+                    .map(|events| self.pattern.count(events) as i64),
+            ))
+        } else {
+            Arc::new(BooleanArray::from_iter(
+                groups
+                    .iter()
+                    .map(|events| Some(self.pattern.matches(events))),
+            ))
+        })
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(self.groups.state(emit_to))
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.merge(values, group_indices, total_num_groups)
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.groups
+            .rows_as_state(&values[1], &values[2..2 + self.conditions], opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        self.groups.size() + std::mem::size_of_val(&self.pattern)
     }
 }
 
@@ -496,8 +609,8 @@ impl Pattern {
 mod tests {
     use super::*;
     use crate::journey::sort_events;
-    use datafusion::arrow::array::{BooleanArray, StringArray, TimestampMicrosecondArray};
-    use std::sync::Arc;
+    use datafusion::arrow::array::{AsArray, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::Int64Type;
 
     const S: i64 = MICROS_PER_SECOND;
 
@@ -635,5 +748,51 @@ mod tests {
                 "{rows:?}"
             );
         }
+    }
+    #[test]
+    fn groups_accumulator_agrees_with_one_accumulator_per_group() {
+        let rows: Vec<(usize, (i64, u32))> = (0..300u64)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                (
+                    (h % 5) as usize,
+                    (((h >> 3) % 40) as i64, ((h >> 9) % 4) as u32),
+                )
+            })
+            .collect();
+        let text = "(?1).*(?t<=5)(?2)";
+        let new_groups = || SequenceGroupsAccumulator {
+            pattern: pattern(text),
+            conditions: 3,
+            count: true,
+            groups: EventGroups::default(),
+        };
+        let mut merged = new_groups();
+        for half in rows.chunks(150) {
+            let mut partial = new_groups();
+            let groups: Vec<usize> = half.iter().map(|r| r.0).collect();
+            let data: Vec<_> = half.iter().map(|r| r.1).collect();
+            partial
+                .update_batch(&batch(&data), &groups, None, 5)
+                .unwrap();
+            let state = partial.state(EmitTo::All).unwrap();
+            merged.merge_batch(&state, &[0, 1, 2, 3, 4], 5).unwrap();
+        }
+        let got = merged.evaluate(EmitTo::All).unwrap();
+        let mut nonzero = 0;
+        for group in 0..5 {
+            let mut one = SequenceAccumulator {
+                pattern: pattern(text),
+                conditions: 3,
+                count: true,
+                log: EventLog::default(),
+            };
+            let data: Vec<_> = rows.iter().filter(|r| r.0 == group).map(|r| r.1).collect();
+            one.update_batch(&batch(&data)).unwrap();
+            let want = got.as_primitive::<Int64Type>().value(group);
+            nonzero += usize::from(want > 0);
+            assert_eq!(one.evaluate().unwrap(), ScalarValue::Int64(Some(want)));
+        }
+        assert!(nonzero > 0);
     }
 }
