@@ -35,10 +35,17 @@ microsecond, not the second. An invalid pattern is a planning error naming its p
 Returns Boolean.",
     syntax_example = "sequence_match(pattern, ts, cond1 [, cond2, …, cond32])",
     sql_example = r#"```sql
-> SELECT customer_id,
-         sequence_match('(?1).*(?2)(?t<=3600)(?3)', event_ts, event_type = 'product_view',
-                        event_type = 'add_to_cart', event_type = 'purchase') AS bought_within_hour
-  FROM events GROUP BY customer_id;
+> SELECT c, sequence_match('(?1)(?t<=3600)(?2)', ts, e = 'view', e = 'buy') AS bought_within_hour
+  FROM (VALUES ('a', TIMESTAMP '2026-01-01 10:00:00', 'view'), ('a', TIMESTAMP '2026-01-01 10:05:00', 'cart'),
+               ('a', TIMESTAMP '2026-01-01 10:30:00', 'buy'), ('b', TIMESTAMP '2026-01-01 10:00:00', 'view'),
+               ('b', TIMESTAMP '2026-01-01 12:00:00', 'cart')) AS t(c, ts, e)
+  GROUP BY c ORDER BY c;
++---+--------------------+
+| c | bought_within_hour |
++---+--------------------+
+| a | true               |
+| b | false              |
++---+--------------------+
 ```"#,
     argument(
         name = "pattern",

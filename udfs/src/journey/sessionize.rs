@@ -32,8 +32,8 @@ Returns Int64.",
     syntax_example = "sessionize(ts, gap) OVER (PARTITION BY customer_id ORDER BY ts)",
     sql_example = r#"```sql
 > SELECT ts, sessionize(ts, INTERVAL '30 minutes') OVER (ORDER BY ts) AS session
-  FROM (VALUES (TIMESTAMP '2026-01-01 10:00'), (TIMESTAMP '2026-01-01 10:20'),
-               (TIMESTAMP '2026-01-01 11:00')) AS t(ts);
+  FROM (VALUES (TIMESTAMP '2026-01-01 10:00:00'), (TIMESTAMP '2026-01-01 10:20:00'),
+               (TIMESTAMP '2026-01-01 11:00:00')) AS t(ts);
 +---------------------+---------+
 | ts                  | session |
 +---------------------+---------+

@@ -40,17 +40,17 @@ longest chain reached so far (ClickHouse's strict_deduplication returns the step
 before the repeat instead). Returns Int32.",
     syntax_example = "window_funnel(window, ts, cond1 [, cond2, …, cond32] [, mode])",
     sql_example = r#"```sql
-> SELECT customer_id,
-         window_funnel(INTERVAL '1 hour', event_ts,
-                       event_type = 'product_view', event_type = 'add_to_cart',
-                       event_type = 'purchase') AS steps
-  FROM events GROUP BY customer_id;
-+-------------+-------+
-| customer_id | steps |
-+-------------+-------+
-| 1           | 3     |
-| 2           | 1     |
-+-------------+-------+
+> SELECT c, window_funnel(INTERVAL '1 hour', ts, e = 'view', e = 'cart', e = 'buy') AS steps
+  FROM (VALUES ('a', TIMESTAMP '2026-01-01 10:00:00', 'view'), ('a', TIMESTAMP '2026-01-01 10:05:00', 'cart'),
+               ('a', TIMESTAMP '2026-01-01 10:30:00', 'buy'), ('b', TIMESTAMP '2026-01-01 10:00:00', 'view'),
+               ('b', TIMESTAMP '2026-01-01 12:00:00', 'cart')) AS t(c, ts, e)
+  GROUP BY c ORDER BY c;
++---+-------+
+| c | steps |
++---+-------+
+| a | 3     |
+| b | 1     |
++---+-------+
 ```"#,
     argument(
         name = "window",
