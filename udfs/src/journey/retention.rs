@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, UInt32Array};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, UInt32Type};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 
@@ -100,6 +101,20 @@ impl AggregateUDFImpl for Retention {
         ])
     }
 
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(RetentionGroups {
+            conditions: args.exprs.len(),
+            seen: Vec::new(),
+        }))
+    }
+
     fn documentation(&self) -> Option<&Documentation> {
         self.doc()
     }
@@ -151,6 +166,97 @@ impl Accumulator for RetentionAccumulator {
         };
         self.seen |= seen.iter().flatten().fold(0, |acc, s| acc | s);
         Ok(())
+    }
+}
+
+/// One bit set per group, for GROUP BY over many customers.
+#[derive(Debug)]
+struct RetentionGroups {
+    conditions: usize,
+    seen: Vec<u32>,
+}
+
+impl RetentionGroups {
+    fn flags(&self, seen: &[u32]) -> ListArray {
+        let flags = BooleanArray::from_iter(
+            seen.iter()
+                .flat_map(|&s| retention_of(s, self.conditions))
+                .map(Some),
+        );
+        let field = Arc::new(Field::new_list_field(DataType::Boolean, true));
+        let offsets = OffsetBuffer::from_lengths(seen.iter().map(|_| self.conditions));
+        ListArray::new(field, offsets, Arc::new(flags), None)
+    }
+}
+
+impl GroupsAccumulator for RetentionGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.seen.resize(total_num_groups, 0);
+        let masks = condition_masks(values, group_indices.len())?;
+        for (row, (&group, mask)) in group_indices.iter().zip(masks).enumerate() {
+            if opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+                self.seen[group] |= mask;
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let seen = emit_to.take_needed(&mut self.seen);
+        Ok(Arc::new(self.flags(&seen)))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let seen = emit_to.take_needed(&mut self.seen);
+        Ok(vec![Arc::new(UInt32Array::from(seen))])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.seen.resize(total_num_groups, 0);
+        let Some(seen) = values
+            .first()
+            .and_then(|s| s.as_primitive_opt::<UInt32Type>())
+        else {
+            return internal_err!("{NAME}: state must be UInt32");
+        };
+        for (row, &group) in group_indices.iter().enumerate() {
+            if seen.is_valid(row) {
+                self.seen[group] |= seen.value(row);
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let rows = values.first().map_or(0, |v| v.len());
+        let masks = condition_masks(values, rows)?;
+        let seen = masks.into_iter().enumerate().map(|(row, mask)| {
+            if opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+                mask
+            } else {
+                0
+            }
+        });
+        Ok(vec![Arc::new(UInt32Array::from_iter_values(seen))])
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.seen.capacity() * std::mem::size_of::<u32>()
     }
 }
 
@@ -231,5 +337,44 @@ mod tests {
         }
         assert_eq!(flags(&mut merged), flags(&mut whole));
         assert_eq!(flags(&mut whole), [Some(true), Some(true), Some(true)]);
+    }
+    #[test]
+    fn groups_accumulator_merges_and_filters() {
+        let rows = [
+            [Some(true), None, None],
+            [None, Some(true), None],
+            [None, None, Some(true)],
+            [Some(true), Some(false), Some(true)],
+        ];
+        let mut partial = RetentionGroups {
+            conditions: 3,
+            seen: Vec::new(),
+        };
+        // The third row is filtered out.
+        let filter = BooleanArray::from(vec![true, true, false, true]);
+        partial
+            .update_batch(&conds(&rows), &[0, 0, 0, 1], Some(&filter), 3)
+            .unwrap();
+        let state = partial.state(EmitTo::All).unwrap();
+        let mut last = RetentionGroups {
+            conditions: 3,
+            seen: Vec::new(),
+        };
+        last.merge_batch(&state, &[1, 0, 2], 3).unwrap();
+        let converted = last.convert_to_state(&conds(&rows[2..3]), None).unwrap();
+        last.merge_batch(&converted, &[2], 3).unwrap();
+        let lists = last.evaluate(EmitTo::All).unwrap();
+        let lists = lists.as_list::<i32>();
+        let got: Vec<Vec<Option<bool>>> = (0..3)
+            .map(|g| lists.value(g).as_boolean().iter().collect())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                vec![Some(true), Some(false), Some(true)],
+                vec![Some(true), Some(true), Some(false)],
+                vec![Some(false); 3],
+            ]
+        );
     }
 }
