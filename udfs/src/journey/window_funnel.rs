@@ -37,7 +37,7 @@ condition at all) ends the search; 'strict_deduplication': a row repeating a ste
 (other than step 1, which starts a new chain) ends the search; 'strict_increase': each step must \
 be strictly later than the previous step of its chain. Where the search ends, the result is the \
 longest chain reached so far (ClickHouse's strict_deduplication returns the step of the event \
-before the repeat instead). Returns Int32.",
+before the repeat instead). Returns Int32 (ClickHouse: UInt8).",
     syntax_example = "window_funnel(window, ts, cond1 [, cond2, …, cond32] [, mode])",
     sql_example = r#"```sql
 > SELECT c, window_funnel(INTERVAL '1 hour', ts, e = 'view', e = 'cart', e = 'buy') AS steps
