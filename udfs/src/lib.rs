@@ -14,6 +14,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 pub mod common;
 pub mod context;
 pub mod experiment;
+pub mod journey;
 pub mod model;
 pub mod score;
 pub mod segment;
@@ -30,12 +31,14 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![]
+    journey::aggregate_functions()
 }
 
 /// Every window function of this crate.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    score::window_functions()
+    let mut functions = score::window_functions();
+    functions.extend(journey::window_functions());
+    functions
 }
 
 /// Registers every microseg function with `registry` (a `SessionContext`,
