@@ -162,7 +162,7 @@ fn par_chunks<T: Send>(
 
 /// Trains k-means on `data` (n × d, row-major).
 pub fn fit(data: &[f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit, KMeansError> {
-    if d == 0 || data.len() % d != 0 {
+    if d == 0 || !data.len().is_multiple_of(d) {
         return Err(KMeansError(format!(
             "{} values do not form rows of {d}",
             data.len()
