@@ -5,6 +5,7 @@ mod engine;
 mod fixtures;
 mod generate;
 mod lake;
+mod models;
 mod segmentation;
 mod slt;
 mod support;

@@ -8,8 +8,8 @@ use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 
@@ -156,6 +156,26 @@ impl ScalarUDFImpl for ClusterAssign {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(self.output_type())
+    }
+
+    /// Column names show the model's `name@version`, not the inlined model.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        let model = match args.first() {
+            Some(Expr::Literal(ScalarValue::Utf8(Some(text)), _)) => {
+                match model_of(self.name, text) {
+                    Ok(model) => format!("'{}'", model.label),
+                    Err(_) => args[0].schema_name().to_string(),
+                }
+            }
+            Some(other) => other.schema_name().to_string(),
+            None => String::new(),
+        };
+        let rest: Vec<String> = args
+            .iter()
+            .skip(1)
+            .map(|a| a.schema_name().to_string())
+            .collect();
+        Ok(format!("{}({model}, {})", self.name, rest.join(", ")))
     }
 
     /// Checks the features against the model while planning, so a wrong

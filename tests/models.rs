@@ -1,0 +1,354 @@
+//! Models in SQL: k-means against scikit-learn, persona recovery on the
+//! generated lake, the registry's versions, and every error path.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use microseg::{Engine, EngineOptions};
+
+use crate::fixtures::{small_lake, small_lake_copy};
+
+async fn open(location: &str) -> Engine {
+    Engine::open(location, EngineOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("open {location}: {e}"))
+}
+
+async fn run(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
+    engine
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn error(engine: &Engine, sql: &str) -> String {
+    match engine.sql(sql).await {
+        Err(e) => e.to_string(),
+        Ok(df) => match df.collect().await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{sql}: expected an error"),
+        },
+    }
+}
+
+/// DESCRIBE MODEL as a map.
+async fn describe(engine: &Engine, model: &str) -> HashMap<String, String> {
+    let batches = run(engine, &format!("DESCRIBE MODEL '{model}'")).await;
+    let mut out = HashMap::new();
+    for b in &batches {
+        let (k, v) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            out.insert(k.value(i).to_string(), v.value(i).to_string());
+        }
+    }
+    out
+}
+
+const FEATURES: &str = "SELECT c.customer_id, r.recency_days, r.frequency, r.avg_amount,
+       CAST(sum(CASE WHEN o.channel = 'app' THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS app_share,
+       CAST(sum(CASE WHEN o.channel = 'store' THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS store_share,
+       avg(extract(hour FROM o.order_ts)) AS mean_hour
+FROM customers c
+JOIN rfm(orders, customer_id, order_ts, amount) r USING (customer_id)
+JOIN orders o USING (customer_id)
+GROUP BY c.customer_id, r.recency_days, r.frequency, r.avg_amount";
+
+/// Our inertia must be within 0.5% of scikit-learn's best over the same
+/// restarts, on the same standardized rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kmeans_inertia_matches_scikit_learn() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(&engine, &format!("CREATE VIEW features AS {FEATURES}")).await;
+    let columns = "recency_days, frequency, avg_amount, app_share, store_share, mean_hour";
+    let csv = lake.path().join("features.csv");
+    run(
+        &engine,
+        &format!(
+            "COPY (SELECT {columns} FROM features ORDER BY customer_id) TO '{}' STORED AS CSV",
+            csv.display()
+        ),
+    )
+    .await;
+    for k in [4, 8] {
+        run(
+            &engine,
+            &format!(
+                "CREATE OR REPLACE MODEL m OPTIONS (model_type 'kmeans', num_clusters {k}, n_init 10, seed 3)
+                 AS SELECT {columns} FROM features ORDER BY customer_id"
+            ),
+        )
+        .await;
+        let ours: f64 = describe(&engine, "m")
+            .await
+            .get("metric.inertia")
+            .expect("inertia reported")
+            .parse()
+            .unwrap();
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kmeans_reference.py");
+        let python = std::env::var("MICROSEG_PYTHON").unwrap_or_else(|_| "python3".into());
+        let output = Command::new(python)
+            .arg(&script)
+            .arg(&csv)
+            .args([k.to_string(), "10".into(), "0".into()])
+            .output()
+            .expect("run python3 (tests/run.sh sets up a venv with scikit-learn)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let sklearn: f64 = String::from_utf8(output.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        println!("k = {k}: microseg inertia {ours:.4}, scikit-learn {sklearn:.4}");
+        assert!(
+            ours <= sklearn * 1.005,
+            "k = {k}: microseg inertia {ours} vs scikit-learn {sklearn}"
+        );
+    }
+}
+
+/// The adjusted Rand index of two labelings (Hubert & Arabie 1985).
+fn adjusted_rand_index(a: &[i64], b: &[String]) -> f64 {
+    let mut table: HashMap<(i64, &str), f64> = HashMap::new();
+    let mut rows: HashMap<i64, f64> = HashMap::new();
+    let mut cols: HashMap<&str, f64> = HashMap::new();
+    for (x, y) in a.iter().zip(b) {
+        *table.entry((*x, y.as_str())).or_default() += 1.0;
+        *rows.entry(*x).or_default() += 1.0;
+        *cols.entry(y.as_str()).or_default() += 1.0;
+    }
+    let pairs = |n: f64| n * (n - 1.0) / 2.0;
+    let index: f64 = table.values().map(|&n| pairs(n)).sum();
+    let sum_a: f64 = rows.values().map(|&n| pairs(n)).sum();
+    let sum_b: f64 = cols.values().map(|&n| pairs(n)).sum();
+    let expected = sum_a * sum_b / pairs(a.len() as f64);
+    let max = (sum_a + sum_b) / 2.0;
+    (index - expected) / (max - expected)
+}
+
+/// Clusters over behavioural features line up with the planted personas
+/// far better than chance (ARI 0). Personas overlap by construction (the
+/// occasional and lapsed personas buy "everything", spend distributions
+/// overlap), so a perfect match is not expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_recover_personas() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(&engine, &format!("CREATE VIEW features AS {FEATURES}")).await;
+    run(
+        &engine,
+        "CREATE MODEL personas OPTIONS (model_type 'kmeans', num_clusters 10, n_init 5, seed 1)
+         AS SELECT recency_days, frequency, avg_amount, app_share, store_share, mean_hour FROM features",
+    )
+    .await;
+    let truth = small_lake().join("_truth/personas/part-0.parquet");
+    let batches = run(
+        &engine,
+        &format!(
+            "SELECT cluster_assign('personas', recency_days, frequency, avg_amount, app_share, store_share, mean_hour) AS c, p.persona
+             FROM features f JOIN '{}' p USING (customer_id)",
+            truth.display()
+        ),
+    )
+    .await;
+    let mut clusters = Vec::new();
+    let mut personas = Vec::new();
+    for b in &batches {
+        let c = b.column(0).as_primitive::<Int64Type>();
+        let p = datafusion::arrow::compute::cast(
+            b.column(1),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let p = p.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            clusters.push(c.value(i));
+            personas.push(p.value(i).to_string());
+        }
+    }
+    let ari = adjusted_rand_index(&clusters, &personas);
+    println!(
+        "persona recovery: ARI {ari:.3} over {} customers",
+        clusters.len()
+    );
+    assert!(clusters.len() > 300);
+    assert!(ari >= 0.15, "ARI {ari:.3}");
+}
+
+#[test]
+fn adjusted_rand_index_reference_values() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // Identical partitions (up to renaming): 1. Values from
+    // sklearn.metrics.adjusted_rand_score([0,0,1,1],[1,1,0,0]) == 1.0 and
+    // adjusted_rand_score([0,0,1,1],[0,1,0,1]) == -0.5.
+    assert!((adjusted_rand_index(&[0, 0, 1, 1], &s(&["b", "b", "a", "a"])) - 1.0).abs() < 1e-12);
+    assert!((adjusted_rand_index(&[0, 0, 1, 1], &s(&["a", "b", "a", "b"])) + 0.5).abs() < 1e-12);
+}
+
+/// Versions, addressing an old one, a failed training leaving the last
+/// version intact, model_centroids, DROP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_registry_versions_and_errors() {
+    let lake = small_lake_copy();
+    let location = lake.path().to_string_lossy().into_owned();
+    let engine = open(&location).await;
+    run(
+        &engine,
+        "CREATE VIEW f AS SELECT recency_days, frequency, monetary, segment FROM rfm(orders, customer_id, order_ts, amount)",
+    )
+    .await;
+    let create = |k: u32, replace: bool| {
+        format!(
+            "CREATE {}MODEL cm OPTIONS (model_type 'kmeans', num_clusters {k}, seed 5) AS SELECT * FROM f",
+            if replace { "OR REPLACE " } else { "" }
+        )
+    };
+    run(&engine, &create(3, false)).await;
+    let err = error(&engine, &create(3, false)).await;
+    assert!(
+        err.contains("model cm already exists (CREATE OR REPLACE MODEL adds a new version)"),
+        "{err}"
+    );
+    run(&engine, &create(4, true)).await;
+    assert_eq!(describe(&engine, "cm").await["version"], "2");
+    assert_eq!(describe(&engine, "cm@1").await["option.num_clusters"], "3");
+    // Another engine on the lake sees both versions.
+    let other = open(&location).await;
+    assert_eq!(describe(&other, "cm").await["versions"], "1, 2");
+    // Applying the old and the new version.
+    let batches = run(
+        &engine,
+        "SELECT max(cluster_assign('cm@1', recency_days, frequency, monetary, segment)),
+                max(cluster_assign('cm', recency_days, frequency, monetary, segment)) FROM f",
+    )
+    .await;
+    assert_eq!(batches[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    assert_eq!(batches[0].column(1).as_primitive::<Int64Type>().value(0), 4);
+    // A failing training leaves version 2 the latest.
+    let err = error(
+        &engine,
+        "CREATE OR REPLACE MODEL cm OPTIONS (model_type 'kmeans', num_clusters 4) AS SELECT nope FROM f",
+    )
+    .await;
+    assert!(err.contains("nope"), "{err}");
+    assert_eq!(describe(&engine, "cm").await["versions"], "1, 2");
+    // Centroids in original units, sizes adding up to the training rows.
+    let batches = run(
+        &engine,
+        "SELECT count(DISTINCT centroid_id), sum(size) / count(DISTINCT feature) FROM model_centroids('cm')",
+    )
+    .await;
+    let rows: i64 = describe(&engine, "cm").await["rows"].parse().unwrap();
+    assert_eq!(batches[0].column(0).as_primitive::<Int64Type>().value(0), 4);
+    let total = datafusion::arrow::compute::cast(
+        batches[0].column(1),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    assert_eq!(total.as_primitive::<Int64Type>().value(0), rows);
+    // The numeric centroids, weighted by size, average to the column mean.
+    let batches = run(
+        &engine,
+        "SELECT (SELECT sum(value * size) / sum(size) FROM model_centroids('cm') WHERE feature = 'frequency') - (SELECT avg(frequency) FROM f)",
+    )
+    .await;
+    let diff = batches[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+        .value(0);
+    assert!(diff.abs() < 1e-6, "{diff}");
+
+    // Errors name the problem.
+    for (sql, expected) in [
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 3, colour 'red') AS SELECT * FROM f",
+            "unknown option colour",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'dbscan', num_clusters 3) AS SELECT * FROM f",
+            "unknown model_type 'dbscan'",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (num_clusters 3) AS SELECT * FROM f",
+            "OPTIONS needs model_type",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 1) AS SELECT * FROM f",
+            "option num_clusters must be a whole number from 2 to 4096, got 1",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 3) AS SELECT x FROM (VALUES (1), (1), (2)) AS t(x)",
+            "num_clusters 3 is more than the 2 distinct rows",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 2) AS SELECT CAST(NULL AS DOUBLE) AS x, 1 AS y",
+            "column x is NULL in every row",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 2) AS SELECT DATE '2020-01-01' AS d",
+            "column d is Date32: features must be numeric",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 2, batch_size 100) AS SELECT * FROM f",
+            "batch_size (mini-batch k-means) is not supported yet",
+        ),
+        (
+            "CREATE MODEL e OPTIONS (model_type 'kmeans', num_clusters 2) AS SELECT * FROM f WHERE false",
+            "the training query returns no rows",
+        ),
+        (
+            "SELECT cluster_assign('nope', 1) FROM f",
+            "unknown model nope (models: cm)",
+        ),
+        (
+            "SELECT cluster_assign('cm@7', 1) FROM f",
+            "unknown model version cm@7",
+        ),
+        (
+            "SELECT cluster_assign('cm', recency_days, frequency) FROM f",
+            "model cm@2 has 4 features (recency_days, frequency, monetary, segment), got 2",
+        ),
+        (
+            "SELECT cluster_assign('cm', segment, frequency, monetary, segment) FROM f",
+            "argument 2 (segment) is Utf8",
+        ),
+        (
+            "SELECT cluster_assign(segment, 1) FROM f",
+            "argument 1 must be a string literal naming a model",
+        ),
+        ("DESCRIBE MODEL nope", "unknown model nope"),
+        ("DROP MODEL nope", "unknown model nope"),
+    ] {
+        let err = error(&engine, sql).await;
+        assert!(
+            err.contains(expected),
+            "{sql}\n  expected: {expected}\n  got: {err}"
+        );
+    }
+    run(&engine, "DROP MODEL cm").await;
+    assert!(
+        error(&other, "DESCRIBE MODEL cm")
+            .await
+            .contains("unknown model cm")
+    );
+    assert!(
+        !lake
+            .path()
+            .join("_microseg/models/cm/v1/model.json")
+            .exists()
+    );
+}
