@@ -8,3 +8,4 @@ mod lake;
 mod segmentation;
 mod slt;
 mod support;
+mod triggers;
