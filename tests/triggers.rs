@@ -166,10 +166,11 @@ async fn abandoned_cart_finds_the_planted_abandoned_sessions() {
         ),
     )
     .await;
-    // Planted directly (the sessions exist or not), so both at least 0.95:
+    // Planted directly (the sessions exist or not), so both at least 0.99:
     // the only legitimate differences are carts whose every product was
     // taken out again, which the generator never does outside purchases.
-    assert_floors("abandoned_cart", &found, &truth, 50, (0.95, 0.95));
+    // (A 12-hour wait instead of 24 already drops precision to 0.965.)
+    assert_floors("abandoned_cart", &found, &truth, 50, (0.99, 0.99));
 
     // Every listed item was put in the cart by that customer in the week.
     let stray = rows(
