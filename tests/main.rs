@@ -9,3 +9,4 @@ mod models;
 mod segmentation;
 mod slt;
 mod support;
+mod triggers;
