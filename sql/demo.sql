@@ -67,6 +67,36 @@ FROM top_affinity(beer_lines, customer_id, subcategory, revenue)
 GROUP BY 1
 ORDER BY customers DESC;
 
+-- k-means micro-clusters: a model trained on the RFM features, stored in the lake (DROP first so the demo does not pile up versions).
+DROP MODEL IF EXISTS demo_clusters;
+
+CREATE MODEL demo_clusters OPTIONS (model_type 'kmeans', num_clusters 8, seed 42, n_init 2)
+AS SELECT recency_days, frequency, monetary FROM customer_rfm;
+
+-- Cluster profiles: each centroid in original units (model_centroids), largest clusters first.
+SELECT centroid_id AS cluster, size AS customers,
+       round(max(CASE WHEN feature = 'recency_days' THEN value END), 1) AS recency_days,
+       round(max(CASE WHEN feature = 'frequency' THEN value END), 1) AS frequency,
+       round(max(CASE WHEN feature = 'monetary' THEN value END), 2) AS monetary
+FROM model_centroids('demo_clusters')
+GROUP BY centroid_id, size
+ORDER BY customers DESC;
+
+-- Applying the model (cluster_assign, cluster_distance): share of revenue and typical distance to the centroid per cluster.
+SELECT cluster_assign('demo_clusters', recency_days, frequency, monetary) AS cluster,
+       count(*) AS customers,
+       round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue,
+       round(median(cluster_distance('demo_clusters', recency_days, frequency, monetary)), 3) AS median_distance
+FROM customer_rfm
+GROUP BY 1
+ORDER BY pct_revenue DESC;
+
+-- Lookalikes: the 10 customers outside the champions nearest to the champions' average profile, in the model's standardized space (lookalike).
+SELECT * FROM lookalike('demo_clusters',
+  'SELECT recency_days, frequency, monetary FROM customer_rfm WHERE segment = ''champions''',
+  'SELECT customer_id, recency_days, frequency, monetary FROM customer_rfm WHERE segment <> ''champions''',
+  10);
+
 -- How each sales channel is used, by part of the day.
 SELECT channel,
        sum(CASE WHEN extract(hour FROM order_ts) BETWEEN 5 AND 11 THEN 1 ELSE 0 END) AS morning,

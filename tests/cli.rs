@@ -242,6 +242,22 @@ fn demo_generates_a_lake_and_tours_it() {
         "{out}"
     );
     assert!(lake.join("_microseg/segment_sets/lifecycle.json").is_file());
+    assert!(
+        out.contains("== Cluster profiles") && out.contains("recency_days"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Applying the model") && out.contains("median_distance"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Lookalikes") && out.contains("distance"),
+        "{out}"
+    );
+    assert!(
+        lake.join("_microseg/models/demo_clusters/v1/model.json")
+            .is_file()
+    );
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
 }

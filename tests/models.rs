@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use microseg::{Engine, EngineOptions};
 
@@ -61,6 +61,27 @@ FROM customers c
 JOIN rfm(orders, customer_id, order_ts, amount) r USING (customer_id)
 JOIN orders o USING (customer_id)
 GROUP BY c.customer_id, r.recency_days, r.frequency, r.avg_amount";
+
+/// What a persona is planted as: basket mix, channel, time of day, order
+/// rate and size (sql/README.md, "Planted behaviour").
+const PERSONA_FEATURES: &str = "WITH basket AS (
+  SELECT customer_id,
+    sum(CASE WHEN category = 'beverages' THEN quantity * unit_price ELSE 0 END) / sum(quantity * unit_price) AS bev,
+    sum(CASE WHEN category = 'electronics' THEN quantity * unit_price ELSE 0 END) / sum(quantity * unit_price) AS ele,
+    sum(CASE WHEN category = 'baby' THEN quantity * unit_price ELSE 0 END) / sum(quantity * unit_price) AS baby,
+    sum(CASE WHEN category = 'grocery' THEN quantity * unit_price ELSE 0 END) / sum(quantity * unit_price) AS gro,
+    sum(CASE WHEN category = 'fashion' THEN quantity * unit_price ELSE 0 END) / sum(quantity * unit_price) AS fas
+  FROM order_items GROUP BY customer_id
+), habits AS (
+  SELECT customer_id,
+    avg(CASE WHEN channel = 'app' THEN 1.0 ELSE 0.0 END) AS app,
+    avg(CASE WHEN channel = 'store' THEN 1.0 ELSE 0.0 END) AS store,
+    avg(extract(hour FROM order_ts)) AS hour,
+    ln(count(*)) AS log_orders,
+    ln(avg(amount)) AS log_amount
+  FROM orders GROUP BY customer_id
+)
+SELECT * FROM basket JOIN habits USING (customer_id)";
 
 /// Our inertia must be within 0.5% of scikit-learn's best over the same
 /// restarts, on the same standardized rows.
@@ -142,24 +163,31 @@ fn adjusted_rand_index(a: &[i64], b: &[String]) -> f64 {
 
 /// Clusters over behavioural features line up with the planted personas
 /// far better than chance (ARI 0). Personas overlap by construction (the
-/// occasional and lapsed personas buy "everything", spend distributions
-/// overlap), so a perfect match is not expected.
+/// occasional, lapsed and new personas share the same mixed basket and
+/// differ only in timing; spend distributions overlap), so a perfect match
+/// is not expected: measured 0.30 on this lake (seed 7, 400 customers);
+/// the floor 0.2 leaves room for other seeds, while features or encoding
+/// gone wrong land near 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_recover_personas() {
     let lake = small_lake_copy();
     let engine = open(&lake.path().to_string_lossy()).await;
-    run(&engine, &format!("CREATE VIEW features AS {FEATURES}")).await;
+    run(
+        &engine,
+        &format!("CREATE VIEW features AS {PERSONA_FEATURES}"),
+    )
+    .await;
     run(
         &engine,
         "CREATE MODEL personas OPTIONS (model_type 'kmeans', num_clusters 10, n_init 5, seed 1)
-         AS SELECT recency_days, frequency, avg_amount, app_share, store_share, mean_hour FROM features",
+         AS SELECT bev, ele, baby, gro, fas, app, store, hour, log_orders, log_amount FROM features",
     )
     .await;
     let truth = small_lake().join("_truth/personas/part-0.parquet");
     let batches = run(
         &engine,
         &format!(
-            "SELECT cluster_assign('personas', recency_days, frequency, avg_amount, app_share, store_share, mean_hour) AS c, p.persona
+            "SELECT cluster_assign('personas', bev, ele, baby, gro, fas, app, store, hour, log_orders, log_amount) AS c, p.persona
              FROM features f JOIN '{}' p USING (customer_id)",
             truth.display()
         ),
@@ -186,7 +214,7 @@ async fn clusters_recover_personas() {
         clusters.len()
     );
     assert!(clusters.len() > 300);
-    assert!(ari >= 0.15, "ARI {ari:.3}");
+    assert!(ari >= 0.2, "ARI {ari:.3}");
 }
 
 #[test]
@@ -351,4 +379,89 @@ async fn model_registry_versions_and_errors() {
             .join("_microseg/models/cm/v1/model.json")
             .exists()
     );
+}
+
+/// lookalike: the n candidates nearest to the seed audience's mean point in
+/// the standardized space, checked against the same distance written out in
+/// plain SQL (z-scores with the training mean and population std).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookalike_finds_the_nearest_candidates() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(
+        &engine,
+        "CREATE VIEW f AS SELECT customer_id, recency_days, frequency, CAST(monetary AS DOUBLE) AS monetary, segment FROM rfm(orders, customer_id, order_ts, amount)",
+    )
+    .await;
+    run(
+        &engine,
+        "CREATE MODEL la OPTIONS (model_type 'kmeans', num_clusters 4, seed 2) AS SELECT recency_days, frequency, monetary FROM f",
+    )
+    .await;
+    let ours = run(
+        &engine,
+        "SELECT customer_id, distance FROM lookalike('la',
+            'SELECT recency_days, frequency, monetary FROM f WHERE segment = ''champions''',
+            'SELECT customer_id, recency_days, frequency, monetary FROM f WHERE segment <> ''champions''',
+            15) ORDER BY distance, customer_id",
+    )
+    .await;
+    let reference = run(
+        &engine,
+        "WITH t AS (SELECT avg(recency_days) AS mr, stddev_pop(recency_days) AS sr,
+                           avg(frequency) AS mf, stddev_pop(frequency) AS sf,
+                           avg(monetary) AS mm, stddev_pop(monetary) AS sm FROM f),
+              s AS (SELECT avg(recency_days) AS r, avg(frequency) AS fr, avg(monetary) AS m FROM f WHERE segment = 'champions')
+         SELECT customer_id,
+                sqrt(power((recency_days - s.r) / t.sr, 2) + power((frequency - s.fr) / t.sf, 2) + power((monetary - s.m) / t.sm, 2)) AS distance
+         FROM f, t, s WHERE segment <> 'champions' ORDER BY distance, customer_id LIMIT 15",
+    )
+    .await;
+    let rows = |b: &[RecordBatch]| -> Vec<(i64, f64)> {
+        b.iter()
+            .flat_map(|b| {
+                let id = b.column(0).as_primitive::<Int64Type>().clone();
+                let d = b
+                    .column(1)
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .clone();
+                (0..b.num_rows()).map(move |i| (id.value(i), d.value(i)))
+            })
+            .collect()
+    };
+    let (ours, reference) = (rows(&ours), rows(&reference));
+    assert_eq!(ours.len(), 15);
+    for ((a, da), (b, db)) in ours.iter().zip(&reference) {
+        assert_eq!(a, b, "ours {ours:?}\nreference {reference:?}");
+        // The model stores encoded rows as f32.
+        assert!((da - db).abs() <= 1e-5 * db.max(1.0), "{da} vs {db}");
+    }
+    for (sql, expected) in [
+        (
+            "SELECT * FROM lookalike('la', 'SELECT 1 AS x WHERE false', 'SELECT customer_id, recency_days, frequency, monetary FROM f', 5)",
+            "the seed query returns 1 feature columns, model la@1 has 3",
+        ),
+        (
+            "SELECT * FROM lookalike('la', 'SELECT recency_days, frequency, monetary FROM f WHERE false', 'SELECT customer_id, recency_days, frequency, monetary FROM f', 5)",
+            "the seed query returns no rows",
+        ),
+        (
+            "SELECT * FROM lookalike('la', 'SELECT recency_days, frequency, monetary FROM f', 'SELECT customer_id, recency_days FROM f', 5)",
+            "candidate query (after its first, identifier column) returns 1 feature columns",
+        ),
+        (
+            "SELECT * FROM lookalike('la', 'SELECT recency_days, frequency, monetary FROM f', 'SELECT customer_id, recency_days, frequency, monetary FROM f', 0)",
+            "argument 4 (n) must be a whole number ≥ 1",
+        ),
+        (
+            "SELECT * FROM lookalike('nope', 'SELECT 1', 'SELECT 1, 2', 5)",
+            "unknown model nope",
+        ),
+    ] {
+        let err = error(&engine, sql).await;
+        assert!(
+            err.contains(expected),
+            "{sql}\n  expected: {expected}\n  got: {err}"
+        );
+    }
 }

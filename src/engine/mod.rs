@@ -106,6 +106,15 @@ impl Engine {
             Parsed::DataFusion(mut statement) => {
                 // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
+                let dialect_name = self
+                    .ctx
+                    .state()
+                    .config()
+                    .options()
+                    .sql_parser
+                    .dialect
+                    .to_string();
+                crate::models::lookalike::expand(self, &mut statement, &dialect_name).await?;
                 crate::models::inline_models(&self.catalog, &mut statement).await?;
                 let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
                 if !used.is_empty() {

@@ -3,6 +3,7 @@
 //! that apply it (`cluster_assign`, `cluster_distance`, `model_centroids`).
 
 mod centroids;
+pub mod lookalike;
 mod options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

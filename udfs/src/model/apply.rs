@@ -50,6 +50,18 @@ pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
     Ok(model)
 }
 
+/// A point given as a JSON array of `dims` numbers.
+fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
+    match serde_json::from_str::<Vec<f64>>(text) {
+        Ok(point) if point.len() == dims => Ok(point),
+        Ok(point) => plan_err!(
+            "{func}: argument 2 (point) has {} coordinates, the model has {dims} dimensions",
+            point.len()
+        ),
+        Err(e) => plan_err!("{func}: argument 2 (point) must be a JSON array of numbers: {e}"),
+    }
+}
+
 #[user_doc(
     doc_section(label = "Model Functions"),
     description = "The cluster (1..k) of a k-means model nearest to the row's features. The \
@@ -96,38 +108,78 @@ of their cluster.",
 #[derive(Debug)]
 struct DistanceDoc;
 
-/// `cluster_assign` or `cluster_distance`.
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "The Euclidean distance, in a model's encoded feature space, from the row to \
+`point` (a JSON array of the encoded coordinates). The microseg engine uses it for lookalike(): \
+the point is the mean of the seed audience, encoded by the model.",
+    syntax_example = "model_distance('model', point, feature1, …, featureN)",
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "point",
+        description = "A JSON array with one number per encoded dimension."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
+)]
+#[derive(Debug)]
+struct PointDoc;
+
+/// What the function computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    Assign,
+    Distance,
+    ToPoint,
+}
+
+/// `cluster_assign`, `cluster_distance` or `model_distance`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ClusterAssign {
     name: &'static str,
-    distance: bool,
+    mode: Mode,
     signature: Signature,
 }
 
 impl ClusterAssign {
     /// `cluster_assign`: the nearest cluster, 1..k.
     pub fn assign() -> Self {
-        Self {
-            name: "cluster_assign",
-            distance: false,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
+        Self::new("cluster_assign", Mode::Assign)
     }
 
     /// `cluster_distance`: the distance to it.
     pub fn distance() -> Self {
+        Self::new("cluster_distance", Mode::Distance)
+    }
+
+    /// `model_distance`: the distance to a given point.
+    pub fn to_point() -> Self {
+        Self::new("model_distance", Mode::ToPoint)
+    }
+
+    fn new(name: &'static str, mode: Mode) -> Self {
         Self {
-            name: "cluster_distance",
-            distance: true,
+            name,
+            mode,
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
 
+    /// Arguments before the features.
+    fn leading(&self) -> usize {
+        if self.mode == Mode::ToPoint { 2 } else { 1 }
+    }
+
     fn output_type(&self) -> DataType {
-        if self.distance {
-            DataType::Float64
-        } else {
+        if self.mode == Mode::Assign {
             DataType::Int64
+        } else {
+            DataType::Float64
         }
     }
 }
@@ -142,15 +194,22 @@ impl ScalarUDFImpl for ClusterAssign {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() < 2 {
+        if arg_types.len() < self.leading() + 1 {
             return plan_err!(
-                "{}: expected the model and at least one feature, got {} arguments",
+                "{}: expected the model{} and at least one feature, got {} arguments",
                 self.name,
+                if self.mode == Mode::ToPoint {
+                    ", the point"
+                } else {
+                    ""
+                },
                 arg_types.len()
             );
         }
         let mut types = arg_types.to_vec();
-        types[0] = DataType::Utf8;
+        for t in types.iter_mut().take(self.leading()) {
+            *t = DataType::Utf8;
+        }
         Ok(types)
     }
 
@@ -172,7 +231,7 @@ impl ScalarUDFImpl for ClusterAssign {
         };
         let rest: Vec<String> = args
             .iter()
-            .skip(1)
+            .skip(self.leading())
             .map(|a| a.schema_name().to_string())
             .collect();
         Ok(format!("{}({model}, {})", self.name, rest.join(", ")))
@@ -188,7 +247,15 @@ impl ScalarUDFImpl for ClusterAssign {
             return plan_err!("{}: argument 1 (model) must be a string literal", self.name);
         };
         let model = model_of(self.name, text)?;
-        let given = args.arg_fields.len() - 1;
+        if self.mode == Mode::ToPoint {
+            let point = args.scalar_arguments.get(1).copied().flatten();
+            let Some(Some(Some(point))) = point.map(|p| p.try_as_str()) else {
+                return plan_err!("{}: argument 2 (point) must be a string literal", self.name);
+            };
+            point_of(self.name, point, model.dims())?;
+        }
+        let lead = self.leading();
+        let given = args.arg_fields.len() - lead;
         if given != model.features.len() {
             return plan_err!(
                 "{}: model {} has {} features ({}), got {given}",
@@ -203,12 +270,17 @@ impl ScalarUDFImpl for ClusterAssign {
                     .join(", ")
             );
         }
-        for (i, (feature, field)) in model.features.iter().zip(&args.arg_fields[1..]).enumerate() {
+        for (i, (feature, field)) in model
+            .features
+            .iter()
+            .zip(&args.arg_fields[lead..])
+            .enumerate()
+        {
             if !feature.accepts(field.data_type()) {
                 return plan_err!(
                     "{}: argument {} ({}) is {}, but the model's feature {} is {}",
                     self.name,
-                    i + 2,
+                    i + lead + 1,
                     field.name(),
                     field.data_type(),
                     feature.name(),
@@ -229,14 +301,24 @@ impl ScalarUDFImpl for ClusterAssign {
         };
         let model = model_of(self.name, literal)?;
         let rows = args.number_rows;
-        let columns: Vec<ArrayRef> = args.args[1..]
+        let columns: Vec<ArrayRef> = args.args[self.leading()..]
             .iter()
             .map(|c| c.to_array(rows))
             .collect::<Result<_>>()?;
         let d = model.dims();
         let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
         encode(&model.features, &columns, rows, &mut encoded)?;
-        let result: ArrayRef = if self.distance {
+        let result: ArrayRef = if self.mode == Mode::ToPoint {
+            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) = &args.args[1] else {
+                return exec_err!("{}: argument 2 (point) must be a string literal", self.name);
+            };
+            let target = point_of(self.name, point, d)?;
+            let mut out = Float64Builder::with_capacity(rows);
+            for row in encoded.chunks_exact(d) {
+                out.append_value(nearest(&target, d, row).1.sqrt());
+            }
+            Arc::new(out.finish())
+        } else if self.mode == Mode::Distance {
             let mut out = Float64Builder::with_capacity(rows);
             for point in encoded.chunks_exact(d) {
                 out.append_value(nearest(&model.centroids, d, point).1.sqrt());
@@ -253,10 +335,10 @@ impl ScalarUDFImpl for ClusterAssign {
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        if self.distance {
-            DistanceDoc.doc()
-        } else {
-            AssignDoc.doc()
+        match self.mode {
+            Mode::Assign => AssignDoc.doc(),
+            Mode::Distance => DistanceDoc.doc(),
+            Mode::ToPoint => PointDoc.doc(),
         }
     }
 }

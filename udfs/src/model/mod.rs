@@ -200,6 +200,9 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             ClusterAssign::distance(),
         )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ClusterAssign::to_point(),
+        )),
     ]
 }
 
