@@ -71,22 +71,9 @@ impl Catalog {
 
     /// The names of the objects directly in folder `relative`.
     async fn list(&self, relative: &str) -> Result<Vec<String>> {
-        let prefix = self.path(relative);
-        let objects: Vec<_> = self
-            .location
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await?;
-        let mut names: Vec<String> = objects
-            .into_iter()
-            .filter_map(|o| {
-                let rest: Vec<_> = o.location.prefix_match(&prefix)?.collect();
-                (rest.len() == 1).then(|| rest[0].as_ref().to_string())
-            })
-            .collect();
-        names.sort();
-        Ok(names)
+        let mut all = self.list_all(relative).await?;
+        all.retain(|name| !name.contains('/'));
+        Ok(all)
     }
 
     /// Every object under folder `relative`, as paths relative to it.
@@ -111,6 +98,23 @@ impl Catalog {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Checks a name that becomes a file or folder name in the lake.
+    pub fn check_name(kind: &str, name: &str) -> Result<()> {
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "invalid {kind} name {name:?}: use lower-case letters, digits and _ (not starting with a digit)"
+            )))
+        }
     }
 
     /// A catalog error naming the object it is about.

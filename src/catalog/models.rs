@@ -103,19 +103,7 @@ pub fn parse_reference(text: &str) -> Result<(String, Option<u32>)> {
 
 /// Names become folder names in the lake.
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "invalid model name {name:?}: use lower-case letters, digits and _ (not starting with a digit)"
-        )))
-    }
+    Catalog::check_name("model", name)
 }
 
 fn centroids_parquet(centroids: &[f64], sizes: &[u64], dims: usize) -> Result<Vec<u8>> {

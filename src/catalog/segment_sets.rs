@@ -168,19 +168,7 @@ fn usage(message: String) -> Error {
 
 /// Names become file names in the lake, so they are kept to a portable set.
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "invalid segment set name {name:?}: use lower-case letters, digits and _ (not starting with a digit)"
-        )))
-    }
+    Catalog::check_name("segment set", name)
 }
 
 fn parse_predicate(text: &str, dialect: &dyn Dialect) -> std::result::Result<SqlExpr, String> {

@@ -106,15 +106,8 @@ impl Engine {
             Parsed::DataFusion(mut statement) => {
                 // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
-                let dialect_name = self
-                    .ctx
-                    .state()
-                    .config()
-                    .options()
-                    .sql_parser
-                    .dialect
-                    .to_string();
-                crate::models::lookalike::expand(self, &mut statement, &dialect_name).await?;
+                crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
+                    .await?;
                 crate::models::inline_models(&self.catalog, &mut statement).await?;
                 let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
                 if !used.is_empty() {
@@ -161,15 +154,18 @@ impl Engine {
         &self.settings
     }
 
-    fn dialect(&self) -> Result<Box<dyn Dialect>> {
-        let name = self
-            .ctx
+    fn dialect_name(&self) -> String {
+        self.ctx
             .state()
             .config()
             .options()
             .sql_parser
             .dialect
-            .to_string();
+            .to_string()
+    }
+
+    fn dialect(&self) -> Result<Box<dyn Dialect>> {
+        let name = self.dialect_name();
         dialect_from_str(&name).ok_or_else(|| Error::Config {
             source_name: "datafusion.sql_parser.dialect".into(),
             message: format!("unsupported SQL dialect {name:?}"),
