@@ -12,6 +12,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Schema, UInt64Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use microseg_udfs::model::clv::{BgNbd, GammaGamma};
+use microseg_udfs::model::clv_apply::{CLV_LITERAL_PREFIX, ClvModel};
 use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,9 @@ pub struct ModelMeta {
     pub created_at: String,
     /// Evaluation metrics on the training data.
     pub metrics: BTreeMap<String, f64>,
+    /// Fitted parameters of the lifetime-value models (r, alpha, a, b or p, q, v).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, f64>,
 }
 
 /// A model version: metadata plus centroids (k × dims, encoded space) and
@@ -69,8 +74,43 @@ impl StoredModel {
         format!("{}@{}", self.meta.name, self.meta.version)
     }
 
-    /// What `cluster_assign` needs, as the literal the engine inlines.
+    /// What the applying functions need, as the literal the engine inlines.
     pub fn literal(&self) -> Result<String> {
+        let p = |k: &str| self.meta.parameters.get(k).copied().unwrap_or(f64::NAN);
+        let clv = match self.meta.model_type.as_str() {
+            "bgnbd" => Some(ClvModel {
+                label: self.label(),
+                bgnbd: Some(BgNbd {
+                    r: p("r"),
+                    alpha: p("alpha"),
+                    a: p("a"),
+                    b: p("b"),
+                }),
+                gamma_gamma: None,
+                periods_per_month: if self.meta.options.get("period").map(String::as_str)
+                    == Some("week")
+                {
+                    4.345
+                } else {
+                    30.0
+                },
+            }),
+            "gamma_gamma" => Some(ClvModel {
+                label: self.label(),
+                bgnbd: None,
+                gamma_gamma: Some(GammaGamma {
+                    p: p("p"),
+                    q: p("q"),
+                    v: p("v"),
+                }),
+                periods_per_month: 30.0,
+            }),
+            _ => None,
+        };
+        if let Some(clv) = clv {
+            let json = serde_json::to_string(&clv).map_err(|e| Error::Usage(e.to_string()))?;
+            return Ok(format!("{CLV_LITERAL_PREFIX}{json}"));
+        }
         let model = KMeansModel {
             label: self.label(),
             features: self.meta.features.clone(),

@@ -8,7 +8,7 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::common::{DataFusionError, plan_datafusion_err};
+use datafusion::common::DataFusionError;
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, TableFactor, Value,
@@ -160,23 +160,4 @@ pub fn calls_any(statement: &mut DFStatement, names: &[&str]) -> bool {
         Ok(())
     });
     found
-}
-
-/// The name argument (first, a string literal) of a call, or an error
-/// saying what is expected.
-pub fn name_argument(
-    call: &mut Call<'_>,
-    what: &str,
-) -> std::result::Result<String, DataFusionError> {
-    let name = call.name();
-    let args = call.args();
-    match args.first().and_then(string_literal) {
-        Some(text) => Ok(text.to_string()),
-        None => Err(plan_datafusion_err!(
-            "{name}: argument 1 must be a string literal naming {what}, got {}",
-            args.first()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "nothing".into())
-        )),
-    }
 }

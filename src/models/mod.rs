@@ -3,6 +3,7 @@
 //! that apply it (`cluster_assign`, `cluster_distance`, `model_centroids`).
 
 mod centroids;
+mod clv;
 pub mod lookalike;
 mod options;
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use datafusion::common::plan_datafusion_err;
+use datafusion::common::{DataFusionError, plan_datafusion_err};
 use datafusion::dataframe::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
@@ -35,7 +36,21 @@ use crate::error::{Error, Result};
 use crate::statements::OptionValue;
 
 /// Functions whose first argument names a model.
-pub const MODEL_FUNCTIONS: [&str; 3] = ["cluster_assign", "cluster_distance", "model_centroids"];
+pub const MODEL_FUNCTIONS: [&str; 8] = [
+    "cluster_assign",
+    "cluster_distance",
+    "model_centroids",
+    "p_alive",
+    "expected_purchases",
+    "expected_avg_spend",
+    "clv",
+    "model_distance",
+];
+
+/// How many leading arguments of a model function name models.
+fn model_arguments(function: &str) -> usize {
+    if function == "clv" { 2 } else { 1 }
+}
 
 /// Most categories one text column may contribute: beyond this it is an
 /// identifier, not a category, and one-hot encoding would explode.
@@ -50,6 +65,15 @@ pub async fn train(
     training: DataFrame,
 ) -> Result<StoredModel> {
     let started = Instant::now();
+    match options.get("model_type") {
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("bgnbd") => {
+            return clv::train(name, version, "bgnbd", options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("gamma_gamma") => {
+            return clv::train(name, version, "gamma_gamma", options, query, training).await;
+        }
+        _ => {}
+    }
     let settings = KMeansSettings::from_options(name, options)?;
     let schema = training.schema().as_arrow().clone();
     if schema.fields().is_empty() {
@@ -136,6 +160,7 @@ pub async fn train(
         training_seconds: started.elapsed().as_secs_f64(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         metrics,
+        parameters: BTreeMap::new(),
     };
     Ok(StoredModel {
         meta,
@@ -300,8 +325,14 @@ pub async fn inline_models(catalog: &Catalog, statement: &mut DFStatement) -> Re
     }
     let mut references = BTreeSet::new();
     rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
-        if MODEL_FUNCTIONS.contains(&call.name().as_str()) {
-            references.insert(rewrite::name_argument(&mut call, "a model")?);
+        let name = call.name();
+        if MODEL_FUNCTIONS.contains(&name.as_str()) {
+            for i in 0..model_arguments(&name) {
+                let reference = model_argument(&mut call, i)?;
+                if !is_inlined(&reference) {
+                    references.insert(reference);
+                }
+            }
         }
         Ok(())
     })?;
@@ -328,15 +359,48 @@ pub async fn inline_models(catalog: &Catalog, statement: &mut DFStatement) -> Re
         literals.insert(reference, model.literal()?);
     }
     rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
-        if MODEL_FUNCTIONS.contains(&call.name().as_str()) {
-            let reference = rewrite::name_argument(&mut call, "a model")?;
-            let literal = literals
-                .get(&reference)
-                .ok_or_else(|| plan_datafusion_err!("model {reference} was not loaded"))?;
-            call.args()[0] = rewrite::string_arg(literal.clone());
+        let name = call.name();
+        if MODEL_FUNCTIONS.contains(&name.as_str()) {
+            for i in 0..model_arguments(&name) {
+                let reference = model_argument(&mut call, i)?;
+                if is_inlined(&reference) {
+                    continue;
+                }
+                let literal = literals
+                    .get(&reference)
+                    .ok_or_else(|| plan_datafusion_err!("model {reference} was not loaded"))?;
+                call.args()[i] = rewrite::string_arg(literal.clone());
+            }
         }
         Ok(())
     })
+}
+
+/// Whether a model argument already carries its model (the engine's own
+/// expansions, such as lookalike's, inline it themselves).
+fn is_inlined(argument: &str) -> bool {
+    argument.starts_with(microseg_udfs::model::MODEL_LITERAL_PREFIX)
+        || argument.starts_with(microseg_udfs::model::clv_apply::CLV_LITERAL_PREFIX)
+}
+
+/// Argument `index` of a model function: a string literal naming a model,
+/// or one already inlined (a model function nested in a training query).
+fn model_argument(
+    call: &mut Call<'_>,
+    index: usize,
+) -> std::result::Result<String, DataFusionError> {
+    let name = call.name();
+    let args = call.args();
+    match args.get(index).and_then(rewrite::string_literal) {
+        Some(text) => Ok(text.to_string()),
+        None => Err(plan_datafusion_err!(
+            "{name}: argument {} must be a string literal naming a model, got {}",
+            index + 1,
+            args.get(index)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "nothing".into())
+        )),
+    }
 }
 
 /// `SHOW MODELS`: one row per model (its latest version).
@@ -411,6 +475,9 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
                 .join(", "),
         ),
     ]);
+    for (key, value) in &m.parameters {
+        rows.push((format!("parameter.{key}"), format!("{value:.9}")));
+    }
     for (key, value) in &m.metrics {
         rows.push((format!("metric.{key}"), format!("{value:.6}")));
     }

@@ -8,6 +8,8 @@
 //! hash, not per batch), and the plan carries the model to any worker.
 
 pub mod apply;
+pub mod clv;
+pub mod clv_apply;
 pub mod kmeans;
 
 use std::sync::Arc;
@@ -202,6 +204,18 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         )),
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             ClusterAssign::to_point(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::p_alive(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::expected_purchases(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::expected_avg_spend(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::clv(),
         )),
     ]
 }
