@@ -655,3 +655,70 @@ fn lifetime_value_parameters_are_recovered_from_simulated_customers() {
         assert!((got - want).abs() <= 0.15 * want, "{name}: {got} vs {want}");
     }
 }
+
+/// model_evaluate against scikit-learn's silhouette and Davies–Bouldin
+/// scores of the same labels (all rows: fewer than the 2,000-row sample).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_evaluate_matches_scikit_learn() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(&engine, &format!("CREATE VIEW features AS {FEATURES}")).await;
+    let columns = "recency_days, frequency, avg_amount, app_share, store_share, mean_hour";
+    run(
+        &engine,
+        &format!("CREATE MODEL ev OPTIONS (model_type 'kmeans', num_clusters 6, seed 4) AS SELECT {columns} FROM features"),
+    )
+    .await;
+    let csv = lake.path().join("labelled.csv");
+    run(
+        &engine,
+        &format!(
+            "COPY (SELECT {columns}, cluster_assign('ev', {columns}) AS label FROM features) TO '{}' STORED AS CSV",
+            csv.display()
+        ),
+    )
+    .await;
+    let batches = run(
+        &engine,
+        &format!("SELECT * FROM model_evaluate('ev', 'SELECT {columns} FROM features')"),
+    )
+    .await;
+    let f64_at = |i: usize| {
+        batches[0]
+            .column(i)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(0)
+    };
+    let rows = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+    let (msd, db, sil) = (f64_at(1), f64_at(2), f64_at(3));
+    let described = describe(&engine, "ev").await;
+    assert_eq!(described["rows"], rows.to_string());
+    let trained: f64 = described["metric.mean_squared_distance"].parse().unwrap();
+    assert!(rel_close(msd, trained, 1e-5), "{msd} vs {trained}");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/cluster_metrics_reference.py");
+    let python = std::env::var("MICROSEG_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(&csv)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut values = text.split_whitespace().map(|v| v.parse::<f64>().unwrap());
+    let (sk_sil, sk_db) = (values.next().unwrap(), values.next().unwrap());
+    println!(
+        "silhouette {sil:.5} (scikit-learn {sk_sil:.5}), Davies–Bouldin {db:.5} (scikit-learn {sk_db:.5})"
+    );
+    assert!(rel_close(sil, sk_sil, 1e-4), "silhouette {sil} vs {sk_sil}");
+    assert!(rel_close(db, sk_db, 1e-4), "Davies–Bouldin {db} vs {sk_db}");
+    let err = error(&engine, "SELECT * FROM model_evaluate('ev', 'SELECT 1')").await;
+    assert!(
+        err.contains("the query returns 1 columns, model ev@1 has 6 features"),
+        "{err}"
+    );
+}

@@ -108,6 +108,7 @@ impl Engine {
                 // another process is seen without reopening the lake.
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
                     .await?;
+                crate::models::evaluate::expand(self, &mut statement, &self.dialect_name()).await?;
                 crate::models::inline_models(&self.catalog, &mut statement).await?;
                 let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
                 if !used.is_empty() {

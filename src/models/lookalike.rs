@@ -38,14 +38,14 @@ struct Found {
     args: Vec<FunctionArg>,
 }
 
-/// Collects (then replaces) the lookalike calls of a statement, in order.
-struct Visitor<'a> {
+/// Collects (then replaces) the calls of one table function in FROM, in order.
+struct Visitor {
+    name: &'static str,
     found: Vec<Found>,
     replacements: Option<std::vec::IntoIter<TableFactor>>,
-    _marker: std::marker::PhantomData<&'a ()>,
 }
 
-impl VisitorMut for Visitor<'_> {
+impl VisitorMut for Visitor {
     type Break = DataFusionError;
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Self::Break> {
@@ -58,7 +58,7 @@ impl VisitorMut for Visitor<'_> {
         else {
             return ControlFlow::Continue(());
         };
-        if !name.to_string().eq_ignore_ascii_case(NAME) {
+        if !name.to_string().eq_ignore_ascii_case(self.name) {
             return ControlFlow::Continue(());
         }
         match &mut self.replacements {
@@ -67,7 +67,10 @@ impl VisitorMut for Visitor<'_> {
             }),
             Some(replacements) => {
                 let Some(mut replacement) = replacements.next() else {
-                    return ControlFlow::Break(plan_datafusion_err!("{NAME}: call not prepared"));
+                    return ControlFlow::Break(plan_datafusion_err!(
+                        "{}: call not prepared",
+                        self.name
+                    ));
                 };
                 if let (TableFactor::Derived { alias: new, .. }, Some(old)) =
                     (&mut replacement, alias.take())
@@ -81,7 +84,7 @@ impl VisitorMut for Visitor<'_> {
     }
 }
 
-fn visit(statement: &mut DFStatement, visitor: &mut Visitor<'_>) -> Result<()> {
+fn visit(statement: &mut DFStatement, visitor: &mut Visitor) -> Result<()> {
     let flow = match statement {
         DFStatement::Statement(s) => s.visit(visitor),
         DFStatement::CopyTo(copy) => match &mut copy.source {
@@ -101,7 +104,7 @@ fn usage(message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{NAME}: {message}"))
 }
 
-fn text_arg(args: &[FunctionArg], index: usize, what: &str) -> Result<String> {
+pub(super) fn text_arg(args: &[FunctionArg], index: usize, what: &str) -> Result<String> {
     args.get(index)
         .and_then(string_literal)
         .map(str::to_string)
@@ -123,18 +126,12 @@ pub async fn expand(
     statement: &mut DFStatement,
     dialect_name: &str,
 ) -> Result<()> {
-    let mut visitor = Visitor {
-        found: Vec::new(),
-        replacements: None,
-        _marker: std::marker::PhantomData,
-    };
-    visit(statement, &mut visitor)?;
-    if visitor.found.is_empty() {
+    let calls = calls_of(statement, NAME)?;
+    if calls.is_empty() {
         return Ok(());
     }
     let mut replacements = Vec::new();
-    for found in &visitor.found {
-        let args = &found.args;
+    for args in &calls {
         if args.len() != 4 {
             return Err(usage(format!(
                 "expected 4 arguments (model, seed query, candidate query, n), got {}",
@@ -243,27 +240,55 @@ pub async fn expand(
             .ok_or_else(|| usage(format!("unsupported SQL dialect {dialect_name:?}")))?;
         let query = parse_query(&sql, dialect.as_ref())
             .map_err(|e| usage(format!("cannot build the candidate plan: {e}")))?;
-        replacements.push(TableFactor::Derived {
-            lateral: false,
-            subquery: Box::new(query),
-            alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
-                explicit: true,
-                name: datafusion::sql::sqlparser::ast::Ident::new(NAME),
-                columns: vec![],
-                at: None,
-            }),
-            sample: None,
-        });
+        replacements.push(derived(query, NAME));
     }
+    replace_calls(statement, NAME, replacements)
+}
+
+/// The argument lists of every `name(…)` in FROM, in order.
+pub(super) fn calls_of(
+    statement: &mut DFStatement,
+    name: &'static str,
+) -> Result<Vec<Vec<FunctionArg>>> {
     let mut visitor = Visitor {
+        name,
+        found: Vec::new(),
+        replacements: None,
+    };
+    visit(statement, &mut visitor)?;
+    Ok(visitor.found.into_iter().map(|f| f.args).collect())
+}
+
+/// Replaces the calls [`calls_of`] found, in the same order.
+pub(super) fn replace_calls(
+    statement: &mut DFStatement,
+    name: &'static str,
+    replacements: Vec<TableFactor>,
+) -> Result<()> {
+    let mut visitor = Visitor {
+        name,
         found: Vec::new(),
         replacements: Some(replacements.into_iter()),
-        _marker: std::marker::PhantomData,
     };
     visit(statement, &mut visitor)
 }
 
-fn parse_query(
+/// `(query) AS alias` in FROM.
+pub(super) fn derived(query: datafusion::sql::sqlparser::ast::Query, alias: &str) -> TableFactor {
+    TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(query),
+        alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
+            explicit: true,
+            name: datafusion::sql::sqlparser::ast::Ident::new(alias),
+            columns: vec![],
+            at: None,
+        }),
+        sample: None,
+    }
+}
+
+pub(super) fn parse_query(
     sql: &str,
     dialect: &dyn Dialect,
 ) -> std::result::Result<datafusion::sql::sqlparser::ast::Query, String> {

@@ -4,6 +4,7 @@
 
 mod centroids;
 mod clv;
+pub mod evaluate;
 pub mod lookalike;
 mod options;
 
@@ -142,9 +143,17 @@ pub async fn train(
     let mut metrics = BTreeMap::new();
     metrics.insert("mean_squared_distance".into(), fit.inertia / n as f64);
     metrics.insert("inertia".into(), fit.inertia);
+    // At most a million rows (evenly strided) in f64: the index is a summary,
+    // and a full f64 copy would double training memory on large inputs.
+    let stride = n.div_ceil(1_000_000).max(1);
+    let encoded: Vec<f64> = data
+        .chunks_exact(dims)
+        .step_by(stride)
+        .flat_map(|row| row.iter().map(|&x| f64::from(x)))
+        .collect();
     metrics.insert(
         "davies_bouldin".into(),
-        davies_bouldin(&data, dims, &fit.centroids, fit.sizes.len()),
+        microseg_udfs::model::metrics::davies_bouldin(&encoded, dims, &fit.centroids),
     );
     let meta = ModelMeta {
         name: name.to_string(),
@@ -171,46 +180,6 @@ pub async fn train(
 
 fn usage(model: &str, message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("CREATE MODEL {model}: {message}"))
-}
-
-/// Davies–Bouldin index: mean over clusters of the worst (S_i + S_j) / d(c_i, c_j),
-/// with S the mean distance of a cluster's points to its centroid. Lower is better.
-fn davies_bouldin(data: &[f32], d: usize, centroids: &[f64], k: usize) -> f64 {
-    let mut spread = vec![0.0; k];
-    let mut counts = vec![0u64; k];
-    for row in data.chunks_exact(d) {
-        let point: Vec<f64> = row.iter().map(|&x| f64::from(x)).collect();
-        let (j, dist2) = kmeans::nearest(centroids, d, &point);
-        spread[j] += dist2.sqrt();
-        counts[j] += 1;
-    }
-    for (s, &c) in spread.iter_mut().zip(&counts) {
-        if c > 0 {
-            *s /= c as f64;
-        }
-    }
-    let centroid = |j: usize| &centroids[j * d..(j + 1) * d];
-    let mut total = 0.0;
-    for i in 0..k {
-        let worst = (0..k)
-            .filter(|&j| j != i)
-            .map(|j| {
-                let sep: f64 = centroid(i)
-                    .iter()
-                    .zip(centroid(j))
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt();
-                if sep > 0.0 {
-                    (spread[i] + spread[j]) / sep
-                } else {
-                    0.0
-                }
-            })
-            .fold(0.0, f64::max);
-        total += worst;
-    }
-    total / k as f64
 }
 
 /// What pass 1 learns about one training column.

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod clv;
 pub mod clv_apply;
 pub mod kmeans;
+pub mod metrics;
 
 use std::sync::Arc;
 
