@@ -122,7 +122,7 @@ pub async fn expand(
             )
         })
         .await
-        .map_err(|e| usage(e))?;
+        .map_err(usage)?;
         let sql = format!(
             "SELECT CAST({rows} AS BIGINT) AS rows, {} AS mean_squared_distance, {} AS davies_bouldin, {} AS silhouette, CAST({} AS BIGINT) AS silhouette_sample",
             number(msd),
