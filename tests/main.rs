@@ -6,5 +6,6 @@ mod fixtures;
 mod generate;
 mod lake;
 mod segmentation;
+mod server;
 mod slt;
 mod support;
