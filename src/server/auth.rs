@@ -224,9 +224,13 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
+    // Go's Flight client (under ADBC) leaves out the `=` padding; others keep it.
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let decoded = LENIENT.decode(rest.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (name, password) = text.split_once(':')?;
     Some((name.to_string(), password.to_string()))
@@ -305,5 +309,34 @@ where
             }
             Err(status) => Box::pin(async move { Ok(status.into_http()) }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_with_and_without_padding() {
+        let padded = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ana:ana-pw")
+        );
+        let unpadded = format!(
+            "basic {}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode("ana:ana-pw")
+        );
+        assert_ne!(padded.to_lowercase(), unpadded);
+        for header in [padded, unpadded] {
+            assert_eq!(
+                basic_credentials(&header),
+                Some(("ana".to_string(), "ana-pw".to_string())),
+                "{header}"
+            );
+        }
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials("Bearer abc"), None);
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("Bearer "), None);
     }
 }

@@ -267,7 +267,7 @@ def test_tls_connection(lake, users, tmp_path):
 def test_flightsql_dbapi_through_sqlalchemy(server):
     sqlalchemy = pytest.importorskip("sqlalchemy")
     engine = sqlalchemy.create_engine(
-        f"datafusion+flightsql://ana:ana-pw@127.0.0.1:{server.port}?insecure=true"
+        f"datafusion://ana:ana-pw@127.0.0.1:{server.port}?insecure=true"
     )
     names = sqlalchemy.inspect(engine).get_table_names()
     assert "orders" in names, names
