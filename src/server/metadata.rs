@@ -190,10 +190,18 @@ pub fn sql_info() -> Result<SqlInfoData, Status> {
     b.build().map_err(arrow_status)
 }
 
+/// Name, XDBC code, column size, literal prefix and suffix.
+type XdbcRow = (
+    &'static str,
+    XdbcDataType,
+    Option<i32>,
+    Option<(&'static str, &'static str)>,
+);
+
 /// The SQL types clients may use in casts and DDL, with their XDBC codes.
 pub fn xdbc_types() -> Result<XdbcTypeInfoData, Status> {
     let mut b = XdbcTypeInfoDataBuilder::new();
-    let types: &[(&str, XdbcDataType, Option<i32>, Option<(&str, &str)>)] = &[
+    let types: &[XdbcRow] = &[
         ("BOOLEAN", XdbcDataType::XdbcBit, Some(1), None),
         ("TINYINT", XdbcDataType::XdbcTinyint, Some(3), None),
         ("SMALLINT", XdbcDataType::XdbcSmallint, Some(5), None),

@@ -253,11 +253,7 @@ pub fn engine_status(e: crate::Error) -> Status {
 /// which every Flight SQL client (JDBC, ODBC, older pyarrow) understands.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(
-        schema
-            .fields()
-            .iter()
-            .map(|f| wire_field(f))
-            .collect::<Vec<_>>(),
+        schema.fields().iter().map(wire_field).collect::<Vec<_>>(),
         schema.metadata().clone(),
     ))
 }
@@ -588,7 +584,7 @@ impl FlightSqlService for MicrosegFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(query, schema, request.into_inner())
     }
 
@@ -633,7 +629,7 @@ impl FlightSqlService for MicrosegFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.xdbc_types).schema();
+        let schema = query.into_builder(&self.xdbc_types).schema();
         self.metadata_info(query, schema, request.into_inner())
     }
 
