@@ -488,3 +488,187 @@ async fn large_results_stream_and_a_dropped_stream_frees_its_memory() {
     assert_eq!(fetch(&mut c, info).await[0].num_rows(), 1);
     server.shutdown().await.unwrap();
 }
+
+/// A server without authentication (calls share one session) and `limits`.
+async fn open_server(
+    limits: microseg::server::Limits,
+) -> (RunningServer, Client, tempfile::TempDir) {
+    let lake = small_lake_copy();
+    let engine = Engine::open(lake.path().to_str().unwrap(), EngineOptions::default())
+        .await
+        .unwrap();
+    let server = start(
+        engine,
+        ServeOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            auth: AuthMode::InsecureNoAuth,
+            limits,
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (server, FlightSqlServiceClient::new(channel), lake)
+}
+
+async fn cancel(c: &mut Client, info: &FlightInfo) -> Result<(), tonic::Status> {
+    use prost::Message;
+    let action = arrow_flight::Action::new(
+        "CancelFlightInfo",
+        arrow_flight::CancelFlightInfoRequest::new(info.clone()).encode_to_vec(),
+    );
+    let mut results = c.inner_mut().do_action(action).await?.into_inner();
+    let body = results.message().await?.expect("a CancelFlightInfoResult");
+    let result = arrow_flight::CancelFlightInfoResult::decode(body.body).unwrap();
+    assert_eq!(result.status, arrow_flight::CancelStatus::Cancelled as i32);
+    Ok(())
+}
+
+const SLOW_SORT: &str = "SELECT o.*, g.value FROM orders o CROSS JOIN generate_series(1, 50) g ORDER BY g.value DESC, o.amount";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_flight_info_stops_pending_and_running_queries() {
+    let (server, mut c, _lake) = open_server(Default::default()).await;
+
+    // Cancelled before DoGet: the result is gone.
+    let info = c.execute(SLOW_SORT.into(), None).await.unwrap();
+    cancel(&mut c, &info).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let err = match c.do_get(ticket).await {
+        Ok(stream) => message(stream.try_collect::<Vec<_>>().await.unwrap_err()),
+        Err(e) => message(e),
+    };
+    assert!(err.contains("unknown or already fetched"), "{err}");
+    // Twice: nothing left to cancel.
+    let err = cancel(&mut c, &info).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+
+    // Cancelled while streaming: the stream ends with Cancelled.
+    let info = c.execute(SLOW_SORT.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = c.do_get(ticket).await.unwrap();
+    assert!(stream.try_next().await.unwrap().is_some());
+    cancel(&mut c, &info).await.unwrap();
+    let err = loop {
+        match stream.try_next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without saying it was cancelled"),
+            Err(e) => break message(e),
+        }
+    };
+    assert!(err.contains("cancelled"), "{err}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_and_time_limits_give_clear_errors() {
+    let limits = microseg::server::Limits {
+        max_concurrent: 1,
+        queue_timeout: std::time::Duration::from_millis(300),
+        query_timeout: std::time::Duration::from_secs(3600),
+    };
+    let (server, mut c, _lake) = open_server(limits).await;
+    // An announced, unfetched result holds the only slot.
+    let first = c.execute("SELECT 1 AS a".into(), None).await.unwrap();
+    let err = message(c.execute("SELECT 2".into(), None).await.unwrap_err());
+    assert!(err.contains("queries are running"), "{err}");
+    assert_eq!(fetch(&mut c, first).await[0].num_rows(), 1);
+    // Fetched: the slot is free again.
+    let info = c.execute("SELECT 2".into(), None).await.unwrap();
+    assert_eq!(fetch(&mut c, info).await[0].num_rows(), 1);
+    server.shutdown().await.unwrap();
+
+    let limits = microseg::server::Limits {
+        query_timeout: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let (server, mut c, _lake) = open_server(limits).await;
+    let info = c.execute(SLOW_SORT.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let err = match c.do_get(ticket).await {
+        Ok(stream) => message(stream.try_collect::<Vec<_>>().await.unwrap_err()),
+        Err(e) => message(e),
+    };
+    assert!(err.contains("longer than the server's limit"), "{err}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_self_signed_certificate() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, key.cert.pem()).unwrap();
+    std::fs::write(&key_path, key.signing_key.serialize_pem()).unwrap();
+    let (users, _) = users_file(dir.path());
+
+    let lake = small_lake_copy();
+    let engine = Engine::open(lake.path().to_str().unwrap(), EngineOptions::default())
+        .await
+        .unwrap();
+    let server = start(
+        engine,
+        ServeOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            auth: AuthMode::Users(users),
+            tls: Some((cert_path.clone(), key_path.clone())),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(key.cert.pem()))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", server.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = FlightSqlServiceClient::new(channel);
+    c.handshake("ana", "ana-pw").await.unwrap();
+    assert_eq!(
+        single_i64(&mut c, "SELECT count(*) FROM customers").await,
+        SMALL_LAKE_CUSTOMERS as i64
+    );
+
+    // Plain HTTP/2 to a TLS port gets nowhere.
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let mut p = FlightSqlServiceClient::new(channel);
+        assert!(p.handshake("ana", "ana-pw").await.is_err());
+    }
+    server.shutdown().await.unwrap();
+
+    // A key that is not a key is reported with both file names.
+    std::fs::write(&key_path, "not a key").unwrap();
+    let engine = Engine::open(lake.path().to_str().unwrap(), EngineOptions::default())
+        .await
+        .unwrap();
+    let (users, _) = users_file(dir.path());
+    let err = start(
+        engine,
+        ServeOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            auth: AuthMode::Users(users),
+            tls: Some((cert_path, key_path)),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .err()
+    .expect("a broken key is refused");
+    assert!(err.to_string().contains("key.pem"), "{err}");
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::Any;
 use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
@@ -20,6 +21,7 @@ use arrow_flight::sql::{
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
     SchemaAsIpc, Ticket,
 };
@@ -39,7 +41,10 @@ use super::auth::{Auth, unauthenticated};
 use super::metadata;
 use super::prepared::Prepared;
 use super::roles::authorize;
-use super::session::{PendingResult, Session};
+use super::session::{Cancelled, PendingResult, RunningGuard, Session};
+
+/// The Flight (not Flight SQL) action that cancels a FlightInfo's query.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 use crate::engine::Planned;
 
 /// How much the server lets one query and all of them use.
@@ -158,15 +163,26 @@ impl MicrosegFlightSql {
         Ok(Response::new(info))
     }
 
-    fn stream_result(&self, result: PendingResult) -> Response<DoGetStream> {
+    fn stream_result(
+        &self,
+        session: &Arc<Session>,
+        handle: Vec<u8>,
+        result: PendingResult,
+    ) -> Response<DoGetStream> {
         let PendingResult {
             schema,
             frames,
             permit,
             ..
         } = result;
-        let deadline = tokio::time::Instant::now() + self.limits.query_timeout;
-        let timeout = self.limits.query_timeout;
+        let (cancel, guard) = session.start_running(handle);
+        let limit = Deadline {
+            at: tokio::time::Instant::now() + self.limits.query_timeout,
+            timeout: self.limits.query_timeout,
+            cancel,
+            _permit: permit,
+            _guard: guard,
+        };
         let target = schema.clone();
         let batches = futures::stream::iter(frames)
             .then(|df| async move { df.execute_stream().await })
@@ -174,10 +190,9 @@ impl MicrosegFlightSql {
             .map_ok(|stream| stream.map_err(df_flight_error))
             .try_flatten()
             .map(move |batch| batch.and_then(|b| to_wire(&b, &target)));
-        let batches = with_deadline(batches, deadline, timeout, permit);
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(batches)
+            .build(limited(batches, limit))
             .map_err(Status::from);
         Response::new(Box::pin(encoded) as DoGetStream)
     }
@@ -192,32 +207,49 @@ impl MicrosegFlightSql {
     }
 }
 
-/// Ends the stream with DeadlineExceeded once `deadline` passes, and keeps
-/// the query's slot until the stream ends or is dropped (a client that
-/// hangs up frees it, and dropping the DataFusion stream stops the query).
-fn with_deadline<S>(
-    stream: S,
-    deadline: tokio::time::Instant,
+/// What bounds a streaming result: its deadline, its cancel signal, and
+/// the resources held until the stream ends or is dropped (a client that
+/// hangs up frees them; dropping DataFusion's stream stops the query).
+struct Deadline {
+    at: tokio::time::Instant,
     timeout: Duration,
-    permit: Option<OwnedSemaphorePermit>,
+    cancel: Arc<tokio::sync::Notify>,
+    /// Held, never read: released with the stream.
+    _permit: Option<OwnedSemaphorePermit>,
+    /// Held, never read: unregisters the running result with the stream.
+    _guard: RunningGuard,
+}
+
+/// Ends the stream with DeadlineExceeded past the deadline, or Cancelled
+/// on CancelFlightInfo.
+fn limited<S>(
+    stream: S,
+    limit: Deadline,
 ) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send
 where
     S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
 {
-    let state = (Box::pin(stream), permit, false);
-    futures::stream::unfold(state, move |(mut stream, permit, done)| async move {
+    let state = (Box::pin(stream), limit, false);
+    futures::stream::unfold(state, |(mut stream, limit, done)| async move {
         if done {
             return None;
         }
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(item)) => Some((item, (stream, permit, false))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(FlightError::Tonic(Box::new(Status::deadline_exceeded(
-                    format!("the query ran longer than the server's limit of {timeout:?}"),
-                )))),
-                (stream, permit, true),
-            )),
+        let stop = |status: Status| Err(FlightError::Tonic(Box::new(status)));
+        tokio::select! {
+            next = tokio::time::timeout_at(limit.at, stream.next()) => match next {
+                Ok(Some(item)) => Some((item, (stream, limit, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    let message = format!(
+                        "the query ran longer than the server's limit of {:?}",
+                        limit.timeout
+                    );
+                    Some((stop(Status::deadline_exceeded(message)), (stream, limit, true)))
+                }
+            },
+            _ = limit.cancel.notified() => {
+                Some((stop(Status::cancelled("the query was cancelled (CancelFlightInfo)")), (stream, limit, true)))
+            }
         }
     })
 }
@@ -404,12 +436,11 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let session = session_of(&request)?;
-        let result = session
-            .take_result(&ticket.statement_handle)
-            .ok_or_else(|| {
-                Status::not_found("unknown or already fetched result: call GetFlightInfo again")
-            })?;
-        Ok(self.stream_result(result))
+        let handle = ticket.statement_handle.to_vec();
+        let result = session.take_result(&handle).ok_or_else(|| {
+            Status::not_found("unknown or already fetched result: call GetFlightInfo again")
+        })?;
+        Ok(self.stream_result(&session, handle, result))
     }
 
     async fn do_put_statement_update(
@@ -426,7 +457,7 @@ impl FlightSqlService for MicrosegFlightSql {
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        request: Request<arrow_flight::Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = session_of(&request)?;
         let planned = session
@@ -454,7 +485,7 @@ impl FlightSqlService for MicrosegFlightSql {
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        request: Request<arrow_flight::Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
         let session = session_of(&request)?;
         if session.close_prepared(&query.prepared_statement_handle) {
@@ -695,6 +726,55 @@ impl FlightSqlService for MicrosegFlightSql {
         Ok(Self::batch_stream(RecordBatch::new_empty(
             foreign_keys_schema(),
         )))
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        if request.get_ref().r#type != CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {:?}",
+                request.get_ref().r#type
+            )));
+        }
+        let session = session_of(&request)?;
+        let cancel = CancelFlightInfoRequest::decode(request.get_ref().body.clone())
+            .map_err(|e| Status::invalid_argument(format!("CancelFlightInfo request: {e}")))?;
+        let info = cancel
+            .info
+            .ok_or_else(|| Status::invalid_argument("CancelFlightInfo without a FlightInfo"))?;
+        let mut outcome = Cancelled::Unknown;
+        for endpoint in info.endpoint {
+            let Some(ticket) = endpoint.ticket else {
+                continue;
+            };
+            let handle = Any::decode(ticket.ticket)
+                .ok()
+                .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten());
+            if let Some(handle) = handle {
+                let found = session.cancel(&handle.statement_handle);
+                if found != Cancelled::Unknown {
+                    outcome = found;
+                }
+            }
+        }
+        if outcome == Cancelled::Unknown {
+            return Err(Status::not_found(
+                "no such query: it finished, was fetched, or belongs to another session",
+            ));
+        }
+        let result = CancelFlightInfoResult::new(CancelStatus::Cancelled);
+        let body = arrow_flight::Result::new(result.encode_to_vec());
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(body)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.into(),
+            description: "Cancel a query: CancelFlightInfoRequest in, CancelFlightInfoResult out"
+                .into(),
+        })])
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

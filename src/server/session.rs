@@ -3,12 +3,12 @@
 //! the results it has asked for but not fetched yet.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::prepared::Prepared;
 use super::users::{Identity, new_secret};
@@ -53,6 +53,35 @@ pub struct Session {
     expires: Option<Instant>,
     results: Mutex<HashMap<Vec<u8>, PendingResult>>,
     prepared: Mutex<HashMap<Vec<u8>, Prepared>>,
+    /// Results being streamed, by handle: notified to stop them.
+    running: Mutex<HashMap<Vec<u8>, Arc<Notify>>>,
+}
+
+/// What [`Session::cancel`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The result was waiting for DoGet: dropped, never run.
+    Pending,
+    /// The result was streaming: told to stop.
+    Running,
+    /// No such result (finished, fetched, or never there).
+    Unknown,
+}
+
+/// Removes a streaming result's entry when its stream ends or is dropped.
+pub struct RunningGuard {
+    session: Arc<Session>,
+    handle: Vec<u8>,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.session
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.handle);
+    }
 }
 
 impl Session {
@@ -64,6 +93,7 @@ impl Session {
             expires: Instant::now().checked_add(ttl),
             results: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,6 +123,37 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(handle)
+    }
+
+    /// Marks `handle` as streaming; the returned notifier fires on cancel,
+    /// the guard unregisters it.
+    pub fn start_running(self: &Arc<Self>, handle: Vec<u8>) -> (Arc<Notify>, RunningGuard) {
+        let notify = Arc::new(Notify::new());
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle.clone(), notify.clone());
+        let guard = RunningGuard {
+            session: self.clone(),
+            handle,
+        };
+        (notify, guard)
+    }
+
+    /// CancelFlightInfo for one result handle.
+    pub fn cancel(&self, handle: &[u8]) -> Cancelled {
+        if self.take_result(handle).is_some() {
+            return Cancelled::Pending;
+        }
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(handle) {
+            Some(notify) => {
+                // notify_one keeps a permit if the stream is between polls.
+                notify.notify_one();
+                Cancelled::Running
+            }
+            None => Cancelled::Unknown,
+        }
     }
 
     /// Stores a prepared statement and returns its handle.
