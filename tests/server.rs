@@ -377,7 +377,14 @@ async fn metadata_lists_every_catalog_schema_and_table() {
     let batches = fetch(&mut c, info).await;
     assert_eq!(batches[0].schema().as_ref(), &announced);
     let text = pretty(&batches);
-    for table in ["customers", "orders", "recent", "TABLE", "VIEW"] {
+    for table in [
+        "customers",
+        "orders",
+        "recent",
+        "df_settings",
+        "TABLE",
+        "VIEW",
+    ] {
         assert!(text.contains(table), "{table} missing:\n{text}");
     }
 
@@ -671,4 +678,160 @@ async fn tls_with_a_self_signed_certificate() {
     .err()
     .expect("a broken key is refused");
     assert!(err.to_string().contains("key.pem"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_file_changes_apply_to_a_running_server() {
+    let f = fixture().await;
+    let users_path = f._dir.path().join("users.toml");
+    let mut rita = logged_in(&f, "rita", "rita-pw").await;
+    assert_eq!(single_i64(&mut rita, "SELECT 1::BIGINT").await, 1);
+
+    // A token made while the server runs works at once...
+    let mut file = UsersFile::load(&users_path).unwrap();
+    let token = file.add_token("rita", None).unwrap();
+    // Past the file system's timestamp granularity, so the change is seen.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    file.save(&users_path).unwrap();
+    let mut t = client(&f).await;
+    t.set_token(token.clone());
+    assert_eq!(single_i64(&mut t, "SELECT 2::BIGINT").await, 2);
+
+    // ...and removing the user ends both their Handshake session and token.
+    file.remove_user("rita").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    file.save(&users_path).unwrap();
+    for c in [&mut rita, &mut t] {
+        let err = message(c.execute("SELECT 1".into(), None).await.unwrap_err());
+        assert!(err.contains("authentication required"), "{err}");
+    }
+    f.server.shutdown().await.unwrap();
+}
+
+#[test]
+fn serve_and_users_commands_report_bad_input() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_microseg");
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = Command::new(bin)
+            .args(args)
+            .env_remove("MICROSEG_USERS")
+            .env_remove("MICROSEG_LAKE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let u = users.to_str().unwrap();
+
+    let (ok, _, err) = run(&["serve", "--lake", "nowhere", "--users", u], "");
+    assert!(!ok && err.contains(u) && err.contains("users add"), "{err}");
+    let (ok, _, err) = run(
+        &["users", "add", "ana", "--role", "boss", "--users", u],
+        "pw\n",
+    );
+    assert!(!ok && err.contains("boss"), "{err}");
+    let (ok, _, err) = run(
+        &["users", "add", "ana", "--role", "analyst", "--users", u],
+        "",
+    );
+    assert!(!ok && err.contains("empty password"), "{err}");
+    let (ok, _, err) = run(
+        &["users", "add", "ana", "--role", "analyst", "--users", u],
+        "pw\n",
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &["users", "add", "ana", "--role", "reader", "--users", u],
+        "pw\n",
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(
+        &["users", "token", "ana", "--ttl", "soon", "--users", u],
+        "",
+    );
+    assert!(
+        !ok && err.contains("--ttl") && err.contains("soon"),
+        "{err}"
+    );
+    let (ok, token, err) = run(&["users", "token", "ana", "--ttl", "30d", "--users", u], "");
+    assert!(ok && token.trim().starts_with("mst_"), "{err}");
+    assert!(
+        !std::fs::read_to_string(&users)
+            .unwrap()
+            .contains(token.trim())
+    );
+    let (ok, _, err) = run(&["users", "remove", "bob", "--users", u], "");
+    assert!(!ok && err.contains("unknown user bob"), "{err}");
+    let (ok, _, err) = run(&["users", "remove", "ana", "--users", u], "");
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &[
+            "serve",
+            "--lake",
+            "nowhere",
+            "--users",
+            u,
+            "--tls-cert",
+            "c.pem",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("--tls-key"), "{err}");
+    std::fs::write(&users, "[users.x]\nrole = \"analyst\"\nshoe_size = 9\n").unwrap();
+    let (ok, _, err) = run(&["serve", "--lake", "nowhere", "--users", u], "");
+    assert!(!ok && err.contains("shoe_size"), "{err}");
+}
+
+#[test]
+fn insecure_no_auth_warns_loudly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let lake = crate::fixtures::small_lake_str();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .args([
+            "serve",
+            "--lake",
+            &lake,
+            "--bind",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("serving") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen.contains("WARNING: --insecure-no-auth"), "{seen}");
+    assert!(
+        seen.contains("serving") && seen.contains("127.0.0.1:"),
+        "{seen}"
+    );
 }

@@ -10,6 +10,8 @@ use arrow_flight::sql::{
     SqlNullOrdering, SqlSupportedCaseSensitivity, SqlSupportedTransaction, XdbcDataType,
 };
 use datafusion::arrow::array::RecordBatch;
+use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, INFORMATION_SCHEMA_TABLES};
+use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use datafusion::prelude::SessionContext;
 use tonic::Status;
@@ -47,7 +49,7 @@ pub fn schemas(ctx: &SessionContext, query: CommandGetDbSchemas) -> Result<Recor
         let Some(catalog) = ctx.catalog(&catalog_name) else {
             continue;
         };
-        for schema_name in sorted(catalog.schema_names()) {
+        for schema_name in schema_names(ctx, catalog.schema_names()) {
             // The builder applies the client's catalog and pattern filters.
             builder.append(&catalog_name, schema_name);
         }
@@ -69,14 +71,28 @@ pub async fn tables(ctx: &SessionContext, query: CommandGetTables) -> Result<Rec
         let Some(catalog) = ctx.catalog(&catalog_name) else {
             continue;
         };
-        for schema_name in sorted(catalog.schema_names()) {
-            let Some(schema) = catalog.schema(&schema_name) else {
-                continue;
+        for schema_name in schema_names(ctx, catalog.schema_names()) {
+            let table_names = if schema_name == INFORMATION_SCHEMA {
+                INFORMATION_SCHEMA_TABLES
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect()
+            } else {
+                match catalog.schema(&schema_name) {
+                    Some(schema) => sorted(schema.table_names()),
+                    None => continue,
+                }
             };
-            for table_name in sorted(schema.table_names()) {
-                let table = match schema.table(&table_name).await {
-                    Ok(Some(table)) => table,
-                    Ok(None) => continue,
+            for table_name in table_names {
+                // Through the session, which also resolves information_schema
+                // (it lives in the planner, not in the catalog).
+                let reference = TableReference::full(
+                    catalog_name.as_str(),
+                    schema_name.as_str(),
+                    table_name.as_str(),
+                );
+                let table = match ctx.table_provider(reference).await {
+                    Ok(table) => table,
                     Err(e) => {
                         return Err(Status::internal(format!(
                             "reading table {catalog_name}.{schema_name}.{table_name}: {e}"
@@ -115,6 +131,16 @@ pub fn tables_schema(include_schema: bool) -> datafusion::arrow::datatypes::Sche
         include_schema,
     )
     .schema()
+}
+
+/// The catalog's schemas, plus `information_schema` where the session has
+/// it, since the CLI sees it too.
+fn schema_names(ctx: &SessionContext, names: Vec<String>) -> Vec<String> {
+    let mut names = names;
+    if ctx.state().config().information_schema() && !names.iter().any(|n| n == INFORMATION_SCHEMA) {
+        names.push(INFORMATION_SCHEMA.to_string());
+    }
+    sorted(names)
 }
 
 fn sorted(mut names: Vec<String>) -> Vec<String> {
