@@ -223,6 +223,47 @@ async fn analyst_updates_and_reader_is_refused_by_plan() {
     );
     assert!(err.contains("DDL"), "{err}");
 
+    // DML answers its row count; single and multi-row parameter batches too.
+    ana.execute_update("CREATE TABLE picks (id BIGINT, label TEXT)".into(), None)
+        .await
+        .unwrap();
+    let n = ana
+        .execute_update("INSERT INTO picks VALUES (1, 'a'), (2, 'b')".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let mut insert = ana
+        .prepare("INSERT INTO picks VALUES ($1, $2)".into(), None)
+        .await
+        .unwrap();
+    let params = Arc::new(insert.parameter_schema().unwrap().clone());
+    let rows = RecordBatch::try_new(
+        params,
+        vec![
+            Arc::new(Int64Array::from(vec![3, 4, 5])),
+            Arc::new(StringArray::from(vec!["c", "d", "e"])),
+        ],
+    )
+    .unwrap();
+    insert.set_parameters(rows).unwrap();
+    assert_eq!(insert.execute_update().await.unwrap(), 3);
+    insert.close().await.unwrap();
+    assert_eq!(single_i64(&mut rita, "SELECT count(*) FROM picks").await, 5);
+    let err = message(
+        rita.execute_update("INSERT INTO picks VALUES (6, 'f')".into(), None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(err.contains("DML"), "{err}");
+    // A reader cannot prepare a write either.
+    let err = message(
+        rita.prepare("DELETE FROM picks WHERE id = $1".into(), None)
+            .await
+            .err()
+            .expect("refused"),
+    );
+    assert!(err.contains("role reader may not run"), "{err}");
+
     // A file outside the lake: readers may not read it, analysts may.
     let outside = tempfile::tempdir().unwrap();
     let file = outside.path().join("secret.parquet");
@@ -834,4 +875,41 @@ fn insecure_no_auth_warns_loudly() {
         seen.contains("serving") && seen.contains("127.0.0.1:"),
         "{seen}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_tokens_expire() {
+    let lake = small_lake_copy();
+    let dir = tempfile::tempdir().unwrap();
+    let (users, _) = users_file(dir.path());
+    let engine = Engine::open(lake.path().to_str().unwrap(), EngineOptions::default())
+        .await
+        .unwrap();
+    let server = start(
+        engine,
+        ServeOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            auth: AuthMode::Users(users),
+            session_ttl: std::time::Duration::from_millis(500),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = FlightSqlServiceClient::new(channel);
+    c.handshake("ana", "ana-pw").await.unwrap();
+    assert_eq!(single_i64(&mut c, "SELECT 1::BIGINT").await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let err = message(c.execute("SELECT 1".into(), None).await.unwrap_err());
+    assert!(err.contains("authentication required"), "{err}");
+    // A new handshake gives a new token.
+    c.clear_token();
+    c.handshake("ana", "ana-pw").await.unwrap();
+    assert_eq!(single_i64(&mut c, "SELECT 1::BIGINT").await, 1);
+    server.shutdown().await.unwrap();
 }

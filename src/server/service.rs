@@ -375,7 +375,12 @@ fn session_of<T>(request: &Request<T>) -> Result<Arc<Session>, Status> {
 async fn read_batches(
     request: Request<PeekableFlightDataStream>,
 ) -> Result<Vec<RecordBatch>, Status> {
-    let stream = request.into_inner().map_err(FlightError::from);
+    // A DoPut that only names its command (as arrow-flight's client sends
+    // for an update after binding) carries one message with no header.
+    let stream = request
+        .into_inner()
+        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
+        .map_err(FlightError::from);
     arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream)
         .try_collect::<Vec<_>>()
         .await

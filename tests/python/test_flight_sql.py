@@ -204,6 +204,24 @@ def test_prepared_statements_with_parameters(server):
         assert scalar(conn, "SELECT count(*) FROM orders WHERE amount > ?", (0,)) > 0
 
 
+def test_set_persists_per_connection_and_executemany_counts(server):
+    show = (
+        "SELECT value FROM information_schema.df_settings "
+        "WHERE name = 'datafusion.execution.batch_size'"
+    )
+    with connect(server) as one, connect(server) as two:
+        with one.cursor() as cur:
+            cur.execute("SET datafusion.execution.batch_size = 123")
+            cur.fetchall()
+        assert scalar(one, show) == "123"
+        assert scalar(two, show) != "123"
+        with one.cursor() as cur:
+            cur.execute("CREATE OR REPLACE TABLE py_picks (id BIGINT, label TEXT)")
+            cur.fetchall()
+            cur.executemany("INSERT INTO py_picks VALUES (?, ?)", [(1, "a"), (2, "b"), (3, "c")])
+        assert scalar(two, "SELECT count(*) FROM py_picks") == 3
+
+
 def make_certificate(directory):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
