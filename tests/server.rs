@@ -259,8 +259,7 @@ async fn analyst_updates_and_reader_is_refused_by_plan() {
     let err = message(
         rita.prepare("DELETE FROM picks WHERE id = $1".into(), None)
             .await
-            .err()
-            .expect("refused"),
+            .expect_err("refused"),
     );
     assert!(err.contains("role reader may not run"), "{err}");
 
