@@ -153,6 +153,9 @@ pub fn users(args: UsersArgs) -> Result<()> {
             let role: Role = role.parse()?;
             let mut file = UsersFile::load_or_empty(path)?;
             let mut input = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("password for {name} (one line, then Ctrl-D):");
+            }
             std::io::stdin()
                 .read_to_string(&mut input)
                 .map_err(|e| Error::Usage(format!("cannot read the password from stdin: {e}")))?;

@@ -209,6 +209,12 @@ pub fn sql_info() -> Result<SqlInfoData, Status> {
     b.append(SqlInfo::SqlNamedParametersSupported, false);
     b.append(SqlInfo::SqlLocatorsUpdateCopy, false);
     b.append(SqlInfo::SqlStoredFunctionsUsingCallSyntaxSupported, false);
+    // The parser's keywords, which clients use to decide what to quote.
+    let keywords: Vec<String> = datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    b.append(SqlInfo::SqlKeywords, keywords);
     b.append(SqlInfo::SqlMaxColumnNameLength, 0i64);
     b.append(SqlInfo::SqlMaxStatementLength, 0i64);
     b.append(SqlInfo::SqlMaxStatements, 0i64);

@@ -170,6 +170,16 @@ def test_get_objects_lists_catalogs_schemas_tables_columns(server):
     assert "customer_id" in columns, columns
 
 
+def test_table_schema_and_server_info(server):
+    with connect(server, user="rita", password="rita-pw") as conn:
+        schema = conn.adbc_get_table_schema("orders")
+        assert "customer_id" in schema.names
+        # Plain strings in the catalog too, as in results.
+        assert all(f.type != pa.string_view() for f in schema), schema
+        info = conn.adbc_get_info()
+    assert info["vendor_name"] == "microseg", info
+
+
 def test_segment_set_ddl_by_analyst_refused_for_reader(server):
     with connect(server) as conn:
         with conn.cursor() as cur:
