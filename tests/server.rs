@@ -440,6 +440,27 @@ async fn metadata_lists_every_catalog_schema_and_table() {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 1, "{}", pretty(&batches));
 
+    let info = c
+        .get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .unwrap();
+    let text = pretty(&fetch(&mut c, info).await);
+    assert!(
+        text.contains("VARCHAR") && text.contains("TIMESTAMP"),
+        "{text}"
+    );
+    let info = c
+        .get_primary_keys(arrow_flight::sql::CommandGetPrimaryKeys {
+            table: "orders".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let announced = info.clone().try_decode_schema().unwrap();
+    let batches = fetch(&mut c, info).await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert!(batches.iter().all(|b| b.schema().as_ref() == &announced));
+
     let info = c.get_sql_info(vec![]).await.unwrap();
     assert!(!fetch(&mut c, info).await.is_empty());
     let info = c.get_table_types().await.unwrap();
@@ -910,5 +931,44 @@ async fn handshake_tokens_expire() {
     c.clear_token();
     c.handshake("ana", "ana-pw").await.unwrap();
     assert_eq!(single_i64(&mut c, "SELECT 1::BIGINT").await, 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_prepared_statement_frees_its_handle() {
+    use arrow_flight::sql::{
+        ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+        ActionCreatePreparedStatementResult, Any, ProstMessageExt,
+    };
+    use prost::Message;
+    let (server, mut c, _lake) = open_server(Default::default()).await;
+    let create = ActionCreatePreparedStatementRequest {
+        query: "SELECT $1::BIGINT + 1".into(),
+        transaction_id: None,
+    };
+    let action =
+        arrow_flight::Action::new("CreatePreparedStatement", create.as_any().encode_to_vec());
+    let mut results = c.inner_mut().do_action(action).await.unwrap().into_inner();
+    let body = results.message().await.unwrap().unwrap().body;
+    let created: ActionCreatePreparedStatementResult =
+        Any::decode(body).unwrap().unpack().unwrap().unwrap();
+    let close = ActionClosePreparedStatementRequest {
+        prepared_statement_handle: created.prepared_statement_handle.clone(),
+    };
+    let action =
+        || arrow_flight::Action::new("ClosePreparedStatement", close.as_any().encode_to_vec());
+    c.inner_mut().do_action(action()).await.unwrap();
+    let err = c.inner_mut().do_action(action()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    // Executing a closed statement names the problem.
+    let query = arrow_flight::sql::CommandPreparedStatementQuery {
+        prepared_statement_handle: created.prepared_statement_handle,
+    };
+    let descriptor = arrow_flight::FlightDescriptor::new_cmd(query.as_any().encode_to_vec());
+    let err = c.inner_mut().get_flight_info(descriptor).await.unwrap_err();
+    assert!(
+        err.message().contains("unknown prepared statement"),
+        "{err}"
+    );
     server.shutdown().await.unwrap();
 }
