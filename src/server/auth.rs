@@ -44,14 +44,25 @@ pub struct Auth {
 /// effect on a running server (new tokens work, removed users are out).
 struct UsersSource {
     path: PathBuf,
-    cached: RwLock<(Option<SystemTime>, Arc<UsersFile>)>,
+    cached: RwLock<(Option<FileVersion>, Arc<UsersFile>)>,
+}
+
+/// What tells one version of the users file from the next: `users …`
+/// commands replace the file (a new inode), editors may keep it.
+type FileVersion = (SystemTime, u64, u64);
+
+fn file_version(path: &std::path::Path) -> Option<FileVersion> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.modified().ok()?, meta.len(), inode))
 }
 
 impl UsersSource {
     fn current(&self) -> Arc<UsersFile> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+        let modified = file_version(&self.path);
         {
             let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
             if cached.0 == modified {
@@ -82,7 +93,7 @@ impl Auth {
         session_ttl: Duration,
     ) -> crate::Result<Auth> {
         let file = UsersFile::load(&path)?;
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let modified = file_version(&path);
         Ok(Auth {
             users: Some(UsersSource {
                 path,
