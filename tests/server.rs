@@ -639,6 +639,7 @@ async fn concurrency_and_time_limits_give_clear_errors() {
         max_concurrent: 1,
         queue_timeout: std::time::Duration::from_millis(300),
         query_timeout: std::time::Duration::from_secs(3600),
+        query_memory: None,
     };
     let (server, mut c, _lake) = open_server(limits).await;
     // An announced, unfetched result holds the only slot.
@@ -966,6 +967,35 @@ async fn closing_a_prepared_statement_frees_its_handle() {
     assert!(
         err.message().contains("unknown prepared statement"),
         "{err}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_query_cannot_take_the_whole_pool() {
+    let limits = microseg::server::Limits {
+        query_memory: Some(64 * 1024),
+        ..Default::default()
+    };
+    let (server, mut c, _lake) = open_server(limits).await;
+    // A hash join's build side cannot spill: past the cap it fails cleanly.
+    let info = c
+        .execute(
+            "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let err = match c.do_get(ticket).await {
+        Ok(stream) => message(stream.try_collect::<Vec<_>>().await.unwrap_err()),
+        Err(e) => message(e),
+    };
+    assert!(err.contains("per-query memory limit"), "{err}");
+    // Small queries still run, and the server is fine.
+    assert_eq!(
+        single_i64(&mut c, "SELECT count(*) FROM customers").await,
+        SMALL_LAKE_CUSTOMERS as i64
     );
     server.shutdown().await.unwrap();
 }

@@ -40,9 +40,13 @@ pub struct ServeArgs {
     /// How long a query may wait in the queue, e.g. 30s.
     #[arg(long, default_value = "30s")]
     queue_timeout: String,
-    /// Longest a query may run, e.g. 1h.
+    /// Longest a query may stream its result, e.g. 1h.
     #[arg(long, default_value = "1h")]
     query_timeout: String,
+    /// Memory one query may hold, e.g. 2GiB or 25% (of the engine's
+    /// memory limit); no cap by default.
+    #[arg(long)]
+    query_memory_limit: Option<String>,
 }
 
 /// Runs the server until Ctrl-C.
@@ -69,6 +73,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             max_concurrent: args.max_concurrent_queries,
             queue_timeout: named("queue-timeout", &args.queue_timeout)?,
             query_timeout: named("query-timeout", &args.query_timeout)?,
+            query_memory: None,
         },
     };
     // Check the users file before the (possibly slow) lake open.
@@ -76,6 +81,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         UsersFile::load(path)?;
     }
     let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+    let mut options = options;
+    if let Some(text) = &args.query_memory_limit {
+        // A percentage is of the engine's pool, which all queries share.
+        let pool = engine.settings().memory_limit;
+        let limit = crate::lake::parse_memory_limit(text, pool as u64)
+            .map_err(|e| Error::Usage(format!("--query-memory-limit: {e}")))?;
+        options.limits.query_memory = Some(limit);
+    }
     let mut server = crate::server::start(engine, options.clone()).await?;
     if args.insecure_no_auth {
         eprintln!(

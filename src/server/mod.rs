@@ -6,8 +6,10 @@
 //! - [`roles`]: what a reader may run, decided on the plan.
 //! - [`service`]: the Flight SQL service (queries, updates, prepared statements).
 //! - [`metadata`]: catalogs, schemas, tables, SqlInfo, XDBC types.
+//! - [`memory`]: the per-query cap inside the engine's memory pool.
 
 pub mod auth;
+pub mod memory;
 pub mod metadata;
 pub mod prepared;
 pub mod roles;

@@ -54,8 +54,11 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// How long a query waits for a free slot before ResourceExhausted.
     pub queue_timeout: Duration,
-    /// Longest a query may run, from planning to its last batch.
+    /// Longest a query may stream (from DoGet to its last batch).
     pub query_timeout: Duration,
+    /// Bytes of the engine's memory pool one query may hold; no cap when
+    /// `None` (the pool itself still bounds all queries together).
+    pub query_memory: Option<usize>,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
             max_concurrent: 32,
             queue_timeout: Duration::from_secs(30),
             query_timeout: Duration::from_secs(3600),
+            query_memory: None,
         }
     }
 }
@@ -116,7 +120,15 @@ impl MicrosegFlightSql {
     async fn run_planned(&self, session: &Session, planned: Planned) -> Result<DataFrame, Status> {
         authorize(session.user.role, &planned, &session.engine.lake().location)
             .map_err(Status::permission_denied)?;
-        session.engine.execute(planned).await.map_err(engine_status)
+        let df = session
+            .engine
+            .execute(planned)
+            .await
+            .map_err(engine_status)?;
+        Ok(match self.limits.query_memory {
+            Some(limit) => super::memory::capped(df, limit),
+            None => df,
+        })
     }
 
     /// A FlightInfo whose one endpoint's ticket fetches `handle`.
