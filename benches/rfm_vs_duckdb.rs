@@ -1,9 +1,11 @@
 //! microseg vs DuckDB on RFM: the per-customer base aggregate
 //! (`--query base`) or the whole `rfm()` table function against the same
-//! definition hand-written in DuckDB SQL (`--query rfm`).
+//! definition hand-written in DuckDB SQL (`--query rfm`); and on the
+//! clickstream: `window_funnel` per customer against its nearest DuckDB
+//! equivalent written with window functions (`--query funnel`).
 //!
 //! ```text
-//! cargo bench --bench rfm_vs_duckdb -- [--query base|rfm] [--customers 1000000] [--runs 7] \
+//! cargo bench --bench rfm_vs_duckdb -- [--query base|rfm|funnel] [--customers 1000000] [--runs 7] \
 //!     [--lake bench-lake] [--python python3]
 //! ```
 //!
@@ -69,6 +71,52 @@ SELECT customer_id, last_ts AS last_order_ts, frequency, monetary, first_ts, rec
   END AS segment
 FROM scored";
 
+/// The funnel view → cart → checkout → purchase within an hour of the
+/// view, per customer, in microseg: one aggregate call.
+const FUNNEL_SQL: &str = "SELECT customer_id, \
+    window_funnel(3600, event_ts, event_type = 'product_view', event_type = 'add_to_cart', \
+                  event_type = 'checkout_start', event_type = 'purchase') AS level \
+    FROM events \
+    WHERE event_type IN ('product_view', 'add_to_cart', 'checkout_start', 'purchase') \
+    GROUP BY customer_id";
+
+/// The same funnel in DuckDB SQL with window functions. For each step-1
+/// event the best chain takes, step by step, the earliest next event of
+/// the following step (any later choice leaves less of the window). "The
+/// next purchase after the next checkout after this row" is the minimum,
+/// over later checkout rows, of each one's own next purchase, because that
+/// value never decreases along the rows; so each step is one more
+/// backward-looking `min() OVER (… ROWS BETWEEN 1 FOLLOWING …)`. Rows at the
+/// same time are ordered by step, as window_funnel takes them. A customer's
+/// level is the best over their step-1 events (0 without one).
+const FUNNEL_DUCKDB_SQL: &str = "
+WITH e AS (
+  SELECT customer_id, event_ts AS ts,
+         CASE event_type WHEN 'product_view' THEN 1 WHEN 'add_to_cart' THEN 2
+                         WHEN 'checkout_start' THEN 3 ELSE 4 END AS step
+  FROM events
+  WHERE event_type IN ('product_view', 'add_to_cart', 'checkout_start', 'purchase')
+), p AS (
+  SELECT *, min(CASE WHEN step = 4 THEN ts END) OVER w AS next_p
+  FROM e WINDOW w AS (PARTITION BY customer_id ORDER BY ts, step ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+), c AS (
+  SELECT *, min(CASE WHEN step = 3 THEN ts END) OVER w AS next_c,
+            min(CASE WHEN step = 3 THEN next_p END) OVER w AS next_c_p
+  FROM p WINDOW w AS (PARTITION BY customer_id ORDER BY ts, step ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+), a AS (
+  SELECT *, min(CASE WHEN step = 2 THEN ts END) OVER w AS next_a,
+            min(CASE WHEN step = 2 THEN next_c END) OVER w AS next_a_c,
+            min(CASE WHEN step = 2 THEN next_c_p END) OVER w AS next_a_c_p
+  FROM c WINDOW w AS (PARTITION BY customer_id ORDER BY ts, step ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+)
+SELECT customer_id,
+       CAST(coalesce(max(CASE WHEN step = 1 THEN
+         CASE WHEN next_a IS NULL OR next_a > ts + INTERVAL 1 HOUR THEN 1
+              WHEN next_a_c IS NULL OR next_a_c > ts + INTERVAL 1 HOUR THEN 2
+              WHEN next_a_c_p IS NULL OR next_a_c_p > ts + INTERVAL 1 HOUR THEN 3
+              ELSE 4 END END), 0) AS INTEGER) AS level
+FROM a GROUP BY customer_id";
+
 /// What is timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Query {
@@ -76,6 +124,8 @@ enum Query {
     Base,
     /// The whole rfm() table vs the same definition in DuckDB SQL.
     Rfm,
+    /// window_funnel per customer over `events` vs DuckDB window functions.
+    Funnel,
 }
 
 impl Query {
@@ -83,6 +133,7 @@ impl Query {
         match self {
             Query::Base => RFM_SQL,
             Query::Rfm => RFM_TABLE_SQL,
+            Query::Funnel => FUNNEL_SQL,
         }
     }
 
@@ -90,6 +141,7 @@ impl Query {
         match self {
             Query::Base => RFM_SQL,
             Query::Rfm => RFM_TABLE_DUCKDB_SQL,
+            Query::Funnel => FUNNEL_DUCKDB_SQL,
         }
     }
 }
@@ -98,7 +150,7 @@ type Error = Box<dyn std::error::Error>;
 type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Parser)]
-#[command(about = "Times the RFM base aggregate in microseg and in DuckDB, alternating runs")]
+#[command(about = "Times RFM or a funnel in microseg and in DuckDB, alternating runs")]
 struct Args {
     /// Which query to time.
     #[arg(long, value_enum, default_value = "base")]
@@ -150,7 +202,7 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     let engine = rt.block_on(Engine::open(lake_str, EngineOptions::default()))?;
-    let facts = rt.block_on(lake_facts(&engine))?;
+    let facts = rt.block_on(lake_facts(&engine, args.query))?;
     if let Some(n) = facts.customers_table
         && n != args.customers
     {
@@ -165,6 +217,9 @@ fn run(args: Args) -> Result<()> {
         "orders: {} rows, {} distinct customers with orders",
         facts.order_rows, facts.buying_customers
     );
+    if let Some((rows, customers)) = facts.funnel {
+        println!("funnel events: {rows} rows, {customers} distinct customers");
+    }
 
     let mut duck = DuckDb::start(&args.python, &lake, threads, args.query.duckdb_sql())?;
     println!(
@@ -189,24 +244,31 @@ fn run(args: Args) -> Result<()> {
         duck_warm.as_secs_f64()
     );
     cross_check(&ours, &theirs, &facts)?;
-    println!(
-        "cross-check ok: {} rows, frequency total {}, monetary total {}, last_order_ts checksum {}",
-        ours.rows,
-        ours.frequency_total,
-        cents_to_string(ours.monetary_cents),
-        ours.last_ts_micros_total
-    );
+    if facts.funnel.is_some() {
+        println!(
+            "cross-check ok: {} rows, level histogram (0..4) {:?}",
+            ours.rows, ours.levels
+        );
+    } else {
+        println!(
+            "cross-check ok: {} rows, frequency total {}, monetary total {}, last_order_ts checksum {}",
+            ours.rows,
+            ours.frequency_total,
+            cents_to_string(ours.monetary_cents),
+            ours.last_ts_micros_total
+        );
+    }
 
     let mut ms_times = Vec::new();
     let mut duck_times = Vec::new();
     for i in 1..=args.runs {
         let (elapsed, batches) = rt.block_on(time_microseg(&engine, args.query.microseg_sql()))?;
-        expect_rows("microseg", batch_rows(&batches), facts.buying_customers)?;
+        expect_rows("microseg", batch_rows(&batches), facts.result_rows())?;
         drop(batches);
         ms_times.push(elapsed.as_secs_f64());
 
         let (elapsed, rows) = duck.run()?;
-        expect_rows("DuckDB", rows, facts.buying_customers)?;
+        expect_rows("DuckDB", rows, facts.result_rows())?;
         duck_times.push(elapsed.as_secs_f64());
         println!(
             "run {i}/{}: microseg {:.3} s, DuckDB {:.3} s",
@@ -243,7 +305,7 @@ fn run(args: Args) -> Result<()> {
         "| {} | {} | {} | {:.3} | {:.3} | {ratio:.2} | {} | {commit} | {load_before} → {load_after} |",
         chrono::Utc::now().format("%Y-%m-%d"),
         args.customers,
-        facts.order_rows,
+        facts.funnel.map_or(facts.order_rows, |(rows, _)| rows),
         ms.median,
         dk.median,
         duck.version,
@@ -320,9 +382,18 @@ struct LakeFacts {
     buying_customers: u64,
     /// Rows of the `customers` table, if the lake has one.
     customers_table: Option<u64>,
+    /// With `--query funnel`: funnel events and their distinct customers.
+    funnel: Option<(u64, u64)>,
 }
 
-async fn lake_facts(engine: &Engine) -> Result<LakeFacts> {
+impl LakeFacts {
+    /// What every run's row count must equal: one row per customer.
+    fn result_rows(&self) -> u64 {
+        self.funnel.map_or(self.buying_customers, |(_, c)| c)
+    }
+}
+
+async fn lake_facts(engine: &Engine, query: Query) -> Result<LakeFacts> {
     let counts = engine
         .sql("SELECT count(*), count(DISTINCT customer_id) FROM orders")
         .await?
@@ -338,10 +409,24 @@ async fn lake_facts(engine: &Engine) -> Result<LakeFacts> {
     } else {
         None
     };
+    let funnel = if query == Query::Funnel {
+        let batches = engine
+            .sql(
+                "SELECT count(*), count(DISTINCT customer_id) FROM events \
+                 WHERE event_type IN ('product_view', 'add_to_cart', 'checkout_start', 'purchase')",
+            )
+            .await?
+            .collect()
+            .await?;
+        Some((single_i64(&batches, 0)?, single_i64(&batches, 1)?))
+    } else {
+        None
+    };
     Ok(LakeFacts {
         order_rows: single_i64(&counts, 0)?,
         buying_customers: single_i64(&counts, 1)?,
         customers_table,
+        funnel,
     })
 }
 
@@ -372,10 +457,10 @@ fn expect_rows(engine: &str, rows: u64, expected: u64) -> Result<()> {
     if rows == expected {
         Ok(())
     } else {
-        Err(
-            format!("{engine} returned {rows} rows, but orders has {expected} distinct customers")
-                .into(),
+        Err(format!(
+            "{engine} returned {rows} rows, but the input has {expected} distinct customers"
         )
+        .into())
     }
 }
 
@@ -390,6 +475,8 @@ struct Checksums {
     last_ts_micros_total: i128,
     /// Σ (100 r + 10 f + m) with `--query rfm`, 0 otherwise.
     scores_total: i128,
+    /// With `--query funnel`: customers per funnel level 0..4 (all 0 otherwise).
+    levels: [u64; 5],
 }
 
 fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
@@ -399,8 +486,19 @@ fn checksums(batches: &[RecordBatch]) -> Result<Checksums> {
         monetary_cents: 0,
         last_ts_micros_total: 0,
         scores_total: 0,
+        levels: [0; 5],
     };
     for batch in batches {
+        // The funnel result has customer_id and level only.
+        if let Some(level) = batch.column_by_name("level") {
+            let level = cast(level, &DataType::Int64)?;
+            for l in level.as_primitive::<Int64Type>().iter() {
+                let l = l.ok_or("NULL funnel level")?;
+                let slot = usize::try_from(l).ok().filter(|&i| i < 5);
+                sums.levels[slot.ok_or_else(|| format!("funnel level {l} out of 0..4"))?] += 1;
+            }
+            continue;
+        }
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -453,9 +551,9 @@ fn int_total(values: impl Iterator<Item = Option<i64>>) -> i128 {
 }
 
 fn cross_check(ours: &Checksums, theirs: &Checksums, facts: &LakeFacts) -> Result<()> {
-    expect_rows("microseg", ours.rows, facts.buying_customers)?;
-    expect_rows("DuckDB", theirs.rows, facts.buying_customers)?;
-    if ours.frequency_total != i128::from(facts.order_rows) {
+    expect_rows("microseg", ours.rows, facts.result_rows())?;
+    expect_rows("DuckDB", theirs.rows, facts.result_rows())?;
+    if facts.funnel.is_none() && ours.frequency_total != i128::from(facts.order_rows) {
         return Err(format!(
             "microseg frequencies add up to {}, but orders has {} rows",
             ours.frequency_total, facts.order_rows
@@ -464,7 +562,7 @@ fn cross_check(ours: &Checksums, theirs: &Checksums, facts: &LakeFacts) -> Resul
     }
     if ours != theirs {
         return Err(format!(
-            "THE ENGINES DISAGREE on the RFM result:\n  microseg: {ours:?} (monetary {})\n  DuckDB:   {theirs:?} (monetary {})",
+            "THE ENGINES DISAGREE on the result:\n  microseg: {ours:?} (monetary {})\n  DuckDB:   {theirs:?} (monetary {})",
             cents_to_string(ours.monetary_cents),
             cents_to_string(theirs.monetary_cents)
         )
@@ -593,6 +691,16 @@ impl DuckDb {
             monetary_cents: big("monetary_cents")?,
             last_ts_micros_total: big("last_ts_micros_total")?,
             scores_total: big("scores_total")?,
+            levels: match reply.get("levels") {
+                Some(Value::Array(counts)) if counts.len() == 5 => {
+                    let mut levels = [0; 5];
+                    for (slot, n) in levels.iter_mut().zip(counts) {
+                        *slot = n.as_u64().ok_or_else(|| format!("bad levels: {reply}"))?;
+                    }
+                    levels
+                }
+                _ => [0; 5],
+            },
         };
         Ok((seconds(&reply)?, sums))
     }

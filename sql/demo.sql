@@ -67,6 +67,36 @@ FROM top_affinity(beer_lines, customer_id, subcategory, revenue)
 GROUP BY 1
 ORDER BY customers DESC;
 
+-- k-means micro-clusters: a model trained on the RFM features, stored in the lake (DROP first so the demo does not pile up versions).
+DROP MODEL IF EXISTS demo_clusters;
+
+CREATE MODEL demo_clusters OPTIONS (model_type 'kmeans', num_clusters 8, seed 42, n_init 2)
+AS SELECT recency_days, frequency, monetary FROM customer_rfm;
+
+-- Cluster profiles: each centroid in original units (model_centroids), largest clusters first.
+SELECT centroid_id AS cluster, size AS customers,
+       round(max(CASE WHEN feature = 'recency_days' THEN value END), 1) AS recency_days,
+       round(max(CASE WHEN feature = 'frequency' THEN value END), 1) AS frequency,
+       round(max(CASE WHEN feature = 'monetary' THEN value END), 2) AS monetary
+FROM model_centroids('demo_clusters')
+GROUP BY centroid_id, size
+ORDER BY customers DESC;
+
+-- Applying the model (cluster_assign, cluster_distance): share of revenue and typical distance to the centroid per cluster.
+SELECT cluster_assign('demo_clusters', recency_days, frequency, monetary) AS cluster,
+       count(*) AS customers,
+       round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue,
+       round(median(cluster_distance('demo_clusters', recency_days, frequency, monetary)), 3) AS median_distance
+FROM customer_rfm
+GROUP BY 1
+ORDER BY pct_revenue DESC;
+
+-- Lookalikes: the 10 customers outside the champions nearest to the champions' average profile, in the model's standardized space (lookalike).
+SELECT * FROM lookalike('demo_clusters',
+  'SELECT recency_days, frequency, monetary FROM customer_rfm WHERE segment = ''champions''',
+  'SELECT customer_id, recency_days, frequency, monetary FROM customer_rfm WHERE segment <> ''champions''',
+  10);
+
 -- How each sales channel is used, by part of the day.
 SELECT channel,
        sum(CASE WHEN extract(hour FROM order_ts) BETWEEN 5 AND 11 THEN 1 ELSE 0 END) AS morning,
@@ -84,11 +114,55 @@ FROM order_items i
 GROUP BY i.category
 ORDER BY pct_all DESC;
 
--- Abandoned carts in the last 7 days of data: added to cart, no purchase since.
-SELECT count(DISTINCT customer_id) AS customers_with_abandoned_cart
-FROM events e
-WHERE e.event_type = 'add_to_cart'
-  AND e.event_ts >= (SELECT max(event_ts) FROM events) - INTERVAL '7 days'
-  AND NOT EXISTS (
-    SELECT 1 FROM events p
-    WHERE p.customer_id = e.customer_id AND p.event_type = 'purchase' AND p.event_ts >= e.event_ts);
+-- Funnel by channel, last 90 days: customers who viewed a product, then put one in the cart, started checkout and bought, each within an hour of the view (window_funnel).
+SELECT channel,
+       sum(CASE WHEN level >= 1 THEN 1 ELSE 0 END) AS viewed,
+       sum(CASE WHEN level >= 2 THEN 1 ELSE 0 END) AS added_to_cart,
+       sum(CASE WHEN level >= 3 THEN 1 ELSE 0 END) AS started_checkout,
+       sum(CASE WHEN level >= 4 THEN 1 ELSE 0 END) AS purchased,
+       round(100.0 * sum(CASE WHEN level >= 4 THEN 1 ELSE 0 END) / sum(CASE WHEN level >= 1 THEN 1 ELSE 0 END), 1) AS view_to_purchase_pct
+FROM (SELECT customer_id, channel,
+             window_funnel(INTERVAL '1 hour', event_ts,
+                           event_type = 'product_view', event_type = 'add_to_cart',
+                           event_type = 'checkout_start', event_type = 'purchase') AS level
+      FROM events
+      WHERE channel IN ('web', 'app')
+        AND event_type IN ('product_view', 'add_to_cart', 'checkout_start', 'purchase')
+        AND event_ts >= (SELECT max(event_ts) FROM events) - INTERVAL '90 days'
+      GROUP BY customer_id, channel)
+GROUP BY channel
+ORDER BY channel;
+
+-- Weekly retention: of the customers who ordered in the first of the last 8 weeks, the share ordering again in each later week (retention).
+SELECT count(*) AS cohort,
+       round(100.0 * avg(CASE WHEN r[2] THEN 1 ELSE 0 END), 1) AS week_1_pct,
+       round(100.0 * avg(CASE WHEN r[3] THEN 1 ELSE 0 END), 1) AS week_2_pct,
+       round(100.0 * avg(CASE WHEN r[4] THEN 1 ELSE 0 END), 1) AS week_3_pct,
+       round(100.0 * avg(CASE WHEN r[5] THEN 1 ELSE 0 END), 1) AS week_4_pct,
+       round(100.0 * avg(CASE WHEN r[6] THEN 1 ELSE 0 END), 1) AS week_5_pct,
+       round(100.0 * avg(CASE WHEN r[7] THEN 1 ELSE 0 END), 1) AS week_6_pct,
+       round(100.0 * avg(CASE WHEN r[8] THEN 1 ELSE 0 END), 1) AS week_7_pct
+FROM (SELECT customer_id,
+             retention(week = 0, week = 1, week = 2, week = 3, week = 4, week = 5, week = 6, week = 7) AS r
+      FROM (SELECT customer_id,
+                   floor((date_part('epoch', order_ts) - date_part('epoch', (SELECT max(order_ts) FROM orders))) / 604800.0) + 8 AS week
+            FROM orders
+            WHERE status <> 'cancelled'
+              AND order_ts > (SELECT max(order_ts) FROM orders) - INTERVAL '56 days')
+      GROUP BY customer_id)
+WHERE r[1];
+
+-- Ready triggers (sql/triggers/, loaded by the demo): customers to contact now, by trigger.
+SELECT 'abandoned_cart' AS trigger, count(*) AS customers FROM trigger_abandoned_cart
+UNION ALL SELECT 'browse_abandonment', count(DISTINCT customer_id) FROM trigger_browse_abandonment
+UNION ALL SELECT 'slipping', count(*) FROM trigger_slipping
+UNION ALL SELECT 'life_events (last 30 days)', count(DISTINCT customer_id) FROM trigger_life_events WHERE days_ago < 30
+UNION ALL SELECT 'near_store_now', count(*) FROM trigger_near_store_now
+UNION ALL SELECT 'unhappy', count(*) FROM trigger_unhappy
+ORDER BY trigger;
+
+-- Campaign lift by RFM segment (sql/experiments/lift_by_segment.sql): treatment vs randomised holdout, with a two-proportion z-test (prop_test).
+SELECT segment, treatment_sends, holdout_sends, treatment_rate, holdout_rate, uplift_pts, lift,
+       round(p_value, 6) AS p_value, significant, incremental_revenue
+FROM lift_by_segment
+ORDER BY segment = '(all)' DESC, incremental_revenue DESC;

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod lake;
+pub mod models;
 pub mod server;
 pub mod statements;
 pub mod tables;

@@ -222,7 +222,42 @@ fn demo_generates_a_lake_and_tours_it() {
         out.contains("== Beer sub-segments") && out.contains("craft_beer"),
         "{out}"
     );
+    // Journey functions, the trigger library and the experiment readout.
+    assert!(
+        out.contains("== Funnel by channel") && out.contains("started_checkout"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Weekly retention") && out.contains("week_7_pct"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Ready triggers")
+            && out.contains("abandoned_cart")
+            && out.contains("slipping"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Campaign lift by RFM segment") && out.contains("(all)"),
+        "{out}"
+    );
     assert!(lake.join("_microseg/segment_sets/lifecycle.json").is_file());
+    assert!(
+        out.contains("== Cluster profiles") && out.contains("recency_days"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Applying the model") && out.contains("median_distance"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Lookalikes") && out.contains("distance"),
+        "{out}"
+    );
+    assert!(
+        lake.join("_microseg/models/demo_clusters/v1/model.json")
+            .is_file()
+    );
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
 }

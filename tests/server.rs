@@ -207,6 +207,7 @@ async fn analyst_updates_and_reader_is_refused_by_plan() {
         "DROP SEGMENT SET spenders",
         "SET datafusion.execution.batch_size = 10",
         "CREATE TABLE t AS SELECT 1 AS a",
+        "DROP MODEL IF EXISTS nothing_here",
     ];
     for sql in refused {
         let err = message(rita.execute_update(sql.into(), None).await.unwrap_err());

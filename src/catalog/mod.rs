@@ -3,6 +3,8 @@
 //! needs it, so every process that opens the lake (CLI, server, jobs) sees
 //! the same definitions without restarting.
 
+pub mod models;
+pub mod rewrite;
 pub mod segment_sets;
 
 use futures::TryStreamExt;
@@ -12,6 +14,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
 
+pub use models::{ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 
 /// The root of microseg's own metadata inside a lake.
@@ -68,6 +71,13 @@ impl Catalog {
 
     /// The names of the objects directly in folder `relative`.
     async fn list(&self, relative: &str) -> Result<Vec<String>> {
+        let mut all = self.list_all(relative).await?;
+        all.retain(|name| !name.contains('/'));
+        Ok(all)
+    }
+
+    /// Every object under folder `relative`, as paths relative to it.
+    async fn list_all(&self, relative: &str) -> Result<Vec<String>> {
         let prefix = self.path(relative);
         let objects: Vec<_> = self
             .location
@@ -78,12 +88,33 @@ impl Catalog {
         let mut names: Vec<String> = objects
             .into_iter()
             .filter_map(|o| {
-                let rest: Vec<_> = o.location.prefix_match(&prefix)?.collect();
-                (rest.len() == 1).then(|| rest[0].as_ref().to_string())
+                let rest: Vec<String> = o
+                    .location
+                    .prefix_match(&prefix)?
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                (!rest.is_empty()).then(|| rest.join("/"))
             })
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Checks a name that becomes a file or folder name in the lake.
+    pub fn check_name(kind: &str, name: &str) -> Result<()> {
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "invalid {kind} name {name:?}: use lower-case letters, digits and _ (not starting with a digit)"
+            )))
+        }
     }
 
     /// A catalog error naming the object it is about.

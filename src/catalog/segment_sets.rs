@@ -13,16 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use datafusion::common::{DataFusionError, SchemaError, plan_datafusion_err, plan_err};
-use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, Visit, VisitMut,
-    visit_expressions, visit_expressions_mut,
-};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArguments, visit_expressions};
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
+use super::rewrite::{self, Call};
 use crate::error::{Error, Result};
 
 /// The folder of segment sets inside `_microseg/`.
@@ -170,19 +168,7 @@ fn usage(message: String) -> Error {
 
 /// Names become file names in the lake, so they are kept to a portable set.
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "invalid segment set name {name:?}: use lower-case letters, digits and _ (not starting with a digit)"
-        )))
-    }
+    Catalog::check_name("segment set", name)
 }
 
 fn parse_predicate(text: &str, dialect: &dyn Dialect) -> std::result::Result<SqlExpr, String> {
@@ -262,56 +248,11 @@ impl UsedSets {
     }
 }
 
-/// The SQL statements inside a DataFusion statement that can hold expressions.
-fn for_each_sql<B>(
-    statement: &mut DFStatement,
-    f: &mut dyn FnMut(&mut dyn VisitMutTarget) -> ControlFlow<B>,
-) -> ControlFlow<B> {
-    match statement {
-        DFStatement::Statement(s) => f(s.as_mut()),
-        DFStatement::CopyTo(copy) => match &mut copy.source {
-            CopyToSource::Query(q) => f(q.as_mut()),
-            CopyToSource::Relation(_) => ControlFlow::Continue(()),
-        },
-        DFStatement::Explain(explain) => for_each_sql(explain.statement.as_mut(), f),
-        DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => ControlFlow::Continue(()),
-    }
-}
-
-/// Something whose expressions can be visited and rewritten.
-trait VisitMutTarget {
-    fn visit_exprs(
-        &self,
-        f: &mut dyn FnMut(&SqlExpr) -> ControlFlow<DataFusionError>,
-    ) -> ControlFlow<DataFusionError>;
-    fn rewrite_exprs(
-        &mut self,
-        f: &mut dyn FnMut(&mut SqlExpr) -> ControlFlow<DataFusionError>,
-    ) -> ControlFlow<DataFusionError>;
-}
-
-impl<T: Visit + VisitMut> VisitMutTarget for T {
-    fn visit_exprs(
-        &self,
-        f: &mut dyn FnMut(&SqlExpr) -> ControlFlow<DataFusionError>,
-    ) -> ControlFlow<DataFusionError> {
-        visit_expressions(self, f)
-    }
-    fn rewrite_exprs(
-        &mut self,
-        f: &mut dyn FnMut(&mut SqlExpr) -> ControlFlow<DataFusionError>,
-    ) -> ControlFlow<DataFusionError> {
-        visit_expressions_mut(self, f)
-    }
-}
-
 /// If `expr` is a call of `segment_of`/`segments_of`, which one and the set name.
 fn segment_call(
-    expr: &SqlExpr,
+    call: &Call<'_>,
 ) -> Option<std::result::Result<(&'static str, String), DataFusionError>> {
-    let SqlExpr::Function(function) = expr else {
-        return None;
-    };
+    let function = call.function()?;
     let name = function.name.to_string().to_lowercase();
     let which = match name.as_str() {
         SEGMENT_OF => SEGMENT_OF,
@@ -333,18 +274,7 @@ fn segment_call(
             args.len()
         )));
     }
-    let literal = match &args[0] {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))
-        | FunctionArg::Named {
-            arg: FunctionArgExpr::Expr(SqlExpr::Value(v)),
-            ..
-        } => match &v.value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
-            _ => None,
-        },
-        _ => None,
-    };
-    Some(match literal {
+    Some(match rewrite::string_literal(&args[0]) {
         Some(set) => Ok((which, set.to_lowercase())),
         None => Err(plan_datafusion_err!(
             "{which}: argument 1 (set_name) must be a string literal naming a segment set, got {}",
@@ -357,19 +287,17 @@ fn segment_call(
 /// error listing the sets that exist.
 pub async fn load_used(catalog: &Catalog, statement: &mut DFStatement) -> Result<UsedSets> {
     let mut names = BTreeSet::new();
-    let flow = for_each_sql(statement, &mut |target| {
-        target.visit_exprs(&mut |e| match segment_call(e) {
-            Some(Ok((_, set))) => {
-                names.insert(set);
-                ControlFlow::Continue(())
-            }
-            Some(Err(err)) => ControlFlow::Break(err),
-            None => ControlFlow::Continue(()),
-        })
-    });
-    if let ControlFlow::Break(err) = flow {
-        return Err(err.into());
+    if !rewrite::calls_any(statement, &[SEGMENT_OF, SEGMENTS_OF]) {
+        return Ok(UsedSets::default());
     }
+    rewrite::for_each_call(statement, &mut |call| match segment_call(&call) {
+        Some(Ok((_, set))) => {
+            names.insert(set);
+            Ok(())
+        }
+        Some(Err(err)) => Err(err),
+        None => Ok(()),
+    })?;
     let mut used = UsedSets::default();
     for name in names {
         match catalog.segment_set(&name).await? {
@@ -401,38 +329,28 @@ pub fn expand(statement: &mut DFStatement, used: &UsedSets, dialect: &dyn Dialec
     if used.is_empty() {
         return Ok(());
     }
-    let flow = for_each_sql(statement, &mut |target| {
-        target.rewrite_exprs(&mut |e| {
-            let (which, name) = match segment_call(e) {
-                Some(Ok(call)) => call,
-                Some(Err(err)) => return ControlFlow::Break(err),
-                None => return ControlFlow::Continue(()),
-            };
-            let Some(set) = used.sets.get(&name) else {
-                return ControlFlow::Break(plan_datafusion_err!(
-                    "segment set '{name}' was not loaded"
-                ));
-            };
-            let sql = if which == SEGMENT_OF {
-                set.first_match_sql()
-            } else {
-                set.all_matches_sql()
-            };
-            match parse_predicate(&sql, dialect) {
-                Ok(expanded) => {
-                    *e = SqlExpr::Nested(Box::new(expanded));
-                    ControlFlow::Continue(())
-                }
-                Err(msg) => ControlFlow::Break(plan_datafusion_err!(
-                    "segment set '{name}' does not expand to valid SQL: {msg}"
-                )),
-            }
-        })
-    });
-    match flow {
-        ControlFlow::Break(err) => Err(err.into()),
-        ControlFlow::Continue(()) => Ok(()),
-    }
+    rewrite::for_each_call(statement, &mut |call| {
+        let (which, name) = match segment_call(&call) {
+            Some(Ok(found)) => found,
+            Some(Err(err)) => return Err(err),
+            None => return Ok(()),
+        };
+        let Some(set) = used.sets.get(&name) else {
+            return Err(plan_datafusion_err!("segment set '{name}' was not loaded"));
+        };
+        let sql = if which == SEGMENT_OF {
+            set.first_match_sql()
+        } else {
+            set.all_matches_sql()
+        };
+        let expanded = parse_predicate(&sql, dialect).map_err(|msg| {
+            plan_datafusion_err!("segment set '{name}' does not expand to valid SQL: {msg}")
+        })?;
+        if let Call::Scalar(expr) = call {
+            *expr = SqlExpr::Nested(Box::new(expanded));
+        }
+        Ok(())
+    })
 }
 
 /// Turns "no field named X" from planning an expanded statement into an

@@ -31,6 +31,40 @@ pub const SEGMENT_LIBRARY: [(&str, &str); 3] = [
     ),
 ];
 
+/// The trigger views of `sql/triggers/` and the experiment readout of
+/// `sql/experiments/`, compiled in; the demo creates them in its session
+/// (views only: nothing is written to the lake).
+pub const VIEW_LIBRARY: [(&str, &str); 7] = [
+    (
+        "sql/triggers/abandoned_cart.sql",
+        include_str!("../../sql/triggers/abandoned_cart.sql"),
+    ),
+    (
+        "sql/triggers/browse_abandonment.sql",
+        include_str!("../../sql/triggers/browse_abandonment.sql"),
+    ),
+    (
+        "sql/triggers/slipping.sql",
+        include_str!("../../sql/triggers/slipping.sql"),
+    ),
+    (
+        "sql/triggers/life_events.sql",
+        include_str!("../../sql/triggers/life_events.sql"),
+    ),
+    (
+        "sql/triggers/near_store_now.sql",
+        include_str!("../../sql/triggers/near_store_now.sql"),
+    ),
+    (
+        "sql/triggers/unhappy.sql",
+        include_str!("../../sql/triggers/unhappy.sql"),
+    ),
+    (
+        "sql/experiments/lift_by_segment.sql",
+        include_str!("../../sql/experiments/lift_by_segment.sql"),
+    ),
+];
+
 /// Options of `microseg demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -83,7 +117,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         captions: false,
         ..opts.clone()
     };
-    for (file, sql) in SEGMENT_LIBRARY {
+    for (file, sql) in SEGMENT_LIBRARY.into_iter().chain(VIEW_LIBRARY) {
         run_script(&engine, sql, Some(std::path::Path::new(file)), &quiet).await?;
     }
     let file = args

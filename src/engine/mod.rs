@@ -87,6 +87,10 @@ impl Engine {
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         crate::tables::register_all(&ctx);
+        ctx.register_udtf(
+            crate::models::centroids_name(),
+            Arc::new(crate::models::ModelCentroidsFunction),
+        );
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
         Ok(Engine {
@@ -120,8 +124,12 @@ impl Engine {
             Parsed::Microseg(statement) => Ok(Planned::Microseg(statement)),
             Parsed::DataFusion(mut statement) => {
                 number_question_marks(&mut statement);
-                // Segment sets are read at each use, so a set created by
+                // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
+                crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
+                    .await?;
+                crate::models::evaluate::expand(self, &mut statement, &self.dialect_name()).await?;
+                crate::models::inline_models(&self.catalog, &mut statement).await?;
                 let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
                 if !used.is_empty() {
                     let dialect = self.dialect()?;
@@ -190,15 +198,18 @@ impl Engine {
         &self.settings
     }
 
-    fn dialect(&self) -> Result<Box<dyn Dialect>> {
-        let name = self
-            .ctx
+    fn dialect_name(&self) -> String {
+        self.ctx
             .state()
             .config()
             .options()
             .sql_parser
             .dialect
-            .to_string();
+            .to_string()
+    }
+
+    fn dialect(&self) -> Result<Box<dyn Dialect>> {
+        let name = self.dialect_name();
         dialect_from_str(&name).ok_or_else(|| Error::Config {
             source_name: "datafusion.sql_parser.dialect".into(),
             message: format!("unsupported SQL dialect {name:?}"),
@@ -235,6 +246,51 @@ impl Engine {
                     return Err(Error::Usage(format!("unknown segment set '{name}'")));
                 };
                 Ok(self.ctx.read_batch(describe_segment_set(&set)?)?)
+            }
+            MicrosegStatement::CreateModel {
+                name,
+                or_replace,
+                options,
+                query,
+            } => {
+                let versions = self.catalog.model_versions(&name).await?;
+                if !versions.is_empty() && !or_replace {
+                    return Err(Error::Usage(format!(
+                        "model {name} already exists (CREATE OR REPLACE MODEL adds a new version)"
+                    )));
+                }
+                let version = versions.last().copied().unwrap_or(0) + 1;
+                // The training rows come through the one entry point, so
+                // segment sets and models can feed a model.
+                let training = Box::pin(self.sql(&query)).await?;
+                let model =
+                    crate::models::train(&name, version, &options, &query, training).await?;
+                self.catalog.put_model(&model).await?;
+                self.done()
+            }
+            MicrosegStatement::ShowModels => {
+                let models = self.catalog.models().await?;
+                Ok(self.ctx.read_batch(crate::models::show(&models)?)?)
+            }
+            MicrosegStatement::DescribeModel((name, version)) => {
+                let Some(model) = self.catalog.model(&name, version).await? else {
+                    return Err(Error::Usage(match version {
+                        Some(v) => format!("unknown model version {name}@{v}"),
+                        None => format!("unknown model {name}"),
+                    }));
+                };
+                let versions = self.catalog.model_versions(&name).await?;
+                Ok(self
+                    .ctx
+                    .read_batch(crate::models::describe(&model, &versions)?)?)
+            }
+            MicrosegStatement::DropModel { name, if_exists } => {
+                if !self.catalog.drop_model(&name).await? && !if_exists {
+                    return Err(Error::Usage(format!(
+                        "unknown model {name} (DROP MODEL IF EXISTS ignores a missing model)"
+                    )));
+                }
+                self.done()
             }
             MicrosegStatement::DropSegmentSet { name, if_exists } => {
                 if !self.catalog.drop_segment_set(&name).await? && !if_exists {

@@ -32,9 +32,13 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
         Planned::Microseg(statement) => match statement {
             MicrosegStatement::ShowLake
             | MicrosegStatement::ShowSegmentSets
-            | MicrosegStatement::DescribeSegmentSet(_) => Ok(()),
+            | MicrosegStatement::DescribeSegmentSet(_)
+            | MicrosegStatement::ShowModels
+            | MicrosegStatement::DescribeModel(_) => Ok(()),
             MicrosegStatement::CreateSegmentSet { .. } => Err(refused("CREATE SEGMENT SET")),
             MicrosegStatement::DropSegmentSet { .. } => Err(refused("DROP SEGMENT SET")),
+            MicrosegStatement::CreateModel { .. } => Err(refused("CREATE MODEL")),
+            MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
         },
         Planned::DataFusion(plan) => check_plan(plan, lake),
     }

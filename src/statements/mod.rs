@@ -5,9 +5,11 @@
 //! DataFusion's `DFParser` unchanged. Statements are data first: the struct
 //! is validated here and executed by the engine.
 
+mod model;
 mod segment_set;
 mod split;
 
+pub use model::OptionValue;
 pub use split::{StatementText, split_statements};
 
 use datafusion::common::plan_err;
@@ -53,6 +55,28 @@ pub enum MicrosegStatement {
         /// Succeed when there is no such set.
         if_exists: bool,
     },
+    /// `CREATE [OR REPLACE] MODEL name OPTIONS (…) AS query`.
+    CreateModel {
+        /// The model's name.
+        name: String,
+        /// Add a version to an existing model instead of failing.
+        or_replace: bool,
+        /// Options as written (validated when the model is trained).
+        options: std::collections::BTreeMap<String, OptionValue>,
+        /// The training query.
+        query: String,
+    },
+    /// `SHOW MODELS`.
+    ShowModels,
+    /// `DESCRIBE MODEL name[@version]`.
+    DescribeModel((String, Option<u32>)),
+    /// `DROP MODEL [IF EXISTS] name`: every version.
+    DropModel {
+        /// The model's name.
+        name: String,
+        /// Succeed when there is no such model.
+        if_exists: bool,
+    },
 }
 
 /// Parses exactly one statement (a trailing `;` is allowed).
@@ -68,6 +92,9 @@ pub fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Parsed> {
     }
 
     if let Some(statement) = segment_set::parse(p, dialect)? {
+        return Ok(Parsed::Microseg(statement));
+    }
+    if let Some(statement) = model::parse(p)? {
         return Ok(Parsed::Microseg(statement));
     }
 

@@ -5,10 +5,12 @@
 //!
 //! - `rfm(table, customer_col, ts_col, amount_col [, as_of])`
 //! - `affinity(table, customer_col, item_col, weight_col)` and
-//!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_customers]])`
+//!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_rows [, min_customers]]])`
+//! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
 
 mod affinity;
 mod args;
+mod clv_summary;
 mod rfm;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use datafusion::prelude::SessionContext;
 
 pub use affinity::{AffinityFunction, TopAffinityFunction};
+pub use clv_summary::ClvSummaryFunction;
 pub use rfm::RfmFunction;
 
 /// Registers every table function of this module with `ctx`.
@@ -23,4 +26,5 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udtf(rfm::NAME, Arc::new(RfmFunction));
     ctx.register_udtf(affinity::AFFINITY, Arc::new(AffinityFunction));
     ctx.register_udtf(affinity::TOP_AFFINITY, Arc::new(TopAffinityFunction));
+    ctx.register_udtf(clv_summary::NAME, Arc::new(ClvSummaryFunction));
 }

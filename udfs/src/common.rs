@@ -5,8 +5,10 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{
-    DataFusionError, Result, ScalarValue, exec_datafusion_err, plan_datafusion_err,
+    DataFusionError, Result, ScalarValue, exec_datafusion_err, internal_err, plan_datafusion_err,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
@@ -96,6 +98,44 @@ pub fn param_names(params: &[Param]) -> Vec<&'static str> {
     params.iter().map(|p| p.name).collect()
 }
 
+/// Type check for a text argument: any string type is evaluated as itself
+/// (no copy into another layout), a dictionary of strings as its values, an
+/// untyped NULL as Utf8. `expected` completes "must be …" in the error.
+pub fn text_type(param: Param, data_type: &DataType, expected: &str) -> Result<DataType> {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
+        DataType::Null => Ok(DataType::Utf8),
+        DataType::Dictionary(_, value) if value.is_string() => Ok(value.as_ref().clone()),
+        other => Err(param.error(format_args!("must be {expected}, got type {other}"))),
+    }
+}
+
+/// Type check for a real-valued argument: every integer, float and decimal
+/// (and an untyped NULL) is evaluated as Float64, so kernels see one type.
+pub fn float_type(param: Param, data_type: &DataType) -> Result<DataType> {
+    match data_type {
+        DataType::Null => Ok(DataType::Float64),
+        DataType::Dictionary(_, value) => float_type(param, value),
+        t if t.is_numeric() => Ok(DataType::Float64),
+        other => Err(param.error(format_args!("must be a number, got type {other}"))),
+    }
+}
+
+/// Applies `f` to every value of a text array (Utf8, LargeUtf8 or Utf8View,
+/// as [`text_type`] leaves them) and collects the results, stopping at the
+/// first error.
+pub fn map_texts<T, O>(array: &ArrayRef, f: impl FnMut(Option<&str>) -> Result<T>) -> Result<O>
+where
+    O: FromIterator<T>,
+{
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().map(f).collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(f).collect(),
+        DataType::Utf8View => array.as_string_view().iter().map(f).collect(),
+        other => internal_err!("map_texts: expected a text array, got {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +191,50 @@ mod tests {
                 .contains("f: argument 1 (x) must be a constant"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn text_and_float_types() {
+        let p = Param::new("f", 0, "s");
+        assert_eq!(
+            text_type(p, &DataType::Utf8View, "text").unwrap(),
+            DataType::Utf8View
+        );
+        assert_eq!(
+            text_type(p, &DataType::Null, "text").unwrap(),
+            DataType::Utf8
+        );
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::LargeUtf8));
+        assert_eq!(text_type(p, &dict, "text").unwrap(), DataType::LargeUtf8);
+        let err = text_type(p, &DataType::Int64, "a name").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("f: argument 1 (s) must be a name, got type Int64"),
+            "{err}"
+        );
+        for t in [
+            DataType::Int8,
+            DataType::UInt64,
+            DataType::Float32,
+            DataType::Decimal128(10, 2),
+        ] {
+            assert_eq!(float_type(p, &t).unwrap(), DataType::Float64);
+        }
+        assert!(float_type(p, &DataType::Utf8).is_err());
+    }
+
+    #[test]
+    fn map_texts_reads_every_string_layout() {
+        use datafusion::arrow::array::{Int64Array, LargeStringArray, StringViewArray};
+        let arrays: [ArrayRef; 2] = [
+            Arc::new(LargeStringArray::from(vec![Some("ab"), None])),
+            Arc::new(StringViewArray::from(vec![Some("ab"), None])),
+        ];
+        for array in arrays {
+            let lengths: Vec<Option<usize>> = map_texts(&array, |s| Ok(s.map(str::len))).unwrap();
+            assert_eq!(lengths, [Some(2), None]);
+        }
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        assert!(map_texts::<(), Vec<()>>(&ints, |_| Ok(())).is_err());
     }
 }

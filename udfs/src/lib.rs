@@ -12,21 +12,33 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 pub mod common;
+pub mod context;
+pub mod experiment;
+pub mod journey;
+pub mod model;
 pub mod score;
+pub mod segment;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    score::scalar_functions()
+    let mut functions = score::scalar_functions();
+    functions.extend(context::scalar_functions());
+    functions.extend(experiment::scalar_functions());
+    functions.extend(segment::scalar_functions());
+    functions.extend(model::scalar_functions());
+    functions
 }
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![]
+    journey::aggregate_functions()
 }
 
 /// Every window function of this crate.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    score::window_functions()
+    let mut functions = score::window_functions();
+    functions.extend(journey::window_functions());
+    functions
 }
 
 /// Registers every microseg function with `registry` (a `SessionContext`,

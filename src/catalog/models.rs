@@ -1,0 +1,318 @@
+//! Models: `_microseg/models/<name>/v<N>/` holds `centroids.parquet` (the
+//! parameters) and `model.json` (everything else). `model.json` is written
+//! last, so a version exists exactly when its JSON does: a training that
+//! fails or is killed leaves the versions before it as they were.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, RecordBatch, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Schema, UInt64Type};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use microseg_udfs::model::clv::{BgNbd, GammaGamma};
+use microseg_udfs::model::clv_apply::{CLV_LITERAL_PREFIX, ClvModel};
+use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
+use serde::{Deserialize, Serialize};
+
+use super::Catalog;
+use crate::error::{Error, Result};
+
+const DIR: &str = "models";
+
+/// Everything about one trained model version but its centroids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The model's name.
+    pub name: String,
+    /// 1, 2, …: `CREATE OR REPLACE` adds one.
+    pub version: u32,
+    /// `kmeans`.
+    pub model_type: String,
+    /// Every option in force (given or default), as text.
+    pub options: BTreeMap<String, String>,
+    /// The training query.
+    pub query: String,
+    /// The input columns and how they are encoded.
+    pub features: Vec<Feature>,
+    /// Rows trained on.
+    pub rows: u64,
+    /// Clusters.
+    pub k: usize,
+    /// Lloyd iterations of the kept run.
+    pub iterations: u32,
+    /// Whether it met the tolerance.
+    pub converged: bool,
+    /// Wall-clock training time, seconds (encoding included).
+    pub training_seconds: f64,
+    /// When it was trained (RFC 3339, UTC).
+    pub created_at: String,
+    /// Evaluation metrics on the training data.
+    pub metrics: BTreeMap<String, f64>,
+    /// Fitted parameters of the lifetime-value models (r, alpha, a, b or p, q, v).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, f64>,
+}
+
+/// A model version: metadata plus centroids (k × dims, encoded space) and
+/// cluster sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    /// Metadata.
+    pub meta: ModelMeta,
+    /// Row-major centroids.
+    pub centroids: Vec<f64>,
+    /// Training rows per cluster.
+    pub sizes: Vec<u64>,
+}
+
+impl StoredModel {
+    /// `name@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.meta.name, self.meta.version)
+    }
+
+    /// What the applying functions need, as the literal the engine inlines.
+    pub fn literal(&self) -> Result<String> {
+        let p = |k: &str| self.meta.parameters.get(k).copied().unwrap_or(f64::NAN);
+        let clv = match self.meta.model_type.as_str() {
+            "bgnbd" => Some(ClvModel {
+                label: self.label(),
+                bgnbd: Some(BgNbd {
+                    r: p("r"),
+                    alpha: p("alpha"),
+                    a: p("a"),
+                    b: p("b"),
+                }),
+                gamma_gamma: None,
+                periods_per_month: if self.meta.options.get("period").map(String::as_str)
+                    == Some("week")
+                {
+                    4.345
+                } else {
+                    30.0
+                },
+            }),
+            "gamma_gamma" => Some(ClvModel {
+                label: self.label(),
+                bgnbd: None,
+                gamma_gamma: Some(GammaGamma {
+                    p: p("p"),
+                    q: p("q"),
+                    v: p("v"),
+                }),
+                periods_per_month: 30.0,
+            }),
+            _ => None,
+        };
+        if let Some(clv) = clv {
+            let json = serde_json::to_string(&clv).map_err(|e| Error::Usage(e.to_string()))?;
+            return Ok(format!("{CLV_LITERAL_PREFIX}{json}"));
+        }
+        let model = KMeansModel {
+            label: self.label(),
+            features: self.meta.features.clone(),
+            k: self.meta.k,
+            centroids: self.centroids.clone(),
+            sizes: self.sizes.clone(),
+        };
+        let json = serde_json::to_string(&model).map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(format!("{MODEL_LITERAL_PREFIX}{json}"))
+    }
+}
+
+/// `name` or `name@version`.
+pub fn parse_reference(text: &str) -> Result<(String, Option<u32>)> {
+    let (name, version) = match text.split_once('@') {
+        Some((name, v)) => match v.parse::<u32>() {
+            Ok(v) if v >= 1 => (name, Some(v)),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "model reference {text:?}: the version after @ must be a whole number ≥ 1"
+                )));
+            }
+        },
+        None => (text, None),
+    };
+    let name = name.to_lowercase();
+    validate_name(&name)?;
+    Ok((name, version))
+}
+
+/// Names become folder names in the lake.
+pub fn validate_name(name: &str) -> Result<()> {
+    Catalog::check_name("model", name)
+}
+
+fn centroids_parquet(centroids: &[f64], sizes: &[u64], dims: usize) -> Result<Vec<u8>> {
+    let k = sizes.len();
+    let mut fields = vec![
+        Field::new("centroid_id", DataType::Int32, false),
+        Field::new("size", DataType::UInt64, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int32Array::from_iter_values(1..=k as i32)),
+        Arc::new(UInt64Array::from(sizes.to_vec())),
+    ];
+    for dim in 0..dims {
+        fields.push(Field::new(format!("dim_{dim}"), DataType::Float64, false));
+        columns.push(Arc::new(Float64Array::from_iter_values(
+            (0..k).map(|j| centroids[j * dims + dim]),
+        )));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .write(&batch)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .close()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    Ok(out)
+}
+
+impl Catalog {
+    fn version_dir(name: &str, version: u32) -> String {
+        format!("{DIR}/{name}/v{version}")
+    }
+
+    /// The committed versions of model `name`, ascending.
+    pub async fn model_versions(&self, name: &str) -> Result<Vec<u32>> {
+        let mut versions: Vec<u32> = self
+            .list_all(&format!("{DIR}/{name}"))
+            .await?
+            .iter()
+            .filter_map(|rel| {
+                let (dir, file) = rel.split_once('/')?;
+                (file == "model.json").then_some(())?;
+                dir.strip_prefix('v')?.parse().ok()
+            })
+            .collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    /// Every model name with its latest version.
+    pub async fn models(&self) -> Result<Vec<ModelMeta>> {
+        let mut names: Vec<String> = self
+            .list_all(DIR)
+            .await?
+            .iter()
+            .filter_map(|rel| rel.split('/').next().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            if let Some(model) = self.model(&name, None).await? {
+                out.push(model.meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Model `name` at `version` (latest when `None`); `None` if absent.
+    pub async fn model(&self, name: &str, version: Option<u32>) -> Result<Option<StoredModel>> {
+        let version = match version {
+            Some(v) => v,
+            None => match self.model_versions(name).await?.last() {
+                Some(&v) => v,
+                None => return Ok(None),
+            },
+        };
+        let dir = Self::version_dir(name, version);
+        let Some(json) = self.get(&format!("{dir}/model.json")).await? else {
+            return Ok(None);
+        };
+        let meta: ModelMeta = serde_json::from_slice(&json).map_err(|e| {
+            self.error(
+                &format!("{dir}/model.json"),
+                format!("unreadable model: {e}"),
+            )
+        })?;
+        let file = format!("{dir}/centroids.parquet");
+        let Some(bytes) = self.get(&file).await? else {
+            return Err(self.error(&file, "missing: the model's parameters are gone"));
+        };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .and_then(|b| b.build())
+            .map_err(|e| self.error(&file, format!("unreadable parameters: {e}")))?;
+        let dims = microseg_udfs::model::dims(&meta.features);
+        let mut centroids = vec![0.0; meta.k * dims];
+        let mut sizes = vec![0u64; meta.k];
+        for batch in reader {
+            let batch =
+                batch.map_err(|e| self.error(&file, format!("unreadable parameters: {e}")))?;
+            let ids = batch.column(0).as_primitive::<Int32Type>();
+            let size = batch.column(1).as_primitive::<UInt64Type>();
+            for row in 0..batch.num_rows() {
+                let j = (ids.value(row) - 1) as usize;
+                if j >= meta.k || batch.num_columns() != dims + 2 {
+                    return Err(self.error(&file, "parameters do not match model.json"));
+                }
+                sizes[j] = size.value(row);
+                for dim in 0..dims {
+                    let col = batch.column(dim + 2).as_primitive::<Float64Type>();
+                    centroids[j * dims + dim] = if col.is_null(row) {
+                        0.0
+                    } else {
+                        col.value(row)
+                    };
+                }
+            }
+        }
+        Ok(Some(StoredModel {
+            meta,
+            centroids,
+            sizes,
+        }))
+    }
+
+    /// Stores a new version (parameters first, then the JSON that commits it).
+    pub async fn put_model(&self, model: &StoredModel) -> Result<()> {
+        let dir = Self::version_dir(&model.meta.name, model.meta.version);
+        let dims = microseg_udfs::model::dims(&model.meta.features);
+        self.put(
+            &format!("{dir}/centroids.parquet"),
+            centroids_parquet(&model.centroids, &model.sizes, dims)?,
+        )
+        .await?;
+        let json =
+            serde_json::to_vec_pretty(&model.meta).map_err(|e| Error::Usage(e.to_string()))?;
+        self.put(&format!("{dir}/model.json"), json).await
+    }
+
+    /// Deletes every version of `name`; `false` if there was none.
+    pub async fn drop_model(&self, name: &str) -> Result<bool> {
+        let files = self.list_all(&format!("{DIR}/{name}")).await?;
+        if files.is_empty() {
+            return Ok(false);
+        }
+        // The JSON files first, so a half-finished drop leaves no version
+        // that looks complete but lacks its parameters.
+        let (json, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.ends_with(".json"));
+        for file in json.into_iter().chain(rest) {
+            self.delete(&format!("{DIR}/{name}/{file}")).await?;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(parse_reference("Cust@2").unwrap(), ("cust".into(), Some(2)));
+        assert_eq!(parse_reference("cust").unwrap(), ("cust".into(), None));
+        assert!(parse_reference("cust@0").is_err());
+        assert!(parse_reference("cust@x").is_err());
+        assert!(parse_reference("bad-name").is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! Training models from SQL (`CREATE MODEL`), describing them, and the
+//! planning-time rewrite that hands a stored model to the pure functions
+//! that apply it (`cluster_assign`, `cluster_distance`, `model_centroids`).
+
+mod centroids;
+mod clv;
+pub mod evaluate;
+pub mod lookalike;
+mod options;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use datafusion::common::{DataFusionError, plan_datafusion_err};
+use datafusion::dataframe::DataFrame;
+use datafusion::sql::parser::Statement as DFStatement;
+use futures::StreamExt;
+use microseg_udfs::model::kmeans::{self, KMeansOptions};
+use microseg_udfs::model::{Feature, encode, is_categorical};
+
+pub use centroids::ModelCentroidsFunction;
+
+/// The SQL name of `model_centroids`.
+pub fn centroids_name() -> &'static str {
+    centroids::NAME
+}
+pub use options::KMeansSettings;
+
+use crate::catalog::models::parse_reference;
+use crate::catalog::rewrite::{self, Call};
+use crate::catalog::{Catalog, ModelMeta, StoredModel};
+use crate::error::{Error, Result};
+use crate::statements::OptionValue;
+
+/// Functions whose first argument names a model.
+pub const MODEL_FUNCTIONS: [&str; 8] = [
+    "cluster_assign",
+    "cluster_distance",
+    "model_centroids",
+    "p_alive",
+    "expected_purchases",
+    "expected_avg_spend",
+    "clv",
+    "model_distance",
+];
+
+/// How many leading arguments of a model function name models.
+fn model_arguments(function: &str) -> usize {
+    if function == "clv" { 2 } else { 1 }
+}
+
+/// Most categories one text column may contribute: beyond this it is an
+/// identifier, not a category, and one-hot encoding would explode.
+const MAX_CATEGORIES: usize = 1000;
+
+/// Trains a model from `training` (the query's rows, not yet run).
+pub async fn train(
+    name: &str,
+    version: u32,
+    options: &BTreeMap<String, OptionValue>,
+    query: &str,
+    training: DataFrame,
+) -> Result<StoredModel> {
+    let started = Instant::now();
+    match options.get("model_type") {
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("bgnbd") => {
+            return clv::train(name, version, "bgnbd", options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("gamma_gamma") => {
+            return clv::train(name, version, "gamma_gamma", options, query, training).await;
+        }
+        _ => {}
+    }
+    let settings = KMeansSettings::from_options(name, options)?;
+    let schema = training.schema().as_arrow().clone();
+    if schema.fields().is_empty() {
+        return Err(usage(name, "the training query returns no columns"));
+    }
+    // Pass 1: per-column statistics (means, spreads, categories).
+    let mut stats: Vec<ColumnStats> = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnStats::new(name, f.name(), f.data_type()))
+        .collect::<Result<_>>()?;
+    let mut stream = training.clone().execute_stream().await?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        for (s, column) in stats.iter_mut().zip(batch.columns()) {
+            s.add(name, column)?;
+        }
+    }
+    if rows == 0 {
+        return Err(usage(name, "the training query returns no rows"));
+    }
+    let features: Vec<Feature> = stats
+        .into_iter()
+        .map(|s| s.feature(name, settings.standardize))
+        .collect::<Result<_>>()?;
+    // Pass 2: encode every row (n × d f32: the memory training needs).
+    let dims = microseg_udfs::model::dims(&features);
+    let mut data: Vec<f32> = Vec::with_capacity(rows as usize * dims);
+    let mut stream = training.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        encode(&features, batch.columns(), batch.num_rows(), &mut data)?;
+    }
+    let n = data.len() / dims.max(1);
+    let distinct = data
+        .chunks_exact(dims)
+        .map(|row| row.iter().map(|x| x.to_bits()).collect::<Vec<u32>>())
+        .collect::<HashSet<_>>()
+        .len();
+    if settings.num_clusters > distinct {
+        return Err(usage(
+            name,
+            format!(
+                "num_clusters {} is more than the {distinct} distinct rows of the training data",
+                settings.num_clusters
+            ),
+        ));
+    }
+    let kmeans_options = KMeansOptions {
+        k: settings.num_clusters,
+        max_iterations: settings.max_iterations,
+        tolerance: settings.tolerance,
+        seed: settings.seed,
+        n_init: settings.n_init,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let (fit, data) = tokio::task::spawn_blocking(move || {
+        let fit = kmeans::fit(&data, dims, &kmeans_options);
+        (fit, data)
+    })
+    .await
+    .map_err(|e| usage(name, format!("training failed: {e}")))?;
+    let fit = fit.map_err(|e| usage(name, e.to_string()))?;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("mean_squared_distance".into(), fit.inertia / n as f64);
+    metrics.insert("inertia".into(), fit.inertia);
+    // At most a million rows (evenly strided) in f64: the index is a summary,
+    // and a full f64 copy would double training memory on large inputs.
+    let stride = n.div_ceil(1_000_000).max(1);
+    let encoded: Vec<f64> = data
+        .chunks_exact(dims)
+        .step_by(stride)
+        .flat_map(|row| row.iter().map(|&x| f64::from(x)))
+        .collect();
+    metrics.insert(
+        "davies_bouldin".into(),
+        microseg_udfs::model::metrics::davies_bouldin(&encoded, dims, &fit.centroids),
+    );
+    let meta = ModelMeta {
+        name: name.to_string(),
+        version,
+        model_type: "kmeans".into(),
+        options: settings.resolved(),
+        query: query.to_string(),
+        features,
+        rows,
+        k: settings.num_clusters,
+        iterations: fit.iterations,
+        converged: fit.converged,
+        training_seconds: started.elapsed().as_secs_f64(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        metrics,
+        parameters: BTreeMap::new(),
+    };
+    Ok(StoredModel {
+        meta,
+        centroids: fit.centroids,
+        sizes: fit.sizes,
+    })
+}
+
+fn usage(model: &str, message: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("CREATE MODEL {model}: {message}"))
+}
+
+/// What pass 1 learns about one training column.
+enum ColumnStats {
+    Numeric {
+        name: String,
+        count: u64,
+        mean: f64,
+        m2: f64,
+    },
+    Categorical {
+        name: String,
+        categories: BTreeSet<Option<String>>,
+    },
+}
+
+impl ColumnStats {
+    fn new(model: &str, name: &str, data_type: &DataType) -> Result<Self> {
+        if is_categorical(data_type) {
+            Ok(ColumnStats::Categorical {
+                name: name.into(),
+                categories: BTreeSet::new(),
+            })
+        } else if data_type.is_numeric() {
+            Ok(ColumnStats::Numeric {
+                name: name.into(),
+                count: 0,
+                mean: 0.0,
+                m2: 0.0,
+            })
+        } else {
+            Err(usage(
+                model,
+                format!(
+                    "column {name} is {data_type}: features must be numeric (numbers) or categorical (text, boolean)"
+                ),
+            ))
+        }
+    }
+
+    fn add(&mut self, model: &str, column: &ArrayRef) -> Result<()> {
+        match self {
+            ColumnStats::Numeric {
+                count, mean, m2, ..
+            } => {
+                let values = cast(column, &DataType::Float64)
+                    .map_err(datafusion::error::DataFusionError::from)?;
+                // Welford: stable for large, offset values such as epochs.
+                for x in values.as_primitive::<Float64Type>().iter().flatten() {
+                    *count += 1;
+                    let delta = x - *mean;
+                    *mean += delta / *count as f64;
+                    *m2 += delta * (x - *mean);
+                }
+            }
+            ColumnStats::Categorical { name, categories } => {
+                let text = cast(column, &DataType::Utf8)
+                    .map_err(datafusion::error::DataFusionError::from)?;
+                let text = text.as_string::<i32>();
+                for row in 0..text.len() {
+                    let value = (!text.is_null(row)).then(|| text.value(row));
+                    if !categories.contains(&value.map(str::to_string)) {
+                        categories.insert(value.map(str::to_string));
+                        if categories.len() > MAX_CATEGORIES {
+                            return Err(usage(
+                                model,
+                                format!(
+                                    "column {name} has more than {MAX_CATEGORIES} distinct values: too many to one-hot encode (is it an identifier?)"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn feature(self, model: &str, standardize: bool) -> Result<Feature> {
+        match self {
+            ColumnStats::Numeric {
+                name,
+                count,
+                mean,
+                m2,
+            } => {
+                if count == 0 {
+                    return Err(usage(model, format!("column {name} is NULL in every row")));
+                }
+                let std = (m2 / count as f64).sqrt();
+                Ok(Feature::Numeric {
+                    name,
+                    mean,
+                    std: if std > 0.0 { std } else { 1.0 },
+                    standardize,
+                })
+            }
+            ColumnStats::Categorical { name, categories } => Ok(Feature::Categorical {
+                name,
+                categories: categories.into_iter().collect(),
+            }),
+        }
+    }
+}
+
+/// Replaces the model name of every `cluster_assign` / `cluster_distance` /
+/// `model_centroids` call with the stored model itself, so the functions
+/// (pure, no I/O) have it and the plan carries it.
+pub async fn inline_models(catalog: &Catalog, statement: &mut DFStatement) -> Result<()> {
+    if !rewrite::calls_any(statement, &MODEL_FUNCTIONS) {
+        return Ok(());
+    }
+    let mut references = BTreeSet::new();
+    rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
+        let name = call.name();
+        if MODEL_FUNCTIONS.contains(&name.as_str()) {
+            for i in 0..model_arguments(&name) {
+                let reference = model_argument(&mut call, i)?;
+                if !is_inlined(&reference) {
+                    references.insert(reference);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut literals = BTreeMap::new();
+    for reference in references {
+        let (name, version) = parse_reference(&reference)?;
+        let Some(model) = catalog.model(&name, version).await? else {
+            let known: Vec<String> = catalog
+                .models()
+                .await?
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            let what = match version {
+                Some(v) => format!("unknown model version {name}@{v}"),
+                None => format!("unknown model {name}"),
+            };
+            return Err(Error::Usage(if known.is_empty() {
+                format!("{what} (no models yet: CREATE MODEL trains one)")
+            } else {
+                format!("{what} (models: {})", known.join(", "))
+            }));
+        };
+        literals.insert(reference, model.literal()?);
+    }
+    rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
+        let name = call.name();
+        if MODEL_FUNCTIONS.contains(&name.as_str()) {
+            for i in 0..model_arguments(&name) {
+                let reference = model_argument(&mut call, i)?;
+                if is_inlined(&reference) {
+                    continue;
+                }
+                let literal = literals
+                    .get(&reference)
+                    .ok_or_else(|| plan_datafusion_err!("model {reference} was not loaded"))?;
+                call.args()[i] = rewrite::string_arg(literal.clone());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Whether a model argument already carries its model (the engine's own
+/// expansions, such as lookalike's, inline it themselves).
+fn is_inlined(argument: &str) -> bool {
+    argument.starts_with(microseg_udfs::model::MODEL_LITERAL_PREFIX)
+        || argument.starts_with(microseg_udfs::model::clv_apply::CLV_LITERAL_PREFIX)
+}
+
+/// Argument `index` of a model function: a string literal naming a model,
+/// or one already inlined (a model function nested in a training query).
+fn model_argument(
+    call: &mut Call<'_>,
+    index: usize,
+) -> std::result::Result<String, DataFusionError> {
+    let name = call.name();
+    let args = call.args();
+    match args.get(index).and_then(rewrite::string_literal) {
+        Some(text) => Ok(text.to_string()),
+        None => Err(plan_datafusion_err!(
+            "{name}: argument {} must be a string literal naming a model, got {}",
+            index + 1,
+            args.get(index)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "nothing".into())
+        )),
+    }
+}
+
+/// `SHOW MODELS`: one row per model (its latest version).
+pub fn show(models: &[ModelMeta]) -> Result<RecordBatch> {
+    let text = |f: &dyn Fn(&ModelMeta) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(models.iter().map(f)))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("version", DataType::Utf8, false),
+        Field::new("model_type", DataType::Utf8, false),
+        Field::new("features", DataType::Utf8, false),
+        Field::new("rows", DataType::Utf8, false),
+        Field::new("created_at", DataType::Utf8, false),
+    ]));
+    let columns = vec![
+        text(&|m| m.name.clone()),
+        text(&|m| m.version.to_string()),
+        text(&|m| m.model_type.clone()),
+        text(&|m| {
+            m.features
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+        text(&|m| m.rows.to_string()),
+        text(&|m| m.created_at.clone()),
+    ];
+    Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
+}
+
+/// `DESCRIBE MODEL`: (property, value) rows.
+pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
+    let m = &model.meta;
+    let mut rows: Vec<(String, String)> = vec![
+        ("name".into(), m.name.clone()),
+        ("version".into(), m.version.to_string()),
+        (
+            "versions".into(),
+            versions
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("model_type".into(), m.model_type.clone()),
+    ];
+    for (key, value) in &m.options {
+        rows.push((format!("option.{key}"), value.clone()));
+    }
+    for feature in &m.features {
+        rows.push((format!("feature.{}", feature.name()), feature.describe()));
+    }
+    rows.extend([
+        ("training_query".into(), m.query.clone()),
+        ("rows".into(), m.rows.to_string()),
+        ("iterations".into(), m.iterations.to_string()),
+        ("converged".into(), m.converged.to_string()),
+        (
+            "training_seconds".into(),
+            format!("{:.3}", m.training_seconds),
+        ),
+        ("created_at".into(), m.created_at.clone()),
+        (
+            "cluster_sizes".into(),
+            model
+                .sizes
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ]);
+    for (key, value) in &m.parameters {
+        rows.push((format!("parameter.{key}"), format!("{value:.9}")));
+    }
+    for (key, value) in &m.metrics {
+        rows.push((format!("metric.{key}"), format!("{value:.6}")));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("property", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.0.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.1.as_str()),
+        )),
+    ];
+    Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
+}

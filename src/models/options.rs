@@ -1,0 +1,182 @@
+//! `OPTIONS (…)` of `CREATE MODEL … model_type 'kmeans'`: checked all at
+//! once, every unknown or out-of-range option named.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::statements::OptionValue;
+
+/// The most clusters a model may have: micro-segmentation scale, and the
+/// size a plan can still carry inline.
+pub const MAX_CLUSTERS: usize = 4096;
+
+const KNOWN: [&str; 10] = [
+    "model_type",
+    "num_clusters",
+    "standardize",
+    "init",
+    "max_iterations",
+    "tolerance",
+    "seed",
+    "distance",
+    "n_init",
+    "batch_size",
+];
+
+/// Resolved k-means options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansSettings {
+    /// k.
+    pub num_clusters: usize,
+    /// z-score numeric features.
+    pub standardize: bool,
+    /// Lloyd iterations per run at most.
+    pub max_iterations: u32,
+    /// Relative tolerance (scikit-learn's rule).
+    pub tolerance: f64,
+    /// Random seed.
+    pub seed: u64,
+    /// Restarts, best kept.
+    pub n_init: u32,
+}
+
+fn err(model: &str, message: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("CREATE MODEL {model}: {message}"))
+}
+
+impl KMeansSettings {
+    /// Validates `options` for a k-means model.
+    pub fn from_options(model: &str, options: &BTreeMap<String, OptionValue>) -> Result<Self> {
+        for key in options.keys() {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(err(
+                    model,
+                    format!("unknown option {key} (options: {})", KNOWN.join(", ")),
+                ));
+            }
+        }
+        match options.get("model_type") {
+            Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("kmeans") => {}
+            Some(other) => {
+                return Err(err(
+                    model,
+                    format!("unknown model_type {other} (model types: 'kmeans')"),
+                ));
+            }
+            None => {
+                return Err(err(
+                    model,
+                    "OPTIONS needs model_type (e.g. model_type 'kmeans')",
+                ));
+            }
+        }
+        let int = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(OptionValue::Number(n)) => match n.parse::<u64>() {
+                    Ok(v) if range.contains(&v) => Ok(v),
+                    _ => Err(err(
+                        model,
+                        format!(
+                            "option {key} must be a whole number from {} to {}, got {n}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )),
+                },
+                Some(other) => Err(err(
+                    model,
+                    format!("option {key} must be a number, got {other}"),
+                )),
+            }
+        };
+        let Some(OptionValue::Number(_)) = options.get("num_clusters") else {
+            return Err(err(
+                model,
+                "OPTIONS needs num_clusters (the number of clusters, 2 or more)",
+            ));
+        };
+        let num_clusters = int("num_clusters", 0, 2..=MAX_CLUSTERS as u64)? as usize;
+        let standardize = match options.get("standardize") {
+            None => true,
+            Some(OptionValue::Bool(b)) => *b,
+            Some(other) => {
+                return Err(err(
+                    model,
+                    format!("option standardize must be true or false, got {other}"),
+                ));
+            }
+        };
+        let text = |key: &str, default: &str, allowed: &[&str]| -> Result<()> {
+            match options.get(key) {
+                None => Ok(()),
+                Some(OptionValue::Text(t)) if allowed.iter().any(|a| a.eq_ignore_ascii_case(t)) => {
+                    Ok(())
+                }
+                Some(other) => Err(err(
+                    model,
+                    format!(
+                        "option {key} must be one of {} (default '{default}'), got {other}",
+                        allowed
+                            .iter()
+                            .map(|a| format!("'{a}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        };
+        text("init", "kmeans++", &["kmeans++", "k-means++"])?;
+        text("distance", "euclidean", &["euclidean"])?;
+        if options.contains_key("batch_size") {
+            return Err(err(
+                model,
+                "option batch_size (mini-batch k-means) is not supported yet: full-batch Lloyd with Hamerly bounds is used",
+            ));
+        }
+        let tolerance = match options.get("tolerance") {
+            None => 1e-4,
+            Some(OptionValue::Number(n)) => match n.parse::<f64>() {
+                Ok(t) if t >= 0.0 && t.is_finite() => t,
+                _ => {
+                    return Err(err(
+                        model,
+                        format!("option tolerance must be a number ≥ 0, got {n}"),
+                    ));
+                }
+            },
+            Some(other) => {
+                return Err(err(
+                    model,
+                    format!("option tolerance must be a number, got {other}"),
+                ));
+            }
+        };
+        Ok(KMeansSettings {
+            num_clusters,
+            standardize,
+            max_iterations: int("max_iterations", 300, 1..=100_000)? as u32,
+            tolerance,
+            seed: int("seed", 42, 0..=u64::MAX)?,
+            n_init: int("n_init", 1, 1..=100)? as u32,
+        })
+    }
+
+    /// Every option in force, for DESCRIBE MODEL.
+    pub fn resolved(&self) -> BTreeMap<String, String> {
+        [
+            ("model_type", "kmeans".to_string()),
+            ("num_clusters", self.num_clusters.to_string()),
+            ("standardize", self.standardize.to_string()),
+            ("init", "kmeans++".to_string()),
+            ("max_iterations", self.max_iterations.to_string()),
+            ("tolerance", self.tolerance.to_string()),
+            ("seed", self.seed.to_string()),
+            ("distance", "euclidean".to_string()),
+            ("n_init", self.n_init.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}

@@ -1,0 +1,169 @@
+//! `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`:
+//! one row per customer with the inputs of the buy-till-you-die models,
+//! defined as lifetimes' `summary_data_from_transaction_data`:
+//!
+//! - each transaction is put in its period
+//!   (`'day'`, the default: the calendar day; `'week'`: Monday–Sunday);
+//!   a customer's transactions in one period count as one, their amounts
+//!   summed; periods after as_of's are ignored (so all of as_of's day counts);
+//! - `frequency` = periods with a purchase − 1 (repeat purchases);
+//! - `recency` = last purchase period − first, `t` = as_of's period − first
+//!   (in periods; named `t` so `SELECT frequency, recency, T` finds it);
+//! - `monetary_value` = mean amount of the repeat periods (the first left
+//!   out), 0 without repeats.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{max, min, sum};
+use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
+use datafusion::logical_expr::{Expr, WindowFrame, WindowFunctionDefinition, cast, col, lit, when};
+
+use super::args;
+
+/// The SQL name.
+pub const NAME: &str = "clv_summary";
+const USAGE: &str = "clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])";
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The `clv_summary` table function.
+#[derive(Debug, Default)]
+pub struct ClvSummaryFunction;
+
+impl TableFunctionImpl for ClvSummaryFunction {
+    fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = call.exprs();
+        args::check_count(NAME, exprs, 5, 6, USAGE)?;
+        let table_name = args::name_arg(NAME, 0, "table", exprs)?;
+        let customer = args::name_arg(NAME, 1, "customer_col", exprs)?;
+        let ts = args::name_arg(NAME, 2, "ts_col", exprs)?;
+        let amount = args::name_arg(NAME, 3, "amount_col", exprs)?;
+        let week = match args::constant_arg(NAME, 5, "period", exprs)? {
+            None => false,
+            Some(v) => match v.try_as_str().flatten() {
+                Some("day") => false,
+                Some("week") => true,
+                _ => {
+                    return plan_err!(
+                        "{NAME}: argument 6 (period) must be 'day' or 'week', got {v}"
+                    );
+                }
+            },
+        };
+        let table = args::table(NAME, call.session(), &table_name)?;
+        table.column(NAME, 1, "customer_col", &customer)?;
+        let ts_type = table.column(NAME, 2, "ts_col", &ts)?;
+        let amount_type = table.column(NAME, 3, "amount_col", &amount)?;
+        let tz = match &ts_type {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            DataType::Date32 | DataType::Date64 => None,
+            other => {
+                return plan_err!(
+                    "{NAME}: argument 3 (ts_col): column {ts:?} is {other}, not a timestamp or date"
+                );
+            }
+        };
+        if !amount_type.is_numeric() {
+            return plan_err!(
+                "{NAME}: argument 4 (amount_col): column {amount:?} is {amount_type}, not numeric"
+            );
+        }
+        let micros_type = DataType::Timestamp(TimeUnit::Microsecond, tz);
+        let Some(as_of) = args::constant_arg(NAME, 4, "as_of", exprs)? else {
+            return plan_err!("{NAME}: argument 5 (as_of) is missing: {USAGE}");
+        };
+        let as_of_micros = match as_of.cast_to(&micros_type) {
+            Ok(ScalarValue::TimestampMicrosecond(Some(m), _)) => m,
+            _ => {
+                return plan_err!(
+                    "{NAME}: argument 5 (as_of) must be a date or timestamp, got {as_of}"
+                );
+            }
+        };
+        // Day number since the epoch (calendar day of a naive timestamp);
+        // weeks start on Monday (the epoch was a Thursday, hence + 3).
+        let period_of_micros = |micros: Expr| {
+            let day = floor_div(micros, MICROS_PER_DAY);
+            if week {
+                floor_div(day + lit(3i64), 7)
+            } else {
+                day
+            }
+        };
+        let micros = cast(cast(col(ts.as_str()), micros_type), DataType::Int64);
+        let end_period = {
+            let day = as_of_micros.div_euclid(MICROS_PER_DAY);
+            if week { (day + 3).div_euclid(7) } else { day }
+        };
+        let first = Expr::from(WindowFunction {
+            fun: WindowFunctionDefinition::AggregateUDF(
+                datafusion::functions_aggregate::min_max::min_udaf(),
+            ),
+            params: WindowFunctionParams {
+                args: vec![col("period")],
+                partition_by: vec![col(customer.as_str())],
+                order_by: vec![],
+                window_frame: WindowFrame::new(None),
+                filter: None,
+                null_treatment: None,
+                distinct: false,
+            },
+        });
+        let plan = table
+            .scan()?
+            .filter(
+                col(customer.as_str())
+                    .is_not_null()
+                    .and(col(ts.as_str()).is_not_null()),
+            )?
+            .project(vec![
+                col(customer.as_str()),
+                period_of_micros(micros).alias("period"),
+                cast(col(amount.as_str()), DataType::Float64).alias("amount"),
+            ])?
+            // As lifetimes: a transaction counts when its period is not
+            // after as_of's, so the whole last day (or week) is in.
+            .filter(col("period").lt_eq(lit(end_period)))?
+            .aggregate(
+                vec![col(customer.as_str()), col("period")],
+                vec![sum(col("amount")).alias("value")],
+            )?;
+        let plan = args::windows(plan, vec![(first, "first_period")])?
+            .aggregate(
+                vec![col(customer.as_str())],
+                vec![
+                    min(col("period")).alias("first"),
+                    max(col("period")).alias("last"),
+                    count_all().alias("periods"),
+                    sum(when(col("period").eq(col("first_period")), lit(0.0))
+                        .otherwise(col("value"))?)
+                    .alias("repeat_value"),
+                ],
+            )?
+            .project(vec![
+                col(customer.as_str()),
+                cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
+                cast(col("last") - col("first"), DataType::Float64).alias("recency"),
+                cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),
+                when(
+                    col("periods").gt(lit(1i64)),
+                    col("repeat_value") / cast(col("periods") - lit(1i64), DataType::Float64),
+                )
+                .otherwise(lit(0.0))?
+                .alias("monetary_value"),
+            ])?;
+        let plan = args::analyzed(NAME, call.session(), plan.build()?)?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+}
+
+/// ⌊a / b⌋ for b > 0 (SQL `/` truncates toward zero).
+fn floor_div(a: Expr, b: i64) -> Expr {
+    let q = a.clone() / lit(b);
+    when((a % lit(b)).lt(lit(0i64)), q.clone() - lit(1i64))
+        .otherwise(q)
+        .expect("a CASE with one branch and ELSE is valid")
+}

@@ -1,0 +1,344 @@
+//! `cluster_assign(model, f1, …, fN)` and `cluster_distance(model, f1, …, fN)`.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use datafusion_macros::user_doc;
+
+use super::{KMeansModel, encode, kmeans::nearest};
+
+/// What the engine puts in front of a model's JSON when it inlines it.
+pub const MODEL_LITERAL_PREFIX: &str = "microseg-model:";
+
+/// Parsed models by the hash of their literal: a query parses its model
+/// once, not once per batch. Small, because a session uses few models.
+static MODELS: LazyLock<Mutex<HashMap<u64, Arc<KMeansModel>>>> = LazyLock::new(Default::default);
+const MODEL_CACHE_SIZE: usize = 16;
+
+/// The model inlined in `literal`.
+pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
+    let Some(json) = literal.strip_prefix(MODEL_LITERAL_PREFIX) else {
+        return plan_err!(
+            "{func}: argument 1 (model) must name a model; '{}' was not replaced by one (run the query through the microseg engine, which inlines the model)",
+            literal.chars().take(60).collect::<String>()
+        );
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    let key = hasher.finish();
+    let mut cache = MODELS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(model) = cache.get(&key) {
+        return Ok(Arc::clone(model));
+    }
+    let model: KMeansModel = match serde_json::from_str(json) {
+        Ok(model) => model,
+        Err(e) => return plan_err!("{func}: argument 1 (model) is not a valid model: {e}"),
+    };
+    if cache.len() >= MODEL_CACHE_SIZE {
+        cache.clear();
+    }
+    let model = Arc::new(model);
+    cache.insert(key, Arc::clone(&model));
+    Ok(model)
+}
+
+/// A point given as a JSON array of `dims` numbers.
+fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
+    match serde_json::from_str::<Vec<f64>>(text) {
+        Ok(point) if point.len() == dims => Ok(point),
+        Ok(point) => plan_err!(
+            "{func}: argument 2 (point) has {} coordinates, the model has {dims} dimensions",
+            point.len()
+        ),
+        Err(e) => plan_err!("{func}: argument 2 (point) must be a JSON array of numbers: {e}"),
+    }
+}
+
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "The cluster (1..k) of a k-means model nearest to the row's features. The \
+features are the model's training columns, in the order CREATE MODEL listed them; they are \
+encoded as at training (NULL numbers become the training mean, numbers are z-scored when the \
+model standardizes, text and booleans are one-hot with categories unseen at training adding \
+nothing). The microseg engine replaces the model name by the model itself when planning.",
+    syntax_example = "cluster_assign('model[@version]', feature1, …, featureN)",
+    sql_example = r#"```sql
+> SELECT customer_id, cluster_assign('cust_kmeans', recency_days, frequency, monetary) AS cluster
+  FROM customer_features;
+```"#,
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
+)]
+#[derive(Debug)]
+struct AssignDoc;
+
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "The Euclidean distance, in the model's encoded feature space, from the row to \
+the centroid cluster_assign picks. Small distances are typical members; large ones are outliers \
+of their cluster.",
+    syntax_example = "cluster_distance('model[@version]', feature1, …, featureN)",
+    sql_example = r#"```sql
+> SELECT customer_id, cluster_distance('cust_kmeans', recency_days, frequency, monetary) AS d
+  FROM customer_features ORDER BY d DESC LIMIT 10;
+```"#,
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
+)]
+#[derive(Debug)]
+struct DistanceDoc;
+
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "The Euclidean distance, in a model's encoded feature space, from the row to \
+`point` (a JSON array of the encoded coordinates). The microseg engine uses it for lookalike(): \
+the point is the mean of the seed audience, encoded by the model.",
+    syntax_example = "model_distance('model', point, feature1, …, featureN)",
+    argument(
+        name = "model",
+        description = "The model's name, optionally @version: a string literal."
+    ),
+    argument(
+        name = "point",
+        description = "A JSON array with one number per encoded dimension."
+    ),
+    argument(
+        name = "feature1, …, featureN",
+        description = "The model's features, in training order."
+    )
+)]
+#[derive(Debug)]
+struct PointDoc;
+
+/// What the function computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    Assign,
+    Distance,
+    ToPoint,
+}
+
+/// `cluster_assign`, `cluster_distance` or `model_distance`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ClusterAssign {
+    name: &'static str,
+    mode: Mode,
+    signature: Signature,
+}
+
+impl ClusterAssign {
+    /// `cluster_assign`: the nearest cluster, 1..k.
+    pub fn assign() -> Self {
+        Self::new("cluster_assign", Mode::Assign)
+    }
+
+    /// `cluster_distance`: the distance to it.
+    pub fn distance() -> Self {
+        Self::new("cluster_distance", Mode::Distance)
+    }
+
+    /// `model_distance`: the distance to a given point.
+    pub fn to_point() -> Self {
+        Self::new("model_distance", Mode::ToPoint)
+    }
+
+    fn new(name: &'static str, mode: Mode) -> Self {
+        Self {
+            name,
+            mode,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+
+    /// Arguments before the features.
+    fn leading(&self) -> usize {
+        if self.mode == Mode::ToPoint { 2 } else { 1 }
+    }
+
+    fn output_type(&self) -> DataType {
+        if self.mode == Mode::Assign {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        }
+    }
+}
+
+impl ScalarUDFImpl for ClusterAssign {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < self.leading() + 1 {
+            return plan_err!(
+                "{}: expected the model{} and at least one feature, got {} arguments",
+                self.name,
+                if self.mode == Mode::ToPoint {
+                    ", the point"
+                } else {
+                    ""
+                },
+                arg_types.len()
+            );
+        }
+        let mut types = arg_types.to_vec();
+        for t in types.iter_mut().take(self.leading()) {
+            *t = DataType::Utf8;
+        }
+        Ok(types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.output_type())
+    }
+
+    /// Column names show the model's `name@version`, not the inlined model.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        let model = match args.first() {
+            Some(Expr::Literal(ScalarValue::Utf8(Some(text)), _)) => {
+                match model_of(self.name, text) {
+                    Ok(model) => format!("'{}'", model.label),
+                    Err(_) => args[0].schema_name().to_string(),
+                }
+            }
+            Some(other) => other.schema_name().to_string(),
+            None => String::new(),
+        };
+        let rest: Vec<String> = args
+            .iter()
+            .skip(self.leading())
+            .map(|a| a.schema_name().to_string())
+            .collect();
+        Ok(format!("{}({model}, {})", self.name, rest.join(", ")))
+    }
+
+    /// Checks the features against the model while planning, so a wrong
+    /// call fails before any data is read.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let Some(Some(literal)) = args.scalar_arguments.first() else {
+            return plan_err!("{}: argument 1 (model) must be a string literal", self.name);
+        };
+        let Some(Some(text)) = literal.try_as_str() else {
+            return plan_err!("{}: argument 1 (model) must be a string literal", self.name);
+        };
+        let model = model_of(self.name, text)?;
+        if self.mode == Mode::ToPoint {
+            let point = args.scalar_arguments.get(1).copied().flatten();
+            let Some(Some(Some(point))) = point.map(|p| p.try_as_str()) else {
+                return plan_err!("{}: argument 2 (point) must be a string literal", self.name);
+            };
+            point_of(self.name, point, model.dims())?;
+        }
+        let lead = self.leading();
+        let given = args.arg_fields.len() - lead;
+        if given != model.features.len() {
+            return plan_err!(
+                "{}: model {} has {} features ({}), got {given}",
+                self.name,
+                model.label,
+                model.features.len(),
+                model
+                    .features
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for (i, (feature, field)) in model
+            .features
+            .iter()
+            .zip(&args.arg_fields[lead..])
+            .enumerate()
+        {
+            if !feature.accepts(field.data_type()) {
+                return plan_err!(
+                    "{}: argument {} ({}) is {}, but the model's feature {} is {}",
+                    self.name,
+                    i + lead + 1,
+                    field.name(),
+                    field.data_type(),
+                    feature.name(),
+                    if matches!(feature, super::Feature::Numeric { .. }) {
+                        "numeric"
+                    } else {
+                        "categorical (text or boolean)"
+                    }
+                );
+            }
+        }
+        Ok(Arc::new(Field::new(self.name, self.output_type(), true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(literal))) = &args.args[0] else {
+            return exec_err!("{}: argument 1 (model) must be a string literal", self.name);
+        };
+        let model = model_of(self.name, literal)?;
+        let rows = args.number_rows;
+        let columns: Vec<ArrayRef> = args.args[self.leading()..]
+            .iter()
+            .map(|c| c.to_array(rows))
+            .collect::<Result<_>>()?;
+        let d = model.dims();
+        let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
+        encode(&model.features, &columns, rows, &mut encoded)?;
+        let result: ArrayRef = if self.mode == Mode::ToPoint {
+            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) = &args.args[1] else {
+                return exec_err!("{}: argument 2 (point) must be a string literal", self.name);
+            };
+            let target = point_of(self.name, point, d)?;
+            let mut out = Float64Builder::with_capacity(rows);
+            for row in encoded.chunks_exact(d) {
+                out.append_value(nearest(&target, d, row).1.sqrt());
+            }
+            Arc::new(out.finish())
+        } else if self.mode == Mode::Distance {
+            let mut out = Float64Builder::with_capacity(rows);
+            for point in encoded.chunks_exact(d) {
+                out.append_value(nearest(&model.centroids, d, point).1.sqrt());
+            }
+            Arc::new(out.finish())
+        } else {
+            let mut out = Int64Builder::with_capacity(rows);
+            for point in encoded.chunks_exact(d) {
+                out.append_value(nearest(&model.centroids, d, point).0 as i64 + 1);
+            }
+            Arc::new(out.finish())
+        };
+        Ok(ColumnarValue::Array(result))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        match self.mode {
+            Mode::Assign => AssignDoc.doc(),
+            Mode::Distance => DistanceDoc.doc(),
+            Mode::ToPoint => PointDoc.doc(),
+        }
+    }
+}

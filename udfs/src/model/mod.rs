@@ -1,0 +1,260 @@
+//! Segmentation models: k-means micro-clusters.
+//!
+//! Training is pure compute here ([`kmeans::fit`]); the engine feeds it rows
+//! and stores the result in the lake. Applying a model (`cluster_assign`,
+//! `cluster_distance`) needs its parameters, which the engine inlines into
+//! the call as a literal (`'microseg-model:{json}'`) at planning time: the
+//! function does no I/O, parses the literal once per query (cached by its
+//! hash, not per batch), and the plan carries the model to any worker.
+
+pub mod apply;
+pub mod clv;
+pub mod clv_apply;
+pub mod kmeans;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result, exec_err};
+use serde::{Deserialize, Serialize};
+
+pub use apply::{ClusterAssign, MODEL_LITERAL_PREFIX};
+
+/// How one input column becomes model dimensions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Feature {
+    /// One dimension: NULL becomes the training mean, then (if
+    /// `standardize`) z = (x − mean) / std.
+    Numeric {
+        /// Column name at training.
+        name: String,
+        /// Training mean.
+        mean: f64,
+        /// Training population standard deviation (1 when it was 0).
+        std: f64,
+        /// Whether values are z-scored.
+        standardize: bool,
+    },
+    /// One 0/1 dimension per category seen at training; NULL is a category
+    /// of its own; a category unseen at training sets no dimension.
+    Categorical {
+        /// Column name at training.
+        name: String,
+        /// Categories in dimension order (`None` is NULL).
+        categories: Vec<Option<String>>,
+    },
+}
+
+impl Feature {
+    /// The column name.
+    pub fn name(&self) -> &str {
+        match self {
+            Feature::Numeric { name, .. } | Feature::Categorical { name, .. } => name,
+        }
+    }
+
+    /// Dimensions this feature contributes.
+    pub fn dims(&self) -> usize {
+        match self {
+            Feature::Numeric { .. } => 1,
+            Feature::Categorical { categories, .. } => categories.len(),
+        }
+    }
+
+    /// Whether a column of `data_type` can feed this feature.
+    pub fn accepts(&self, data_type: &DataType) -> bool {
+        match self {
+            Feature::Numeric { .. } => data_type.is_numeric() || data_type.is_null(),
+            Feature::Categorical { .. } => is_categorical(data_type) || data_type.is_null(),
+        }
+    }
+
+    /// Human-readable description for DESCRIBE MODEL.
+    pub fn describe(&self) -> String {
+        match self {
+            Feature::Numeric {
+                mean,
+                std,
+                standardize,
+                ..
+            } => format!(
+                "numeric: mean {mean:.6}, std {std:.6}{}",
+                if *standardize { ", standardized" } else { "" }
+            ),
+            Feature::Categorical { categories, .. } => format!(
+                "categorical: {}",
+                categories
+                    .iter()
+                    .map(|c| c.as_deref().unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Text and booleans are one-hot encoded.
+pub fn is_categorical(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean => true,
+        DataType::Dictionary(_, value) => is_categorical(value),
+        _ => false,
+    }
+}
+
+/// A trained k-means model: how to encode rows, and the centroids in the
+/// encoded space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KMeansModel {
+    /// `name@version`, for messages.
+    pub label: String,
+    /// Input columns, in call order.
+    pub features: Vec<Feature>,
+    /// Number of clusters.
+    pub k: usize,
+    /// Row-major k × dims centroids.
+    pub centroids: Vec<f64>,
+    /// Training rows per cluster.
+    #[serde(default)]
+    pub sizes: Vec<u64>,
+}
+
+impl KMeansModel {
+    /// Encoded dimensions.
+    pub fn dims(&self) -> usize {
+        dims(&self.features)
+    }
+}
+
+/// Encoded dimensions of `features`.
+pub fn dims(features: &[Feature]) -> usize {
+    features.iter().map(Feature::dims).sum()
+}
+
+/// Encodes `columns` (one per feature, `rows` long) into row-major
+/// dimensions, appending to `out`.
+pub fn encode<T: From<f32> + Copy>(
+    features: &[Feature],
+    columns: &[ArrayRef],
+    rows: usize,
+    out: &mut Vec<T>,
+) -> Result<()> {
+    let d = dims(features);
+    let start = out.len();
+    out.resize(start + rows * d, T::from(0.0));
+    let mut offset = 0;
+    for (feature, column) in features.iter().zip(columns) {
+        match feature {
+            Feature::Numeric {
+                mean,
+                std,
+                standardize,
+                name,
+            } => {
+                let values = match cast(column, &DataType::Float64) {
+                    Ok(values) => values,
+                    Err(e) => return exec_err!("feature {name}: {e}"),
+                };
+                let values = values.as_primitive::<Float64Type>();
+                for row in 0..rows {
+                    let x = if values.is_null(row) {
+                        *mean
+                    } else {
+                        values.value(row)
+                    };
+                    let z = if *standardize { (x - mean) / std } else { x };
+                    out[start + row * d + offset] = T::from(z as f32);
+                }
+            }
+            Feature::Categorical { categories, name } => {
+                let text = match cast(column, &DataType::Utf8) {
+                    Ok(text) => text,
+                    Err(e) => return exec_err!("feature {name}: {e}"),
+                };
+                let text = text.as_string::<i32>();
+                let index: std::collections::HashMap<Option<&str>, usize> = categories
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.as_deref(), i))
+                    .collect();
+                for row in 0..rows {
+                    let value = (!text.is_null(row)).then(|| text.value(row));
+                    if let Some(&i) = index.get(&value) {
+                        out[start + row * d + offset + i] = T::from(1.0);
+                    }
+                }
+            }
+        }
+        offset += feature.dims();
+    }
+    Ok(())
+}
+
+/// The model functions.
+pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
+    vec![
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ClusterAssign::assign(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ClusterAssign::distance(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ClusterAssign::to_point(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::p_alive(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::expected_purchases(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::expected_avg_spend(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            clv_apply::ClvFunction::clv(),
+        )),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+
+    #[test]
+    fn encodes_numeric_and_one_hot() {
+        let features = vec![
+            Feature::Numeric {
+                name: "x".into(),
+                mean: 10.0,
+                std: 2.0,
+                standardize: true,
+            },
+            Feature::Categorical {
+                name: "c".into(),
+                categories: vec![Some("a".into()), Some("b".into()), None],
+            },
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(12), None, Some(8)])),
+            Arc::new(StringArray::from(vec![Some("b"), None, Some("zzz")])),
+        ];
+        let mut out: Vec<f64> = Vec::new();
+        encode(&features, &columns, 3, &mut out).unwrap();
+        // x: (12-10)/2 = 1, NULL -> mean -> 0, (8-10)/2 = -1;
+        // c: b -> [0,1,0], NULL -> [0,0,1], unseen -> [0,0,0].
+        assert_eq!(
+            out,
+            [
+                1.0, 0.0, 1.0, 0.0, //
+                0.0, 0.0, 0.0, 1.0, //
+                -1.0, 0.0, 0.0, 0.0
+            ]
+        );
+    }
+}
