@@ -11,6 +11,7 @@ pub mod error;
 pub mod generate;
 pub mod lake;
 pub mod models;
+pub mod server;
 pub mod statements;
 pub mod tables;
 

@@ -7,6 +7,7 @@ mod generate;
 mod lake;
 mod models;
 mod segmentation;
+mod server;
 mod slt;
 mod support;
 mod triggers;

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The test command of the README: sets up what the tests need that cargo
-# does not bring (a real S3-API server, moto, and DuckDB as an independent
-# reference, in a venv under target/), then runs every test of the workspace.
+# does not bring (a real S3-API server, moto, DuckDB as an independent
+# reference, and real Flight SQL clients, in a venv under target/), then
+# runs every test of the workspace and the Python client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/test-venv
 # Bump when the list changes, so an existing venv gets the new packages.
-requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3'
+requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3 pytest>=8,<10 pyarrow>=16 adbc-driver-manager>=1.3,<2 adbc-driver-flightsql>=1.3,<2 flightsql-dbapi>=0.2,<0.3 pandas>=2,<4'
 stamp="$venv/.microseg-requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
-  echo "setting up $venv (moto S3 server, duckdb reference)…" >&2
+  echo "setting up $venv (moto S3 server, duckdb reference, Flight SQL clients)…" >&2
   python3 -m venv "$venv"
   # shellcheck disable=SC2086 # the list is split on purpose
   "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
@@ -19,3 +20,12 @@ fi
 export PATH="$PWD/$venv/bin:$PATH"
 
 cargo test --workspace "$@"
+
+# Real Flight SQL clients (flightsql-dbapi needs pandas, undeclared) against the `microseg serve` binary cargo just
+# built; only on a full run (extra arguments select Rust tests).
+if [ "$#" -eq 0 ]; then
+  target_dir=$(cargo metadata --no-deps --format-version 1 |
+    "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  export MICROSEG_BIN="${MICROSEG_BIN:-$target_dir/debug/microseg}"
+  "$venv/bin/python" -m pytest -q tests/python
+fi

@@ -1,10 +1,11 @@
-//! The `microseg` command: `sql`, `generate` and `demo`.
+//! The `microseg` command: `sql`, `serve`, `users`, `generate` and `demo`.
 
 mod demo;
 mod generate;
 pub mod output;
 mod repl;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,10 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Generate ./demo-lake if missing and run sql/demo.sql against it.
     Demo(demo::DemoArgs),
+    /// Serve the lake to BI tools over Arrow Flight SQL.
+    Serve(serve::ServeArgs),
+    /// Manage the users of `microseg serve` (add, token, remove).
+    Users(serve::UsersArgs),
 }
 
 /// Where the lake is and how the engine is sized.
@@ -116,5 +121,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         }
         Command::Generate(args) => generate::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Users(args) => serve::users(args),
     }
 }

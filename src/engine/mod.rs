@@ -14,13 +14,24 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::dialect::{Dialect, dialect_from_str};
 
 use crate::catalog::{Catalog, SegmentSet, segment_sets};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::statements::{self, MicrosegStatement, Parsed, StatementText};
+
+/// One statement parsed and planned by [`Engine::plan`], not yet run.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    /// One of microseg's own statements (`SHOW LAKE`, `CREATE SEGMENT SET`, …).
+    Microseg(MicrosegStatement),
+    /// DataFusion's plan of anything else, segment sets already expanded.
+    DataFusion(LogicalPlan),
+}
 
 /// An open lake with a configured DataFusion session.
 ///
@@ -94,16 +105,25 @@ impl Engine {
     ///
     /// Queries come back as a lazy [`DataFrame`] (stream it with
     /// `execute_stream`); DDL, `SET` and our statements have already run
-    /// when this returns.
+    /// when this returns. The same as [`Engine::plan`] then [`Engine::execute`].
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let planned = self.plan(sql).await?;
+        self.execute(planned).await
+    }
+
+    /// Parses and plans one statement without running anything, so a front
+    /// door can inspect what it would do (the Flight SQL server refuses
+    /// writes to read-only users by looking at the plan, not the text).
+    pub async fn plan(&self, sql: &str) -> Result<Planned> {
         // The dialect is not Send: drop it before the first await.
         let parsed = {
             let dialect = self.dialect()?;
             statements::parse(sql, dialect.as_ref())?
         };
         match parsed {
-            Parsed::Microseg(statement) => self.execute_ours(statement).await,
+            Parsed::Microseg(statement) => Ok(Planned::Microseg(statement)),
             Parsed::DataFusion(mut statement) => {
+                number_question_marks(&mut statement);
                 // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
@@ -116,20 +136,43 @@ impl Engine {
                     segment_sets::expand(&mut statement, &used, dialect.as_ref())?;
                 }
                 let state = self.ctx.state();
-                let plan = match state.statement_to_plan(*statement).await {
-                    Ok(plan) => plan,
+                match state.statement_to_plan(*statement).await {
+                    Ok(plan) => Ok(Planned::DataFusion(plan)),
                     Err(e) if !used.is_empty() => {
                         let dialect = self.dialect()?;
-                        return Err(segment_sets::explain_planning_error(
+                        Err(segment_sets::explain_planning_error(
                             e,
                             &used,
                             dialect.as_ref(),
-                        ));
+                        ))
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                Ok(self.ctx.execute_logical_plan(plan).await?)
+                    Err(e) => Err(e.into()),
+                }
             }
+        }
+    }
+
+    /// Runs what [`Engine::plan`] returned: DDL, `SET` and our statements
+    /// run now; queries come back lazy.
+    pub async fn execute(&self, planned: Planned) -> Result<DataFrame> {
+        match planned {
+            Planned::Microseg(statement) => self.execute_ours(statement).await,
+            Planned::DataFusion(plan) => Ok(self.ctx.execute_logical_plan(plan).await?),
+        }
+    }
+
+    /// A second session over the same lake, for a server's connections.
+    ///
+    /// It shares the tables (so `CREATE VIEW` in one session is seen by the
+    /// others, as in the CLI), the functions, the memory pool and the spill
+    /// directory, but has its own copy of the settings, so `SET` in one
+    /// session does not change another's.
+    pub fn new_session(&self) -> Engine {
+        Engine {
+            ctx: SessionContext::new_with_state(self.ctx.state()),
+            lake: self.lake.clone(),
+            catalog: self.catalog.clone(),
+            settings: self.settings.clone(),
         }
     }
 
@@ -302,6 +345,27 @@ impl Engine {
         Ok(RecordBatch::try_new(schema, columns)
             .map_err(datafusion::error::DataFusionError::from)?)
     }
+}
+
+/// JDBC and ODBC clients write parameters as `?`; DataFusion numbers only
+/// `$1`, `$2`, … (every `?` would be one parameter named `?`). Number them
+/// in the order they appear, as those clients bind them.
+fn number_question_marks(statement: &mut DFStatement) {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions_mut};
+    let DFStatement::Statement(inner) = statement else {
+        return;
+    };
+    let mut next = 0usize;
+    let _ = visit_expressions_mut(inner.as_mut(), |expr| {
+        if let Expr::Value(v) = expr
+            && let Value::Placeholder(name) = &mut v.value
+            && name == "?"
+        {
+            next += 1;
+            *name = format!("${next}");
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 fn text_column(values: impl IntoIterator<Item = Option<String>>) -> ArrayRef {

@@ -1,0 +1,199 @@
+//! `microseg serve` and `microseg users`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::LakeArgs;
+use crate::error::{Error, Result};
+use crate::server::users::{Role, UsersFile, parse_ttl};
+use crate::server::{AuthMode, Limits, ServeOptions};
+
+/// Arguments of `microseg serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Address to listen on; loopback unless another is given.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    bind: SocketAddr,
+    /// Users file (make one with `microseg users add`).
+    #[arg(long, env = "MICROSEG_USERS", default_value = "users.toml")]
+    users: PathBuf,
+    /// PEM certificate (chain) for TLS; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS; needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Accept everyone as an analyst. Local experiments only.
+    #[arg(long, conflicts_with = "users")]
+    insecure_no_auth: bool,
+    /// Lifetime of the bearer token a Handshake returns, e.g. 12h.
+    #[arg(long, default_value = "12h")]
+    session_ttl: String,
+    /// Queries running at once; more wait in a queue.
+    #[arg(long, default_value_t = 32)]
+    max_concurrent_queries: usize,
+    /// How long a query may wait in the queue, e.g. 30s.
+    #[arg(long, default_value = "30s")]
+    queue_timeout: String,
+    /// Longest a query may stream its result, e.g. 1h.
+    #[arg(long, default_value = "1h")]
+    query_timeout: String,
+    /// Memory one query may hold, e.g. 2GiB or 25% (of the engine's
+    /// memory limit); no cap by default.
+    #[arg(long)]
+    query_memory_limit: Option<String>,
+}
+
+/// Runs the server until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let auth = if args.insecure_no_auth {
+        AuthMode::InsecureNoAuth
+    } else {
+        AuthMode::Users(args.users.clone())
+    };
+    if args.max_concurrent_queries == 0 {
+        return Err(Error::Usage(
+            "--max-concurrent-queries must be at least 1".into(),
+        ));
+    }
+    let named = |flag: &str, text: &str| {
+        parse_ttl(text).map_err(|e| Error::Usage(format!("--{flag}: {e}")))
+    };
+    let options = ServeOptions {
+        bind: args.bind,
+        auth,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        session_ttl: named("session-ttl", &args.session_ttl)?,
+        limits: Limits {
+            max_concurrent: args.max_concurrent_queries,
+            queue_timeout: named("queue-timeout", &args.queue_timeout)?,
+            query_timeout: named("query-timeout", &args.query_timeout)?,
+            query_memory: None,
+        },
+    };
+    // Check the users file before the (possibly slow) lake open.
+    if let AuthMode::Users(path) = &options.auth {
+        UsersFile::load(path)?;
+    }
+    let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+    let mut options = options;
+    if let Some(text) = &args.query_memory_limit {
+        // A percentage is of the engine's pool, which all queries share.
+        let pool = engine.settings().memory_limit;
+        let limit = crate::lake::parse_memory_limit(text, pool as u64)
+            .map_err(|e| Error::Usage(format!("--query-memory-limit: {e}")))?;
+        options.limits.query_memory = Some(limit);
+    }
+    let mut server = crate::server::start(engine, options.clone()).await?;
+    if args.insecure_no_auth {
+        eprintln!(
+            "\n\
+             ******************************************************************\n\
+             WARNING: --insecure-no-auth: ANYONE who can reach {} has full\n\
+             analyst rights on this lake, without a password. Local experiments only.\n\
+             ******************************************************************\n",
+            server.addr
+        );
+    }
+    let scheme = if options.tls.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
+    eprintln!(
+        "serving {} on {scheme}://{} (Ctrl-C to stop)",
+        args.lake.lake, server.addr
+    );
+    tokio::select! {
+        result = server.wait() => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopping");
+            server.shutdown().await
+        }
+    }
+}
+
+/// `microseg users …`: manage the users file without editing it.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    command: UsersCommand,
+    /// Users file.
+    #[arg(
+        long,
+        env = "MICROSEG_USERS",
+        default_value = "users.toml",
+        global = true
+    )]
+    users: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// User name.
+        name: String,
+        /// analyst (everything) or reader (read-only).
+        #[arg(long)]
+        role: String,
+    },
+    /// Print a new API token for a user (only its hash is stored).
+    Token {
+        /// User name.
+        name: String,
+        /// Lifetime, e.g. 30d or 12h; no expiry when absent.
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// Remove a user and all their tokens.
+    Remove {
+        /// User name.
+        name: String,
+    },
+}
+
+/// Runs a `users` subcommand.
+pub fn users(args: UsersArgs) -> Result<()> {
+    let path = &args.users;
+    match args.command {
+        UsersCommand::Add { name, role } => {
+            let role: Role = role.parse()?;
+            let mut file = UsersFile::load_or_empty(path)?;
+            let mut input = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("password for {name} (one line, then Ctrl-D):");
+            }
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| Error::Usage(format!("cannot read the password from stdin: {e}")))?;
+            // One line: the password, without its line ending.
+            let password = input.lines().next().unwrap_or("");
+            file.add_user(&name, role, password)?;
+            file.save(path)?;
+            eprintln!("added {role} {name} to {}", path.display());
+        }
+        UsersCommand::Token { name, ttl } => {
+            let ttl = ttl
+                .as_deref()
+                .map(|t| parse_ttl(t).map_err(|e| Error::Usage(format!("--ttl: {e}"))))
+                .transpose()?;
+            let mut file = UsersFile::load(path)?;
+            let token = file.add_token(&name, ttl)?;
+            file.save(path)?;
+            println!("{token}");
+        }
+        UsersCommand::Remove { name } => {
+            let mut file = UsersFile::load(path)?;
+            file.remove_user(&name)?;
+            file.save(path)?;
+            eprintln!("removed {name} from {}", path.display());
+        }
+    }
+    Ok(())
+}

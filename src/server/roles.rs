@@ -1,0 +1,116 @@
+//! What a role may run, decided on the planned statement.
+//!
+//! Text matching would be fooled by comments, CTEs or a view; the plan
+//! says exactly what a statement does. Every node is visited, subqueries
+//! and views included, because a write or a foreign path can hide in any.
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::{ViewTable, source_as_provider};
+use datafusion::logical_expr::{LogicalPlan, Statement};
+
+use crate::engine::Planned;
+use crate::lake::LakeLocation;
+use crate::statements::MicrosegStatement;
+
+use super::users::Role;
+
+/// Settings a reader may change: they shape how results look, not how much
+/// the engine may use.
+const READER_SETTABLE: &[&str] = &["datafusion.execution.time_zone", "timezone", "time_zone"];
+
+/// `Ok` when `role` may run `planned`; otherwise what was refused, for the
+/// PermissionDenied message.
+pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(), String> {
+    if role == Role::Analyst {
+        return Ok(());
+    }
+    match planned {
+        Planned::Microseg(statement) => match statement {
+            MicrosegStatement::ShowLake
+            | MicrosegStatement::ShowSegmentSets
+            | MicrosegStatement::DescribeSegmentSet(_)
+            | MicrosegStatement::ShowModels
+            | MicrosegStatement::DescribeModel(_) => Ok(()),
+            MicrosegStatement::CreateSegmentSet { .. } => Err(refused("CREATE SEGMENT SET")),
+            MicrosegStatement::DropSegmentSet { .. } => Err(refused("DROP SEGMENT SET")),
+            MicrosegStatement::CreateModel { .. } => Err(refused("CREATE MODEL")),
+            MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
+        },
+        Planned::DataFusion(plan) => check_plan(plan, lake),
+    }
+}
+
+fn refused(what: &str) -> String {
+    format!("role reader may not run {what}")
+}
+
+fn check_plan(plan: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
+    let mut verdict = Ok(());
+    let visit = plan.apply_with_subqueries(|node| {
+        let result = check_node(node, lake);
+        if result.is_err() {
+            verdict = result;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if let Err(e) = visit {
+        return Err(format!("cannot inspect the plan: {e}"));
+    }
+    verdict
+}
+
+fn check_node(node: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
+    match node {
+        LogicalPlan::Ddl(ddl) => Err(refused(&format!("DDL ({})", ddl.name()))),
+        LogicalPlan::Dml(dml) => Err(refused(&format!("DML ({})", dml.op))),
+        LogicalPlan::Copy(_) => Err(refused("COPY")),
+        LogicalPlan::Statement(statement) => match statement {
+            Statement::SetVariable(set) => {
+                let name = set.variable.to_ascii_lowercase();
+                if READER_SETTABLE.contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(refused(&format!("SET {}", set.variable)))
+                }
+            }
+            Statement::ResetVariable(reset) => Err(refused(&format!("RESET {}", reset.variable))),
+            // Transactions are no-ops in DataFusion; PREPARE's own plan is
+            // visited as a child, EXECUTE runs a plan already checked.
+            _ => Ok(()),
+        },
+        LogicalPlan::TableScan(scan) => match source_as_provider(&scan.source) {
+            Ok(provider) => check_provider(&provider, &scan.table_name.to_string(), lake),
+            // Not a provider-backed source: nothing that reads files.
+            Err(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Files read by a table must lie inside the lake; views are checked
+/// through their defining plans, which DataFusion inlines later.
+fn check_provider(
+    provider: &Arc<dyn TableProvider>,
+    name: &str,
+    lake: &LakeLocation,
+) -> Result<(), String> {
+    if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+        for url in listing.table_paths() {
+            let same_store = url.object_store().as_str() == lake.store_url.as_str();
+            let inside = url.prefix().prefix_match(&lake.prefix).is_some();
+            if !(same_store && inside) {
+                return Err(refused(&format!(
+                    "a query reading {url} (table {name}), outside the lake"
+                )));
+            }
+        }
+    } else if let Some(view) = provider.downcast_ref::<ViewTable>() {
+        check_plan(view.logical_plan(), lake)?;
+    }
+    Ok(())
+}

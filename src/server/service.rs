@@ -1,0 +1,829 @@
+//! The Flight SQL service: every SQL text goes through the session's
+//! `Engine::plan` → role check → `Engine::execute`; results stream batch
+//! by batch.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::Any;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::{Auth, unauthenticated};
+use super::metadata;
+use super::prepared::Prepared;
+use super::roles::authorize;
+use super::session::{Cancelled, PendingResult, RunningGuard, Session};
+
+/// The Flight (not Flight SQL) action that cancels a FlightInfo's query.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+use crate::engine::Planned;
+
+/// How much the server lets one query and all of them use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Queries running (or announced and not yet fetched) at once.
+    pub max_concurrent: usize,
+    /// How long a query waits for a free slot before ResourceExhausted.
+    pub queue_timeout: Duration,
+    /// Longest a query may stream (from DoGet to its last batch).
+    pub query_timeout: Duration,
+    /// Bytes of the engine's memory pool one query may hold; no cap when
+    /// `None` (the pool itself still bounds all queries together).
+    pub query_memory: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent: 32,
+            queue_timeout: Duration::from_secs(30),
+            query_timeout: Duration::from_secs(3600),
+            query_memory: None,
+        }
+    }
+}
+
+/// The Flight SQL service over one lake.
+pub struct MicrosegFlightSql {
+    auth: Arc<Auth>,
+    sql_info: SqlInfoData,
+    xdbc_types: XdbcTypeInfoData,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+type DoGetStream = <MicrosegFlightSql as FlightService>::DoGetStream;
+
+impl MicrosegFlightSql {
+    /// A service authenticating through `auth`, within `limits`.
+    pub fn new(auth: Arc<Auth>, limits: Limits) -> Result<Self, Status> {
+        Ok(MicrosegFlightSql {
+            auth,
+            sql_info: metadata::sql_info()?,
+            xdbc_types: metadata::xdbc_types()?,
+            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+            limits,
+        })
+    }
+
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, Status> {
+        match tokio::time::timeout(
+            self.limits.queue_timeout,
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(Status::unavailable("the server is shutting down")),
+            Err(_) => Err(Status::resource_exhausted(format!(
+                "{} queries are running and none finished within {:?}; try again later",
+                self.limits.max_concurrent, self.limits.queue_timeout
+            ))),
+        }
+    }
+
+    /// Plans `sql` in the session, checks the role, runs it.
+    async fn run_sql(&self, session: &Session, sql: &str) -> Result<DataFrame, Status> {
+        let planned = session.engine.plan(sql).await.map_err(engine_status)?;
+        self.run_planned(session, planned).await
+    }
+
+    async fn run_planned(&self, session: &Session, planned: Planned) -> Result<DataFrame, Status> {
+        authorize(session.user.role, &planned, &session.engine.lake().location)
+            .map_err(Status::permission_denied)?;
+        let df = session
+            .engine
+            .execute(planned)
+            .await
+            .map_err(engine_status)?;
+        Ok(match self.limits.query_memory {
+            Some(limit) => super::memory::capped(df, limit),
+            None => df,
+        })
+    }
+
+    /// A FlightInfo whose one endpoint's ticket fetches `handle`.
+    fn result_info(
+        &self,
+        session: &Session,
+        frames: Vec<DataFrame>,
+        permit: OwnedSemaphorePermit,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = match frames.first() {
+            Some(df) => wire_schema(df.schema().as_arrow()),
+            None => Arc::new(Schema::empty()),
+        };
+        let handle = session.put_result(PendingResult::new(schema.clone(), frames, Some(permit)));
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.into(),
+        };
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("encoding the schema: {e}")))?
+            .with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            )
+            .with_descriptor(descriptor)
+            .with_ordered(true);
+        Ok(Response::new(info))
+    }
+
+    /// A FlightInfo for a metadata command: the ticket is the command.
+    fn metadata_info(
+        &self,
+        command: impl ProstMessageExt,
+        schema: SchemaRef,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("encoding the schema: {e}")))?
+            .with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec())),
+            )
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    fn stream_result(
+        &self,
+        session: &Arc<Session>,
+        handle: Vec<u8>,
+        result: PendingResult,
+    ) -> Response<DoGetStream> {
+        let PendingResult {
+            schema,
+            frames,
+            permit,
+            ..
+        } = result;
+        let (cancel, guard) = session.start_running(handle);
+        let limit = Deadline {
+            at: tokio::time::Instant::now() + self.limits.query_timeout,
+            timeout: self.limits.query_timeout,
+            cancel,
+            _permit: permit,
+            _guard: guard,
+        };
+        let target = schema.clone();
+        let batches = futures::stream::iter(frames)
+            .then(|df| async move { df.execute_stream().await })
+            .map_err(df_flight_error)
+            .map_ok(|stream| stream.map_err(df_flight_error))
+            .try_flatten()
+            .map(move |batch| batch.and_then(|b| to_wire(&b, &target)));
+        let encoded = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(limited(batches, limit))
+            .map_err(Status::from);
+        Response::new(Box::pin(encoded) as DoGetStream)
+    }
+
+    fn batch_stream(batch: RecordBatch) -> Response<DoGetStream> {
+        let schema = batch.schema();
+        let encoded = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::once(async move { Ok(batch) }))
+            .map_err(Status::from);
+        Response::new(Box::pin(encoded) as DoGetStream)
+    }
+}
+
+/// What bounds a streaming result: its deadline, its cancel signal, and
+/// the resources held until the stream ends or is dropped (a client that
+/// hangs up frees them; dropping DataFusion's stream stops the query).
+struct Deadline {
+    at: tokio::time::Instant,
+    timeout: Duration,
+    cancel: Arc<tokio::sync::Notify>,
+    /// Held, never read: released with the stream.
+    _permit: Option<OwnedSemaphorePermit>,
+    /// Held, never read: unregisters the running result with the stream.
+    _guard: RunningGuard,
+}
+
+/// Ends the stream with DeadlineExceeded past the deadline, or Cancelled
+/// on CancelFlightInfo.
+fn limited<S>(
+    stream: S,
+    limit: Deadline,
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send
+where
+    S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+{
+    let state = (Box::pin(stream), limit, false);
+    futures::stream::unfold(state, |(mut stream, limit, done)| async move {
+        if done {
+            return None;
+        }
+        let stop = |status: Status| Err(FlightError::Tonic(Box::new(status)));
+        tokio::select! {
+            next = tokio::time::timeout_at(limit.at, stream.next()) => match next {
+                Ok(Some(item)) => Some((item, (stream, limit, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    let message = format!(
+                        "the query ran longer than the server's limit of {:?}",
+                        limit.timeout
+                    );
+                    Some((stop(Status::deadline_exceeded(message)), (stream, limit, true)))
+                }
+            },
+            _ = limit.cancel.notified() => {
+                Some((stop(Status::cancelled("the query was cancelled (CancelFlightInfo)")), (stream, limit, true)))
+            }
+        }
+    })
+}
+
+fn df_flight_error(e: DataFusionError) -> FlightError {
+    FlightError::Tonic(Box::new(engine_status(crate::Error::from(e))))
+}
+
+/// The status for an engine error: the user's mistakes are InvalidArgument,
+/// memory is ResourceExhausted, the rest Internal; the message is the
+/// engine's own (it names the table, column or file).
+pub fn engine_status(e: crate::Error) -> Status {
+    use crate::Error;
+    let message = e.to_string();
+    match &e {
+        Error::Usage(_) | Error::Config { .. } | Error::Lake { .. } => {
+            Status::invalid_argument(message)
+        }
+        Error::DataFusion(df) => match df.find_root() {
+            DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
+            DataFusionError::NotImplemented(_) => Status::unimplemented(message),
+            DataFusionError::SQL(..)
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::Configuration(_) => Status::invalid_argument(message),
+            _ => Status::internal(message),
+        },
+        _ => Status::internal(message),
+    }
+}
+
+/// What a client sees: view and dictionary types as their plain forms,
+/// which every Flight SQL client (JDBC, ODBC, older pyarrow) understands.
+pub fn wire_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new_with_metadata(
+        schema.fields().iter().map(wire_field).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+fn wire_field(field: &FieldRef) -> FieldRef {
+    let data_type = wire_type(field.data_type());
+    if &data_type == field.data_type() {
+        field.clone()
+    } else {
+        Arc::new(field.as_ref().clone().with_data_type(data_type))
+    }
+}
+
+fn wire_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::Dictionary(_, value) => wire_type(value),
+        DataType::List(f) => DataType::List(wire_field(f)),
+        DataType::ListView(f) => DataType::List(wire_field(f)),
+        DataType::LargeList(f) => DataType::LargeList(wire_field(f)),
+        DataType::LargeListView(f) => DataType::LargeList(wire_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(wire_field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(wire_field).collect()),
+        DataType::Map(f, sorted) => DataType::Map(wire_field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// Casts `batch` to the announced schema (a no-op for columns already in it).
+fn to_wire(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, FlightError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Rows affected: DataFusion's DML answers one `count` row; DDL, SET and
+/// our statements answer none (0).
+async fn affected_rows(df: DataFrame) -> Result<i64, Status> {
+    let is_count = {
+        let fields = df.schema().fields();
+        fields.len() == 1 && fields[0].name() == "count"
+    };
+    let mut stream = df
+        .execute_stream()
+        .await
+        .map_err(|e| engine_status(e.into()))?;
+    let mut total: i64 = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| engine_status(e.into()))?;
+        let counts = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .filter(|_| is_count);
+        let n = match counts {
+            Some(counts) => counts.iter().flatten().sum::<u64>(),
+            None => batch.num_rows() as u64,
+        };
+        total = total.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    Ok(total)
+}
+
+fn session_of<T>(request: &Request<T>) -> Result<Arc<Session>, Status> {
+    request
+        .extensions()
+        .get::<Arc<Session>>()
+        .cloned()
+        .ok_or_else(unauthenticated)
+}
+
+/// Parameter rows of a DoPut, as record batches.
+async fn read_batches(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<Vec<RecordBatch>, Status> {
+    // A DoPut that only names its command (as arrow-flight's client sends
+    // for an update after binding) carries one message with no header.
+    let stream = request
+        .into_inner()
+        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
+        .map_err(FlightError::from);
+    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("reading parameters: {e}")))
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Vec<u8>, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e| Status::internal(format!("encoding a schema: {e}")))?;
+    Ok(message.0.to_vec())
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for MicrosegFlightSql {
+    type FlightService = MicrosegFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let token = self.auth.handshake(header.as_deref()).await?;
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut response = Response::new(Box::pin(futures::stream::iter([Ok(response)]))
+            as Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>);
+        let bearer: MetadataValue<Ascii> = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token is not a valid header"))?;
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = session_of(&request)?;
+        let permit = self.slot().await?;
+        let df = self.run_sql(&session, &query.query).await?;
+        self.result_info(&session, vec![df], permit, request.into_inner())
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = session_of(&request)?;
+        let handle = ticket.statement_handle.to_vec();
+        let result = session.take_result(&handle).ok_or_else(|| {
+            Status::not_found("unknown or already fetched result: call GetFlightInfo again")
+        })?;
+        Ok(self.stream_result(&session, handle, result))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = session_of(&request)?;
+        let _permit = self.slot().await?;
+        let df = self.run_sql(&session, &command.query).await?;
+        affected_rows(df).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let session = session_of(&request)?;
+        let planned = session
+            .engine
+            .plan(&query.query)
+            .await
+            .map_err(engine_status)?;
+        authorize(session.user.role, &planned, &session.engine.lake().location)
+            .map_err(Status::permission_denied)?;
+        let dataset_schema = match &planned {
+            Planned::DataFusion(plan) => wire_schema(plan.schema().as_arrow()),
+            // Ours run when executed; their result schema is known then.
+            Planned::Microseg(_) => Arc::new(Schema::empty()),
+        };
+        let prepared = Prepared::new(planned)?;
+        let parameter_schema = schema_bytes(&prepared.parameter_schema)?;
+        let handle = session.put_prepared(prepared);
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema: schema_bytes(&dataset_schema)?.into(),
+            parameter_schema: parameter_schema.into(),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let session = session_of(&request)?;
+        if session.close_prepared(&query.prepared_statement_handle) {
+            Ok(())
+        } else {
+            Err(Status::not_found("unknown prepared statement"))
+        }
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let session = session_of(&request)?;
+        let batches = read_batches(request).await?;
+        let handle = query.prepared_statement_handle;
+        session
+            .with_prepared(&handle, |p| p.bound = batches)
+            .ok_or_else(|| Status::not_found("unknown prepared statement"))?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = session_of(&request)?;
+        let plans = session
+            .with_prepared(&query.prepared_statement_handle, |p| p.plans())
+            .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
+        let permit = self.slot().await?;
+        let mut frames = Vec::with_capacity(plans.len());
+        for planned in plans {
+            frames.push(self.run_planned(&session, planned).await?);
+        }
+        self.result_info(&session, frames, permit, request.into_inner())
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = session_of(&request)?;
+        let handle = query.prepared_statement_handle;
+        let batches = read_batches(request).await?;
+        let plans = session
+            .with_prepared(&handle, |p| {
+                // Parameters may come with this call (ADBC) or have been
+                // bound before it.
+                if !batches.is_empty() {
+                    p.bound = batches;
+                }
+                p.plans()
+            })
+            .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
+        let _permit = self.slot().await?;
+        let mut total = 0i64;
+        for planned in plans {
+            let df = self.run_planned(&session, planned).await?;
+            total = total.saturating_add(affected_rows(df).await?);
+        }
+        Ok(total)
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, metadata::catalogs_schema(), request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = session_of(&request)?;
+        let batch = metadata::catalogs(session.engine.session(), query)?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, metadata::schemas_schema(), request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = session_of(&request)?;
+        let batch = metadata::schemas(session.engine.session(), query)?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = metadata::tables_schema(query.include_schema);
+        self.metadata_info(query, schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = session_of(&request)?;
+        let batch = metadata::tables(session.engine.session(), query).await?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        self.metadata_info(query, schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        for table_type in metadata::TABLE_TYPES {
+            builder.append(table_type);
+        }
+        let batch = builder
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        self.metadata_info(query, schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = query
+            .into_builder(&self.sql_info)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder(&self.xdbc_types).schema();
+        self.metadata_info(query, schema, request.into_inner())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = query
+            .into_builder(&self.xdbc_types)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Self::batch_stream(batch))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Ok(Self::batch_stream(RecordBatch::new_empty(keys_schema())))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Ok(Self::batch_stream(RecordBatch::new_empty(
+            foreign_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Ok(Self::batch_stream(RecordBatch::new_empty(
+            foreign_keys_schema(),
+        )))
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        if request.get_ref().r#type != CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {:?}",
+                request.get_ref().r#type
+            )));
+        }
+        let session = session_of(&request)?;
+        let cancel = CancelFlightInfoRequest::decode(request.get_ref().body.clone())
+            .map_err(|e| Status::invalid_argument(format!("CancelFlightInfo request: {e}")))?;
+        let info = cancel
+            .info
+            .ok_or_else(|| Status::invalid_argument("CancelFlightInfo without a FlightInfo"))?;
+        let mut outcome = Cancelled::Unknown;
+        for endpoint in info.endpoint {
+            let Some(ticket) = endpoint.ticket else {
+                continue;
+            };
+            let handle = Any::decode(ticket.ticket)
+                .ok()
+                .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten());
+            if let Some(handle) = handle {
+                let found = session.cancel(&handle.statement_handle);
+                if found != Cancelled::Unknown {
+                    outcome = found;
+                }
+            }
+        }
+        if outcome == Cancelled::Unknown {
+            return Err(Status::not_found(
+                "no such query: it finished, was fetched, or belongs to another session",
+            ));
+        }
+        let result = CancelFlightInfoResult::new(CancelStatus::Cancelled);
+        let body = arrow_flight::Result::new(result.encode_to_vec());
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(body)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.into(),
+            description: "Cancel a query: CancelFlightInfoRequest in, CancelFlightInfoResult out"
+                .into(),
+        })])
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// GetPrimaryKeys' result schema (the lake has no keys: always empty).
+fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+}
+
+/// GetExportedKeys/GetImportedKeys' result schema (always empty).
+fn foreign_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("pk_catalog_name", DataType::Utf8, true),
+        Field::new("pk_db_schema_name", DataType::Utf8, true),
+        Field::new("pk_table_name", DataType::Utf8, false),
+        Field::new("pk_column_name", DataType::Utf8, false),
+        Field::new("fk_catalog_name", DataType::Utf8, true),
+        Field::new("fk_db_schema_name", DataType::Utf8, true),
+        Field::new("fk_table_name", DataType::Utf8, false),
+        Field::new("fk_column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("fk_key_name", DataType::Utf8, true),
+        Field::new("pk_key_name", DataType::Utf8, true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ]))
+}
