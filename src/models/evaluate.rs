@@ -11,9 +11,7 @@ use futures::StreamExt;
 use microseg_udfs::model::encode;
 use microseg_udfs::model::metrics::{davies_bouldin, mean_squared_distance, silhouette};
 
-use super::lookalike::{calls_of, derived, parse_query, replace_calls};
-use crate::catalog::models::parse_reference;
-use crate::catalog::rewrite::string_literal;
+use super::lookalike::{calls_of, derived, named_model, parse_query, replace_calls, text_arg};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -46,29 +44,15 @@ pub async fn expand(
     }
     let mut replacements = Vec::new();
     for args in &calls {
-        let text = |i: usize, what: &str| {
-            args.get(i)
-                .and_then(string_literal)
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "argument {} ({what}) must be a string literal",
-                        i + 1
-                    ))
-                })
-        };
         if args.len() != 2 {
             return Err(usage(format!(
                 "expected 2 arguments (model, query), got {}",
                 args.len()
             )));
         }
-        let reference = text(0, "model")?;
-        let sql = text(1, "query")?;
-        let (name, version) = parse_reference(&reference)?;
-        let Some(model) = engine.catalog().model(&name, version).await? else {
-            return Err(usage(format!("unknown model {reference}")));
-        };
+        let reference = text_arg(NAME, args, 0, "model")?;
+        let sql = text_arg(NAME, args, 1, "query")?;
+        let model = named_model(engine, NAME, &reference).await?;
         if model.meta.model_type != "kmeans" {
             return Err(usage(format!(
                 "{} is a {} model; model_evaluate measures k-means clusterings",

@@ -104,16 +104,36 @@ fn usage(message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{NAME}: {message}"))
 }
 
-pub(super) fn text_arg(args: &[FunctionArg], index: usize, what: &str) -> Result<String> {
+/// A string-literal argument of table function `func`.
+pub(super) fn text_arg(
+    func: &str,
+    args: &[FunctionArg],
+    index: usize,
+    what: &str,
+) -> Result<String> {
     args.get(index)
         .and_then(string_literal)
         .map(str::to_string)
         .ok_or_else(|| {
-            usage(format!(
-                "argument {} ({what}) must be a string literal",
+            Error::Usage(format!(
+                "{func}: argument {} ({what}) must be a string literal",
                 index + 1
             ))
         })
+}
+
+/// The model a FROM-clause function names, or an error naming it.
+pub(super) async fn named_model(
+    engine: &Engine,
+    func: &str,
+    reference: &str,
+) -> Result<crate::catalog::StoredModel> {
+    let (name, version) = parse_reference(reference)?;
+    engine
+        .catalog()
+        .model(&name, version)
+        .await?
+        .ok_or_else(|| Error::Usage(format!("{func}: unknown model {reference}")))
 }
 
 fn quote_ident(name: &str) -> String {
@@ -138,9 +158,9 @@ pub async fn expand(
                 args.len()
             )));
         }
-        let reference = text_arg(args, 0, "model")?;
-        let seed_sql = text_arg(args, 1, "seed query")?;
-        let candidate_sql = text_arg(args, 2, "candidate query")?;
+        let reference = text_arg(NAME, args, 0, "model")?;
+        let seed_sql = text_arg(NAME, args, 1, "seed query")?;
+        let candidate_sql = text_arg(NAME, args, 2, "candidate query")?;
         let n = match &args[3] {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(ValueWithSpan {
                 value: Value::Number(n, _),
@@ -155,10 +175,7 @@ pub async fn expand(
             ))
         })?;
 
-        let (name, version) = parse_reference(&reference)?;
-        let Some(model) = engine.catalog().model(&name, version).await? else {
-            return Err(usage(format!("unknown model {reference}")));
-        };
+        let model = named_model(engine, NAME, &reference).await?;
         let features = &model.meta.features;
         let check = |what: &str, fields: &[datafusion::arrow::datatypes::FieldRef]| -> Result<()> {
             if fields.len() != features.len() {

@@ -190,3 +190,58 @@ pub fn windows(plan: LogicalPlanBuilder, exprs: Vec<(Expr, &str)>) -> Result<Log
     let windowed = LogicalPlanBuilder::window_plan(input, exprs.into_iter().map(|(e, _)| e))?;
     LogicalPlanBuilder::from(windowed).project(outputs)
 }
+
+/// Microseconds in a day: day arithmetic is done on whole microseconds.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The first four arguments shared by the transaction table functions
+/// (`rfm`, `clv_summary`): table, customer, timestamp and amount columns,
+/// looked up and type-checked.
+pub struct Transactions {
+    /// The table.
+    pub table: NamedTable,
+    /// The customer column.
+    pub customer: String,
+    /// The timestamp (or date) column.
+    pub ts: String,
+    /// Its type.
+    pub ts_type: DataType,
+    /// The amount column.
+    pub amount: String,
+    /// Timestamp(µs) with the ts column's zone: the unit day arithmetic uses.
+    pub micros_type: DataType,
+}
+
+/// Reads and checks arguments 1–4 of a transaction table function.
+pub fn transactions(func: &str, session: &dyn Session, exprs: &[Expr]) -> Result<Transactions> {
+    let table_name = name_arg(func, 0, "table", exprs)?;
+    let customer = name_arg(func, 1, "customer_col", exprs)?;
+    let ts = name_arg(func, 2, "ts_col", exprs)?;
+    let amount = name_arg(func, 3, "amount_col", exprs)?;
+    let table = table(func, session, &table_name)?;
+    table.column(func, 1, "customer_col", &customer)?;
+    let ts_type = table.column(func, 2, "ts_col", &ts)?;
+    let amount_type = table.column(func, 3, "amount_col", &amount)?;
+    let tz = match &ts_type {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        DataType::Date32 | DataType::Date64 => None,
+        other => {
+            return plan_err!(
+                "{func}: argument 3 (ts_col): column {ts:?} is {other}, not a timestamp or date"
+            );
+        }
+    };
+    if !(amount_type.is_numeric() || amount_type.is_null()) {
+        return plan_err!(
+            "{func}: argument 4 (amount_col): column {amount:?} is {amount_type}, not numeric"
+        );
+    }
+    Ok(Transactions {
+        table,
+        customer,
+        ts,
+        ts_type,
+        amount,
+        micros_type: DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, tz),
+    })
+}

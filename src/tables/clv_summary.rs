@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::functions_aggregate::count::count_all;
@@ -22,12 +22,11 @@ use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
 use datafusion::logical_expr::{Expr, WindowFrame, WindowFunctionDefinition, cast, col, lit, when};
 
-use super::args;
+use super::args::{self, MICROS_PER_DAY};
 
 /// The SQL name.
 pub const NAME: &str = "clv_summary";
 const USAGE: &str = "clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])";
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The `clv_summary` table function.
 #[derive(Debug, Default)]
@@ -37,10 +36,6 @@ impl TableFunctionImpl for ClvSummaryFunction {
     fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let exprs = call.exprs();
         args::check_count(NAME, exprs, 5, 6, USAGE)?;
-        let table_name = args::name_arg(NAME, 0, "table", exprs)?;
-        let customer = args::name_arg(NAME, 1, "customer_col", exprs)?;
-        let ts = args::name_arg(NAME, 2, "ts_col", exprs)?;
-        let amount = args::name_arg(NAME, 3, "amount_col", exprs)?;
         let week = match args::constant_arg(NAME, 5, "period", exprs)? {
             None => false,
             Some(v) => match v.try_as_str().flatten() {
@@ -53,25 +48,14 @@ impl TableFunctionImpl for ClvSummaryFunction {
                 }
             },
         };
-        let table = args::table(NAME, call.session(), &table_name)?;
-        table.column(NAME, 1, "customer_col", &customer)?;
-        let ts_type = table.column(NAME, 2, "ts_col", &ts)?;
-        let amount_type = table.column(NAME, 3, "amount_col", &amount)?;
-        let tz = match &ts_type {
-            DataType::Timestamp(_, tz) => tz.clone(),
-            DataType::Date32 | DataType::Date64 => None,
-            other => {
-                return plan_err!(
-                    "{NAME}: argument 3 (ts_col): column {ts:?} is {other}, not a timestamp or date"
-                );
-            }
-        };
-        if !amount_type.is_numeric() {
-            return plan_err!(
-                "{NAME}: argument 4 (amount_col): column {amount:?} is {amount_type}, not numeric"
-            );
-        }
-        let micros_type = DataType::Timestamp(TimeUnit::Microsecond, tz);
+        let args::Transactions {
+            table,
+            customer,
+            ts,
+            amount,
+            micros_type,
+            ..
+        } = args::transactions(NAME, call.session(), exprs)?;
         let Some(as_of) = args::constant_arg(NAME, 4, "as_of", exprs)? else {
             return plan_err!("{NAME}: argument 5 (as_of) is missing: {USAGE}");
         };

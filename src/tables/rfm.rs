@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::functions::core::expr_fn::get_field;
@@ -30,12 +30,11 @@ use datafusion::logical_expr::{
 };
 use microseg_udfs::score::{RfmCode, RfmScore, RfmSegment};
 
-use super::args;
+use super::args::{self, MICROS_PER_DAY};
 
 /// The SQL name.
 pub const NAME: &str = "rfm";
 const USAGE: &str = "rfm(table, customer_col, ts_col, amount_col [, as_of])";
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The `rfm` table function.
 #[derive(Debug, Default)]
@@ -45,31 +44,15 @@ impl TableFunctionImpl for RfmFunction {
     fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let exprs = call.exprs();
         args::check_count(NAME, exprs, 4, 5, USAGE)?;
-        let table_name = args::name_arg(NAME, 0, "table", exprs)?;
-        let customer = args::name_arg(NAME, 1, "customer_col", exprs)?;
-        let ts = args::name_arg(NAME, 2, "ts_col", exprs)?;
-        let amount = args::name_arg(NAME, 3, "amount_col", exprs)?;
         let as_of = args::constant_arg(NAME, 4, "as_of", exprs)?;
-
-        let table = args::table(NAME, call.session(), &table_name)?;
-        table.column(NAME, 1, "customer_col", &customer)?;
-        let ts_type = table.column(NAME, 2, "ts_col", &ts)?;
-        let amount_type = table.column(NAME, 3, "amount_col", &amount)?;
-        let tz = match &ts_type {
-            DataType::Timestamp(_, tz) => tz.clone(),
-            DataType::Date32 | DataType::Date64 => None,
-            other => {
-                return plan_err!(
-                    "{NAME}: argument 3 (ts_col): column {ts:?} is {other}, not a timestamp or date"
-                );
-            }
-        };
-        if !(amount_type.is_numeric() || amount_type.is_null()) {
-            return plan_err!(
-                "{NAME}: argument 4 (amount_col): column {amount:?} is {amount_type}, not numeric"
-            );
-        }
-        let micros_type = DataType::Timestamp(TimeUnit::Microsecond, tz);
+        let args::Transactions {
+            table,
+            customer,
+            ts,
+            ts_type,
+            amount,
+            micros_type,
+        } = args::transactions(NAME, call.session(), exprs)?;
         // Whole microseconds since the epoch: day arithmetic on integers is
         // exact and the same in every engine.
         let micros = |e: Expr| cast(cast(e, micros_type.clone()), DataType::Int64);
