@@ -29,6 +29,35 @@ pub enum Error {
     /// Local file I/O failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A materialization job failed in a way a scheduler should tell apart.
+    #[error("{message}")]
+    Job { kind: JobFailure, message: String },
+}
+
+/// Why a `microseg materialize` run failed; each kind has its own exit code
+/// so a scheduler can retry a held lock but page someone for bad SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFailure {
+    /// The job file or its options are wrong (exit code 2).
+    Definition,
+    /// The job's SQL failed to plan or run (exit code 3).
+    Sql,
+    /// The rows failed validation: key NULL or duplicated, incompatible schema (exit code 4).
+    Validation,
+    /// Another run holds the target's lock (exit code 5).
+    LockHeld,
+}
+
+impl JobFailure {
+    /// The process exit code for this failure.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            JobFailure::Definition => 2,
+            JobFailure::Sql => 3,
+            JobFailure::Validation => 4,
+            JobFailure::LockHeld => 5,
+        }
+    }
 }
 
 /// Result with the engine's [`Error`].
@@ -40,6 +69,22 @@ impl Error {
         Error::Lake {
             location: location.into(),
             message: message.into(),
+        }
+    }
+
+    /// A materialization job failure of `kind`.
+    pub fn job(kind: JobFailure, message: impl Into<String>) -> Self {
+        Error::Job {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The process exit code: a job failure's own, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Job { kind, .. } => kind.exit_code(),
+            _ => 1,
         }
     }
 }

@@ -6,9 +6,11 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod delta;
 pub mod engine;
 pub mod error;
 pub mod generate;
+pub mod jobs;
 pub mod lake;
 pub mod models;
 pub mod server;
@@ -16,4 +18,4 @@ pub mod statements;
 pub mod tables;
 
 pub use engine::{Engine, EngineOptions};
-pub use error::{Error, Result};
+pub use error::{Error, JobFailure, Result};

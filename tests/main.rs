@@ -4,6 +4,7 @@ mod cli;
 mod engine;
 mod fixtures;
 mod generate;
+mod jobs;
 mod lake;
 mod models;
 mod segmentation;

@@ -1,7 +1,9 @@
-//! The `microseg` command: `sql`, `serve`, `users`, `generate` and `demo`.
+//! The `microseg` command: `sql`, `serve`, `users`, `generate`, `demo`,
+//! `materialize` and `vacuum`.
 
 mod demo;
 mod generate;
+mod materialize;
 pub mod output;
 mod repl;
 mod run;
@@ -35,6 +37,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage the users of `microseg serve` (add, token, remove).
     Users(serve::UsersArgs),
+    /// Run a job file: write its segment tables into the lake as Delta tables.
+    Materialize(materialize::MaterializeArgs),
+    /// Delete files of interrupted runs and of expired versions from Delta tables.
+    Vacuum(materialize::VacuumArgs),
 }
 
 /// Where the lake is and how the engine is sized.
@@ -123,5 +129,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Serve(args) => serve::serve(args).await,
         Command::Users(args) => serve::users(args),
+        Command::Materialize(args) => materialize::materialize(args).await,
+        Command::Vacuum(args) => materialize::vacuum(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! The engine: one DataFusion session over one lake, and the single entry
 //! point [`Engine::sql`] that every front door uses.
 
+mod params;
 mod settings;
 
 pub use settings::{EngineOptions, Settings};
@@ -42,6 +43,7 @@ pub struct Engine {
     lake: Lake,
     catalog: Catalog,
     settings: Settings,
+    versions: crate::delta::VersionCache,
 }
 
 impl Engine {
@@ -91,6 +93,8 @@ impl Engine {
             crate::models::centroids_name(),
             Arc::new(crate::models::ModelCentroidsFunction),
         );
+        let versions = crate::delta::VersionCache::default();
+        crate::delta::register_functions(&ctx, &versions);
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
         Ok(Engine {
@@ -98,6 +102,7 @@ impl Engine {
             lake,
             catalog,
             settings,
+            versions,
         })
     }
 
@@ -115,6 +120,19 @@ impl Engine {
     /// door can inspect what it would do (the Flight SQL server refuses
     /// writes to read-only users by looking at the plan, not the text).
     pub async fn plan(&self, sql: &str) -> Result<Planned> {
+        self.plan_with_params(sql, &[]).await
+    }
+
+    /// [`Engine::plan`] with named parameters: each `$name` placeholder in
+    /// the statement becomes the typed literal `params` gives for it, in the
+    /// parsed statement (never by pasting text), before table functions see
+    /// their arguments, so `rfm(…, $as_of)` works. With parameters given, a
+    /// placeholder without a value is an error naming it.
+    pub async fn plan_with_params(
+        &self,
+        sql: &str,
+        params: &[(&str, datafusion::common::ScalarValue)],
+    ) -> Result<Planned> {
         // The dialect is not Send: drop it before the first await.
         let parsed = {
             let dialect = self.dialect()?;
@@ -123,7 +141,17 @@ impl Engine {
         match parsed {
             Parsed::Microseg(statement) => Ok(Planned::Microseg(statement)),
             Parsed::DataFusion(mut statement) => {
+                if !params.is_empty() {
+                    params::bind(&mut statement, params)?;
+                }
                 number_question_marks(&mut statement);
+                crate::delta::prepare(
+                    &self.ctx,
+                    &self.lake.location,
+                    &self.versions,
+                    &mut statement,
+                )
+                .await?;
                 // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
@@ -173,6 +201,7 @@ impl Engine {
             lake: self.lake.clone(),
             catalog: self.catalog.clone(),
             settings: self.settings.clone(),
+            versions: self.versions.clone(),
         }
     }
 

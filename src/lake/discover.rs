@@ -16,7 +16,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::config::{CONFIG_FILE, LakeConfig, check_identifier};
 use super::location::LakeLocation;
-use super::{Footers, TableSpec};
+use super::{DeltaTableSpec, Footers, TableSpec};
 use crate::error::{Error, Result};
 
 /// How many listings or footer reads are in flight at once: enough to hide
@@ -141,7 +141,7 @@ pub(crate) async fn discover(
     location: &LakeLocation,
     config: &LakeConfig,
     root: &Root,
-) -> Result<(Vec<TableSpec>, Footers)> {
+) -> Result<(Vec<TableSpec>, Vec<DeltaTableSpec>, Footers)> {
     check_config_tables(config, root)?;
 
     let folders: Vec<&String> = root
@@ -150,13 +150,18 @@ pub(crate) async fn discover(
         .filter(|f| !is_hidden(f))
         .filter(|f| !config.tables.get(f.as_str()).is_some_and(|t| t.skip))
         .collect();
-    let candidates: Vec<Option<Candidate>> = futures::stream::iter(folders)
+    let found: Vec<Found> = futures::stream::iter(folders)
         .map(|folder| candidate(location, config, folder))
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
-    let candidates: Vec<Candidate> = candidates.into_iter().flatten().collect();
-    if candidates.is_empty() {
+    let mut candidates = Vec::new();
+    let mut delta = Vec::new();
+    for f in found {
+        candidates.extend(f.parquet);
+        delta.extend(f.delta);
+    }
+    if candidates.is_empty() && delta.is_empty() {
         return Err(empty_lake(location));
     }
     check_unique_names(location, &candidates)?;
@@ -198,7 +203,8 @@ pub(crate) async fn discover(
         tables.push(table_spec(location, candidate, footers)?);
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((tables, kept))
+    delta.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((tables, delta, kept))
 }
 
 /// Every `[tables.X]` must name a folder that exists: a typo would
@@ -229,12 +235,38 @@ fn check_config_tables(config: &LakeConfig, root: &Root) -> Result<()> {
     Ok(())
 }
 
-/// Lists a top-level folder; `None` (with a warning) if it holds no data files.
-async fn candidate(
-    location: &LakeLocation,
-    config: &LakeConfig,
-    folder: &str,
-) -> Result<Option<Candidate>> {
+/// What a top-level folder holds: a Parquet table, Delta tables, or both
+/// (a folder of Delta tables is a schema: `segments/customer_segments/`
+/// is the table `segments.customer_segments`).
+struct Found {
+    parquet: Option<Candidate>,
+    delta: Vec<DeltaTableSpec>,
+}
+
+/// The Delta table roots under a folder: the relative directories (empty
+/// for the folder itself, one level for a schema's tables) that hold a
+/// `_delta_log/`. Deeper ones are not tables of ours.
+fn delta_roots(objects: &[ObjectMeta], folder_path: &Path) -> BTreeSet<Vec<String>> {
+    objects
+        .iter()
+        .filter_map(|meta| {
+            let parts: Vec<String> = meta
+                .location
+                .prefix_match(folder_path)?
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            let at = parts.iter().position(|p| p == DELTA_LOG)?;
+            (at <= 1 && at + 1 < parts.len()).then(|| parts[..at].to_vec())
+        })
+        .collect()
+}
+
+/// The Delta log folder that makes a folder a Delta table.
+pub(crate) const DELTA_LOG: &str = "_delta_log";
+
+/// Lists a top-level folder: its Parquet table (`None`, with a warning, if
+/// it holds no data files outside Delta tables) and its Delta tables.
+async fn candidate(location: &LakeLocation, config: &LakeConfig, folder: &str) -> Result<Found> {
     let table_config = config.tables.get(folder).cloned().unwrap_or_default();
     let extension = table_config.file_extension().to_string();
     let folder_path = location.path_of(folder);
@@ -250,6 +282,19 @@ async fn candidate(
             )
         })?;
 
+    let roots = delta_roots(&objects, &folder_path);
+    let mut delta = Vec::new();
+    for root in &roots {
+        let spec = delta_spec(location, folder, root)?;
+        delta.push(spec);
+    }
+    if roots.contains(&Vec::new()) {
+        return Ok(Found {
+            parquet: None,
+            delta,
+        });
+    }
+
     let mut files = Vec::new();
     for meta in objects {
         let Some(parts) = meta.location.prefix_match(&folder_path) else {
@@ -259,6 +304,13 @@ async fn candidate(
         let Some((file_name, dirs)) = parts.split_last() else {
             continue;
         };
+        // A Delta table's files belong to its log, not to a Parquet listing.
+        if dirs
+            .first()
+            .is_some_and(|d| roots.contains(&vec![d.clone()]))
+        {
+            continue;
+        }
         // Hidden folders are writers' scratch space; DataFusion skips them
         // too (they are not key=value folders).
         if dirs.iter().any(|d| is_hidden(d)) {
@@ -290,11 +342,16 @@ async fn candidate(
         files.push(DataFile { meta, partitions });
     }
     if files.is_empty() {
-        log::warn!(
-            "lake {}: folder {folder} has no {extension} files; it is not a table",
-            location.original
-        );
-        return Ok(None);
+        if delta.is_empty() {
+            log::warn!(
+                "lake {}: folder {folder} has no {extension} files; it is not a table",
+                location.original
+            );
+        }
+        return Ok(Found {
+            parquet: None,
+            delta,
+        });
     }
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
 
@@ -310,13 +367,38 @@ async fn candidate(
     }
     let partition_types = table_config.partition_data_types(folder, &config.source_name())?;
     let partition_cols = check_layout(location, config, folder, &files, &partition_types)?;
-    Ok(Some(Candidate {
-        name,
-        folder: folder.to_string(),
-        file_extension: extension,
-        partition_cols,
-        files,
-    }))
+    Ok(Found {
+        parquet: Some(Candidate {
+            name,
+            folder: folder.to_string(),
+            file_extension: extension,
+            partition_cols,
+            files,
+        }),
+        delta,
+    })
+}
+
+/// A Delta table found at `folder/root…`: `folder` alone is a table named
+/// after it; `folder/sub` is table `sub` in schema `folder`.
+fn delta_spec(location: &LakeLocation, folder: &str, root: &[String]) -> Result<DeltaTableSpec> {
+    let mut parts = vec![folder.to_string()];
+    parts.extend(root.iter().cloned());
+    for part in &parts {
+        if let Err(why) = check_identifier(&part.to_lowercase()) {
+            return Err(Error::lake(
+                &location.original,
+                format!(
+                    "Delta table folder {:?} is not a valid SQL name: {why}; rename the folder",
+                    parts.join("/")
+                ),
+            ));
+        }
+    }
+    Ok(DeltaTableSpec {
+        name: parts.join(".").to_lowercase(),
+        folder: parts.join("/"),
+    })
 }
 
 /// Checks every file of a table sits under the same `key=value` levels and

@@ -45,9 +45,20 @@ pub struct Lake {
     pub location: LakeLocation,
     /// Its configuration (the default one if there is no config file).
     pub config: LakeConfig,
-    /// Its tables, sorted by name; skipped folders are not here.
+    /// Its Parquet tables, sorted by name; skipped folders are not here.
     pub tables: Vec<TableSpec>,
+    /// Its Delta tables (folders with a `_delta_log/`), sorted by name.
+    pub delta_tables: Vec<DeltaTableSpec>,
     footers: Footers,
+}
+
+/// A Delta table of the lake, found by its `_delta_log/` folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaTableSpec {
+    /// The SQL name: `folder` or `schema.table` for `schema/table/`, lower-cased.
+    pub name: String,
+    /// The folder under the lake root, `/`-separated.
+    pub folder: String,
 }
 
 /// Footers read while validating, handed to the session's metadata cache
@@ -107,11 +118,12 @@ impl Lake {
             (None, Some(path)) => discover::read_config(&location, path).await?,
             (None, None) => LakeConfig::default(),
         };
-        let (tables, footers) = discover::discover(&location, &config, &root).await?;
+        let (tables, delta_tables, footers) = discover::discover(&location, &config, &root).await?;
         Ok(Lake {
             location,
             config,
             tables,
+            delta_tables,
             footers,
         })
     }
@@ -121,8 +133,9 @@ impl Lake {
         self.tables.iter().find(|t| t.name == name)
     }
 
-    /// Registers the lake's object store with `ctx`'s runtime and every
-    /// table as a [`ListingTable`] (partition columns included).
+    /// Registers the lake's object store with `ctx`'s runtime, every
+    /// Parquet table as a [`ListingTable`] (partition columns included) and
+    /// every Delta table at its latest version.
     ///
     /// Parquet options come from `ctx`'s table options, so session settings
     /// such as `datafusion.execution.parquet.pushdown_filters` apply.
@@ -150,6 +163,11 @@ impl Lake {
                 table.name.as_str(),
                 Arc::new(ListingTable::try_new(config)?),
             )?;
+        }
+        for spec in &self.delta_tables {
+            let table =
+                crate::delta::open(&self.location, &spec.folder, &crate::delta::At::Latest).await?;
+            crate::delta::register(ctx, &self.location, spec, &table).await?;
         }
         Ok(())
     }

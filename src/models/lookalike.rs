@@ -263,7 +263,7 @@ pub async fn expand(
 }
 
 /// The argument lists of every `name(…)` in FROM, in order.
-pub(super) fn calls_of(
+pub(crate) fn calls_of(
     statement: &mut DFStatement,
     name: &'static str,
 ) -> Result<Vec<Vec<FunctionArg>>> {

@@ -9,7 +9,7 @@
 //! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
 
 mod affinity;
-mod args;
+pub(crate) mod args;
 mod clv_summary;
 mod rfm;
 
