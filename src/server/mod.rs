@@ -104,6 +104,7 @@ pub async fn start(engine: Engine, options: ServeOptions) -> Result<RunningServe
     let service = service::MicrosegFlightSql::new(auth.clone(), options.limits.clone())
         .map_err(|e| Error::Usage(e.message().to_string()))?;
 
+    install_crypto_provider();
     let mut builder = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read = |path: &PathBuf, what: &str| {
@@ -150,4 +151,10 @@ pub async fn start(engine: Engine, options: ServeOptions) -> Result<RunningServe
         stop: Some(stop),
         task,
     })
+}
+
+/// Makes ring the process's TLS provider (for the server and for clients
+/// in the same process), unless one was chosen already.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
