@@ -23,7 +23,7 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use microseg_udfs::model::kmeans::{KMeansOptions, Rng, fit};
+use microseg_udfs::model::kmeans::{Init, KMeansOptions, Rng, fit};
 use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
 
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
@@ -114,6 +114,8 @@ fn run(args: Args) -> Result<()> {
         seed: 7,
         n_init: 1,
         threads,
+        init: Init::Auto,
+        batch_size: None,
     };
     let start = Instant::now();
     let model = fit(&x, args.d, &options).map_err(|e| e.to_string())?;
