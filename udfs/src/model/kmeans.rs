@@ -24,6 +24,9 @@
 //! point, which is what makes large k cheap.
 
 use std::fmt;
+use std::sync::Mutex;
+
+use super::nearest::{Centroids, Nearest};
 
 /// Points per unit of parallel work (fixed, for determinism).
 const CHUNK: usize = 4096;
@@ -150,21 +153,12 @@ impl Rng {
     }
 }
 
-fn sq_dist(a: &[f32], b: &[f64]) -> f64 {
+/// Squared distance of a stored point to a centroid, in f64.
+pub(crate) fn sq_dist(a: &[f32], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(&x, &c)| {
             let diff = f64::from(x) - c;
-            diff * diff
-        })
-        .sum()
-}
-
-fn sq_dist32(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &c)| {
-            let diff = f64::from(x) - f64::from(c);
             diff * diff
         })
         .sum()
@@ -286,27 +280,39 @@ fn seed(data: &[f32], d: usize, k: usize, init: Init, rng: &mut Rng, threads: us
 }
 
 /// Runs `f` on the fixed chunks of `items` (chunk start, chunk) on
-/// `threads` threads; each chunk is written by exactly one call.
-fn par_chunks_mut<T: Send>(items: &mut [T], threads: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let work = std::sync::Mutex::new(items.chunks_mut(CHUNK).enumerate());
+/// `threads` threads, each chunk written by exactly one call; returns the
+/// calls' results in chunk order.
+fn par_chunks_mut<T: Send, R: Send>(
+    items: &mut [T],
+    threads: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    let results: Mutex<Vec<Option<R>>> =
+        Mutex::new((0..items.len().div_ceil(CHUNK)).map(|_| None).collect());
+    let work = Mutex::new(items.chunks_mut(CHUNK).enumerate());
     let run = || {
         loop {
             let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
-            match next {
-                Some((c, chunk)) => f(c * CHUNK, chunk),
-                None => break,
-            }
+            let Some((c, chunk)) = next else { break };
+            let result = f(c * CHUNK, chunk);
+            results.lock().unwrap_or_else(|e| e.into_inner())[c] = Some(result);
         }
     };
     if threads <= 1 {
         run();
-        return;
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(run);
+            }
+        });
     }
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(run);
-        }
-    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every chunk ran"))
+        .collect()
 }
 
 /// A uniform number in [0, 1) that depends only on `salt` and `i`, so a
@@ -338,18 +344,21 @@ fn kmeans_parallel(data: &[f32], d: usize, k: usize, rng: &mut Rng, threads: usi
     let oversampling = 2.0 * k as f64;
     let mut measured = 0;
     for round in 0..=PARALLEL_ROUNDS {
-        let new = &candidates[measured * d..];
-        par_chunks_mut(&mut nearest_candidate, threads, |start, chunk| {
-            for (offset, best) in chunk.iter_mut().enumerate() {
-                let point = row(start + offset);
-                for (j, c) in new.chunks_exact(d).enumerate() {
-                    let dist = sq_dist32(point, c);
-                    if dist < best.0 {
-                        *best = (dist, (measured + j) as u32);
+        if candidates.len() > measured * d {
+            let new: Vec<f64> = candidates[measured * d..]
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect();
+            let new = Centroids::new(&new, d);
+            par_chunks_mut(&mut nearest_candidate, threads, |start, chunk| {
+                let found = nearest_rows(&new, data, d, start, chunk.len());
+                for (best, f) in chunk.iter_mut().zip(&found) {
+                    if f.dist < best.0 {
+                        *best = (f.dist, (measured + f.index as usize) as u32);
                     }
                 }
-            }
-        });
+            });
+        }
         measured = candidates.len() / d;
         if round == PARALLEL_ROUNDS {
             break;
@@ -378,19 +387,6 @@ fn kmeans_parallel(data: &[f32], d: usize, k: usize, rng: &mut Rng, threads: usi
         weights[j as usize] += 1.0;
     }
     kmeans_plus_plus(&candidates, Some(&weights), d, k, rng, threads)
-}
-
-/// The nearest of `centroids` to a stored point, and its squared distance
-/// (exact in f64; ties go to the lower index).
-fn nearest_row(point: &[f32], centroids: &[f64], d: usize) -> (usize, f64) {
-    let mut best = (0, f64::INFINITY);
-    for (j, c) in centroids.chunks_exact(d).enumerate() {
-        let dist = sq_dist(point, c);
-        if dist < best.1 {
-            best = (j, dist);
-        }
-    }
-    best
 }
 
 /// `m` distinct row indices drawn uniformly (Floyd's algorithm), sorted.
@@ -438,20 +434,16 @@ fn minibatch(
         for s in sample.iter_mut() {
             *s = rng.below(n);
         }
-        let centroids_ref = &centroids;
+        let points: Vec<f32> = sample.iter().flat_map(|&i| row(i)).copied().collect();
+        let set = Centroids::new(&centroids, d);
         let assigned = par_chunks(batch, options.threads, |range| {
-            range
-                .map(|b| nearest_row(row(sample[b]), centroids_ref, d).0)
-                .collect::<Vec<_>>()
+            nearest_rows(&set, &points, d, range.start, range.len())
         });
-        let mut sums = vec![0.0; k * d];
-        let mut counts = vec![0u64; k];
-        for (&i, &a) in sample.iter().zip(assigned.iter().flatten()) {
-            counts[a] += 1;
-            for (s, &x) in sums[a * d..(a + 1) * d].iter_mut().zip(row(i)) {
-                *s += f64::from(x);
-            }
+        let mut step = ClusterSums::new(k, d);
+        for (point, f) in points.chunks_exact(d).zip(assigned.iter().flatten()) {
+            step.add(f.index as usize, point, 1.0);
         }
+        let (sums, counts) = (step.sums, step.counts);
         let mut shift = 0.0;
         for j in 0..k {
             if counts[j] == 0 {
@@ -474,10 +466,11 @@ fn minibatch(
             break;
         }
     }
-    let centroids_ref = &centroids;
+    let set = Centroids::new(&centroids, d);
     let parts = par_chunks(n, options.threads, |range| {
-        range
-            .map(|i| nearest_row(row(i), centroids_ref, d))
+        nearest_rows(&set, data, d, range.start, range.len())
+            .into_iter()
+            .map(|f| (f.index as usize, f.dist))
             .collect::<Vec<_>>()
     });
     measured_fit(k, &parts, centroids, iterations, converged)
@@ -600,9 +593,39 @@ fn kmeans_plus_plus(
     centroids
 }
 
-struct ChunkSums {
+/// Per-cluster coordinate sums and counts of an assignment.
+struct ClusterSums {
     sums: Vec<f64>,
     counts: Vec<u64>,
+}
+
+impl ClusterSums {
+    fn new(k: usize, d: usize) -> Self {
+        ClusterSums {
+            sums: vec![0.0; k * d],
+            counts: vec![0; k],
+        }
+    }
+
+    /// Adds (`sign` 1.0) or removes (−1.0) `point` from cluster `a`.
+    fn add(&mut self, a: usize, point: &[f32], sign: f64) {
+        let d = point.len();
+        if sign > 0.0 {
+            self.counts[a] += 1;
+        } else {
+            self.counts[a] -= 1;
+        }
+        for (s, &x) in self.sums[a * d..(a + 1) * d].iter_mut().zip(point) {
+            *s += sign * f64::from(x);
+        }
+    }
+}
+
+/// Nearest centroids of the points `start..start + len`.
+fn nearest_rows(set: &Centroids, data: &[f32], d: usize, start: usize, len: usize) -> Vec<Nearest> {
+    let mut found = vec![Nearest::default(); len];
+    set.nearest(&data[start * d..(start + len) * d], &mut found);
+    found
 }
 
 fn lloyd_hamerly(
@@ -614,36 +637,34 @@ fn lloyd_hamerly(
 ) -> KMeansFit {
     let n = data.len() / d;
     let k = options.k;
+    let threads = options.threads;
     let row = |i: usize| &data[i * d..(i + 1) * d];
     // Per point: assigned centroid, upper bound, lower bound.
-    let mut assign = vec![0u32; n];
-    let mut upper = vec![f64::INFINITY; n];
-    let mut lower = vec![0.0f64; n];
-
-    // Exact first assignment.
+    let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
     {
-        let parts = par_chunks(n, options.threads, |range| {
-            range
-                .map(|i| {
-                    let mut best = (0usize, f64::INFINITY);
-                    let mut second = f64::INFINITY;
-                    for (j, c) in centroids.chunks_exact(d).enumerate() {
-                        let dist = sq_dist(row(i), c);
-                        if dist < best.1 {
-                            second = best.1;
-                            best = (j, dist);
-                        } else if dist < second {
-                            second = dist;
-                        }
-                    }
-                    (best.0 as u32, best.1.sqrt(), second.sqrt())
-                })
-                .collect::<Vec<_>>()
+        let set = Centroids::new(&centroids, d);
+        par_chunks_mut(&mut state, threads, |start, chunk| {
+            let found = nearest_rows(&set, data, d, start, chunk.len());
+            for (s, f) in chunk.iter_mut().zip(&found) {
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+            }
         });
-        for (i, (a, u, l)) in parts.into_iter().flatten().enumerate() {
-            assign[i] = a;
-            upper[i] = u;
-            lower[i] = l;
+    }
+    // Cluster sums, kept current by moving only the points that change
+    // cluster (late iterations move few).
+    let mut totals = ClusterSums::new(k, d);
+    for part in par_chunks(n, threads, |range| {
+        let mut part = ClusterSums::new(k, d);
+        for i in range {
+            part.add(state[i].0 as usize, row(i), 1.0);
+        }
+        part
+    }) {
+        for (t, s) in totals.sums.iter_mut().zip(&part.sums) {
+            *t += s;
+        }
+        for (t, c) in totals.counts.iter_mut().zip(&part.counts) {
+            *t += c;
         }
     }
 
@@ -651,41 +672,17 @@ fn lloyd_hamerly(
     let mut converged = false;
     while iterations < options.max_iterations {
         iterations += 1;
-        // New centroids from the current assignment.
-        let sums = par_chunks(n, options.threads, |range| {
-            let mut part = ChunkSums {
-                sums: vec![0.0; k * d],
-                counts: vec![0; k],
-            };
-            for i in range {
-                let a = assign[i] as usize;
-                part.counts[a] += 1;
-                for (s, &x) in part.sums[a * d..(a + 1) * d].iter_mut().zip(row(i)) {
-                    *s += f64::from(x);
-                }
-            }
-            part
-        });
-        let mut total = vec![0.0; k * d];
-        let mut counts = vec![0u64; k];
-        for part in &sums {
-            for (t, s) in total.iter_mut().zip(&part.sums) {
-                *t += s;
-            }
-            for (t, c) in counts.iter_mut().zip(&part.counts) {
-                *t += c;
-            }
-        }
         let mut moved = vec![0.0f64; k];
         let mut shift = 0.0;
         for j in 0..k {
-            if counts[j] == 0 {
+            let count = totals.counts[j];
+            if count == 0 {
                 // An empty cluster keeps its centroid (it may win points back).
                 continue;
             }
-            let new: Vec<f64> = total[j * d..(j + 1) * d]
+            let new: Vec<f64> = totals.sums[j * d..(j + 1) * d]
                 .iter()
-                .map(|s| s / counts[j] as f64)
+                .map(|s| s / count as f64)
                 .collect();
             let dist2 = sq_dist64(&new, &centroids[j * d..(j + 1) * d]);
             shift += dist2;
@@ -705,52 +702,44 @@ fn lloyd_hamerly(
                     / 2.0
             })
             .collect();
-        // Update bounds and reassign where they do not rule a change out.
+        // Update bounds; points they do not settle are rescanned together.
+        let set = Centroids::new(&centroids, d);
         let centroids_ref = &centroids;
-        let assign_ref = &assign;
-        let upper_ref = &upper;
-        let lower_ref = &lower;
-        let parts = par_chunks(n, options.threads, |range| {
-            range
-                .map(|i| {
-                    let mut a = assign_ref[i] as usize;
-                    let mut u = upper_ref[i] + moved[a];
-                    let mut l = lower_ref[i] - max_moved;
-                    let bound = l.max(half_gap[a]);
-                    if u > bound {
-                        u = sq_dist(row(i), &centroids_ref[a * d..(a + 1) * d]).sqrt();
-                        if u > bound {
-                            let mut best = (a, u * u);
-                            let mut second = f64::INFINITY;
-                            for (j, c) in centroids_ref.chunks_exact(d).enumerate() {
-                                if j == a {
-                                    continue;
-                                }
-                                let dist = sq_dist(row(i), c);
-                                if dist < best.1 || (dist == best.1 && j < best.0) {
-                                    second = second.min(best.1);
-                                    best = (j, dist);
-                                } else if dist < second {
-                                    second = dist;
-                                }
-                            }
-                            a = best.0;
-                            u = best.1.sqrt();
-                            l = second.sqrt();
-                        }
+        let moves = par_chunks_mut(&mut state, threads, |start, chunk| {
+            let mut rescan = Vec::new();
+            for (offset, s) in chunk.iter_mut().enumerate() {
+                let a = s.0 as usize;
+                s.1 += moved[a];
+                s.2 -= max_moved;
+                let bound = s.2.max(half_gap[a]);
+                if s.1 > bound {
+                    s.1 = sq_dist(row(start + offset), &centroids_ref[a * d..(a + 1) * d]).sqrt();
+                    if s.1 > bound {
+                        rescan.push(offset);
                     }
-                    (a as u32, u, l)
-                })
-                .collect::<Vec<_>>()
+                }
+            }
+            let mut points = Vec::with_capacity(rescan.len() * d);
+            for &offset in &rescan {
+                points.extend_from_slice(row(start + offset));
+            }
+            let mut found = vec![Nearest::default(); rescan.len()];
+            set.nearest(&points, &mut found);
+            let mut moves = Vec::new();
+            for (&offset, f) in rescan.iter().zip(&found) {
+                let s = &mut chunk[offset];
+                if f.index != s.0 {
+                    moves.push((start + offset, s.0 as usize, f.index as usize));
+                }
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+            }
+            moves
         });
         let mut changed = 0u64;
-        for (i, (a, u, l)) in parts.into_iter().flatten().enumerate() {
-            if assign[i] != a {
-                changed += 1;
-            }
-            assign[i] = a;
-            upper[i] = u;
-            lower[i] = l;
+        for (i, from, to) in moves.into_iter().flatten() {
+            changed += 1;
+            totals.add(from, row(i), -1.0);
+            totals.add(to, row(i), 1.0);
         }
         if changed == 0 || shift <= tolerance {
             converged = true;
@@ -760,10 +749,11 @@ fn lloyd_hamerly(
     // The assignment is exact for the final centroids (each pass reassigns
     // after moving them), so sizes and inertia are measured against them.
     let centroids_ref = &centroids;
-    let parts = par_chunks(n, options.threads, |range| {
+    let state_ref = &state;
+    let parts = par_chunks(n, threads, |range| {
         range
             .map(|i| {
-                let a = assign[i] as usize;
+                let a = state_ref[i].0 as usize;
                 (a, sq_dist(row(i), &centroids_ref[a * d..(a + 1) * d]))
             })
             .collect::<Vec<_>>()
