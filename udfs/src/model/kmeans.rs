@@ -3,12 +3,15 @@
 //! batch size is given), multi-threaded and deterministic for a given seed.
 //!
 //! Memory: the points (n × d × 4 bytes, owned by the caller) plus, for
-//! full-batch Lloyd, 20 bytes per point (assignment, two bounds), and
-//! during k-means|| seeding 16 bytes per point (nearest candidate and its
-//! squared distance). At n = 100M, d = 8: 3.2 GB of points + 2 GB.
+//! full-batch Lloyd, 24 bytes per point (assignment, two f64 bounds) and 4
+//! more while sizes are counted at the end; during k-means|| seeding 16
+//! bytes per point (nearest candidate and its squared distance), freed
+//! before Lloyd starts. At n = 100M, d = 8: 3.2 GB of points + 2.8 GB.
 //!
 //! Points are stored row-major as `f32` (n × d × 4 bytes, the bulk of the
-//! memory); every sum and distance is computed in `f64`.
+//! memory). Nearest centroids are picked by the blocked f32 kernel of
+//! [`super::nearest`], which confirms its winner in `f64`; every sum and
+//! every distance kept is `f64`.
 //!
 //! Determinism: work is cut into fixed-size chunks of points, whatever the
 //! number of threads, and per-chunk partial sums are combined in chunk
@@ -468,30 +471,30 @@ fn minibatch(
     }
     let set = Centroids::new(&centroids, d);
     let parts = par_chunks(n, options.threads, |range| {
-        nearest_rows(&set, data, d, range.start, range.len())
-            .into_iter()
-            .map(|f| (f.index as usize, f.dist))
-            .collect::<Vec<_>>()
+        let found = nearest_rows(&set, data, d, range.start, range.len());
+        (
+            found.iter().map(|f| f.index).collect::<Vec<_>>(),
+            found.iter().map(|f| f.dist).sum::<f64>(),
+        )
     });
     measured_fit(k, &parts, centroids, iterations, converged)
 }
 
-/// The fit ending at `centroids`, its sizes and inertia counted from every
-/// point's (cluster, squared distance), chunk by chunk in order.
+/// The fit ending at `centroids`, its sizes and inertia counted from each
+/// chunk's (clusters of its points, their summed squared distance), in
+/// chunk order.
 fn measured_fit(
     k: usize,
-    parts: &[Vec<(usize, f64)>],
+    parts: &[(Vec<u32>, f64)],
     centroids: Vec<f64>,
     iterations: u32,
     converged: bool,
 ) -> KMeansFit {
     let mut sizes = vec![0u64; k];
     let mut inertia = 0.0;
-    for part in parts {
-        let mut part_inertia = 0.0;
-        for &(a, dist) in part {
-            sizes[a] += 1;
-            part_inertia += dist;
+    for (clusters, part_inertia) in parts {
+        for &a in clusters {
+            sizes[a as usize] += 1;
         }
         inertia += part_inertia;
     }
@@ -751,12 +754,16 @@ fn lloyd_hamerly(
     let centroids_ref = &centroids;
     let state_ref = &state;
     let parts = par_chunks(n, threads, |range| {
-        range
+        let mut inertia = 0.0;
+        let clusters = range
             .map(|i| {
-                let a = state_ref[i].0 as usize;
-                (a, sq_dist(row(i), &centroids_ref[a * d..(a + 1) * d]))
+                let a = state_ref[i].0;
+                let j = a as usize;
+                inertia += sq_dist(row(i), &centroids_ref[j * d..(j + 1) * d]);
+                a
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (clusters, inertia)
     });
     measured_fit(k, &parts, centroids, iterations, converged)
 }

@@ -156,50 +156,85 @@ fn approx_scan(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has the features the function is compiled for.
-            unsafe { approx_scan_avx2(c, points, out) };
+            scan(c, points, out, |c, p, o| unsafe { avx2::tile(c, p, o) });
             return;
         }
     }
-    approx_scan_portable(c, points, out);
+    scan(c, points, out, tile_portable);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn approx_scan_avx2(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
-    scan(c, points, out);
-}
+type Tile = (u32, f32, f32);
 
-fn approx_scan_portable(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
-    scan(c, points, out);
-}
-
+/// Runs `tile` over `POINTS` points at a time, padding the last few with
+/// copies of the first of them.
 #[inline(always)]
-fn scan(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
+fn scan(
+    c: &Centroids,
+    points: &[f32],
+    out: &mut [Tile],
+    tile: impl Fn(&Centroids, &[f32], &mut [Tile]),
+) {
     let d = c.d;
     let mut full = points.chunks_exact(POINTS * d);
     let mut outs = out.chunks_exact_mut(POINTS);
-    for (tile, o) in (&mut full).zip(&mut outs) {
-        tile_scan(c, tile, o);
+    for (points, o) in (&mut full).zip(&mut outs) {
+        tile(c, points, o);
     }
     let rest = full.remainder();
     if !rest.is_empty() {
-        // The last few points, padded with copies of the first of them.
         let mut padded = Vec::with_capacity(POINTS * d);
         padded.extend_from_slice(rest);
         while padded.len() < POINTS * d {
             padded.extend_from_slice(&rest[..d]);
         }
         let mut o = [(0u32, 0.0f32, 0.0f32); POINTS];
-        tile_scan(c, &padded, &mut o);
+        tile(c, &padded, &mut o);
         let tail = outs.into_remainder();
         let m = tail.len();
         tail.copy_from_slice(&o[..m]);
     }
 }
 
-/// `POINTS` points (row-major in `tile`) against every centroid block.
+/// One lane's running best, second best and best index after value `v` of
+/// centroid `j`: compares and selects only (NaN changes nothing), the same
+/// on the portable and the vector path.
 #[inline(always)]
-fn tile_scan(c: &Centroids, tile: &[f32], out: &mut [(u32, f32, f32)]) {
+fn lane_update(best: &mut f32, second: &mut f32, index: &mut u32, v: f32, j: u32) {
+    let (below_best, below_second) = (v < *best, v < *second);
+    *second = if below_best {
+        *best
+    } else if below_second {
+        v
+    } else {
+        *second
+    };
+    if below_best {
+        *index = j;
+        *best = v;
+    }
+}
+
+/// The lanes' results merged: the best (lowest index on ties) and the
+/// smallest of everything else.
+fn reduce_lanes(best: &[f32; LANES], second: &[f32; LANES], index: &[u32; LANES]) -> Tile {
+    let mut win = 0;
+    for l in 1..LANES {
+        if best[l] < best[win] || (best[l] == best[win] && index[l] < index[win]) {
+            win = l;
+        }
+    }
+    let mut runner_up = f32::INFINITY;
+    for l in 0..LANES {
+        runner_up = runner_up.min(second[l]);
+        if l != win {
+            runner_up = runner_up.min(best[l]);
+        }
+    }
+    (index[win], best[win], runner_up)
+}
+
+/// `POINTS` points (row-major in `tile`) against every centroid block.
+fn tile_portable(c: &Centroids, tile: &[f32], out: &mut [Tile]) {
     let d = c.d;
     let mut best = [[f32::INFINITY; LANES]; POINTS];
     let mut second = [[f32::INFINITY; LANES]; POINTS];
@@ -210,45 +245,89 @@ fn tile_scan(c: &Centroids, tile: &[f32], out: &mut [(u32, f32, f32)]) {
         .zip(c.norms.chunks_exact(LANES))
         .enumerate()
     {
-        let mut acc = [[0.0f32; LANES]; POINTS];
-        for a in acc.iter_mut() {
-            a.copy_from_slice(norms);
-        }
-        for (t, column) in block.chunks_exact(LANES).enumerate() {
-            for (p, a) in acc.iter_mut().enumerate() {
+        for p in 0..POINTS {
+            let mut acc = [0.0f32; LANES];
+            acc.copy_from_slice(norms);
+            for (t, column) in block.chunks_exact(LANES).enumerate() {
                 let x = tile[p * d + t];
                 for l in 0..LANES {
-                    a[l] = x.mul_add(column[l], a[l]);
+                    acc[l] = x.mul_add(column[l], acc[l]);
                 }
             }
-        }
-        let base = (b * LANES) as u32;
-        for p in 0..POINTS {
             for l in 0..LANES {
-                let v = acc[p][l];
-                second[p][l] = second[p][l].min(best[p][l].max(v));
-                let better = v < best[p][l];
-                index[p][l] = if better { base + l as u32 } else { index[p][l] };
-                best[p][l] = if better { v } else { best[p][l] };
+                let j = (b * LANES + l) as u32;
+                lane_update(
+                    &mut best[p][l],
+                    &mut second[p][l],
+                    &mut index[p][l],
+                    acc[l],
+                    j,
+                );
             }
         }
     }
     for (p, o) in out.iter_mut().enumerate() {
-        let mut win = 0;
-        for l in 1..LANES {
-            let (v, w) = (best[p][l], best[p][win]);
-            if v < w || (v == w && index[p][l] < index[p][win]) {
-                win = l;
+        *o = reduce_lanes(&best[p], &second[p], &index[p]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Centroids, LANES, POINTS, Tile, reduce_lanes};
+
+    /// [`super::tile_portable`] with 8-wide AVX2 FMAs, compares and blends:
+    /// the same operations per lane, so the same bits.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn tile(c: &Centroids, tile: &[f32], out: &mut [Tile]) {
+        let d = c.d;
+        assert!(tile.len() >= POINTS * d && out.len() >= POINTS);
+        assert_eq!(c.neg2.len(), c.norms.len() * d);
+        let mut best = [_mm256_set1_ps(f32::INFINITY); POINTS];
+        let mut second = best;
+        let mut index = [_mm256_setzero_si256(); POINTS];
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for b in 0..c.norms.len() / LANES {
+            // SAFETY: b * LANES + 8 ≤ norms.len(), and (b * d + t) * LANES + 8
+            // ≤ neg2.len() = norms.len() * d for t < d (asserted above).
+            let norms = unsafe { _mm256_loadu_ps(c.norms.as_ptr().add(b * LANES)) };
+            let mut acc = [norms; POINTS];
+            for t in 0..d {
+                let column = unsafe { _mm256_loadu_ps(c.neg2.as_ptr().add((b * d + t) * LANES)) };
+                for (p, a) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_ps(tile[p * d + t]);
+                    *a = _mm256_fmadd_ps(x, column, *a);
+                }
+            }
+            let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32((b * LANES) as i32));
+            for p in 0..POINTS {
+                let v = acc[p];
+                let below_best = _mm256_cmp_ps::<_CMP_LT_OQ>(v, best[p]);
+                let below_second = _mm256_cmp_ps::<_CMP_LT_OQ>(v, second[p]);
+                second[p] = _mm256_blendv_ps(
+                    _mm256_blendv_ps(second[p], v, below_second),
+                    best[p],
+                    below_best,
+                );
+                index[p] = _mm256_castps_si256(_mm256_blendv_ps(
+                    _mm256_castsi256_ps(index[p]),
+                    _mm256_castsi256_ps(ids),
+                    below_best,
+                ));
+                best[p] = _mm256_blendv_ps(best[p], v, below_best);
             }
         }
-        let mut runner_up = f32::INFINITY;
-        for l in 0..LANES {
-            runner_up = runner_up.min(second[p][l]);
-            if l != win {
-                runner_up = runner_up.min(best[p][l]);
+        for (p, o) in out.iter_mut().take(POINTS).enumerate() {
+            let (mut b, mut s, mut i) = ([0.0f32; LANES], [0.0f32; LANES], [0u32; LANES]);
+            // SAFETY: each array holds exactly 8 lanes.
+            unsafe {
+                _mm256_storeu_ps(b.as_mut_ptr(), best[p]);
+                _mm256_storeu_ps(s.as_mut_ptr(), second[p]);
+                _mm256_storeu_si256(i.as_mut_ptr().cast(), index[p]);
             }
+            *o = reduce_lanes(&b, &s, &i);
         }
-        *o = (index[p][win], best[p][win], runner_up);
     }
 }
 
@@ -256,6 +335,23 @@ fn tile_scan(c: &Centroids, tile: &[f32], out: &mut [(u32, f32, f32)]) {
 mod tests {
     use super::*;
     use crate::model::kmeans::Rng;
+
+    /// The vector path computes exactly what the portable one does.
+    #[test]
+    fn vector_path_matches_portable() {
+        let mut rng = Rng::new(8);
+        let (d, k) = (7, 37);
+        let centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 4.0).collect();
+        let points: Vec<f32> = (0..203 * d)
+            .map(|_| (rng.next_f64() * 4.0) as f32)
+            .collect();
+        let set = Centroids::new(&centroids, d);
+        let mut portable = vec![(0, 0.0, 0.0); 203];
+        scan(&set, &points, &mut portable, tile_portable);
+        let mut any = vec![(0, 0.0, 0.0); 203];
+        approx_scan(&set, &points, &mut any);
+        assert_eq!(portable, any);
+    }
 
     /// The selection must agree with a plain f64 scan, including points far
     /// from the origin (where the expanded form cancels) and exact ties.
