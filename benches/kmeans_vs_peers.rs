@@ -27,6 +27,10 @@ use datafusion::prelude::SessionContext;
 use microseg_udfs::model::kmeans::{Init, KMeansOptions, Rng, fit};
 use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
 
+#[path = "standalone/bench_data.rs"]
+mod bench_data;
+use bench_data::data;
+
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
 #[derive(Debug, Parser)]
@@ -59,25 +63,6 @@ fn main() {
         eprintln!("kmeans_vs_peers: {e}");
         std::process::exit(1);
     }
-}
-
-/// Gaussian-ish blobs (sum of uniforms) plus uniform noise, in [-10, 10]^d.
-fn data(n: usize, d: usize, k: usize) -> Vec<f32> {
-    let mut rng = Rng::new(2026);
-    let centres: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 16.0 - 8.0).collect();
-    let mut out = Vec::with_capacity(n * d);
-    for _ in 0..n {
-        if rng.next_f64() < 0.1 {
-            out.extend((0..d).map(|_| (rng.next_f64() * 20.0 - 10.0) as f32));
-        } else {
-            let c = rng.below(k);
-            out.extend((0..d).map(|j| {
-                let noise: f64 = (0..4).map(|_| rng.next_f64() - 0.5).sum::<f64>() * 0.8;
-                (centres[c * d + j] + noise) as f32
-            }));
-        }
-    }
-    out
 }
 
 fn inertia(x: &[f32], d: usize, centroids: &[f64]) -> f64 {
@@ -230,15 +215,7 @@ fn assign_throughput(args: &Args, centroids: &[f64], threads: usize) -> Result<(
     let rows_per_s = args.assign_rows as f64 / best;
     let flops = args.assign_rows as f64 * args.k as f64 * d as f64 * 3.0 / best;
     let fma_flops = flops / 3.0 * 2.0;
-    let mhz = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("cpu MHz"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let mhz = bench_data::cpu_mhz();
     // AVX2 + FMA: two 4-wide (f64) or 8-wide (f32) FMA units per core.
     let peak = threads as f64 * mhz * 1e6 * 16.0;
     let peak32 = 2.0 * peak;
