@@ -115,7 +115,10 @@ impl Centroids {
             let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
             let slack = margin(d, xn, self.max_norm);
             let (best, second) = (xn + f64::from(best), xn + f64::from(second));
-            *o = if second - best > 2.0 * slack {
+            // An infinite runner-up is only genuine for k = 1; otherwise it
+            // is f32 overflow (coordinates beyond ~1e19), settled in f64.
+            let clear = second - best > 2.0 * slack && (second.is_finite() || self.k == 1);
+            *o = if clear {
                 let j = index as usize;
                 Nearest {
                     index,
@@ -358,7 +361,15 @@ mod tests {
     #[test]
     fn matches_exact_scan() {
         let mut rng = Rng::new(5);
-        for (d, k, offset) in [(8, 64, 0.0), (3, 13, 1000.0), (1, 1, 0.0), (5, 9, 0.0)] {
+        // Offsets: none, far from the origin (cancellation), and beyond
+        // f32's square range (overflow).
+        for (d, k, offset) in [
+            (8, 64, 0.0),
+            (3, 13, 1000.0),
+            (1, 1, 0.0),
+            (5, 9, 0.0),
+            (2, 5, 1e20),
+        ] {
             let centroids: Vec<f64> = (0..k * d).map(|_| offset + rng.next_f64() * 10.0).collect();
             let mut points: Vec<f32> = (0..1001 * d)
                 .map(|_| (offset + rng.next_f64() * 10.0) as f32)
