@@ -132,6 +132,8 @@ pub async fn train(
         seed: settings.seed,
         n_init: settings.n_init,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        init: settings.init,
+        batch_size: settings.batch_size,
     };
     let (fit, data) = tokio::task::spawn_blocking(move || {
         let fit = kmeans::fit(&data, dims, &kmeans_options);
@@ -155,11 +157,14 @@ pub async fn train(
         "davies_bouldin".into(),
         microseg_udfs::model::metrics::davies_bouldin(&encoded, dims, &fit.centroids),
     );
+    let mut resolved = settings.resolved();
+    // The seeding 'auto' chose, for DESCRIBE MODEL.
+    resolved.insert("init".into(), fit.init.name().into());
     let meta = ModelMeta {
         name: name.to_string(),
         version,
         model_type: "kmeans".into(),
-        options: settings.resolved(),
+        options: resolved,
         query: query.to_string(),
         features,
         rows,

@@ -3,12 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use microseg_udfs::model::kmeans::Init;
+
 use crate::error::{Error, Result};
 use crate::statements::OptionValue;
 
 /// The most clusters a model may have: micro-segmentation scale, and the
 /// size a plan can still carry inline.
 pub const MAX_CLUSTERS: usize = 4096;
+
+/// The largest `batch_size` accepted (larger batches are clamped to the
+/// training rows anyway; this only keeps typos from looking meaningful).
+const MAX_BATCH_SIZE: u64 = 1_000_000_000;
 
 const KNOWN: [&str; 10] = [
     "model_type",
@@ -38,6 +44,12 @@ pub struct KMeansSettings {
     pub seed: u64,
     /// Restarts, best kept.
     pub n_init: u32,
+    /// Seeding: `'auto'` (the default) is k-means|| from
+    /// `kmeans::KMEANS_PARALLEL_FROM` rows on and k-means++ below.
+    pub init: Init,
+    /// Mini-batch size (Sculley's mini-batch k-means); `None` is full-batch
+    /// Lloyd. Larger than the training rows is allowed (clamped to them).
+    pub batch_size: Option<usize>,
 }
 
 fn err(model: &str, message: impl std::fmt::Display) -> Error {
@@ -107,11 +119,15 @@ impl KMeansSettings {
                 ));
             }
         };
-        let text = |key: &str, default: &str, allowed: &[&str]| -> Result<()> {
+        // The index in `allowed` of the value given (`default` when none).
+        let text = |key: &str, default: &str, allowed: &[&str]| -> Result<usize> {
             match options.get(key) {
-                None => Ok(()),
+                None => Ok(allowed.iter().position(|a| *a == default).unwrap_or(0)),
                 Some(OptionValue::Text(t)) if allowed.iter().any(|a| a.eq_ignore_ascii_case(t)) => {
-                    Ok(())
+                    Ok(allowed
+                        .iter()
+                        .position(|a| a.eq_ignore_ascii_case(t))
+                        .unwrap_or(0))
                 }
                 Some(other) => Err(err(
                     model,
@@ -126,14 +142,16 @@ impl KMeansSettings {
                 )),
             }
         };
-        text("init", "kmeans++", &["kmeans++", "k-means++"])?;
+        let init = match text(
+            "init",
+            "auto",
+            &["auto", "kmeans++", "k-means++", "kmeans||", "k-means||"],
+        )? {
+            0 => Init::Auto,
+            1 | 2 => Init::PlusPlus,
+            _ => Init::Parallel,
+        };
         text("distance", "euclidean", &["euclidean"])?;
-        if options.contains_key("batch_size") {
-            return Err(err(
-                model,
-                "option batch_size (mini-batch k-means) is not supported yet: full-batch Lloyd with Hamerly bounds is used",
-            ));
-        }
         let tolerance = match options.get("tolerance") {
             None => 1e-4,
             Some(OptionValue::Number(n)) => match n.parse::<f64>() {
@@ -159,6 +177,11 @@ impl KMeansSettings {
             tolerance,
             seed: int("seed", 42, 0..=u64::MAX)?,
             n_init: int("n_init", 1, 1..=100)? as u32,
+            init,
+            batch_size: match options.get("batch_size") {
+                None => None,
+                Some(_) => Some(int("batch_size", 0, 1..=MAX_BATCH_SIZE)? as usize),
+            },
         })
     }
 
@@ -168,7 +191,7 @@ impl KMeansSettings {
             ("model_type", "kmeans".to_string()),
             ("num_clusters", self.num_clusters.to_string()),
             ("standardize", self.standardize.to_string()),
-            ("init", "kmeans++".to_string()),
+            ("init", self.init.name().to_string()),
             ("max_iterations", self.max_iterations.to_string()),
             ("tolerance", self.tolerance.to_string()),
             ("seed", self.seed.to_string()),
@@ -176,6 +199,7 @@ impl KMeansSettings {
             ("n_init", self.n_init.to_string()),
         ]
         .into_iter()
+        .chain(self.batch_size.map(|b| ("batch_size", b.to_string())))
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }

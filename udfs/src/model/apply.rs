@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Float64Builder, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
@@ -13,6 +13,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
+use super::nearest::{Centroids, Nearest};
 use super::{KMeansModel, encode, kmeans::nearest};
 
 /// What the engine puts in front of a model's JSON when it inlines it.
@@ -306,30 +307,34 @@ impl ScalarUDFImpl for ClusterAssign {
             .map(|c| c.to_array(rows))
             .collect::<Result<_>>()?;
         let d = model.dims();
-        let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
-        encode(&model.features, &columns, rows, &mut encoded)?;
         let result: ArrayRef = if self.mode == Mode::ToPoint {
             let ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) = &args.args[1] else {
                 return exec_err!("{}: argument 2 (point) must be a string literal", self.name);
             };
             let target = point_of(self.name, point, d)?;
+            let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
+            encode(&model.features, &columns, rows, &mut encoded)?;
             let mut out = Float64Builder::with_capacity(rows);
             for row in encoded.chunks_exact(d) {
                 out.append_value(nearest(&target, d, row).1.sqrt());
             }
             Arc::new(out.finish())
-        } else if self.mode == Mode::Distance {
-            let mut out = Float64Builder::with_capacity(rows);
-            for point in encoded.chunks_exact(d) {
-                out.append_value(nearest(&model.centroids, d, point).1.sqrt());
-            }
-            Arc::new(out.finish())
         } else {
-            let mut out = Int64Builder::with_capacity(rows);
-            for point in encoded.chunks_exact(d) {
-                out.append_value(nearest(&model.centroids, d, point).0 as i64 + 1);
+            // Encoded values are f32 at training too, so nothing is lost;
+            // the blocked kernel returns the exact f64 nearest centroid.
+            let mut encoded: Vec<f32> = Vec::with_capacity(rows * d);
+            encode(&model.features, &columns, rows, &mut encoded)?;
+            let mut found = vec![Nearest::default(); rows];
+            Centroids::new(&model.centroids, d).nearest(&encoded, &mut found);
+            if self.mode == Mode::Distance {
+                Arc::new(Float64Array::from_iter_values(
+                    found.iter().map(|f| f.dist.sqrt()),
+                ))
+            } else {
+                Arc::new(Int64Array::from_iter_values(
+                    found.iter().map(|f| i64::from(f.index) + 1),
+                ))
             }
-            Arc::new(out.finish())
         };
         Ok(ColumnarValue::Array(result))
     }

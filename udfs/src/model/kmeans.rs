@@ -1,8 +1,17 @@
-//! k-means: greedy k-means++ seeding and Lloyd iterations accelerated with
-//! Hamerly's bounds, multi-threaded and deterministic for a given seed.
+//! k-means: k-means++ or k-means|| seeding, then Lloyd iterations
+//! accelerated with Hamerly's bounds (or Sculley's mini-batch updates when a
+//! batch size is given), multi-threaded and deterministic for a given seed.
+//!
+//! Memory: the points (n × d × 4 bytes, owned by the caller) plus, for
+//! full-batch Lloyd, 24 bytes per point (assignment, two f64 bounds) and 4
+//! more while sizes are counted at the end; during k-means|| seeding 16
+//! bytes per point (nearest candidate and its squared distance), freed
+//! before Lloyd starts. At n = 100M, d = 8: 3.2 GB of points + 2.8 GB.
 //!
 //! Points are stored row-major as `f32` (n × d × 4 bytes, the bulk of the
-//! memory); every sum and distance is computed in `f64`.
+//! memory). Nearest centroids are picked by the blocked f32 kernel of
+//! [`super::nearest`], which confirms its winner in `f64`; every sum and
+//! every distance kept is `f64`.
 //!
 //! Determinism: work is cut into fixed-size chunks of points, whatever the
 //! number of threads, and per-chunk partial sums are combined in chunk
@@ -18,9 +27,52 @@
 //! point, which is what makes large k cheap.
 
 use std::fmt;
+use std::sync::Mutex;
+
+use super::nearest::{Centroids, Nearest};
 
 /// Points per unit of parallel work (fixed, for determinism).
 const CHUNK: usize = 4096;
+
+/// From this many points on, `Init::Auto` seeds with k-means||: greedy
+/// k-means++ makes k × (2 + ln k) sequential passes over the data, k-means||
+/// six, so past a couple of hundred thousand points the latter is cheaper
+/// at a comparable final inertia.
+pub const KMEANS_PARALLEL_FROM: usize = 200_000;
+
+/// Oversampling rounds of k-means|| (Bahmani et al. find 5 enough).
+const PARALLEL_ROUNDS: usize = 5;
+
+/// How the first centroids are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// k-means|| from [`KMEANS_PARALLEL_FROM`] points on, else k-means++.
+    Auto,
+    /// Greedy k-means++.
+    PlusPlus,
+    /// k-means|| (Bahmani et al. 2012).
+    Parallel,
+}
+
+impl Init {
+    /// The seeding used for `n` points.
+    pub fn resolve(self, n: usize) -> Init {
+        match self {
+            Init::Auto if n >= KMEANS_PARALLEL_FROM => Init::Parallel,
+            Init::Auto => Init::PlusPlus,
+            other => other,
+        }
+    }
+
+    /// The option's SQL spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Auto => "auto",
+            Init::PlusPlus => "kmeans++",
+            Init::Parallel => "kmeans||",
+        }
+    }
+}
 
 /// Training settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +91,12 @@ pub struct KMeansOptions {
     pub n_init: u32,
     /// Worker threads (≥ 1).
     pub threads: usize,
+    /// Seeding.
+    pub init: Init,
+    /// Mini-batch size (Sculley); `None` runs full-batch Lloyd. With a
+    /// batch, `max_iterations` counts mini-batch steps, seeding runs on a
+    /// sample of 3 batches, and a batch larger than n is clamped to n.
+    pub batch_size: Option<usize>,
 }
 
 /// A trained model's numbers.
@@ -54,6 +112,8 @@ pub struct KMeansFit {
     pub iterations: u32,
     /// Whether the kept run met the tolerance before max_iterations.
     pub converged: bool,
+    /// The seeding used (never `Auto`).
+    pub init: Init,
 }
 
 /// Why training could not run.
@@ -96,7 +156,8 @@ impl Rng {
     }
 }
 
-fn sq_dist(a: &[f32], b: &[f64]) -> f64 {
+/// Squared distance of a stored point to a centroid, in f64.
+pub(crate) fn sq_dist(a: &[f32], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(&x, &c)| {
@@ -175,18 +236,276 @@ pub fn fit(data: &[f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit,
             options.k
         )));
     }
+    if options.batch_size == Some(0) {
+        return Err(KMeansError("batch_size must be at least 1".into()));
+    }
     let variance_scale = mean_variance(data, d);
     let tolerance = options.tolerance * variance_scale;
+    // Mini-batch seeds on a sample of 3 batches (at least 3k points), as
+    // seeding on all of a very large n would cost more than the steps.
+    let seed_rows = options
+        .batch_size
+        .map_or(n, |b| n.min(b.saturating_mul(3).max(3 * options.k)));
+    let init = options.init.resolve(seed_rows);
     let mut rng = Rng::new(options.seed);
     let mut best: Option<KMeansFit> = None;
     for _ in 0..options.n_init.max(1) {
-        let seeds = kmeans_plus_plus(data, d, options.k, &mut rng, options.threads);
-        let run = lloyd_hamerly(data, d, seeds, options, tolerance);
+        let run = match options.batch_size {
+            None => {
+                let seeds = seed(data, d, options.k, init, &mut rng, options.threads);
+                lloyd_hamerly(data, d, seeds, options, tolerance)
+            }
+            Some(batch) => {
+                let sample: Vec<f32> = sample_rows(n, seed_rows, &mut rng)
+                    .into_iter()
+                    .flat_map(|i| data[i * d..(i + 1) * d].iter().copied())
+                    .collect();
+                let seeds = seed(&sample, d, options.k, init, &mut rng, options.threads);
+                minibatch(data, d, seeds, options, tolerance, batch, &mut rng)
+            }
+        };
         if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
             best = Some(run);
         }
     }
-    Ok(best.expect("at least one run"))
+    Ok(KMeansFit {
+        init,
+        ..best.expect("at least one run")
+    })
+}
+
+/// k initial centroids (row-major) by `init` (resolved).
+fn seed(data: &[f32], d: usize, k: usize, init: Init, rng: &mut Rng, threads: usize) -> Vec<f64> {
+    match init {
+        Init::Parallel => kmeans_parallel(data, d, k, rng, threads),
+        _ => kmeans_plus_plus(data, None, d, k, rng, threads),
+    }
+}
+
+/// Runs `f` on the fixed chunks of `items` (chunk start, chunk) on
+/// `threads` threads, each chunk written by exactly one call; returns the
+/// calls' results in chunk order.
+fn par_chunks_mut<T: Send, R: Send>(
+    items: &mut [T],
+    threads: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    let results: Mutex<Vec<Option<R>>> =
+        Mutex::new((0..items.len().div_ceil(CHUNK)).map(|_| None).collect());
+    let work = Mutex::new(items.chunks_mut(CHUNK).enumerate());
+    let run = || {
+        loop {
+            let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((c, chunk)) = next else { break };
+            let result = f(c * CHUNK, chunk);
+            results.lock().unwrap_or_else(|e| e.into_inner())[c] = Some(result);
+        }
+    };
+    if threads <= 1 {
+        run();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(run);
+            }
+        });
+    }
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every chunk ran"))
+        .collect()
+}
+
+/// A uniform number in [0, 1) that depends only on `salt` and `i`, so a
+/// point's draw does not depend on which thread makes it.
+fn unit(salt: u64, i: usize) -> f64 {
+    Rng::new(salt ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_f64()
+}
+
+/// Sums per-point values in fixed chunk order (the same bits on any number
+/// of threads).
+fn ordered_sum(n: usize, threads: usize, value: impl Fn(usize) -> f64 + Sync) -> f64 {
+    par_chunks(n, threads, |range| range.map(&value).sum::<f64>())
+        .iter()
+        .sum()
+}
+
+/// k-means|| (Bahmani et al. 2012). Each round is one parallel pass: every
+/// point joins the candidates independently with probability
+/// min(1, ℓ·D²/ψ) (ℓ = 2k, D² its squared distance to the nearest
+/// candidate, ψ their sum), so no round needs a sequential scan. The
+/// ~ℓ × rounds candidates, weighted by the points nearest to them, are then
+/// reduced to k by weighted greedy k-means++, a small problem.
+fn kmeans_parallel(data: &[f32], d: usize, k: usize, rng: &mut Rng, threads: usize) -> Vec<f64> {
+    let n = data.len() / d;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let mut candidates: Vec<f32> = row(rng.below(n)).to_vec();
+    // Per point: squared distance to the nearest candidate, and which.
+    let mut nearest_candidate = vec![(f64::INFINITY, 0u32); n];
+    let oversampling = 2.0 * k as f64;
+    let mut measured = 0;
+    for round in 0..=PARALLEL_ROUNDS {
+        if candidates.len() > measured * d {
+            let new: Vec<f64> = candidates[measured * d..]
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect();
+            let new = Centroids::new(&new, d);
+            par_chunks_mut(&mut nearest_candidate, threads, |start, chunk| {
+                let found = nearest_rows(&new, data, d, start, chunk.len());
+                for (best, f) in chunk.iter_mut().zip(&found) {
+                    if f.dist < best.0 {
+                        *best = (f.dist, (measured + f.index as usize) as u32);
+                    }
+                }
+            });
+        }
+        measured = candidates.len() / d;
+        if round == PARALLEL_ROUNDS {
+            break;
+        }
+        let cost = ordered_sum(n, threads, |i| nearest_candidate[i].0);
+        if cost <= 0.0 {
+            break;
+        }
+        let salt = rng.next_u64();
+        let picked = par_chunks(n, threads, |range| {
+            range
+                .filter(|&i| unit(salt, i) * cost < oversampling * nearest_candidate[i].0)
+                .collect::<Vec<_>>()
+        });
+        for i in picked.into_iter().flatten() {
+            candidates.extend_from_slice(row(i));
+        }
+    }
+    let m = candidates.len() / d;
+    if m < k {
+        // Fewer distinct candidates than clusters (heavily repeated rows).
+        return kmeans_plus_plus(data, None, d, k, rng, threads);
+    }
+    let mut weights = vec![0.0f64; m];
+    for &(_, j) in &nearest_candidate {
+        weights[j as usize] += 1.0;
+    }
+    kmeans_plus_plus(&candidates, Some(&weights), d, k, rng, threads)
+}
+
+/// `m` distinct row indices drawn uniformly (Floyd's algorithm), sorted.
+fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut chosen = std::collections::HashSet::with_capacity(m);
+    for j in n - m..n {
+        let t = rng.below(j + 1);
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    let mut rows: Vec<usize> = chosen.into_iter().collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// Sculley's mini-batch k-means (2010). Each step draws `batch` points
+/// (with replacement), assigns them to their nearest centroid, and moves
+/// every centroid towards each of its new points with learning rate
+/// 1 / (points it has received so far). Applied per centroid at once —
+/// c ← c + (Σx − m·c) / seen — which is exactly Sculley's point-by-point
+/// update, so the steps' assignments can run in parallel. Stops after
+/// `max_iterations` steps, or when a step's summed squared centroid shift
+/// is at most `tolerance`; sizes and inertia are then measured on all
+/// points.
+fn minibatch(
+    data: &[f32],
+    d: usize,
+    mut centroids: Vec<f64>,
+    options: &KMeansOptions,
+    tolerance: f64,
+    batch: usize,
+    rng: &mut Rng,
+) -> KMeansFit {
+    let n = data.len() / d;
+    let k = options.k;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let batch = batch.clamp(1, n);
+    let mut seen = vec![0u64; k];
+    let mut sample = vec![0usize; batch];
+    let mut iterations = 0;
+    let mut converged = false;
+    while iterations < options.max_iterations {
+        iterations += 1;
+        for s in sample.iter_mut() {
+            *s = rng.below(n);
+        }
+        let points: Vec<f32> = sample.iter().flat_map(|&i| row(i)).copied().collect();
+        let set = Centroids::new(&centroids, d);
+        let assigned = par_chunks(batch, options.threads, |range| {
+            nearest_rows(&set, &points, d, range.start, range.len())
+        });
+        let mut step = ClusterSums::new(k, d);
+        for (point, f) in points.chunks_exact(d).zip(assigned.iter().flatten()) {
+            step.add(f.index as usize, point, 1.0);
+        }
+        let (sums, counts) = (step.sums, step.counts);
+        let mut shift = 0.0;
+        for j in 0..k {
+            if counts[j] == 0 {
+                continue;
+            }
+            seen[j] += counts[j];
+            let rate = 1.0 / seen[j] as f64;
+            let m = counts[j] as f64;
+            for (c, s) in centroids[j * d..(j + 1) * d]
+                .iter_mut()
+                .zip(&sums[j * d..(j + 1) * d])
+            {
+                let step = (s - m * *c) * rate;
+                *c += step;
+                shift += step * step;
+            }
+        }
+        if shift <= tolerance {
+            converged = true;
+            break;
+        }
+    }
+    let set = Centroids::new(&centroids, d);
+    let parts = par_chunks(n, options.threads, |range| {
+        let found = nearest_rows(&set, data, d, range.start, range.len());
+        (
+            found.iter().map(|f| f.index).collect::<Vec<_>>(),
+            found.iter().map(|f| f.dist).sum::<f64>(),
+        )
+    });
+    measured_fit(k, &parts, centroids, iterations, converged)
+}
+
+/// The fit ending at `centroids`, its sizes and inertia counted from each
+/// chunk's (clusters of its points, their summed squared distance), in
+/// chunk order.
+fn measured_fit(
+    k: usize,
+    parts: &[(Vec<u32>, f64)],
+    centroids: Vec<f64>,
+    iterations: u32,
+    converged: bool,
+) -> KMeansFit {
+    let mut sizes = vec![0u64; k];
+    let mut inertia = 0.0;
+    for (clusters, part_inertia) in parts {
+        for &a in clusters {
+            sizes[a as usize] += 1;
+        }
+        inertia += part_inertia;
+    }
+    KMeansFit {
+        centroids,
+        sizes,
+        inertia,
+        iterations,
+        converged,
+        init: Init::PlusPlus,
+    }
 }
 
 fn mean_variance(data: &[f32], d: usize) -> f64 {
@@ -208,44 +527,60 @@ fn mean_variance(data: &[f32], d: usize) -> f64 {
 }
 
 /// Greedy k-means++ (Arthur & Vassilvitskii 2007, with the greedy trials
-/// scikit-learn also uses): each new centroid is the best of
-/// 2 + ln(k) candidates drawn with probability ∝ squared distance.
-fn kmeans_plus_plus(data: &[f32], d: usize, k: usize, rng: &mut Rng, threads: usize) -> Vec<f64> {
+/// scikit-learn also uses): each new centroid is the best of 2 + ln(k)
+/// candidates drawn with probability ∝ weight × squared distance (weights
+/// are k-means||'s candidate counts; `None` is 1 each).
+fn kmeans_plus_plus(
+    data: &[f32],
+    weights: Option<&[f64]>,
+    d: usize,
+    k: usize,
+    rng: &mut Rng,
+    threads: usize,
+) -> Vec<f64> {
     let n = data.len() / d;
     let row = |i: usize| &data[i * d..(i + 1) * d];
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let to64 = |r: &[f32]| r.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let mut centroids = to64(row(rng.below(n)));
+    // A point drawn with probability ∝ `mass` (uniformly when all is 0).
+    let draw = |rng: &mut Rng, mass: &dyn Fn(usize) -> f64, total: f64| {
+        if total <= 0.0 {
+            return rng.below(n);
+        }
+        let target = rng.next_f64() * total;
+        let mut acc = 0.0;
+        (0..n)
+            .position(|i| {
+                acc += mass(i);
+                acc > target
+            })
+            .unwrap_or(n - 1)
+    };
+    let first = match weights {
+        None => rng.below(n),
+        Some(w) => draw(rng, &|i| w[i], w.iter().sum()),
+    };
+    let mut centroids = to64(row(first));
     let first = centroids.clone();
     let mut closest: Vec<f64> = par_chunks(n, threads, |range| {
-        range.map(|i| sq_dist(row(i), &first)).collect::<Vec<_>>()
+        range
+            .map(|i| weight(i) * sq_dist(row(i), &first))
+            .collect::<Vec<_>>()
     })
     .concat();
     let trials = 2 + (k as f64).ln().floor() as usize;
     for _ in 1..k {
         let total: f64 = closest.iter().sum();
         let candidates: Vec<usize> = (0..trials)
-            .map(|_| {
-                if total <= 0.0 {
-                    return rng.below(n);
-                }
-                let target = rng.next_f64() * total;
-                let mut acc = 0.0;
-                closest
-                    .iter()
-                    .position(|&c| {
-                        acc += c;
-                        acc > target
-                    })
-                    .unwrap_or(n - 1)
-            })
+            .map(|_| draw(rng, &|i| closest[i], total))
             .collect();
-        // The candidate that lowers the total squared distance most wins.
+        // The candidate that lowers the total weighted squared distance most wins.
         let mut best: Option<(f64, usize, Vec<f64>)> = None;
         for &cand in &candidates {
             let c = to64(row(cand));
             let updated: Vec<f64> = par_chunks(n, threads, |range| {
                 range
-                    .map(|i| closest[i].min(sq_dist(row(i), &c)))
+                    .map(|i| closest[i].min(weight(i) * sq_dist(row(i), &c)))
                     .collect::<Vec<_>>()
             })
             .concat();
@@ -261,9 +596,39 @@ fn kmeans_plus_plus(data: &[f32], d: usize, k: usize, rng: &mut Rng, threads: us
     centroids
 }
 
-struct ChunkSums {
+/// Per-cluster coordinate sums and counts of an assignment.
+struct ClusterSums {
     sums: Vec<f64>,
     counts: Vec<u64>,
+}
+
+impl ClusterSums {
+    fn new(k: usize, d: usize) -> Self {
+        ClusterSums {
+            sums: vec![0.0; k * d],
+            counts: vec![0; k],
+        }
+    }
+
+    /// Adds (`sign` 1.0) or removes (−1.0) `point` from cluster `a`.
+    fn add(&mut self, a: usize, point: &[f32], sign: f64) {
+        let d = point.len();
+        if sign > 0.0 {
+            self.counts[a] += 1;
+        } else {
+            self.counts[a] -= 1;
+        }
+        for (s, &x) in self.sums[a * d..(a + 1) * d].iter_mut().zip(point) {
+            *s += sign * f64::from(x);
+        }
+    }
+}
+
+/// Nearest centroids of the points `start..start + len`.
+fn nearest_rows(set: &Centroids, data: &[f32], d: usize, start: usize, len: usize) -> Vec<Nearest> {
+    let mut found = vec![Nearest::default(); len];
+    set.nearest(&data[start * d..(start + len) * d], &mut found);
+    found
 }
 
 fn lloyd_hamerly(
@@ -275,36 +640,34 @@ fn lloyd_hamerly(
 ) -> KMeansFit {
     let n = data.len() / d;
     let k = options.k;
+    let threads = options.threads;
     let row = |i: usize| &data[i * d..(i + 1) * d];
     // Per point: assigned centroid, upper bound, lower bound.
-    let mut assign = vec![0u32; n];
-    let mut upper = vec![f64::INFINITY; n];
-    let mut lower = vec![0.0f64; n];
-
-    // Exact first assignment.
+    let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
     {
-        let parts = par_chunks(n, options.threads, |range| {
-            range
-                .map(|i| {
-                    let mut best = (0usize, f64::INFINITY);
-                    let mut second = f64::INFINITY;
-                    for (j, c) in centroids.chunks_exact(d).enumerate() {
-                        let dist = sq_dist(row(i), c);
-                        if dist < best.1 {
-                            second = best.1;
-                            best = (j, dist);
-                        } else if dist < second {
-                            second = dist;
-                        }
-                    }
-                    (best.0 as u32, best.1.sqrt(), second.sqrt())
-                })
-                .collect::<Vec<_>>()
+        let set = Centroids::new(&centroids, d);
+        par_chunks_mut(&mut state, threads, |start, chunk| {
+            let found = nearest_rows(&set, data, d, start, chunk.len());
+            for (s, f) in chunk.iter_mut().zip(&found) {
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+            }
         });
-        for (i, (a, u, l)) in parts.into_iter().flatten().enumerate() {
-            assign[i] = a;
-            upper[i] = u;
-            lower[i] = l;
+    }
+    // Cluster sums, kept current by moving only the points that change
+    // cluster (late iterations move few).
+    let mut totals = ClusterSums::new(k, d);
+    for part in par_chunks(n, threads, |range| {
+        let mut part = ClusterSums::new(k, d);
+        for i in range {
+            part.add(state[i].0 as usize, row(i), 1.0);
+        }
+        part
+    }) {
+        for (t, s) in totals.sums.iter_mut().zip(&part.sums) {
+            *t += s;
+        }
+        for (t, c) in totals.counts.iter_mut().zip(&part.counts) {
+            *t += c;
         }
     }
 
@@ -312,41 +675,17 @@ fn lloyd_hamerly(
     let mut converged = false;
     while iterations < options.max_iterations {
         iterations += 1;
-        // New centroids from the current assignment.
-        let sums = par_chunks(n, options.threads, |range| {
-            let mut part = ChunkSums {
-                sums: vec![0.0; k * d],
-                counts: vec![0; k],
-            };
-            for i in range {
-                let a = assign[i] as usize;
-                part.counts[a] += 1;
-                for (s, &x) in part.sums[a * d..(a + 1) * d].iter_mut().zip(row(i)) {
-                    *s += f64::from(x);
-                }
-            }
-            part
-        });
-        let mut total = vec![0.0; k * d];
-        let mut counts = vec![0u64; k];
-        for part in &sums {
-            for (t, s) in total.iter_mut().zip(&part.sums) {
-                *t += s;
-            }
-            for (t, c) in counts.iter_mut().zip(&part.counts) {
-                *t += c;
-            }
-        }
         let mut moved = vec![0.0f64; k];
         let mut shift = 0.0;
         for j in 0..k {
-            if counts[j] == 0 {
+            let count = totals.counts[j];
+            if count == 0 {
                 // An empty cluster keeps its centroid (it may win points back).
                 continue;
             }
-            let new: Vec<f64> = total[j * d..(j + 1) * d]
+            let new: Vec<f64> = totals.sums[j * d..(j + 1) * d]
                 .iter()
-                .map(|s| s / counts[j] as f64)
+                .map(|s| s / count as f64)
                 .collect();
             let dist2 = sq_dist64(&new, &centroids[j * d..(j + 1) * d]);
             shift += dist2;
@@ -366,52 +705,44 @@ fn lloyd_hamerly(
                     / 2.0
             })
             .collect();
-        // Update bounds and reassign where they do not rule a change out.
+        // Update bounds; points they do not settle are rescanned together.
+        let set = Centroids::new(&centroids, d);
         let centroids_ref = &centroids;
-        let assign_ref = &assign;
-        let upper_ref = &upper;
-        let lower_ref = &lower;
-        let parts = par_chunks(n, options.threads, |range| {
-            range
-                .map(|i| {
-                    let mut a = assign_ref[i] as usize;
-                    let mut u = upper_ref[i] + moved[a];
-                    let mut l = lower_ref[i] - max_moved;
-                    let bound = l.max(half_gap[a]);
-                    if u > bound {
-                        u = sq_dist(row(i), &centroids_ref[a * d..(a + 1) * d]).sqrt();
-                        if u > bound {
-                            let mut best = (a, u * u);
-                            let mut second = f64::INFINITY;
-                            for (j, c) in centroids_ref.chunks_exact(d).enumerate() {
-                                if j == a {
-                                    continue;
-                                }
-                                let dist = sq_dist(row(i), c);
-                                if dist < best.1 || (dist == best.1 && j < best.0) {
-                                    second = second.min(best.1);
-                                    best = (j, dist);
-                                } else if dist < second {
-                                    second = dist;
-                                }
-                            }
-                            a = best.0;
-                            u = best.1.sqrt();
-                            l = second.sqrt();
-                        }
+        let moves = par_chunks_mut(&mut state, threads, |start, chunk| {
+            let mut rescan = Vec::new();
+            for (offset, s) in chunk.iter_mut().enumerate() {
+                let a = s.0 as usize;
+                s.1 += moved[a];
+                s.2 -= max_moved;
+                let bound = s.2.max(half_gap[a]);
+                if s.1 > bound {
+                    s.1 = sq_dist(row(start + offset), &centroids_ref[a * d..(a + 1) * d]).sqrt();
+                    if s.1 > bound {
+                        rescan.push(offset);
                     }
-                    (a as u32, u, l)
-                })
-                .collect::<Vec<_>>()
+                }
+            }
+            let mut points = Vec::with_capacity(rescan.len() * d);
+            for &offset in &rescan {
+                points.extend_from_slice(row(start + offset));
+            }
+            let mut found = vec![Nearest::default(); rescan.len()];
+            set.nearest(&points, &mut found);
+            let mut moves = Vec::new();
+            for (&offset, f) in rescan.iter().zip(&found) {
+                let s = &mut chunk[offset];
+                if f.index != s.0 {
+                    moves.push((start + offset, s.0 as usize, f.index as usize));
+                }
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+            }
+            moves
         });
         let mut changed = 0u64;
-        for (i, (a, u, l)) in parts.into_iter().flatten().enumerate() {
-            if assign[i] != a {
-                changed += 1;
-            }
-            assign[i] = a;
-            upper[i] = u;
-            lower[i] = l;
+        for (i, from, to) in moves.into_iter().flatten() {
+            changed += 1;
+            totals.add(from, row(i), -1.0);
+            totals.add(to, row(i), 1.0);
         }
         if changed == 0 || shift <= tolerance {
             converged = true;
@@ -420,31 +751,21 @@ fn lloyd_hamerly(
     }
     // The assignment is exact for the final centroids (each pass reassigns
     // after moving them), so sizes and inertia are measured against them.
-    let parts = par_chunks(n, options.threads, |range| {
-        let mut counts = vec![0u64; k];
+    let centroids_ref = &centroids;
+    let state_ref = &state;
+    let parts = par_chunks(n, threads, |range| {
         let mut inertia = 0.0;
-        for i in range {
-            let a = assign[i] as usize;
-            counts[a] += 1;
-            inertia += sq_dist(row(i), &centroids[a * d..(a + 1) * d]);
-        }
-        (counts, inertia)
+        let clusters = range
+            .map(|i| {
+                let a = state_ref[i].0;
+                let j = a as usize;
+                inertia += sq_dist(row(i), &centroids_ref[j * d..(j + 1) * d]);
+                a
+            })
+            .collect::<Vec<_>>();
+        (clusters, inertia)
     });
-    let mut sizes = vec![0u64; k];
-    let mut inertia = 0.0;
-    for (counts, part_inertia) in &parts {
-        for (s, c) in sizes.iter_mut().zip(counts) {
-            *s += c;
-        }
-        inertia += part_inertia;
-    }
-    KMeansFit {
-        centroids,
-        sizes,
-        inertia,
-        iterations,
-        converged,
-    }
+    measured_fit(k, &parts, centroids, iterations, converged)
 }
 
 #[cfg(test)]
@@ -459,6 +780,8 @@ mod tests {
             seed: 7,
             n_init: 1,
             threads,
+            init: Init::Auto,
+            batch_size: None,
         }
     }
 
@@ -506,7 +829,7 @@ mod tests {
             max_iterations: 300,
             ..options(k, 2)
         };
-        let seeds = kmeans_plus_plus(&data, d, k, &mut Rng::new(opts.seed), 1);
+        let seeds = kmeans_plus_plus(&data, None, d, k, &mut Rng::new(opts.seed), 1);
         let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, 0.0);
         // Plain Lloyd.
         let mut c = seeds;
@@ -569,6 +892,129 @@ mod tests {
         let one = fit(&data, 2, &options(8, 1)).unwrap();
         let two = fit(&data, 2, &options(8, 2)).unwrap();
         assert_eq!(one, two);
+    }
+
+    /// k-means|| seeds as well as greedy k-means++: separated blobs are
+    /// found, and on noisy data the final inertia of either seeding is
+    /// within 2% of the other's (both end in a Lloyd local optimum).
+    #[test]
+    fn kmeans_parallel_seeds_as_well_as_plus_plus() {
+        let data = blobs(300);
+        let opts = KMeansOptions {
+            init: Init::Parallel,
+            ..options(3, 2)
+        };
+        let fit3 = fit(&data, 2, &opts).unwrap();
+        assert_eq!(fit3.init, Init::Parallel);
+        let mut sizes = fit3.sizes.clone();
+        sizes.sort();
+        assert_eq!(sizes, [300, 300, 300]);
+
+        // 25 blobs on a 5 × 5 grid (spacing 10, width 2) plus 5% uniform
+        // noise over the grid: both seedings should find the grid.
+        let mut rng = Rng::new(11);
+        let d = 2;
+        let noisy: Vec<f32> = (0..30_000)
+            .flat_map(|i| {
+                let (bx, by) = ((i % 5) as f64 * 10.0, ((i / 5) % 5) as f64 * 10.0);
+                let noise = rng.next_f64() < 0.05;
+                let mut coordinate = |centre: f64| {
+                    if noise {
+                        (rng.next_f64() * 50.0 - 5.0) as f32
+                    } else {
+                        (centre + rng.next_f64() * 2.0 - 1.0) as f32
+                    }
+                };
+                [coordinate(bx), coordinate(by)]
+            })
+            .collect();
+        let run = |init| {
+            fit(
+                &noisy,
+                d,
+                &KMeansOptions {
+                    init,
+                    n_init: 3,
+                    ..options(25, 2)
+                },
+            )
+            .unwrap()
+            .inertia
+        };
+        let (parallel, plus_plus) = (run(Init::Parallel), run(Init::PlusPlus));
+        assert!(
+            parallel <= plus_plus * 1.02 && plus_plus <= parallel * 1.02,
+            "k-means|| {parallel} vs k-means++ {plus_plus}"
+        );
+    }
+
+    #[test]
+    fn kmeans_parallel_is_deterministic_across_thread_counts() {
+        let mut rng = Rng::new(4);
+        let data: Vec<f32> = (0..30_000 * 3).map(|_| rng.next_f64() as f32).collect();
+        let opts = |threads| KMeansOptions {
+            init: Init::Parallel,
+            ..options(16, threads)
+        };
+        assert_eq!(
+            fit(&data, 3, &opts(1)).unwrap(),
+            fit(&data, 3, &opts(2)).unwrap()
+        );
+        assert_eq!(Init::Auto.resolve(KMEANS_PARALLEL_FROM), Init::Parallel);
+        assert_eq!(Init::Auto.resolve(KMEANS_PARALLEL_FROM - 1), Init::PlusPlus);
+    }
+
+    /// Mini-batch ends close to full-batch Lloyd. On 20 separated blobs both
+    /// find the same partition, and a mini-batch centroid is the mean of the
+    /// ~steps × batch / k points it received, off the cluster mean by about
+    /// σ²·d / that many in squared distance, so the inertia excess is about
+    /// k / (steps × batch) ≈ 0.1% here; 1% leaves room for the early,
+    /// poorly assigned points it never forgets. A broken update (wrong rate,
+    /// wrong sign) lands tens of percent away.
+    #[test]
+    fn minibatch_inertia_close_to_full_batch() {
+        let mut rng = Rng::new(21);
+        let d = 3;
+        let centres: Vec<f64> = (0..20 * d).map(|_| rng.next_f64() * 100.0).collect();
+        let data: Vec<f32> = (0..40_000)
+            .flat_map(|i| {
+                let c = i % 20;
+                (0..d)
+                    .map(|t| (centres[c * d + t] + rng.next_f64() * 2.0 - 1.0) as f32)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let full = fit(&data, d, &options(20, 2)).unwrap();
+        let mini_options = |threads| KMeansOptions {
+            batch_size: Some(1024),
+            max_iterations: 200,
+            tolerance: 0.0,
+            n_init: 3,
+            ..options(20, threads)
+        };
+        let mini = fit(&data, d, &mini_options(2)).unwrap();
+        assert_eq!(mini.iterations, 200);
+        assert!(
+            mini.inertia <= full.inertia * 1.01,
+            "mini-batch {} vs full batch {}",
+            mini.inertia,
+            full.inertia
+        );
+        assert_eq!(mini.sizes.iter().sum::<u64>(), 40_000);
+        // Deterministic for a seed whatever the threads.
+        assert_eq!(mini, fit(&data, d, &mini_options(1)).unwrap());
+        // A batch larger than the data is clamped, not refused.
+        let huge = KMeansOptions {
+            batch_size: Some(10_000_000),
+            max_iterations: 5,
+            ..options(20, 2)
+        };
+        assert!(fit(&data, d, &huge).is_ok());
+        let zero = KMeansOptions {
+            batch_size: Some(0),
+            ..options(20, 2)
+        };
+        assert!(fit(&data, d, &zero).unwrap_err().0.contains("batch_size"));
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! The training half of `kmeans_vs_peers` (same rows, options and Python
+//! peers) and the nearest-centroid kernel alone, built with plain `rustc`
+//! from the crate's own `kmeans.rs` and `nearest.rs`: no DataFusion, so it
+//! builds in seconds where the release DataFusion build takes an hour on a
+//! small shared machine. From the repository root:
+//!
+//! ```text
+//! rustc -C opt-level=3 --edition 2024 benches/standalone/kmeans_fit.rs -o target/kmeans_fit
+//! target/kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS
+//! ```
+//!
+//! Kernel figures come per wall-second and per CPU-second (from
+//! /proc/self/stat), the latter meaningful when other work shares the cores.
+
+#![allow(dead_code)]
+
+#[path = "bench_data.rs"]
+mod bench_data;
+#[path = "../../udfs/src/model/kmeans.rs"]
+mod kmeans;
+#[path = "../../udfs/src/model/nearest.rs"]
+mod nearest;
+
+use std::io::Write;
+use std::time::Instant;
+
+use kmeans::{Init, KMeansOptions, Rng, fit};
+use nearest::{Centroids, Nearest};
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 7 {
+        eprintln!("usage: kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS");
+        std::process::exit(2);
+    }
+    let number = |i: usize| -> usize {
+        args[i].parse().unwrap_or_else(|_| {
+            eprintln!("argument {i} must be a whole number, got {}", args[i]);
+            std::process::exit(2)
+        })
+    };
+    let (n, d, k, iterations, kernel_rows) =
+        (number(1), number(2), number(3), number(4), number(6));
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let x = bench_data::data(n, d, k);
+    let path = format!("target/kmeans-{n}x{d}-{k}.f32");
+    {
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(&path).expect("write target/"));
+        for v in &x {
+            file.write_all(&v.to_le_bytes()).expect("write data");
+        }
+    }
+    println!("data: {n} rows × {d} dims, {k} blobs + 10% noise; {threads} cores");
+    for init in [Init::Auto, Init::PlusPlus] {
+        let options = KMeansOptions {
+            k,
+            max_iterations: iterations as u32,
+            tolerance: 0.0,
+            seed: 7,
+            n_init: 1,
+            threads,
+            init,
+            batch_size: None,
+        };
+        let start = Instant::now();
+        let model = fit(&x, d, &options).expect("fit");
+        let seconds = start.elapsed().as_secs_f64();
+        let set = Centroids::new(&model.centroids, d);
+        let mut found = vec![Nearest::default(); n];
+        set.nearest(&x, &mut found);
+        let inertia: f64 = found.iter().map(|f| f.dist).sum();
+        println!(
+            "microseg ({:<8}) {seconds:>8.3} s  inertia {inertia:.6e}  iterations {}",
+            model.init.name(),
+            model.iterations
+        );
+    }
+    let output = std::process::Command::new(&args[5])
+        .arg("benches/peers/kmeans_worker.py")
+        .arg(&path)
+        .args([n, d, k, iterations, threads].map(|v| v.to_string()))
+        .output()
+        .expect("run the Python peers");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if kernel_rows > 0 {
+        kernel(kernel_rows, d, k, threads);
+    }
+}
+
+/// The nearest-centroid kernel over `rows` uniform rows on every core, best
+/// of 3, against the AVX2-FMA peaks (2 FMA units: 16 f64 or 32 f32 flops
+/// per cycle per core).
+fn kernel(rows: usize, d: usize, k: usize, threads: usize) {
+    let mut rng = Rng::new(5);
+    let points: Vec<f32> = (0..rows * d)
+        .map(|_| (rng.next_f64() * 20.0 - 10.0) as f32)
+        .collect();
+    let centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 16.0 - 8.0).collect();
+    let set = Centroids::new(&centroids, d);
+    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        let (cpu0, start) = (cpu_seconds(), Instant::now());
+        std::thread::scope(|scope| {
+            for part in points.chunks(rows.div_ceil(threads).max(1) * d) {
+                let set = &set;
+                scope.spawn(move || {
+                    let mut out = vec![Nearest::default(); 8192];
+                    for block in part.chunks(8192 * d) {
+                        set.nearest(block, &mut out[..block.len() / d]);
+                    }
+                });
+            }
+        });
+        wall = wall.min(start.elapsed().as_secs_f64());
+        cpu = cpu.min(cpu_seconds() - cpu0);
+    }
+    let mhz = bench_data::cpu_mhz();
+    let core_peak64 = mhz * 1e6 * 16.0;
+    let work = rows as f64 * (k * d) as f64;
+    println!(
+        "kernel: {rows} rows, k = {k}, d = {d}: best of 3 {wall:.3} s wall = {:.2} M rows/s; direct-form 3 flops/dim/centroid {:.1}% of the {threads}-core f64 peak, FMA 2 flops {:.1}% of the f32 peak",
+        rows as f64 / wall / 1e6,
+        100.0 * work * 3.0 / wall / (threads as f64 * core_peak64),
+        100.0 * work * 2.0 / wall / (threads as f64 * 2.0 * core_peak64)
+    );
+    println!(
+        "kernel per CPU-second ({cpu:.2} s): {:.2} M rows/s a core; direct-form {:.1}% of a core's f64 peak, FMA {:.1}% of its f32 peak",
+        rows as f64 / cpu / 1e6,
+        100.0 * work * 3.0 / cpu / core_peak64,
+        100.0 * work * 2.0 / cpu / (2.0 * core_peak64)
+    );
+}
