@@ -12,6 +12,7 @@ pub mod clv;
 pub mod clv_apply;
 pub mod kmeans;
 pub mod metrics;
+pub mod optimize;
 
 use std::sync::Arc;
 
