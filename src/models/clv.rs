@@ -106,7 +106,10 @@ pub async fn train(
             .iter()
             .map(|c| cast(c, &DataType::Float64).map_err(datafusion::error::DataFusionError::from))
             .collect::<std::result::Result<_, _>>()?;
-        let values: Vec<_> = values.iter().map(|c| c.as_primitive::<Float64Type>()).collect();
+        let values: Vec<_> = values
+            .iter()
+            .map(|c| c.as_primitive::<Float64Type>())
+            .collect();
         for row in 0..batch.num_rows() {
             let mut key = [0u64; 3];
             for (i, (c, field)) in values.iter().zip(schema.fields()).enumerate() {

@@ -51,6 +51,9 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// An objective: its value and gradient at a point.
+pub type Objective<'a, const N: usize> = dyn Fn(&[f64; N]) -> (f64, [f64; N]) + 'a;
+
 /// Where a minimization ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Minimum<const N: usize> {
@@ -111,11 +114,7 @@ fn identity<const N: usize>(scale: f64) -> [[f64; N]; N] {
 /// that halves the gradient without raising the value beyond that noise is
 /// taken. If even steepest descent finds no decrease the run stops,
 /// converged only if the gradient is already tiny.
-pub fn bfgs<const N: usize>(
-    eval: &dyn Fn(&[f64; N]) -> (f64, [f64; N]),
-    x0: [f64; N],
-    max_iterations: u32,
-) -> Minimum<N> {
+pub fn bfgs<const N: usize>(eval: &Objective<N>, x0: [f64; N], max_iterations: u32) -> Minimum<N> {
     let mut x = x0;
     let (mut value, mut g) = eval(&x);
     let mut evaluations = 1;
@@ -146,7 +145,9 @@ pub fn bfgs<const N: usize>(
         for (di, row) in d.iter_mut().zip(&h) {
             *di = -dot(row, &g);
         }
-        if !(dot(&d, &g) < 0.0) {
+        // Written so that a NaN direction also counts as not downhill.
+        let downhill = dot(&d, &g) < 0.0;
+        if !downhill {
             h = identity(1.0);
             fresh = true;
             d = g.map(|v| -v);
@@ -193,7 +194,14 @@ pub fn bfgs<const N: usize>(
                 fresh = true;
                 continue;
             }
-            return done(x, value, &g, iterations, evaluations, norm <= STALLED_TOLERANCE);
+            return done(
+                x,
+                value,
+                &g,
+                iterations,
+                evaluations,
+                norm <= STALLED_TOLERANCE,
+            );
         };
         let s: [f64; N] = std::array::from_fn(|i| xn[i] - x[i]);
         let y: [f64; N] = std::array::from_fn(|i| gn[i] - g[i]);
@@ -259,7 +267,11 @@ pub fn nelder_mead<const N: usize>(
         if fr < values[0] {
             let expanded = along(2.0);
             let fe = f(&expanded);
-            (simplex[N], values[N]) = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+            (simplex[N], values[N]) = if fe < fr {
+                (expanded, fe)
+            } else {
+                (reflected, fr)
+            };
         } else if fr < values[N - 1] {
             (simplex[N], values[N]) = (reflected, fr);
         } else {
@@ -286,7 +298,7 @@ pub fn nelder_mead<const N: usize>(
 /// (every parameter 1, lifetimes' start), then from ±1 if that does not
 /// converge, keeping the best; if none converges, Nelder–Mead from the best
 /// point and BFGS again from where it ends.
-pub fn minimize<const N: usize>(eval: &dyn Fn(&[f64; N]) -> (f64, [f64; N])) -> Minimum<N> {
+pub fn minimize<const N: usize>(eval: &Objective<N>) -> Minimum<N> {
     const MAX_ITERATIONS: u32 = 500;
     let mut best: Option<Minimum<N>> = None;
     let (mut iterations, mut evaluations) = (0, 0);
@@ -312,7 +324,11 @@ pub fn minimize<const N: usize>(eval: &dyn Fn(&[f64; N]) -> (f64, [f64; N])) -> 
             let v = eval(x).0;
             if v.is_finite() { v } else { f64::MAX }
         };
-        let from = if best.value.is_finite() { best.x } else { [0.0; N] };
+        let from = if best.value.is_finite() {
+            best.x
+        } else {
+            [0.0; N]
+        };
         let (x, v, moves) = nelder_mead(&value, from, 20_000);
         let polish = bfgs(eval, x, MAX_ITERATIONS);
         iterations += moves + polish.iterations;
@@ -376,7 +392,10 @@ mod tests {
     fn bfgs_finds_closed_form_minima() {
         let m = bfgs(&rosenbrock, [-1.2, 1.0], 500);
         assert!(m.converged, "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
         assert!(m.iterations < 100, "{m:?}");
         // A quadratic with minimum at c: exact after a few steps.
         let c = [3.0, -2.0, 0.5];
@@ -387,8 +406,8 @@ mod tests {
         };
         let m = bfgs(&quad, [0.0; 3], 100);
         assert!(m.converged && m.iterations <= 20, "{m:?}");
-        for i in 0..3 {
-            assert!((m.x[i] - c[i]).abs() < 1e-8, "{m:?}");
+        for (x, c) in m.x.iter().zip(c) {
+            assert!((x - c).abs() < 1e-8, "{m:?}");
         }
     }
 
@@ -416,7 +435,10 @@ mod tests {
         let f = |p: &[f64; 2]| ((p[0] - 2.0).powi(2) + (p[1] + 1.0).powi(2), [f64::NAN; 2]);
         let m = minimize(&f);
         assert!(!m.converged);
-        assert!((m.x[0] - 2.0).abs() < 1e-4 && (m.x[1] + 1.0).abs() < 1e-4, "{m:?}");
+        assert!(
+            (m.x[0] - 2.0).abs() < 1e-4 && (m.x[1] + 1.0).abs() < 1e-4,
+            "{m:?}"
+        );
     }
 
     #[test]
