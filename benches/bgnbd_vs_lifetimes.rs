@@ -107,7 +107,15 @@ fn run(args: Args) -> Result<()> {
         args.customers,
         data.len()
     );
-    println!("microseg   {ours:>8.3} s  params {:?}", fit.params);
+    println!(
+        "microseg   {ours:>8.3} s  params {:?}  ({} iterations, {} evaluations, gradient {:.1e}, converged {}, {} threads)",
+        fit.params,
+        fit.iterations,
+        fit.evaluations,
+        fit.gradient_norm,
+        fit.converged,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let output = Command::new(&args.python)
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers/bgnbd_worker.py"))
         .arg(&csv)

@@ -570,6 +570,12 @@ async fn lifetime_value_matches_lifetimes() {
     for (model, key) in [("bg", "bgnbd"), ("gg", "gamma_gamma")] {
         let ours = describe(&engine, model).await;
         assert_eq!(ours["converged"], "true", "{model}: {ours:?}");
+        let gradient: f64 = ours["metric.gradient_norm"].parse().unwrap();
+        let evaluations: f64 = ours["metric.evaluations"].parse().unwrap();
+        assert!(
+            gradient <= 1e-6 && (1.0..1000.0).contains(&evaluations),
+            "{model}: {ours:?}"
+        );
         for (name, theirs) in reference[key].as_object().unwrap() {
             let value: f64 = ours[&format!("parameter.{name}")].parse().unwrap();
             let theirs = theirs.as_f64().unwrap();

@@ -94,7 +94,9 @@ pub async fn train(
         ));
     }
     // Identical rows are one term of the likelihood with a weight.
-    let mut groups: HashMap<Vec<u64>, f64> = HashMap::new();
+    // Keys are the values' bits (unused trailing slots 0): a fixed-size key
+    // allocates nothing per row.
+    let mut groups: HashMap<[u64; 3], f64> = HashMap::new();
     let mut rows = 0u64;
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {
@@ -104,10 +106,13 @@ pub async fn train(
             .iter()
             .map(|c| cast(c, &DataType::Float64).map_err(datafusion::error::DataFusionError::from))
             .collect::<std::result::Result<_, _>>()?;
+        let values: Vec<_> = values
+            .iter()
+            .map(|c| c.as_primitive::<Float64Type>())
+            .collect();
         for row in 0..batch.num_rows() {
-            let mut key = Vec::with_capacity(columns);
-            for (c, field) in values.iter().zip(schema.fields()) {
-                let c = c.as_primitive::<Float64Type>();
+            let mut key = [0u64; 3];
+            for (i, (c, field)) in values.iter().zip(schema.fields()).enumerate() {
                 if c.is_null(row) {
                     return Err(err(
                         name,
@@ -121,7 +126,7 @@ pub async fn train(
                         format!("column {} must be finite and ≥ 0, got {v}", field.name()),
                     ));
                 }
-                key.push(v.to_bits());
+                key[i] = v.to_bits();
             }
             let x = f64::from_bits(key[0]);
             if model_type == "bgnbd" {
@@ -181,6 +186,8 @@ pub async fn train(
     let mut metrics = BTreeMap::new();
     metrics.insert("mean_log_likelihood".into(), fitted.mean_log_likelihood);
     metrics.insert("distinct_rows".into(), groups.len() as f64);
+    metrics.insert("gradient_norm".into(), fitted.gradient_norm);
+    metrics.insert("evaluations".into(), fitted.evaluations as f64);
     let mut resolved = BTreeMap::new();
     resolved.insert("model_type".into(), model_type.to_string());
     resolved.insert("penalizer".into(), penalizer.to_string());

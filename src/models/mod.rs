@@ -453,7 +453,13 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
         rows.push((format!("parameter.{key}"), format!("{value:.9}")));
     }
     for (key, value) in &m.metrics {
-        rows.push((format!("metric.{key}"), format!("{value:.6}")));
+        // Small values (a gradient norm) keep their digits.
+        let shown = if *value != 0.0 && value.abs() < 1e-3 {
+            format!("{value:.3e}")
+        } else {
+            format!("{value:.6}")
+        };
+        rows.push((format!("metric.{key}"), shown));
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("property", DataType::Utf8, false),

@@ -8,11 +8,16 @@
 //! and `m` (mean value of the repeat purchases).
 //!
 //! Numerics: every likelihood term is a log-gamma or log, combined with
-//! log-sum-exp, so large counts never overflow; identical rows are grouped
-//! with weights by the caller, so millions of customers cost as much as
-//! their distinct (x, t_x, T) triples.
+//! log-sum-exp, so large counts never overflow; identical rows are merged
+//! with weights, so millions of customers cost as much as their distinct
+//! (x, t_x, T) triples. The special functions depend on x alone or on one
+//! time, so an evaluation computes them per distinct value and a row costs
+//! one exp and one log. Fits run BFGS on log-parameters with analytic
+//! gradients (ψ below) and sum rows on all cores ([`super::optimize`]).
 
 use serde::{Deserialize, Serialize};
+
+use super::optimize::{Minimum, default_threads, minimize, par_sum};
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~15 significant digits).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -40,6 +45,31 @@ pub fn ln_gamma(x: f64) -> f64 {
     }
     let t = x + G + 0.5;
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// ψ(x) = d/dx ln Γ(x), for the likelihoods' gradients: the recurrence
+/// ψ(x) = ψ(x+1) − 1/x lifts x to ≥ 10, where the asymptotic series in
+/// 1/x² (Bernoulli numbers, through x⁻¹²) is good to ~1e-16; reflection
+/// covers negative non-integers.
+pub fn digamma(x: f64) -> f64 {
+    if x <= 0.0 && x == x.floor() {
+        return f64::NAN;
+    }
+    if x < 0.0 {
+        let pi = std::f64::consts::PI;
+        return digamma(1.0 - x) - pi / (pi * x).tan();
+    }
+    let (mut x, mut shift) = (x, 0.0);
+    while x < 10.0 {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    let y = 1.0 / (x * x);
+    let series = y
+        * (1.0 / 12.0
+            - y * (1.0 / 120.0
+                - y * (1.0 / 252.0 - y * (1.0 / 240.0 - y * (1.0 / 132.0 - y * 691.0 / 32760.0)))));
+    shift + x.ln() - 0.5 / x - series
 }
 
 fn ln_beta(a: f64, b: f64) -> f64 {
@@ -148,182 +178,322 @@ pub struct Fitted {
     pub params: Vec<f64>,
     /// Mean log-likelihood per customer at the optimum.
     pub mean_log_likelihood: f64,
-    /// Optimizer iterations.
+    /// Optimizer iterations (all starts).
     pub iterations: u32,
-    /// Whether the simplex shrank below tolerance before the limit.
+    /// Likelihood (and gradient) evaluations over the data.
+    pub evaluations: u32,
+    /// Largest absolute gradient component of the mean negative
+    /// log-likelihood in log-parameters at the optimum.
+    pub gradient_norm: f64,
+    /// Whether the gradient reached the optimizer's tolerance.
     pub converged: bool,
 }
 
-/// Nelder–Mead on `f` from `x0`; returns (argmin, min, iterations, converged).
-fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], max_iter: u32) -> (Vec<f64>, f64, u32, bool) {
-    let n = x0.len();
-    let mut simplex: Vec<Vec<f64>> = vec![x0.to_vec()];
-    for i in 0..n {
-        let mut p = x0.to_vec();
-        p[i] += 0.5;
-        simplex.push(p);
-    }
-    let mut values: Vec<f64> = simplex.iter().map(|p| f(p)).collect();
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < max_iter {
-        iterations += 1;
-        let mut order: Vec<usize> = (0..=n).collect();
-        order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
-        simplex = order.iter().map(|&i| simplex[i].clone()).collect();
-        values = order.iter().map(|&i| values[i]).collect();
-        let spread = (values[n] - values[0]).abs();
-        let size = simplex[1..]
-            .iter()
-            .map(|p| {
-                p.iter()
-                    .zip(&simplex[0])
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max)
-            })
-            .fold(0.0, f64::max);
-        if spread <= 1e-12 * (1.0 + values[0].abs()) && size <= 1e-9 {
-            converged = true;
-            break;
-        }
-        let centroid: Vec<f64> = (0..n)
-            .map(|j| simplex[..n].iter().map(|p| p[j]).sum::<f64>() / n as f64)
-            .collect();
-        let along = |t: f64| -> Vec<f64> {
-            centroid
-                .iter()
-                .zip(&simplex[n])
-                .map(|(c, w)| c + t * (c - w))
-                .collect()
-        };
-        let reflected = along(1.0);
-        let fr = f(&reflected);
-        if fr < values[0] {
-            let expanded = along(2.0);
-            let fe = f(&expanded);
-            if fe < fr {
-                simplex[n] = expanded;
-                values[n] = fe;
-            } else {
-                simplex[n] = reflected;
-                values[n] = fr;
-            }
-        } else if fr < values[n - 1] {
-            simplex[n] = reflected;
-            values[n] = fr;
-        } else {
-            let contracted = if fr < values[n] {
-                along(0.5)
-            } else {
-                along(-0.5)
-            };
-            let fc = f(&contracted);
-            if fc < values[n].min(fr) {
-                simplex[n] = contracted;
-                values[n] = fc;
-            } else {
-                let best = simplex[0].clone();
-                for i in 1..=n {
-                    simplex[i] = simplex[i]
-                        .iter()
-                        .zip(&best)
-                        .map(|(p, b)| b + 0.5 * (p - b))
-                        .collect();
-                    values[i] = f(&simplex[i]);
-                }
-            }
+impl<const N: usize> From<Minimum<N>> for Fitted {
+    fn from(m: Minimum<N>) -> Self {
+        Fitted {
+            params: m.x.iter().map(|v| v.exp()).collect(),
+            mean_log_likelihood: -m.value,
+            iterations: m.iterations,
+            evaluations: m.evaluations,
+            gradient_norm: m.gradient_norm,
+            converged: m.converged,
         }
     }
-    let best = (0..=n)
-        .min_by(|&i, &j| values[i].total_cmp(&values[j]))
-        .unwrap_or(0);
-    (simplex[best].clone(), values[best], iterations, converged)
 }
 
-/// Minimizes from a few starts and polishes the best with restarts, which
-/// is what makes Nelder–Mead reliable on these smooth, ridge-shaped
-/// likelihoods.
-fn minimize(f: &dyn Fn(&[f64]) -> f64, n: usize) -> (Vec<f64>, f64, u32, bool) {
-    let mut best: Option<(Vec<f64>, f64, u32, bool)> = None;
-    for start in [0.0, -1.0, 1.0] {
-        let (mut x, mut v, mut it, mut ok) = nelder_mead(f, &vec![start; n], 20_000);
-        // Restart from the optimum until it stops moving.
-        for _ in 0..5 {
-            let (x2, v2, it2, ok2) = nelder_mead(f, &x, 20_000);
-            it += it2;
-            let moved = (v - v2).abs() > 1e-13 * (1.0 + v.abs());
-            x = x2;
-            v = v2;
-            ok = ok2;
-            if !moved {
-                break;
+/// The sorted distinct values of `values` and each value's index among them.
+fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, impl Fn(f64) -> u32) {
+    let mut sorted: Vec<f64> = values.collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup_by(|a, b| a.total_cmp(b).is_eq());
+    let lookup = sorted.clone();
+    let index = move |v: f64| {
+        lookup
+            .binary_search_by(|p| p.total_cmp(&v))
+            .expect("value seen when sorting") as u32
+    };
+    (sorted, index)
+}
+
+/// Total weight of each distinct x, for the terms that depend on x alone.
+fn weight_per_x(distinct: usize, rows: impl Iterator<Item = (u32, f64)>) -> Vec<f64> {
+    let mut weights = vec![0.0; distinct];
+    for (x, w) in rows {
+        weights[x as usize] += w;
+    }
+    weights
+}
+
+/// One weighted BG/NBD row by indices into the distinct values.
+#[derive(Debug, Clone, Copy)]
+struct PurchaseRow {
+    x: u32,
+    t_x: u32,
+    t: u32,
+    weight: f64,
+}
+
+/// BG/NBD training data, factored for evaluation: the parameter-dependent
+/// special functions of the likelihood depend on x alone (ln Γ, ψ) or on
+/// one of recency and T (ln(α + ·)), so each evaluation computes them once
+/// per distinct value, and a row costs one exp and one ln.
+struct Purchases {
+    xs: Vec<f64>,
+    x_weight: Vec<f64>,
+    recencies: Vec<f64>,
+    ages: Vec<f64>,
+    rows: Vec<PurchaseRow>,
+    total: f64,
+}
+
+impl Purchases {
+    /// Rows sorted (so the sum's order, hence the fit, does not depend on
+    /// the input's order) and identical ones merged.
+    fn new(rows: &[(f64, f64, f64, f64)]) -> Self {
+        let (xs, xi) = distinct(rows.iter().map(|r| r.0));
+        let (recencies, ri) = distinct(rows.iter().map(|r| r.1));
+        let (ages, ai) = distinct(rows.iter().map(|r| r.2));
+        let mut indexed: Vec<PurchaseRow> = rows
+            .iter()
+            .map(|&(x, t_x, t, weight)| PurchaseRow {
+                x: xi(x),
+                t_x: ri(t_x),
+                t: ai(t),
+                weight,
+            })
+            .collect();
+        indexed.sort_by_key(|r| (r.x, r.t_x, r.t));
+        let mut merged: Vec<PurchaseRow> = Vec::with_capacity(indexed.len());
+        for row in indexed {
+            match merged.last_mut() {
+                Some(last) if (last.x, last.t_x, last.t) == (row.x, row.t_x, row.t) => {
+                    last.weight += row.weight
+                }
+                _ => merged.push(row),
             }
         }
-        if best.as_ref().is_none_or(|b| v < b.1) {
-            best = Some((x, v, it, ok));
+        let x_weight = weight_per_x(xs.len(), merged.iter().map(|r| (r.x, r.weight)));
+        Purchases {
+            total: x_weight.iter().sum(),
+            xs,
+            x_weight,
+            recencies,
+            ages,
+            rows: merged,
         }
     }
-    best.expect("at least one start")
+
+    /// Mean negative log-likelihood (plus penalty) and its gradient at
+    /// log-parameters `p` = ln(r, α, a, b).
+    ///
+    /// ln L = A(x) + ln(e^{A3} + [x > 0] e^{A4}) with
+    /// A(x) = ln Γ(r+x) − ln Γ(r) + r ln α + ln Γ(b+x) − ln Γ(a+b+x) − ln Γ(b) + ln Γ(a+b),
+    /// A3 = −(r+x) ln(α+T), A4 = ln a − ln(b+x−1) − (r+x) ln(α+t_x).
+    /// With w3, w4 the shares of the two exponentials (a log-sum-exp's
+    /// softmax), ∂/∂r = ψ(r+x) − ψ(r) + ln α − w3 ln(α+T) − w4 ln(α+t_x),
+    /// ∂/∂α = r/α − (r+x)(w3/(α+T) + w4/(α+t_x)), ∂/∂a = ψ(a+b) − ψ(a+b+x) + w4/a,
+    /// ∂/∂b = ψ(b+x) − ψ(a+b+x) − ψ(b) + ψ(a+b) − w4/(b+x−1).
+    fn objective(&self, p: &[f64; 4], penalizer: f64, threads: usize) -> (f64, [f64; 4]) {
+        let theta = p.map(f64::exp);
+        let [r, alpha, a, b] = theta;
+        let ln_alpha = alpha.ln();
+        let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
+        let (ps_r, ps_b, ps_ab) = (digamma(r), digamma(b), digamma(a + b));
+        // Terms of x alone, summed with each x's total weight.
+        let mut ll = 0.0;
+        let mut d = [0.0; 4];
+        let mut ln_b1 = vec![0.0; self.xs.len()];
+        let mut inv_b1 = vec![0.0; self.xs.len()];
+        for (i, (&x, &w)) in self.xs.iter().zip(&self.x_weight).enumerate() {
+            let ps_abx = digamma(a + b + x);
+            ll += w
+                * (ln_gamma(r + x) - lg_r + r * ln_alpha + ln_gamma(b + x)
+                    - ln_gamma(a + b + x)
+                    - lg_b
+                    + lg_ab);
+            d[0] += w * (digamma(r + x) - ps_r + ln_alpha);
+            d[1] += w * r / alpha;
+            d[2] += w * (ps_ab - ps_abx);
+            d[3] += w * (digamma(b + x) - ps_abx - ps_b + ps_ab);
+            if x > 0.0 {
+                ln_b1[i] = (b + x - 1.0).ln();
+                inv_b1[i] = 1.0 / (b + x - 1.0);
+            }
+        }
+        let logs = |values: &[f64]| -> (Vec<f64>, Vec<f64>) {
+            values
+                .iter()
+                .map(|v| ((alpha + v).ln(), 1.0 / (alpha + v)))
+                .unzip()
+        };
+        let (ln_age, inv_age) = logs(&self.ages);
+        let (ln_rec, inv_rec) = logs(&self.recencies);
+        let ln_a = a.ln();
+        let s = par_sum(self.rows.len(), threads, |range| {
+            let mut s = [0.0; 5];
+            for row in &self.rows[range] {
+                let (xi, w) = (row.x as usize, row.weight);
+                let x = self.xs[xi];
+                let rx = r + x;
+                let (ln_t, inv_t) = (ln_age[row.t as usize], inv_age[row.t as usize]);
+                let a3 = -rx * ln_t;
+                if x > 0.0 {
+                    let (ln_tx, inv_tx) = (ln_rec[row.t_x as usize], inv_rec[row.t_x as usize]);
+                    let a4 = ln_a - ln_b1[xi] - rx * ln_tx;
+                    let e = (-(a3 - a4).abs()).exp();
+                    let (hi, lo) = (1.0 / (1.0 + e), e / (1.0 + e));
+                    let (w3, w4) = if a3 >= a4 { (hi, lo) } else { (lo, hi) };
+                    s[0] += w * (a3.max(a4) + e.ln_1p());
+                    s[1] += w * (w3 * ln_t + w4 * ln_tx);
+                    s[2] += w * rx * (w3 * inv_t + w4 * inv_tx);
+                    s[3] += w * w4;
+                    s[4] += w * w4 * inv_b1[xi];
+                } else {
+                    s[0] += w * a3;
+                    s[1] += w * ln_t;
+                    s[2] += w * rx * inv_t;
+                }
+            }
+            s
+        });
+        ll += s[0];
+        d[0] -= s[1];
+        d[1] -= s[2];
+        d[2] += s[3] / a;
+        d[3] -= s[4];
+        finish(ll, d, theta, self.total, penalizer)
+    }
+}
+
+/// Mean negative log-likelihood plus penalizer × Σ θ², and its gradient in
+/// log-parameters (∂/∂ln θ = θ ∂/∂θ); non-finite values become +∞ so the
+/// optimizer backs off.
+fn finish<const N: usize>(
+    ll: f64,
+    d: [f64; N],
+    theta: [f64; N],
+    total: f64,
+    penalizer: f64,
+) -> (f64, [f64; N]) {
+    let value = -ll / total + penalizer * theta.iter().map(|t| t * t).sum::<f64>();
+    let g =
+        std::array::from_fn(|i| -theta[i] * d[i] / total + 2.0 * penalizer * theta[i] * theta[i]);
+    if value.is_finite() {
+        (value, g)
+    } else {
+        (f64::INFINITY, [f64::NAN; N])
+    }
 }
 
 /// Fits BG/NBD to weighted rows (x, t_x, T, weight); `penalizer` adds
 /// penalizer × Σ params² to the mean negative log-likelihood (lifetimes'
-/// convention).
+/// convention). Evaluations run on all cores.
 pub fn fit_bgnbd(rows: &[(f64, f64, f64, f64)], penalizer: f64) -> Fitted {
-    let total: f64 = rows.iter().map(|r| r.3).sum();
-    let objective = |p: &[f64]| -> f64 {
-        let m = BgNbd {
-            r: p[0].exp(),
-            alpha: p[1].exp(),
-            a: p[2].exp(),
-            b: p[3].exp(),
-        };
-        let ll: f64 = rows
+    fit_bgnbd_threads(rows, penalizer, default_threads())
+}
+
+fn fit_bgnbd_threads(rows: &[(f64, f64, f64, f64)], penalizer: f64, threads: usize) -> Fitted {
+    let data = Purchases::new(rows);
+    minimize(&|p: &[f64; 4]| data.objective(p, penalizer, threads)).into()
+}
+
+/// One weighted Gamma-Gamma row: its distinct-x index, x, m, ln m.
+#[derive(Debug, Clone, Copy)]
+struct SpendRow {
+    xi: u32,
+    x: f64,
+    m: f64,
+    ln_m: f64,
+    weight: f64,
+}
+
+/// Gamma-Gamma training data: the ln Γ and ψ terms depend on x alone and
+/// are computed once per distinct x and evaluation.
+struct Spends {
+    xs: Vec<f64>,
+    x_weight: Vec<f64>,
+    rows: Vec<SpendRow>,
+    total: f64,
+}
+
+impl Spends {
+    fn new(rows: &[(f64, f64, f64)]) -> Self {
+        let (xs, xi) = distinct(rows.iter().map(|r| r.0));
+        let mut rows: Vec<SpendRow> = rows
             .iter()
-            .map(|&(x, t_x, t, w)| w * m.log_likelihood(x, t_x, t))
-            .sum();
-        let penalty: f64 = p.iter().map(|v| v.exp().powi(2)).sum::<f64>() * penalizer;
-        let value = -ll / total + penalty;
-        if value.is_finite() { value } else { f64::MAX }
-    };
-    let (x, v, iterations, converged) = minimize(&objective, 4);
-    Fitted {
-        params: x.iter().map(|v| v.exp()).collect(),
-        mean_log_likelihood: -v,
-        iterations,
-        converged,
+            .map(|&(x, m, weight)| SpendRow {
+                xi: xi(x),
+                x,
+                m,
+                ln_m: m.ln(),
+                weight,
+            })
+            .collect();
+        rows.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
+        let x_weight = weight_per_x(xs.len(), rows.iter().map(|r| (r.xi, r.weight)));
+        Spends {
+            total: x_weight.iter().sum(),
+            xs,
+            x_weight,
+            rows,
+        }
+    }
+
+    /// Mean negative log-likelihood (plus penalty) and its gradient at
+    /// log-parameters ln(p, q, v).
+    ///
+    /// ln L = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln v + (px−1) ln m + px ln x − (px+q) ln(xm+v);
+    /// ∂/∂p = x(ψ(px+q) − ψ(px) + ln m + ln x − ln(xm+v)),
+    /// ∂/∂q = ψ(px+q) − ψ(q) + ln v − ln(xm+v), ∂/∂v = q/v − (px+q)/(xm+v).
+    fn objective(&self, params: &[f64; 3], penalizer: f64, threads: usize) -> (f64, [f64; 3]) {
+        let theta = params.map(f64::exp);
+        let [p, q, v] = theta;
+        let (lg_q, ps_q, ln_v) = (ln_gamma(q), digamma(q), v.ln());
+        let mut ll = 0.0;
+        let mut d = [0.0; 3];
+        for (&x, &w) in self.xs.iter().zip(&self.x_weight) {
+            let ps_pxq = digamma(p * x + q);
+            ll += w * (ln_gamma(p * x + q) - ln_gamma(p * x) - lg_q + q * ln_v + p * x * x.ln());
+            d[0] += w * x * (ps_pxq - digamma(p * x) + x.ln());
+            d[1] += w * (ps_pxq - ps_q + ln_v);
+            d[2] += w * q / v;
+        }
+        let s = par_sum(self.rows.len(), threads, |range| {
+            let mut s = [0.0; 4];
+            for row in &self.rows[range] {
+                let (x, w) = (row.x, row.weight);
+                let ln_xmv = (x * row.m + v).ln();
+                let pxq = p * x + q;
+                s[0] += w * ((p * x - 1.0) * row.ln_m - pxq * ln_xmv);
+                s[1] += w * x * (row.ln_m - ln_xmv);
+                s[2] += w * ln_xmv;
+                s[3] += w * pxq / (x * row.m + v);
+            }
+            s
+        });
+        ll += s[0];
+        d[0] += s[1];
+        d[1] -= s[2];
+        d[2] -= s[3];
+        finish(ll, d, theta, self.total, penalizer)
     }
 }
 
 /// Fits Gamma-Gamma to weighted rows (x, m, weight) with x > 0.
 pub fn fit_gamma_gamma(rows: &[(f64, f64, f64)], penalizer: f64) -> Fitted {
-    let total: f64 = rows.iter().map(|r| r.2).sum();
-    let objective = |p: &[f64]| -> f64 {
-        let m = GammaGamma {
-            p: p[0].exp(),
-            q: p[1].exp(),
-            v: p[2].exp(),
-        };
-        let ll: f64 = rows
-            .iter()
-            .map(|&(x, mv, w)| w * m.log_likelihood(x, mv))
-            .sum();
-        let penalty: f64 = p.iter().map(|v| v.exp().powi(2)).sum::<f64>() * penalizer;
-        let value = -ll / total + penalty;
-        if value.is_finite() { value } else { f64::MAX }
-    };
-    let (x, v, iterations, converged) = minimize(&objective, 3);
-    Fitted {
-        params: x.iter().map(|v| v.exp()).collect(),
-        mean_log_likelihood: -v,
-        iterations,
-        converged,
-    }
+    fit_gamma_gamma_threads(rows, penalizer, default_threads())
+}
+
+fn fit_gamma_gamma_threads(rows: &[(f64, f64, f64)], penalizer: f64, threads: usize) -> Fitted {
+    let data = Spends::new(rows);
+    minimize(&|p: &[f64; 3]| data.objective(p, penalizer, threads)).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::optimize::Objective;
 
     #[test]
     fn ln_gamma_closed_forms() {
@@ -366,6 +536,235 @@ mod tests {
         assert!(
             m.expected_purchases(10.0, 3.0, 29.0, 30.0)
                 > m.expected_purchases(10.0, 3.0, 5.0, 30.0)
+        );
+    }
+
+    #[test]
+    fn digamma_closed_forms() {
+        let euler = 0.577_215_664_901_532_9;
+        // The shift from 1 to 10 cancels ~2.8 against ~2.3: a few ulps.
+        assert!((digamma(1.0) + euler).abs() < 4e-15);
+        assert!((digamma(0.5) + euler + 2.0 * 2f64.ln()).abs() < 4e-15);
+        // python3 -c "import mpmath; mpmath.mp.dps=30; print(mpmath.digamma(x))"
+        for (x, want) in [
+            (100.0, 4.600_161_852_738_087),
+            (0.01, -100.560_885_457_868_7),
+            (3.7, 1.167_153_539_361_511),
+            (12.5, 2.485_195_651_274_912),
+            (1e6, 13.815_510_057_964_19),
+            (-2.5, 1.103_156_640_645_243),
+        ] {
+            assert!(
+                (digamma(x) - want).abs() < 4e-15 * want.abs().max(1.0),
+                "ψ({x}) = {} vs {want}",
+                digamma(x)
+            );
+        }
+        // ψ(x + 1) = ψ(x) + 1/x across the switch to the series at 10.
+        for x in [0.3, 2.0, 9.5, 9.999, 10.0, 47.25] {
+            assert!(
+                (digamma(x + 1.0) - digamma(x) - 1.0 / x).abs() < 1e-14,
+                "{x}"
+            );
+        }
+        // The derivative of ln Γ.
+        for x in [0.3, 2.5, 17.0, 250.0] {
+            let h = 1e-5 * x;
+            let numeric = (ln_gamma(x + h) - ln_gamma(x - h)) / (2.0 * h);
+            assert!(
+                (digamma(x) - numeric).abs() < 1e-7 * digamma(x).abs().max(1.0),
+                "{x}"
+            );
+        }
+        assert!(digamma(0.0).is_nan() && digamma(-3.0).is_nan());
+    }
+
+    /// Deterministic rows with no-repeat customers, large counts and long
+    /// observation, repeats and non-integer times.
+    fn purchases(n: usize) -> Vec<(f64, f64, f64, f64)> {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut rows: Vec<(f64, f64, f64, f64)> = (0..n)
+            .map(|_| {
+                let t = (30.0 + 700.0 * next()).floor();
+                let x = if next() < 0.5 {
+                    0.0
+                } else {
+                    (12.0 * next() * next()).floor()
+                };
+                let t_x = if x > 0.0 {
+                    (t * next()).floor().max(1.0)
+                } else {
+                    0.0
+                };
+                (x, t_x, t, 1.0 + (3.0 * next()).floor())
+            })
+            .collect();
+        rows.extend([
+            (0.0, 0.0, 5.0, 2.0),
+            (4000.0, 99_000.5, 100_000.0, 1.0),
+            (1.0, 0.25, 0.5, 1.0),
+        ]);
+        rows
+    }
+
+    fn spends() -> Vec<(f64, f64, f64)> {
+        (1..400)
+            .map(|i| {
+                let x = f64::from(1 + i % 9);
+                (x, 5.0 + f64::from((i * 37) % 101), f64::from(1 + i % 3))
+            })
+            .chain([(3000.0, 12.5, 1.0)])
+            .collect()
+    }
+
+    /// Central differences of the objective against the analytic gradient.
+    fn check_gradient<const N: usize>(f: &Objective<N>, at: [f64; N]) {
+        let (value, g) = f(&at);
+        assert!(value.is_finite(), "{at:?}");
+        for i in 0..N {
+            let h = 1e-5;
+            let (mut up, mut down) = (at, at);
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (f(&up).0 - f(&down).0) / (2.0 * h);
+            assert!(
+                (g[i] - numeric).abs() <= 1e-6 * g[i].abs().max(1.0),
+                "∂{i} at {at:?}: analytic {} vs numeric {numeric}",
+                g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn bgnbd_gradient_matches_finite_differences() {
+        let data = Purchases::new(&purchases(500));
+        for penalizer in [0.0, 0.1] {
+            for at in [[0.0; 4], [-1.4, 1.3, -0.2, 0.9], [1.0, -2.0, 2.0, -1.5]] {
+                check_gradient(&|p: &[f64; 4]| data.objective(p, penalizer, 1), at);
+            }
+        }
+    }
+
+    #[test]
+    fn gamma_gamma_gradient_matches_finite_differences() {
+        let data = Spends::new(&spends());
+        for penalizer in [0.0, 0.05] {
+            for at in [[0.0; 3], [1.8, 1.4, 3.0], [-0.5, 2.5, 1.0]] {
+                check_gradient(&|p: &[f64; 3]| data.objective(p, penalizer, 1), at);
+            }
+        }
+    }
+
+    /// The factored sums equal the plain per-customer likelihoods.
+    #[test]
+    fn factored_likelihoods_equal_the_per_customer_ones() {
+        let rows = purchases(300);
+        let m = BgNbd {
+            r: 0.3,
+            alpha: 5.0,
+            a: 0.7,
+            b: 2.2,
+        };
+        let total: f64 = rows.iter().map(|r| r.3).sum();
+        let plain: f64 = rows
+            .iter()
+            .map(|&(x, t_x, t, w)| w * m.log_likelihood(x, t_x, t))
+            .sum();
+        let p = [m.r, m.alpha, m.a, m.b].map(f64::ln);
+        let (value, _) = Purchases::new(&rows).objective(&p, 0.0, 1);
+        assert!(
+            (value + plain / total).abs() < 1e-12 * value.abs(),
+            "{value} vs {}",
+            -plain / total
+        );
+
+        let rows = spends();
+        let g = GammaGamma {
+            p: 6.0,
+            q: 4.0,
+            v: 20.0,
+        };
+        let total: f64 = rows.iter().map(|r| r.2).sum();
+        let plain: f64 = rows
+            .iter()
+            .map(|&(x, m, w)| w * g.log_likelihood(x, m))
+            .sum();
+        let (value, _) = Spends::new(&rows).objective(&[g.p, g.q, g.v].map(f64::ln), 0.0, 1);
+        assert!(
+            (value + plain / total).abs() < 1e-12 * value.abs(),
+            "{value} vs {}",
+            -plain / total
+        );
+    }
+
+    #[test]
+    fn fits_do_not_depend_on_threads_or_row_order() {
+        let rows = purchases(3 * super::super::optimize::CHUNK + 17);
+        let one = fit_bgnbd_threads(&rows, 0.0, 1);
+        assert!(one.converged, "{one:?}");
+        assert!(one.gradient_norm <= 1e-6, "{one:?}");
+        assert_eq!(fit_bgnbd_threads(&rows, 0.0, 3), one);
+        let mut reversed = rows.clone();
+        reversed.reverse();
+        assert_eq!(fit_bgnbd_threads(&reversed, 0.0, 2), one);
+        // Splitting a row's weight over duplicates changes nothing either.
+        let mut split = rows.clone();
+        let (x, t_x, t, w) = split[0];
+        split[0].3 = w / 2.0;
+        split.push((x, t_x, t, w / 2.0));
+        let again = fit_bgnbd_threads(&split, 0.0, 2);
+        for (a, b) in again.params.iter().zip(&one.params) {
+            assert!((a - b).abs() < 1e-9 * b, "{again:?} vs {one:?}");
+        }
+        let spends = spends();
+        let gg = fit_gamma_gamma_threads(&spends, 0.0, 1);
+        assert!(gg.converged, "{gg:?}");
+        assert_eq!(fit_gamma_gamma_threads(&spends, 0.0, 4), gg);
+    }
+
+    /// At the optimum the gradient vanishes: no nearby point is better.
+    #[test]
+    fn bgnbd_fit_is_a_minimum() {
+        let rows = purchases(2000);
+        let fit = fit_bgnbd_threads(&rows, 0.0, 1);
+        assert!(fit.converged && fit.iterations < 200, "{fit:?}");
+        let data = Purchases::new(&rows);
+        let at: [f64; 4] = std::array::from_fn(|i| fit.params[i].ln());
+        let (best, _) = data.objective(&at, 0.0, 1);
+        assert!((best + fit.mean_log_likelihood).abs() < 1e-15 * best.abs().max(1.0));
+        for i in 0..4 {
+            for step in [-1e-3, 1e-3] {
+                let mut p = at;
+                p[i] += step;
+                assert!(data.objective(&p, 0.0, 1).0 > best, "{i} {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn likelihood_stays_finite_for_large_counts() {
+        let m = BgNbd {
+            r: 0.25,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let ll = m.log_likelihood(50_000.0, 999_999.0, 1_000_000.0);
+        assert!(ll.is_finite() && ll < 0.0, "{ll}");
+        let data = Purchases::new(&[
+            (50_000.0, 999_999.0, 1_000_000.0, 1.0),
+            (0.0, 0.0, 1e6, 3.0),
+        ]);
+        let (value, g) = data.objective(&[0.3, 1.0, -0.2, 0.9], 0.0, 1);
+        assert!(
+            value.is_finite() && g.iter().all(|v| v.is_finite()),
+            "{value} {g:?}"
         );
     }
 }

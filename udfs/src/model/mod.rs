@@ -13,6 +13,7 @@ pub mod clv_apply;
 pub mod kmeans;
 pub mod metrics;
 pub mod nearest;
+pub mod optimize;
 
 use std::sync::Arc;
 
