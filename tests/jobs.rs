@@ -708,3 +708,156 @@ async fn kill_nine_at_random_points_never_leaves_a_partial_version() {
         );
     }
 }
+
+#[test]
+fn vacuum_deletes_files_no_commit_names_and_keeps_the_data() {
+    let lake = small_lake_copy();
+    let jobs = tempfile::tempdir().unwrap();
+    let job = simple_job(
+        jobs.path(),
+        "ok.toml",
+        "SELECT customer_id, acquisition_channel AS channel FROM customers",
+        "",
+    );
+    committed(&materialize(lake.path(), &job, &[]));
+    let folder = lake.path().join("segments/simple");
+    let before = data_files(&folder).len();
+    // What a killed run leaves: a data file no commit names.
+    let orphan = folder.join("part-00000-killed-run.zstd.parquet");
+    std::fs::copy(&data_files(&folder)[0], &orphan).unwrap();
+    let vacuum = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_microseg"))
+            .args(["vacuum", "--lake"])
+            .arg(lake.path())
+            .args(args)
+            .env_remove("MICROSEG_LAKE")
+            .output()
+            .unwrap()
+    };
+    let o = vacuum(&["segments.simple"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("segments.simple: removed 1 files of interrupted runs"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!orphan.exists());
+    assert_eq!(data_files(&folder).len(), before);
+    let o = vacuum(&["segments.nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "segments.nope is not a Delta table of the lake (Delta tables: segments.simple)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // The table still reads whole.
+    let out = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .args(["sql", "--lake"])
+        .arg(lake.path())
+        .args([
+            "--format",
+            "csv",
+            "-c",
+            "SELECT count(*) AS n FROM segments.simple",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("n\n{}", crate::fixtures::SMALL_LAKE_CUSTOMERS)
+    );
+}
+
+/// Every file under `root`, as (path relative to root with `/`, bytes).
+fn all_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn materialize_on_s3_commits_and_locks_through_the_object_store() {
+    let moto = crate::support::moto::Moto::start();
+    moto.create_bucket("acme");
+    let files: Vec<(String, Vec<u8>)> = all_files(crate::fixtures::small_lake())
+        .into_iter()
+        .map(|(p, b)| (format!("lake/{p}"), b))
+        .collect();
+    crate::lake::upload(&moto, "acme", files).await;
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    let jobs = tempfile::tempdir().unwrap();
+    let job = simple_job(
+        jobs.path(),
+        "s3.toml",
+        "SELECT customer_id, acquisition_channel AS channel FROM customers",
+        "",
+    );
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_microseg"))
+            .args(["materialize", "--lake", "s3://acme/lake"])
+            .arg(&job)
+            .args(["--log-format", "json"])
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(committed(&run(&[]))["version"], 0);
+    assert_eq!(committed(&run(&[]))["version"], 1);
+
+    let location =
+        microseg::lake::LakeLocation::parse_with_options("s3://acme/lake", moto.options()).unwrap();
+    let lock = microseg::jobs::lock::Lock::acquire(
+        &location,
+        "segments/simple",
+        "segments.simple",
+        "test",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    fails_with(
+        &run(&[]),
+        5,
+        &["segments.simple is being written by job test"],
+    );
+    lock.release().await.unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .args(["sql", "--lake", "s3://acme/lake", "--format", "csv", "-c"])
+        .arg("SELECT count(*) AS n, count(DISTINCT customer_id) AS k FROM table_at('segments.simple', 0)")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n = crate::fixtures::SMALL_LAKE_CUSTOMERS;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("n,k\n{n},{n}")
+    );
+}

@@ -700,7 +700,7 @@ async fn location_parsing() {
 }
 
 /// Puts `files` (path under the bucket, bytes) into a moto bucket.
-async fn upload(moto: &Moto, bucket: &str, files: Vec<(impl AsRef<str>, Vec<u8>)>) {
+pub(crate) async fn upload(moto: &Moto, bucket: &str, files: Vec<(impl AsRef<str>, Vec<u8>)>) {
     let location =
         LakeLocation::parse_with_options(&format!("s3://{bucket}"), moto.options()).unwrap();
     for (path, bytes) in files {

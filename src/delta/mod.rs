@@ -246,10 +246,7 @@ pub async fn refresh(
             continue;
         }
         let reference = reference(&name);
-        let registered = match ctx.table_provider(reference.clone()).await {
-            Ok(p) => Some(p),
-            Err(_) => None,
-        };
+        let registered = ctx.table_provider(reference.clone()).await.ok();
         let current = registered.as_ref().and_then(|p| {
             let any: &dyn std::any::Any = p.as_ref();
             any.downcast_ref::<DeltaSnapshotTable>().map(|d| d.version)

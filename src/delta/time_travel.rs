@@ -31,9 +31,12 @@ pub const TABLE_AT: &str = "table_at";
 /// How many loaded versions a session keeps; older ones are reloaded.
 const CAPACITY: usize = 64;
 
+/// Loaded versions by (table name, version asked for).
+type Versions = HashMap<(String, At), Arc<DeltaSnapshotTable>>;
+
 /// Versions loaded for `table_at`, shared by an engine's sessions.
 #[derive(Debug, Default, Clone)]
-pub struct VersionCache(Arc<Mutex<HashMap<(String, At), Arc<DeltaSnapshotTable>>>>);
+pub struct VersionCache(Arc<Mutex<Versions>>);
 
 impl VersionCache {
     fn get(&self, name: &str, at: &At) -> Option<Arc<DeltaSnapshotTable>> {
