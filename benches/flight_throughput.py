@@ -23,7 +23,6 @@ temporary folder first. The lake is only read.
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
 import pyarrow.compute as pc
+
+from flight_server import serving
 
 COLUMNS = "order_id, customer_id, order_ts, channel, device, store_id, amount, discount, n_items, status, promo_code"
 
@@ -48,12 +49,6 @@ def checksums(table):
 
 def loadavg():
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -76,22 +71,8 @@ def main():
         print(f"generated {args.customers} customers in {time.perf_counter() - started:.0f} s")
     sql = f"SELECT {COLUMNS} FROM orders"
 
-    users = work / "users.toml"
-    subprocess.run([binary, "users", "add", "bench", "--role", "analyst", "--users", str(users)],
-                   input="bench-pw\n", text=True, check=True, capture_output=True)
-    port = free_port()
-    log = open(work / "serve.log", "w+")
-    server = subprocess.Popen(
-        [binary, "serve", "--lake", str(lake), "--users", str(users), "--bind", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        while "serving" not in (work / "serve.log").read_text():
-            if server.poll() is not None:
-                sys.exit((work / "serve.log").read_text())
-            time.sleep(0.2)
-        conn = flight_sql.connect(f"grpc://127.0.0.1:{port}",
-                                  db_kwargs={"username": "bench", "password": "bench-pw"},
-                                  autocommit=True)
+    with serving(binary, lake, work) as (server, uri, kwargs):
+        conn = flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True)
         duck = duckdb.connect()
         duck.execute(f"SET threads = {threads}")
         duck.execute(
@@ -150,10 +131,6 @@ def main():
             print("the server died:\n" + (work / "serve.log").read_text())
             return 1
         return 0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -515,8 +515,9 @@ mod tests {
 
     #[test]
     fn event_log_round_trips_through_state() {
-        let mut log = EventLog::default();
-        log.events = vec![(3, 1), (1, 2), (2, 5)];
+        let log = EventLog {
+            events: vec![(3, 1), (1, 2), (2, 5)],
+        };
         let state = log.state();
         let arrays: Vec<ArrayRef> = state.iter().map(|s| s.to_array().unwrap()).collect();
         let mut merged = EventLog::default();
