@@ -12,7 +12,6 @@ any query failed.
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
+
+from flight_server import serving
 
 QUERIES = {
     "count": "SELECT count(*) FROM customers",
@@ -54,26 +55,11 @@ def main():
     binary = os.environ.get("MICROSEG_BIN", "target/debug/microseg")
 
     work = Path(tempfile.mkdtemp(prefix="microseg-load-"))
-    lake, users = work / "lake", work / "users.toml"
+    lake = work / "lake"
     subprocess.run([binary, "generate", "--customers", str(args.customers), "--out", str(lake)],
                    check=True, capture_output=True)
-    subprocess.run([binary, "users", "add", "load", "--role", "analyst", "--users", str(users)],
-                   input="load-pw\n", text=True, check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(work / "serve.log", "w+")
-    server = subprocess.Popen(
-        [binary, "serve", "--lake", str(lake), "--users", str(users), "--bind", f"127.0.0.1:{port}",
-         "--max-concurrent-queries", str(args.clients)],
-        stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        while "serving" not in (work / "serve.log").read_text():
-            if server.poll() is not None:
-                sys.exit((work / "serve.log").read_text())
-            time.sleep(0.2)
-        uri = f"grpc://127.0.0.1:{port}"
-        kwargs = {"username": "load", "password": "load-pw"}
+    flags = ("--max-concurrent-queries", str(args.clients))
+    with serving(binary, lake, work, *flags) as (server, uri, kwargs):
         with flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("CREATE OR REPLACE SEGMENT SET load_spend ('big' WHEN amount > 100, ELSE 'small')")
             cur.fetchall()
@@ -132,10 +118,6 @@ def main():
             print("the server died:\n" + (work / "serve.log").read_text())
             return 1
         return 1 if errors else 0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":

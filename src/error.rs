@@ -20,6 +20,10 @@ pub enum Error {
     /// A command-line usage problem.
     #[error("{0}")]
     Usage(String),
+    /// The session's policy does not allow the statement or the path
+    /// (see [`crate::engine::Policy`]); the text says what was refused.
+    #[error("{0}")]
+    Refused(String),
     /// Planning or execution failed in DataFusion.
     #[error("{}", strip_df(.0))]
     DataFusion(#[from] DataFusionError),
@@ -57,6 +61,21 @@ impl JobFailure {
             JobFailure::Validation => 4,
             JobFailure::LockHeld => 5,
         }
+    }
+}
+
+impl Error {
+    /// What a policy refused, when that is why this failed, even when the
+    /// refusal came back wrapped in DataFusion's errors.
+    pub fn refusal(&self) -> Option<&str> {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = current {
+            if let Some(Error::Refused(text)) = e.downcast_ref::<Error>() {
+                return Some(text);
+            }
+            current = e.source();
+        }
+        None
     }
 }
 

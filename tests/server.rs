@@ -462,6 +462,43 @@ async fn metadata_lists_every_catalog_schema_and_table() {
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     assert!(batches.iter().all(|b| b.schema().as_ref() == &announced));
 
+    // The lake declares no keys: empty, in the schema Flight SQL defines.
+    let info = c
+        .get_cross_reference(arrow_flight::sql::CommandGetCrossReference {
+            pk_table: "customers".into(),
+            fk_table: "orders".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let announced = info.clone().try_decode_schema().unwrap();
+    let names: Vec<&str> = announced
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pk_catalog_name",
+            "pk_db_schema_name",
+            "pk_table_name",
+            "pk_column_name",
+            "fk_catalog_name",
+            "fk_db_schema_name",
+            "fk_table_name",
+            "fk_column_name",
+            "key_sequence",
+            "fk_key_name",
+            "pk_key_name",
+            "update_rule",
+            "delete_rule"
+        ]
+    );
+    let batches = fetch(&mut c, info).await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert!(batches.iter().all(|b| b.schema().as_ref() == &announced));
+
     let info = c.get_sql_info(vec![]).await.unwrap();
     assert!(!fetch(&mut c, info).await.is_empty());
     let info = c.get_table_types().await.unwrap();
@@ -562,10 +599,19 @@ async fn large_results_stream_and_a_dropped_stream_frees_its_memory() {
 async fn open_server(
     limits: microseg::server::Limits,
 ) -> (RunningServer, Client, tempfile::TempDir) {
+    let (server, client, lake, _) = open_server_watched(limits).await;
+    (server, client, lake)
+}
+
+/// [`open_server`], with the engine's runtime to watch its memory pool.
+async fn open_server_watched(
+    limits: microseg::server::Limits,
+) -> (RunningServer, Client, tempfile::TempDir, Runtime) {
     let lake = small_lake_copy();
     let engine = Engine::open(lake.path().to_str().unwrap(), EngineOptions::default())
         .await
         .unwrap();
+    let runtime = engine.session().runtime_env();
     let server = start(
         engine,
         ServeOptions {
@@ -582,7 +628,7 @@ async fn open_server(
         .connect()
         .await
         .unwrap();
-    (server, FlightSqlServiceClient::new(channel), lake)
+    (server, FlightSqlServiceClient::new(channel), lake, runtime)
 }
 
 async fn cancel(c: &mut Client, info: &FlightInfo) -> Result<(), tonic::Status> {
@@ -658,10 +704,15 @@ async fn concurrency_and_time_limits_give_clear_errors() {
         ..Default::default()
     };
     let (server, mut c, _lake) = open_server(limits).await;
-    let info = c.execute(SLOW_SORT.into(), None).await.unwrap();
-    let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let err = match c.do_get(ticket).await {
-        Ok(stream) => message(stream.try_collect::<Vec<_>>().await.unwrap_err()),
+    // Planning counts too, so the limit may strike at GetFlightInfo already.
+    let err = match c.execute(SLOW_SORT.into(), None).await {
+        Ok(info) => {
+            let ticket = info.endpoint[0].ticket.clone().unwrap();
+            match c.do_get(ticket).await {
+                Ok(stream) => message(stream.try_collect::<Vec<_>>().await.unwrap_err()),
+                Err(e) => message(e),
+            }
+        }
         Err(e) => message(e),
     };
     assert!(err.contains("longer than the server's limit"), "{err}");
@@ -999,4 +1050,242 @@ async fn one_query_cannot_take_the_whole_pool() {
         SMALL_LAKE_CUSTOMERS as i64
     );
     server.shutdown().await.unwrap();
+}
+
+/// A hash aggregate that holds memory and would run for hours.
+const ENDLESS_AGGREGATE: &str =
+    "SELECT value % 1000000 AS k, count(*) AS n FROM generate_series(1, 100000000000) GROUP BY k";
+
+type Runtime = Arc<datafusion::execution::runtime_env::RuntimeEnv>;
+
+/// Runs `call` while sampling the pool; its result and the most it held.
+async fn with_peak_memory<T>(
+    runtime: &Runtime,
+    call: impl std::future::Future<Output = T>,
+) -> (T, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (peak, runtime) = (peak.clone(), runtime.clone());
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(runtime.memory_pool.reserved(), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    // Without the limit the call would run for hours: fail, don't hang.
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), call)
+        .await
+        .expect("the server answered within a minute");
+    sampler.abort();
+    (result, peak.load(Ordering::Relaxed))
+}
+
+async fn pool_drains(runtime: &Runtime) {
+    let drained = async {
+        while runtime.memory_pool.reserved() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), drained)
+        .await
+        .expect("the stopped query gave its memory back");
+}
+
+/// The gRPC status a Flight call failed with.
+fn status(err: arrow_flight::error::FlightError) -> tonic::Status {
+    match err {
+        arrow_flight::error::FlightError::Tonic(status) => *status,
+        other => panic!("not a status: {other}"),
+    }
+}
+
+fn expect_deadline(err: arrow_flight::error::FlightError) {
+    let err = status(err);
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err}");
+    assert!(
+        err.message().contains("limit of 1.5s (--query-timeout)"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_timeout_covers_ddl_updates_and_the_first_batch() {
+    let limits = microseg::server::Limits {
+        query_timeout: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let (server, mut c, _lake, runtime) = open_server_watched(limits).await;
+
+    // DDL runs at GetFlightInfo: the limit stops it there.
+    let sql = format!("CREATE TABLE never AS {ENDLESS_AGGREGATE}");
+    let (result, peak) = with_peak_memory(&runtime, c.execute(sql, None)).await;
+    expect_deadline(result.expect_err("the statement ran out of time"));
+    assert!(peak > 0, "the aggregate held memory while it ran");
+    pool_drains(&runtime).await;
+    let err = message(
+        c.execute("SELECT * FROM never".into(), None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(err.contains("never"), "{err}");
+
+    // An update (DoPut) is stopped the same way.
+    c.execute_update("CREATE TABLE sink (k BIGINT, n BIGINT)".into(), None)
+        .await
+        .unwrap();
+    let sql = format!("INSERT INTO sink {ENDLESS_AGGREGATE}");
+    let (result, peak) = with_peak_memory(&runtime, c.execute_update(sql, None)).await;
+    expect_deadline(result.expect_err("the update ran out of time"));
+    assert!(peak > 0, "the insert's aggregate held memory while it ran");
+    pool_drains(&runtime).await;
+    assert_eq!(single_i64(&mut c, "SELECT count(*) FROM sink").await, 0);
+
+    // Planned in time, but the first batch would come too late.
+    let info = c.execute(ENDLESS_AGGREGATE.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let fetch_all = async {
+        match c.do_get(ticket).await {
+            Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    };
+    let (result, _) = with_peak_memory(&runtime, fetch_all).await;
+    expect_deadline(result.expect_err("the stream ran out of time"));
+    pool_drains(&runtime).await;
+
+    // The server is fine.
+    assert_eq!(
+        single_i64(&mut c, "SELECT count(*) FROM customers").await,
+        SMALL_LAKE_CUSTOMERS as i64
+    );
+    server.shutdown().await.unwrap();
+}
+
+fn refused(err: arrow_flight::error::FlightError, what: &[&str]) {
+    let err = status(err);
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err}");
+    for part in what {
+        assert!(err.message().contains(part), "{part:?} not in: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_checks_reach_inner_queries_and_paths_before_they_run() {
+    let f = fixture().await;
+    let mut ana = logged_in(&f, "ana", "ana-pw").await;
+    let mut rita = logged_in(&f, "rita", "rita-pw").await;
+    let outside = tempfile::tempdir().unwrap();
+    let file = outside.path().join("secret.parquet");
+    write_parquet(
+        &file,
+        &batch(vec![(
+            "amount",
+            col(datafusion::arrow::array::Float64Array::from(vec![1.0, 2.0])),
+        )]),
+    );
+    let secret = file.display().to_string();
+    let missing = outside.path().join("missing.parquet").display().to_string();
+
+    // A path outside the lake, in any statement form: analysts see it,
+    // readers are refused before it is opened (a missing file is refused
+    // the same way, so nothing is learnt about what exists).
+    let columns = pretty(&query(&mut ana, &format!("DESCRIBE '{secret}'")).await);
+    assert!(columns.contains("amount"), "{columns}");
+    for sql in [
+        format!("DESCRIBE '{secret}'"),
+        format!("DESCRIBE '{missing}'"),
+        format!("EXPLAIN SELECT * FROM '{secret}'"),
+        format!("SELECT * FROM (SELECT amount FROM '{secret}') s WHERE amount > 0"),
+    ] {
+        let err = rita.execute(sql.clone(), None).await.unwrap_err();
+        refused(err, &["role reader may not", "outside the lake"]);
+    }
+    let err = rita
+        .execute(format!("DESCRIBE '{secret}'"), None)
+        .await
+        .unwrap_err();
+    refused(err, &[&secret]);
+
+    // A model to run lookalike and model_evaluate with.
+    ana.execute_update(
+        "CREATE MODEL spend OPTIONS (model_type 'kmeans', num_clusters 2, seed 1) AS SELECT CAST(amount AS DOUBLE) AS amount FROM orders".into(),
+        None,
+    )
+    .await
+    .unwrap();
+    let seed = "SELECT CAST(amount AS DOUBLE) FROM orders LIMIT 5";
+    let candidates = "SELECT order_id, CAST(amount AS DOUBLE) AS amount FROM orders";
+    // Inner queries a reader may run still work...
+    let sql = format!("SELECT count(*) FROM lookalike('spend', '{seed}', '{candidates}', 3)");
+    assert_eq!(single_i64(&mut rita, &sql).await, 3);
+    let sql = format!("SELECT rows FROM model_evaluate('spend', '{seed}')");
+    assert_eq!(single_i64(&mut rita, &sql).await, 5);
+    // ...and an analyst's inner query may read the outside file.
+    let read_secret = format!("SELECT amount FROM ''{secret}''");
+    let sql = format!("SELECT rows FROM model_evaluate('spend', '{read_secret}')");
+    assert_eq!(single_i64(&mut ana, &sql).await, 2);
+
+    // Inner queries run while planning: each is judged before it runs.
+    let cases = [
+        (
+            format!(
+                "SELECT * FROM lookalike('spend', 'CREATE TABLE leak AS SELECT 1.0 AS amount', '{candidates}', 3)"
+            ),
+            vec!["lookalike's seed query", "role reader may not run DDL"],
+        ),
+        (
+            format!(
+                "SELECT * FROM lookalike('spend', '{seed}', 'SELECT 1 AS id, amount FROM ''{secret}''', 3)"
+            ),
+            vec!["lookalike's candidate query", "outside the lake"],
+        ),
+        (
+            format!("SELECT * FROM model_evaluate('spend', '{read_secret}')"),
+            vec!["model_evaluate's query", "outside the lake", &secret],
+        ),
+        (
+            "SELECT * FROM model_evaluate('spend', 'CREATE VIEW leak AS SELECT 1.0 AS amount')"
+                .to_string(),
+            vec!["model_evaluate's query", "role reader may not run DDL"],
+        ),
+        (
+            "SELECT * FROM model_evaluate('spend', 'SET datafusion.execution.batch_size = 1')"
+                .to_string(),
+            vec![
+                "model_evaluate's query",
+                "SET datafusion.execution.batch_size",
+            ],
+        ),
+    ];
+    for (sql, what) in &cases {
+        let err = rita.execute(sql.clone(), None).await.unwrap_err();
+        refused(err, what);
+        let err = rita.prepare(sql.clone(), None).await.unwrap_err();
+        refused(err, what);
+    }
+    // Nothing the refused inner statements asked for happened.
+    let err = message(
+        ana.execute("SELECT * FROM leak".into(), None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(err.contains("leak"), "{err}");
+    let show = "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'";
+    assert_ne!(single_string(&mut rita, show).await, "1");
+
+    // CREATE MODEL's training query never runs for a reader: the statement
+    // itself is refused first.
+    let err = rita
+        .execute_update(
+            format!(
+                "CREATE MODEL m2 OPTIONS (model_type 'kmeans', num_clusters 2) AS SELECT amount FROM '{secret}'"
+            ),
+            None,
+        )
+        .await
+        .unwrap_err();
+    refused(err, &["role reader may not run CREATE MODEL"]);
+    f.server.shutdown().await.unwrap();
 }

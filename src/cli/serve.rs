@@ -40,7 +40,8 @@ pub struct ServeArgs {
     /// How long a query may wait in the queue, e.g. 30s.
     #[arg(long, default_value = "30s")]
     queue_timeout: String,
-    /// Longest a query may stream its result, e.g. 1h.
+    /// Longest a query may take, planning, DDL and updates included, from
+    /// the call that starts it to its last batch, e.g. 1h.
     #[arg(long, default_value = "1h")]
     query_timeout: String,
     /// Memory one query may hold, e.g. 2GiB or 25% (of the engine's

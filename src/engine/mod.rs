@@ -2,14 +2,17 @@
 //! point [`Engine::sql`] that every front door uses.
 
 mod params;
+mod policy;
 mod settings;
 
+pub use policy::Policy;
 pub use settings::{EngineOptions, Settings};
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{CatalogProviderList, DynamicFileCatalog};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -44,6 +47,11 @@ pub struct Engine {
     catalog: Catalog,
     settings: Settings,
     versions: crate::delta::VersionCache,
+    /// The session's catalogs without DataFusion's URL-table layer, so a
+    /// restricted session can put its own layer on the same catalogs.
+    catalogs: Arc<dyn CatalogProviderList>,
+    /// Asked about every statement and path, when the session is restricted.
+    policy: Option<Arc<dyn Policy>>,
 }
 
 impl Engine {
@@ -86,6 +94,7 @@ impl Engine {
             .with_default_features()
             .build();
         microseg_udfs::register_all(&mut state)?;
+        let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         crate::tables::register_all(&ctx);
@@ -103,6 +112,8 @@ impl Engine {
             catalog,
             settings,
             versions,
+            catalogs,
+            policy: None,
         })
     }
 
@@ -119,6 +130,11 @@ impl Engine {
     /// Parses and plans one statement without running anything, so a front
     /// door can inspect what it would do (the Flight SQL server refuses
     /// writes to read-only users by looking at the plan, not the text).
+    ///
+    /// In a restricted session ([`Engine::restricted_session`]) the policy
+    /// judges the result before it is returned, and every inner query
+    /// planned on the way (`lookalike`, `model_evaluate`) is judged before
+    /// it runs.
     pub async fn plan(&self, sql: &str) -> Result<Planned> {
         self.plan_with_params(sql, &[]).await
     }
@@ -129,6 +145,18 @@ impl Engine {
     /// their arguments, so `rfm(…, $as_of)` works. With parameters given, a
     /// placeholder without a value is an error naming it.
     pub async fn plan_with_params(
+        &self,
+        sql: &str,
+        params: &[(&str, datafusion::common::ScalarValue)],
+    ) -> Result<Planned> {
+        let planned = self.plan_unchecked(sql, params).await?;
+        if let Some(policy) = &self.policy {
+            policy.authorize(&planned).map_err(Error::Refused)?;
+        }
+        Ok(planned)
+    }
+
+    async fn plan_unchecked(
         &self,
         sql: &str,
         params: &[(&str, datafusion::common::ScalarValue)],
@@ -202,6 +230,30 @@ impl Engine {
             catalog: self.catalog.clone(),
             settings: self.settings.clone(),
             versions: self.versions.clone(),
+            catalogs: self.catalogs.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+
+    /// A session as [`Engine::new_session`], in which `policy` judges every
+    /// statement before it runs (inner queries included) and every path
+    /// named as a table before it is opened.
+    pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
+        let urls = Arc::new(policy::PolicedUrlTables::new(policy.clone()));
+        let catalogs = Arc::new(DynamicFileCatalog::new(self.catalogs.clone(), urls.clone()));
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(catalogs)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        urls.attach(&ctx);
+        Engine {
+            ctx,
+            lake: self.lake.clone(),
+            catalog: self.catalog.clone(),
+            settings: self.settings.clone(),
+            versions: self.versions.clone(),
+            catalogs: self.catalogs.clone(),
+            policy: Some(policy),
         }
     }
 

@@ -50,6 +50,13 @@ pub fn memory_store(name: &str) -> Arc<InMemory> {
 }
 
 impl LakeLocation {
+    /// Whether the files at `url` lie inside the lake: the same store,
+    /// under the lake's prefix.
+    pub fn contains(&self, url: &datafusion::datasource::listing::ListingTableUrl) -> bool {
+        url.object_store().as_str() == self.store_url.as_str()
+            && url.prefix().prefix_match(&self.prefix).is_some()
+    }
+
     /// Parses `location` with store credentials and settings from the
     /// environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
     ///

@@ -11,7 +11,9 @@ use futures::StreamExt;
 use microseg_udfs::model::encode;
 use microseg_udfs::model::metrics::{davies_bouldin, mean_squared_distance, silhouette};
 
-use super::lookalike::{calls_of, derived, named_model, parse_query, replace_calls, text_arg};
+use super::lookalike::{
+    calls_of, derived, inner_query, named_model, parse_query, replace_calls, text_arg,
+};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -61,7 +63,7 @@ pub async fn expand(
             )));
         }
         let features = &model.meta.features;
-        let df = Box::pin(engine.sql(&sql)).await?;
+        let df = inner_query(engine, NAME, "query", &sql).await?;
         let fields = df.schema().fields().clone();
         if fields.len() != features.len() {
             return Err(usage(format!(

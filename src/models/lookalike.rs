@@ -136,6 +136,23 @@ pub(super) async fn named_model(
         .ok_or_else(|| Error::Usage(format!("{func}: unknown model {reference}")))
 }
 
+/// Runs the inner query `what` of table function `func` through the
+/// engine, so a restricted session's policy judges it before it runs; a
+/// refusal says which argument it was.
+pub(super) async fn inner_query(
+    engine: &Engine,
+    func: &str,
+    what: &str,
+    sql: &str,
+) -> Result<datafusion::dataframe::DataFrame> {
+    Box::pin(engine.sql(sql))
+        .await
+        .map_err(|e| match e.refusal() {
+            Some(refused) => Error::Refused(format!("{func}'s {what}: {refused}")),
+            None => e,
+        })
+}
+
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -205,7 +222,7 @@ pub async fn expand(
         };
 
         // The seed audience's mean point, in the model's encoded space.
-        let seed = Box::pin(engine.sql(&seed_sql)).await?;
+        let seed = inner_query(engine, NAME, "seed query", &seed_sql).await?;
         check("seed query", seed.schema().fields())?;
         let dims = microseg_udfs::model::dims(features);
         let mut sum = vec![0.0f64; dims];
@@ -231,7 +248,7 @@ pub async fn expand(
         let mean: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
 
         // The candidates: an identifier, then the features.
-        let candidates = Box::pin(engine.sql(&candidate_sql)).await?;
+        let candidates = inner_query(engine, NAME, "candidate query", &candidate_sql).await?;
         let fields = candidates.schema().fields().clone();
         if fields.len() < 2 {
             return Err(usage(

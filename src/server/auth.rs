@@ -108,7 +108,7 @@ impl Auth {
 
     /// No authentication: every caller is an analyst.
     pub fn insecure(base: Arc<Engine>, session_ttl: Duration) -> Auth {
-        let anonymous = Session::new(anonymous(), base.new_session(), session_ttl);
+        let anonymous = Session::new(anonymous(), &base, session_ttl);
         Auth {
             users: None,
             sessions: Mutex::new(HashMap::new()),
@@ -189,7 +189,7 @@ impl Auth {
             .or_insert_with(|| {
                 Arc::new(Session::new(
                     identity.clone(),
-                    self.base.new_session(),
+                    &self.base,
                     // Lives as long as the token; the file is the authority.
                     Duration::MAX,
                 ))
@@ -203,7 +203,7 @@ impl Auth {
 
     fn open_session(&self, identity: Identity) -> String {
         let token = new_secret("msb_");
-        let session = Session::new(identity, self.base.new_session(), self.session_ttl);
+        let session = Session::new(identity, &self.base, self.session_ttl);
         self.sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())

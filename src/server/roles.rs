@@ -12,7 +12,9 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::{ViewTable, source_as_provider};
 use datafusion::logical_expr::{LogicalPlan, Statement};
 
-use crate::engine::Planned;
+use datafusion::datasource::listing::ListingTableUrl;
+
+use crate::engine::{Planned, Policy};
 use crate::lake::LakeLocation;
 use crate::statements::MicrosegStatement;
 
@@ -41,6 +43,36 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
             MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
         },
         Planned::DataFusion(plan) => check_plan(plan, lake),
+    }
+}
+
+/// The engine-side rules of a reader's session: the same plan checks,
+/// applied to every statement the engine plans (inner queries of
+/// `lookalike` and `model_evaluate` included), and paths named as tables
+/// refused before they are opened when they lie outside the lake.
+#[derive(Debug)]
+pub struct ReaderPolicy {
+    lake: LakeLocation,
+}
+
+impl ReaderPolicy {
+    /// The reader rules over `lake`.
+    pub fn new(lake: LakeLocation) -> Self {
+        ReaderPolicy { lake }
+    }
+}
+
+impl Policy for ReaderPolicy {
+    fn authorize(&self, planned: &Planned) -> Result<(), String> {
+        authorize(Role::Reader, planned, &self.lake)
+    }
+
+    fn read_path(&self, url: &ListingTableUrl) -> Result<(), String> {
+        if self.lake.contains(url) {
+            Ok(())
+        } else {
+            Err(refused(&format!("a query reading {url}, outside the lake")))
+        }
     }
 }
 
@@ -101,9 +133,7 @@ fn check_provider(
 ) -> Result<(), String> {
     if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         for url in listing.table_paths() {
-            let same_store = url.object_store().as_str() == lake.store_url.as_str();
-            let inside = url.prefix().prefix_match(&lake.prefix).is_some();
-            if !(same_store && inside) {
+            if !lake.contains(url) {
                 return Err(refused(&format!(
                     "a query reading {url} (table {name}), outside the lake"
                 )));

@@ -2,6 +2,7 @@
 //! `Engine::plan` → role check → `Engine::execute`; results stream batch
 //! by batch.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,12 @@ use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
-    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
@@ -34,6 +36,7 @@ use datafusion::error::DataFusionError;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -54,7 +57,10 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// How long a query waits for a free slot before ResourceExhausted.
     pub queue_timeout: Duration,
-    /// Longest a query may stream (from DoGet to its last batch).
+    /// Longest a query may take, from the call that starts it (GetFlightInfo,
+    /// an update's DoPut, CreatePreparedStatement) to its last batch:
+    /// planning, the inner queries run while planning, DDL, updates and
+    /// streaming all count.
     pub query_timeout: Duration,
     /// Bytes of the engine's memory pool one query may hold; no cap when
     /// `None` (the pool itself still bounds all queries together).
@@ -111,6 +117,24 @@ impl MicrosegFlightSql {
         }
     }
 
+    /// When a query starting now must be done.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.limits.query_timeout
+    }
+
+    /// Runs `work` (planning, DDL, an update) until `deadline`. Past it the
+    /// work is dropped, which drops DataFusion's streams and the tasks
+    /// behind them: the query stops and its memory is freed.
+    async fn before<T>(
+        &self,
+        deadline: Instant,
+        work: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| Err(too_long(self.limits.query_timeout)))
+    }
+
     /// Plans `sql` in the session, checks the role, runs it.
     async fn run_sql(&self, session: &Session, sql: &str) -> Result<DataFrame, Status> {
         let planned = session.engine.plan(sql).await.map_err(engine_status)?;
@@ -137,13 +161,19 @@ impl MicrosegFlightSql {
         session: &Session,
         frames: Vec<DataFrame>,
         permit: OwnedSemaphorePermit,
+        deadline: Instant,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = match frames.first() {
             Some(df) => wire_schema(df.schema().as_arrow()),
             None => Arc::new(Schema::empty()),
         };
-        let handle = session.put_result(PendingResult::new(schema.clone(), frames, Some(permit)));
+        let handle = session.put_result(PendingResult::new(
+            schema.clone(),
+            frames,
+            Some(permit),
+            deadline,
+        ));
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
         };
@@ -185,11 +215,12 @@ impl MicrosegFlightSql {
             schema,
             frames,
             permit,
+            deadline,
             ..
         } = result;
         let (cancel, guard) = session.start_running(handle);
         let limit = Deadline {
-            at: tokio::time::Instant::now() + self.limits.query_timeout,
+            at: deadline,
             timeout: self.limits.query_timeout,
             cancel,
             _permit: permit,
@@ -223,7 +254,7 @@ impl MicrosegFlightSql {
 /// the resources held until the stream ends or is dropped (a client that
 /// hangs up frees them; dropping DataFusion's stream stops the query).
 struct Deadline {
-    at: tokio::time::Instant,
+    at: Instant,
     timeout: Duration,
     cancel: Arc<tokio::sync::Notify>,
     /// Held, never read: released with the stream.
@@ -251,19 +282,20 @@ where
             next = tokio::time::timeout_at(limit.at, stream.next()) => match next {
                 Ok(Some(item)) => Some((item, (stream, limit, false))),
                 Ok(None) => None,
-                Err(_) => {
-                    let message = format!(
-                        "the query ran longer than the server's limit of {:?}",
-                        limit.timeout
-                    );
-                    Some((stop(Status::deadline_exceeded(message)), (stream, limit, true)))
-                }
+                Err(_) => Some((stop(too_long(limit.timeout)), (stream, limit, true))),
             },
             _ = limit.cancel.notified() => {
                 Some((stop(Status::cancelled("the query was cancelled (CancelFlightInfo)")), (stream, limit, true)))
             }
         }
     })
+}
+
+/// DeadlineExceeded for a query past `--query-timeout`.
+fn too_long(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the query ran longer than the server's limit of {timeout:?} (--query-timeout) and was stopped"
+    ))
 }
 
 fn df_flight_error(e: DataFusionError) -> FlightError {
@@ -275,6 +307,10 @@ fn df_flight_error(e: DataFusionError) -> FlightError {
 /// engine's own (it names the table, column or file).
 pub fn engine_status(e: crate::Error) -> Status {
     use crate::Error;
+    // A session's policy refused it (a reader's inner query or path).
+    if let Some(refused) = e.refusal() {
+        return Status::permission_denied(refused.to_string());
+    }
     let message = e.to_string();
     match &e {
         Error::Usage(_) | Error::Config { .. } | Error::Lake { .. } => {
@@ -443,8 +479,11 @@ impl FlightSqlService for MicrosegFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = session_of(&request)?;
         let permit = self.slot().await?;
-        let df = self.run_sql(&session, &query.query).await?;
-        self.result_info(&session, vec![df], permit, request.into_inner())
+        let deadline = self.deadline();
+        let df = self
+            .before(deadline, self.run_sql(&session, &query.query))
+            .await?;
+        self.result_info(&session, vec![df], permit, deadline, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -467,8 +506,11 @@ impl FlightSqlService for MicrosegFlightSql {
     ) -> Result<i64, Status> {
         let session = session_of(&request)?;
         let _permit = self.slot().await?;
-        let df = self.run_sql(&session, &command.query).await?;
-        affected_rows(df).await
+        let update = async {
+            let df = self.run_sql(&session, &command.query).await?;
+            affected_rows(df).await
+        };
+        self.before(self.deadline(), update).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -477,11 +519,15 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = session_of(&request)?;
-        let planned = session
-            .engine
-            .plan(&query.query)
-            .await
-            .map_err(engine_status)?;
+        // Planning may run inner queries (lookalike, model_evaluate).
+        let planning = async {
+            session
+                .engine
+                .plan(&query.query)
+                .await
+                .map_err(engine_status)
+        };
+        let planned = self.before(self.deadline(), planning).await?;
         authorize(session.user.role, &planned, &session.engine.lake().location)
             .map_err(Status::permission_denied)?;
         let dataset_schema = match &planned {
@@ -538,11 +584,16 @@ impl FlightSqlService for MicrosegFlightSql {
             .with_prepared(&query.prepared_statement_handle, |p| p.plans())
             .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
         let permit = self.slot().await?;
-        let mut frames = Vec::with_capacity(plans.len());
-        for planned in plans {
-            frames.push(self.run_planned(&session, planned).await?);
-        }
-        self.result_info(&session, frames, permit, request.into_inner())
+        let deadline = self.deadline();
+        let run = async {
+            let mut frames = Vec::with_capacity(plans.len());
+            for planned in plans {
+                frames.push(self.run_planned(&session, planned).await?);
+            }
+            Ok(frames)
+        };
+        let frames = self.before(deadline, run).await?;
+        self.result_info(&session, frames, permit, deadline, request.into_inner())
     }
 
     async fn do_put_prepared_statement_update(
@@ -564,12 +615,15 @@ impl FlightSqlService for MicrosegFlightSql {
             })
             .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
         let _permit = self.slot().await?;
-        let mut total = 0i64;
-        for planned in plans {
-            let df = self.run_planned(&session, planned).await?;
-            total = total.saturating_add(affected_rows(df).await?);
-        }
-        Ok(total)
+        let update = async {
+            let mut total = 0i64;
+            for planned in plans {
+                let df = self.run_planned(&session, planned).await?;
+                total = total.saturating_add(affected_rows(df).await?);
+            }
+            Ok(total)
+        };
+        self.before(self.deadline(), update).await
     }
 
     async fn get_flight_info_catalogs(
@@ -745,6 +799,24 @@ impl FlightSqlService for MicrosegFlightSql {
         )))
     }
 
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(query, foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Ok(Self::batch_stream(RecordBatch::new_empty(
+            foreign_keys_schema(),
+        )))
+    }
+
     async fn do_action_fallback(
         &self,
         request: Request<Action>,
@@ -809,7 +881,8 @@ fn keys_schema() -> SchemaRef {
     ]))
 }
 
-/// GetExportedKeys/GetImportedKeys' result schema (always empty).
+/// GetExportedKeys/GetImportedKeys/GetCrossReference's result schema
+/// (always empty: the lake declares no keys).
 fn foreign_keys_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("pk_catalog_name", DataType::Utf8, true),

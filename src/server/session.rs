@@ -11,7 +11,8 @@ use datafusion::dataframe::DataFrame;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::prepared::Prepared;
-use super::users::{Identity, new_secret};
+use super::roles::ReaderPolicy;
+use super::users::{Identity, Role, new_secret};
 use crate::engine::Engine;
 
 /// How long a result announced by GetFlightInfo waits for its DoGet.
@@ -25,6 +26,9 @@ pub struct PendingResult {
     pub frames: Vec<DataFrame>,
     /// The query's place among the concurrent ones, held until it ends.
     pub permit: Option<OwnedSemaphorePermit>,
+    /// When the query's time is up: set when it started (at GetFlightInfo),
+    /// so planning and DDL count against the same limit as streaming.
+    pub deadline: tokio::time::Instant,
     created: Instant,
 }
 
@@ -34,11 +38,13 @@ impl PendingResult {
         schema: SchemaRef,
         frames: Vec<DataFrame>,
         permit: Option<OwnedSemaphorePermit>,
+        deadline: tokio::time::Instant,
     ) -> Self {
         PendingResult {
             schema,
             frames,
             permit,
+            deadline,
             created: Instant::now(),
         }
     }
@@ -85,8 +91,16 @@ impl Drop for RunningGuard {
 }
 
 impl Session {
-    /// A session for `user` lasting `ttl` (`Duration::MAX`: no expiry).
-    pub fn new(user: Identity, engine: Engine, ttl: Duration) -> Session {
+    /// A session for `user` over `base`'s lake, lasting `ttl`
+    /// (`Duration::MAX`: no expiry). A reader's engine session carries the
+    /// reader rules itself, so inner queries and paths are judged too.
+    pub fn new(user: Identity, base: &Engine, ttl: Duration) -> Session {
+        let engine = match user.role {
+            Role::Analyst => base.new_session(),
+            Role::Reader => {
+                base.restricted_session(Arc::new(ReaderPolicy::new(base.lake().location.clone())))
+            }
+        };
         Session {
             user,
             engine,

@@ -17,6 +17,7 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from adbc_driver_flightsql import DatabaseOptions
 
@@ -201,6 +202,20 @@ def test_segment_set_ddl_by_analyst_refused_for_reader(server):
             with pytest.raises(adbc_driver_manager.Error) as err:
                 scalar(conn, sql)
             assert "role reader may not run" in str(err.value), sql
+
+
+def test_reader_may_not_describe_a_path_outside_the_lake(server, tmp_path):
+    secret = tmp_path / "secret.parquet"
+    pq.write_table(pa.table({"salary": [1.0]}), secret)
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute(f"DESCRIBE '{secret}'")
+        assert "salary" in str(cur.fetch_arrow_table())
+    with connect(server, user="rita", password="rita-pw") as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error) as err:
+            cur.execute(f"DESCRIBE '{secret}'")
+            cur.fetch_arrow_table()
+    assert "outside the lake" in str(err.value), err.value
+    assert "salary" not in str(err.value), err.value
 
 
 def test_prepared_statements_with_parameters(server):
