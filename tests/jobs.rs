@@ -618,11 +618,12 @@ async fn kill_nine_at_random_points_never_leaves_a_partial_version() {
     let mut kills = 0;
     let mut finished = 0;
     let mut attempts = 0;
-    // Runs get faster once caches are warm, so kill points are drawn from
-    // the first three quarters of a clean run and the loop goes on until
-    // 20 runs were actually killed.
-    let window = (clean_ms * 3 / 4).max(1);
-    while kills < 20 && attempts < 80 {
+    // Every other kill point is drawn from the second half of a clean run,
+    // where the files are written and committed; runs that finish first
+    // commit a version, which is checked like the rest. The loop goes on
+    // until 20 runs were actually killed.
+    let window = clean_ms.max(2);
+    while kills < 20 && attempts < 120 {
         let i = attempts;
         attempts += 1;
         let date = if i % 2 == 0 { D2 } else { D1 };
@@ -635,7 +636,11 @@ async fn kill_nine_at_random_points_never_leaves_a_partial_version() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let delay = next() % window;
+        let delay = if attempts % 2 == 0 {
+            next() % window
+        } else {
+            window / 2 + next() % (window / 2)
+        };
         std::thread::sleep(std::time::Duration::from_millis(delay));
         match child.try_wait().unwrap() {
             Some(_) => finished += 1,
