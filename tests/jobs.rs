@@ -581,15 +581,21 @@ fn a_held_lock_fails_or_waits_and_a_dead_holder_is_taken_over() {
 
 /// Files under a table folder, outside its log.
 fn data_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| !p.strip_prefix(dir).unwrap().starts_with("_delta_log"))
+        .collect()
+}
+
+/// Every file under `root`, at any depth.
+fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
-                if entry.file_name() != "_delta_log" {
-                    stack.push(path);
-                }
+                stack.push(path);
             } else {
                 out.push(path);
             }
@@ -778,24 +784,18 @@ fn vacuum_deletes_files_no_commit_names_and_keeps_the_data() {
 
 /// Every file under `root`, as (path relative to root with `/`, bytes).
 fn all_files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push((relative, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out
+    files_under(root)
+        .into_iter()
+        .map(|path| {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let bytes = std::fs::read(&path).unwrap();
+            (relative, bytes)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,10 +135,11 @@ pub fn uninitialized(location: &LakeLocation, folder: &str) -> Result<DeltaTable
         .map_err(|e| Error::lake(&location.original, format!("Delta table {folder}: {e}")))
 }
 
-/// Whether `folder` holds a Delta log with at least one commit.
-pub async fn exists(location: &LakeLocation, folder: &str) -> Result<bool> {
+/// The newest committed version of the Delta table in `folder`, `None`
+/// if it has no commit (no table there): one listing of its log.
+pub async fn latest_version(location: &LakeLocation, folder: &str) -> Result<Option<u64>> {
     let table = uninitialized(location, folder)?;
-    Ok(table.get_latest_version().await.is_ok())
+    Ok(table.get_latest_version().await.ok())
 }
 
 /// Where microseg keeps what it knows about a Delta table it writes (the
@@ -259,9 +260,8 @@ pub async fn refresh(
             name: name.clone(),
             folder: folder.clone(),
         };
-        let latest = match uninitialized(location, &folder)?.get_latest_version().await {
-            Ok(v) => v,
-            Err(_) => continue, // not a Delta table: DataFusion reports unknown names
+        let Some(latest) = latest_version(location, &folder).await? else {
+            continue; // not a Delta table: DataFusion reports unknown names
         };
         if current == Some(latest) {
             continue;

@@ -216,7 +216,7 @@ pub async fn load(
             continue;
         }
         let folder = name.replace('.', "/");
-        if !super::exists(location, &folder).await? {
+        if super::latest_version(location, &folder).await?.is_none() {
             return Err(Error::Usage(format!(
                 "{TABLE_AT}: {name} is not a Delta table of the lake (no _delta_log under {folder}/)"
             )));

@@ -385,8 +385,8 @@ async fn write_target(
         folder: target.folder.clone(),
     };
     let mut new_columns = Vec::new();
-    let table = if delta::exists(location, &target.folder).await? {
-        let table = delta::open(location, &target.folder, &At::Latest).await?;
+    let table = if let Some(latest) = delta::latest_version(location, &target.folder).await? {
+        let table = delta::open(location, &target.folder, &At::Version(latest)).await?;
         let previous =
             DeltaSnapshotTable::try_new(engine.session(), location, &spec, &table).await?;
         if let Some(key) = previous.property(KEY_PROPERTY)
