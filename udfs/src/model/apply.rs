@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Float64Builder, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
@@ -13,19 +13,41 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::nearest::{Centroids, Nearest};
-use super::{KMeansModel, encode, kmeans::nearest};
+use super::nearest::{Centroids, Layout};
+use super::{KMeansModel, encode, encode_into, kmeans::nearest};
 
 /// What the engine puts in front of a model's JSON when it inlines it.
 pub const MODEL_LITERAL_PREFIX: &str = "microseg-model:";
 
+/// A parsed model and, once a batch needed them, its centroids laid out
+/// for the nearest-centroid kernel.
+#[derive(Debug)]
+struct Loaded {
+    model: Arc<KMeansModel>,
+    centroids: OnceLock<Centroids>,
+}
+
+impl Loaded {
+    fn centroids(&self) -> &Centroids {
+        self.centroids
+            .get_or_init(|| Centroids::new(&self.model.centroids, self.model.dims()))
+    }
+}
+
 /// Parsed models by the hash of their literal: a query parses its model
-/// once, not once per batch. Small, because a session uses few models.
-static MODELS: LazyLock<Mutex<HashMap<u64, Arc<KMeansModel>>>> = LazyLock::new(Default::default);
+/// and lays out its centroids once, not once per batch. Small, because a
+/// session uses few models.
+static MODELS: LazyLock<Mutex<HashMap<u64, Arc<Loaded>>>> = LazyLock::new(Default::default);
 const MODEL_CACHE_SIZE: usize = 16;
+/// Rows encoded and assigned at a time: 2048 × d f32 stay in L1/L2.
+const CHUNK: usize = 2048;
 
 /// The model inlined in `literal`.
 pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
+    loaded(func, literal).map(|l| Arc::clone(&l.model))
+}
+
+fn loaded(func: &str, literal: &str) -> Result<Arc<Loaded>> {
     let Some(json) = literal.strip_prefix(MODEL_LITERAL_PREFIX) else {
         return plan_err!(
             "{func}: argument 1 (model) must name a model; '{}' was not replaced by one (run the query through the microseg engine, which inlines the model)",
@@ -36,8 +58,8 @@ pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
     json.hash(&mut hasher);
     let key = hasher.finish();
     let mut cache = MODELS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(model) = cache.get(&key) {
-        return Ok(Arc::clone(model));
+    if let Some(loaded) = cache.get(&key) {
+        return Ok(Arc::clone(loaded));
     }
     let model: KMeansModel = match serde_json::from_str(json) {
         Ok(model) => model,
@@ -46,9 +68,12 @@ pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
     if cache.len() >= MODEL_CACHE_SIZE {
         cache.clear();
     }
-    let model = Arc::new(model);
-    cache.insert(key, Arc::clone(&model));
-    Ok(model)
+    let loaded = Arc::new(Loaded {
+        model: Arc::new(model),
+        centroids: OnceLock::new(),
+    });
+    cache.insert(key, Arc::clone(&loaded));
+    Ok(loaded)
 }
 
 /// A point given as a JSON array of `dims` numbers.
@@ -300,7 +325,8 @@ impl ScalarUDFImpl for ClusterAssign {
         let ColumnarValue::Scalar(ScalarValue::Utf8(Some(literal))) = &args.args[0] else {
             return exec_err!("{}: argument 1 (model) must be a string literal", self.name);
         };
-        let model = model_of(self.name, literal)?;
+        let loaded = loaded(self.name, literal)?;
+        let model = &loaded.model;
         let rows = args.number_rows;
         let columns: Vec<ArrayRef> = args.args[self.leading()..]
             .iter()
@@ -321,19 +347,35 @@ impl ScalarUDFImpl for ClusterAssign {
             Arc::new(out.finish())
         } else {
             // Encoded values are f32 at training too, so nothing is lost;
-            // the blocked kernel returns the exact f64 nearest centroid.
-            let mut encoded: Vec<f32> = Vec::with_capacity(rows * d);
-            encode(&model.features, &columns, rows, &mut encoded)?;
-            let mut found = vec![Nearest::default(); rows];
-            Centroids::new(&model.centroids, d).nearest(&encoded, &mut found);
-            if self.mode == Mode::Distance {
-                Arc::new(Float64Array::from_iter_values(
-                    found.iter().map(|f| f.dist.sqrt()),
-                ))
-            } else {
-                Arc::new(Int64Array::from_iter_values(
-                    found.iter().map(|f| i64::from(f.index) + 1),
-                ))
+            // the kernel returns the exact f64 nearest centroid. Rows go
+            // through in chunks whose encoding stays in cache.
+            let layout = Layout::preferred();
+            let centroids = loaded.centroids();
+            let mut encoded = vec![0.0f32; layout.len(CHUNK.min(rows), d)];
+            let mut index = vec![0u32; rows];
+            let mut dist = (self.mode == Mode::Distance).then(|| vec![0.0f64; rows]);
+            for start in (0..rows).step_by(CHUNK) {
+                let len = CHUNK.min(rows - start);
+                let part: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, len)).collect();
+                let encoded = &mut encoded[..layout.len(len, d)];
+                encoded.fill(0.0);
+                encode_into(&model.features, &part, len, layout, encoded)?;
+                let range = start..start + len;
+                centroids.assign(
+                    encoded,
+                    layout,
+                    len,
+                    &mut index[range.clone()],
+                    dist.as_mut().map(|dist| &mut dist[range]),
+                );
+            }
+            match dist {
+                Some(dist) => Arc::new(Float64Array::from_iter_values(
+                    dist.into_iter().map(f64::sqrt),
+                )),
+                None => Arc::new(Int64Array::from_iter_values(
+                    index.into_iter().map(|j| i64::from(j) + 1),
+                )),
             }
         };
         Ok(ColumnarValue::Array(result))

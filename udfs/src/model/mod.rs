@@ -23,6 +23,8 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Result, exec_err};
 use serde::{Deserialize, Serialize};
 
+use nearest::{Layout, PANEL};
+
 pub use apply::{ClusterAssign, MODEL_LITERAL_PREFIX};
 
 /// How one input column becomes model dimensions.
@@ -145,9 +147,21 @@ pub fn encode<T: From<f32> + Copy>(
     rows: usize,
     out: &mut Vec<T>,
 ) -> Result<()> {
-    let d = dims(features);
     let start = out.len();
-    out.resize(start + rows * d, T::from(0.0));
+    out.resize(start + rows * dims(features), T::from(0.0));
+    encode_into(features, columns, rows, Layout::Rows, &mut out[start..])
+}
+
+/// Encodes `columns` (one per feature, `rows` long) into `out`, laid out
+/// as `layout` says; `out` holds zeros and [`Layout::len`] values.
+pub fn encode_into<T: From<f32> + Copy>(
+    features: &[Feature],
+    columns: &[ArrayRef],
+    rows: usize,
+    layout: Layout,
+    out: &mut [T],
+) -> Result<()> {
+    let d = dims(features);
     let mut offset = 0;
     for (feature, column) in features.iter().zip(columns) {
         match feature {
@@ -162,14 +176,33 @@ pub fn encode<T: From<f32> + Copy>(
                     Err(e) => return exec_err!("feature {name}: {e}"),
                 };
                 let values = values.as_primitive::<Float64Type>();
-                for row in 0..rows {
-                    let x = if values.is_null(row) {
-                        *mean
-                    } else {
-                        values.value(row)
-                    };
-                    let z = if *standardize { (x - mean) / std } else { x };
-                    out[start + row * d + offset] = T::from(z as f32);
+                let z = |x: f64| T::from((if *standardize { (x - mean) / std } else { x }) as f32);
+                match (values.null_count(), layout) {
+                    // Sixteen rows of a column are one contiguous run of a
+                    // panel: a plain loop the compiler vectorizes.
+                    (0, Layout::Panels) => {
+                        for (p, chunk) in values.values()[..rows].chunks(PANEL).enumerate() {
+                            let start = p * PANEL * d + offset * PANEL;
+                            for (o, &x) in out[start..start + chunk.len()].iter_mut().zip(chunk) {
+                                *o = z(x);
+                            }
+                        }
+                    }
+                    (0, Layout::Rows) => {
+                        for (o, &x) in out.chunks_exact_mut(d).zip(&values.values()[..rows]) {
+                            o[offset] = z(x);
+                        }
+                    }
+                    _ => {
+                        for row in 0..rows {
+                            let x = if values.is_null(row) {
+                                *mean
+                            } else {
+                                values.value(row)
+                            };
+                            out[layout.place(row, offset, d)] = z(x);
+                        }
+                    }
                 }
             }
             Feature::Categorical { categories, name } => {
@@ -186,7 +219,7 @@ pub fn encode<T: From<f32> + Copy>(
                 for row in 0..rows {
                     let value = (!text.is_null(row)).then(|| text.value(row));
                     if let Some(&i) = index.get(&value) {
-                        out[start + row * d + offset + i] = T::from(1.0);
+                        out[layout.place(row, offset + i, d)] = T::from(1.0);
                     }
                 }
             }

@@ -16,6 +16,18 @@
 //! rescan every centroid in `f64`. The index returned is therefore exactly
 //! the `f64` nearest centroid (ties to the lower index), and the second
 //! distance a guaranteed lower bound, as Hamerly's bounds require.
+//!
+//! Applying a model (`cluster_assign`) has a second layout, used where the
+//! CPU has AVX-512: points in *panels* of sixteen, one point per vector
+//! lane, which is the column layout Arrow hands over, so encoding writes it
+//! directly. Each centroid then costs `d` FMAs for sixteen points with the
+//! points held in registers, eight centroids in flight to cover the FMA
+//! latency, and the bookkeeping is four vector operations per centroid
+//! instead of a compare-and-blend per block: the centroid's place in its
+//! group of sixteen is written into the low four bits of its f32 value, so
+//! a plain `min` carries the index along. That costs at most 16 ulps, which
+//! the certification bound takes in; the answer is the same exact `f64`
+//! nearest as on the row path.
 
 use super::kmeans::sq_dist;
 
@@ -23,6 +35,57 @@ use super::kmeans::sq_dist;
 const LANES: usize = 8;
 /// Points per pass over the centroids.
 const POINTS: usize = 4;
+/// Points per panel in the panel layout: one AVX-512 vector of f32.
+pub const PANEL: usize = 16;
+/// Centroids whose index rides in the low bits of their value (4 bits).
+const GROUP: usize = 16;
+/// ‖c‖² of the padding centroids of the panel layout: far from any point
+/// the panel path certifies, and finite, so index bits never make a NaN.
+const PAD_NORM: f32 = 1e37;
+/// Points with ‖x‖² + max ‖c‖² beyond this go to the `f64` scan: the f32
+/// values could overflow.
+const PANEL_LIMIT: f32 = 1e35;
+
+/// How encoded points are laid out in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major: point `i`'s coordinates at `i·d .. (i+1)·d`.
+    Rows,
+    /// Panels of [`PANEL`] points, dimension-major inside a panel:
+    /// coordinate `t` of point `i` at `(i / 16)·16·d + t·16 + i % 16`;
+    /// the last panel is padded.
+    Panels,
+}
+
+impl Layout {
+    /// Where coordinate `t` of point `i` lives, for `d` dimensions.
+    #[inline(always)]
+    pub fn place(self, i: usize, t: usize, d: usize) -> usize {
+        match self {
+            Layout::Rows => i * d + t,
+            Layout::Panels => (i / PANEL) * PANEL * d + t * PANEL + i % PANEL,
+        }
+    }
+
+    /// Values a buffer of `n` points of `d` dimensions needs.
+    pub fn len(self, n: usize, d: usize) -> usize {
+        match self {
+            Layout::Rows => n * d,
+            Layout::Panels => n.div_ceil(PANEL) * PANEL * d,
+        }
+    }
+
+    /// The layout [`Centroids::assign`] is fastest with on this CPU.
+    pub fn preferred() -> Layout {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Layout::Panels;
+            }
+        }
+        Layout::Rows
+    }
+}
 
 /// Centroids laid out for [`Centroids::nearest`].
 #[derive(Debug, Clone)]
@@ -37,6 +100,9 @@ pub struct Centroids {
     exact: Vec<f64>,
     /// The largest ‖c‖², for the rounding bound.
     max_norm: f64,
+    /// Per centroid, for the panel layout: ‖c‖² then −2·c, as f32; padded
+    /// to whole groups with far-away centroids.
+    rows: Vec<f32>,
 }
 
 /// One point's nearest centroid.
@@ -68,6 +134,15 @@ impl Centroids {
         let mut neg2 = vec![0.0f32; blocks * LANES * d];
         let mut norms = vec![f32::INFINITY; blocks * LANES];
         let mut max_norm = 0.0f64;
+        let mut rows = vec![0.0f32; k.div_ceil(GROUP) * GROUP * (d + 1)];
+        for (j, row) in rows.chunks_exact_mut(d + 1).enumerate() {
+            row[0] = PAD_NORM;
+            if let Some(c) = centroids.get(j * d..(j + 1) * d) {
+                for (r, &v) in row[1..].iter_mut().zip(c) {
+                    *r = -2.0 * v as f32;
+                }
+            }
+        }
         for (j, c) in centroids.chunks_exact(d).enumerate() {
             let (b, l) = (j / LANES, j % LANES);
             let mut norm = 0.0f64;
@@ -77,6 +152,7 @@ impl Centroids {
                 norm += f64::from(v32) * f64::from(v32);
             }
             norms[j] = norm as f32;
+            rows[j * (d + 1)] = norm as f32;
             max_norm = max_norm.max(norm.max(c.iter().map(|v| v * v).sum()));
         }
         Centroids {
@@ -86,6 +162,7 @@ impl Centroids {
             norms,
             exact: centroids.to_vec(),
             max_norm,
+            rows,
         }
     }
 
@@ -129,6 +206,138 @@ impl Centroids {
                 self.exact_nearest(x)
             };
         }
+    }
+
+    /// The nearest centroid of each of `n` points laid out as `layout`
+    /// into `index`, and its exact squared distance into `dist` when
+    /// given: the exact `f64` nearest (lowest index on ties) on every path.
+    pub fn assign(
+        &self,
+        points: &[f32],
+        layout: Layout,
+        n: usize,
+        index: &mut [u32],
+        mut dist: Option<&mut [f64]>,
+    ) {
+        let d = self.d;
+        debug_assert!(points.len() >= layout.len(n, d) && index.len() >= n);
+        if self.k == 0 || n == 0 {
+            return;
+        }
+        if layout == Layout::Rows {
+            let mut found = vec![Nearest::default(); n];
+            self.nearest(&points[..n * d], &mut found);
+            for (i, f) in found.iter().enumerate() {
+                index[i] = f.index;
+                if let Some(dist) = dist.as_deref_mut() {
+                    dist[i] = f.dist;
+                }
+            }
+            return;
+        }
+        let panels = n.div_ceil(PANEL);
+        let mut certain = vec![0u16; panels];
+        let mut candidates = vec![0u32; panels * PANEL];
+        self.scan_panels(&points[..panels * PANEL * d], &mut candidates, &mut certain);
+        index[..n].copy_from_slice(&candidates[..n]);
+        let mut x = vec![0.0f32; d];
+        for (p, &settled) in certain.iter().enumerate() {
+            if settled == u16::MAX && dist.is_none() {
+                continue;
+            }
+            for i in p * PANEL..((p + 1) * PANEL).min(n) {
+                for (t, v) in x.iter_mut().enumerate() {
+                    *v = points[layout.place(i, t, d)];
+                }
+                if settled >> (i % PANEL) & 1 == 0 {
+                    let (j, found) = self.settle(&x);
+                    index[i] = j;
+                    if let Some(dist) = dist.as_deref_mut() {
+                        dist[i] = found;
+                    }
+                } else if let Some(dist) = dist.as_deref_mut() {
+                    let j = index[i] as usize;
+                    dist[i] = sq_dist(&x, &self.exact[j * d..(j + 1) * d]);
+                }
+            }
+        }
+    }
+
+    /// Per panel: each lane's f32 winner in `candidates`, and in `certain`
+    /// the lanes whose winner is certainly the `f64` nearest.
+    fn scan_panels(&self, panels: &[f32], candidates: &mut [u32], certain: &mut [u16]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the feature the function is compiled for.
+                unsafe { avx512::panels(self, panels, candidates, certain) };
+                return;
+            }
+        }
+        panels_portable(self, panels, candidates, certain);
+    }
+
+    /// Twice the certification margin of the panel path, per unit of
+    /// ‖x‖² + max ‖c‖²: the expanded form's bound ([`margin`]) plus 16 ulps
+    /// of a value (|value| ≤ 2(‖x‖² + ‖c‖²)) for the index bits, inflated
+    /// by 1/16 for the f32 arithmetic that evaluates it.
+    fn panel_margin(&self) -> f32 {
+        let per_unit = (2 * self.d + 16 + 2 * GROUP) as f64 * f64::from(f32::EPSILON);
+        (2.0 * per_unit * 1.0625) as f32
+    }
+
+    /// The largest ‖c‖², rounded up into f32.
+    fn max_norm32(&self) -> f32 {
+        (self.max_norm * (1.0 + 1e-6)) as f32
+    }
+
+    /// The exact nearest centroid of a point the f32 pass left unsettled
+    /// (a near tie) and its squared distance: every centroid's value again
+    /// in f32, which vectorizes, then `f64` only for those within twice
+    /// the rounding bound of the lowest (the others are certainly farther).
+    /// The bound is doubled once more because plain multiply and add round
+    /// twice where the kernel's FMA rounds once.
+    pub fn settle(&self, x: &[f32]) -> (u32, f64) {
+        let d = self.d;
+        let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        // NaN coordinates land here too.
+        let in_range = xn + self.max_norm < f64::from(PANEL_LIMIT);
+        if !in_range {
+            let found = self.exact_nearest(x);
+            return (found.index, found.dist);
+        }
+        let slack = 2.0 * margin(d, xn, self.max_norm);
+        let mut values = vec![0.0f32; self.norms.len()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the feature the function is compiled for.
+                unsafe { values_avx2(self, x, &mut values) };
+            } else {
+                values_of(self, x, &mut values);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        values_of(self, x, &mut values);
+        // Lane-wise minima vectorize where a fold over f32::min does not.
+        let mut lanes = [f32::INFINITY; LANES];
+        for block in values.chunks_exact(LANES) {
+            for (m, &v) in lanes.iter_mut().zip(block) {
+                *m = if v < *m { v } else { *m };
+            }
+        }
+        let lowest = lanes.iter().copied().fold(f32::INFINITY, f32::min);
+        let window = ((f64::from(lowest) + 2.0 * slack) as f32).next_up();
+        let mut best = (0usize, f64::INFINITY);
+        for (j, &v) in values.iter().enumerate().take(self.k) {
+            if v <= window {
+                let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
+                if dist < best.1 {
+                    best = (j, dist);
+                }
+            }
+        }
+        (best.0 as u32, best.1)
     }
 
     /// The nearest centroid by a full `f64` scan (near ties, k small).
@@ -274,6 +483,249 @@ fn tile_portable(c: &Centroids, tile: &[f32], out: &mut [Tile]) {
     }
 }
 
+/// Every centroid's ‖c‖² − 2x·c in f32 (+∞ past k), by plain multiply and
+/// add: the same bits on every path, since nothing is fused.
+#[inline(always)]
+fn values_of(c: &Centroids, x: &[f32], values: &mut [f32]) {
+    for ((block, norms), out) in c
+        .neg2
+        .chunks_exact(c.d * LANES)
+        .zip(c.norms.chunks_exact(LANES))
+        .zip(values.chunks_exact_mut(LANES))
+    {
+        let mut acc = [0.0f32; LANES];
+        acc.copy_from_slice(norms);
+        for (column, &xt) in block.chunks_exact(LANES).zip(x) {
+            for l in 0..LANES {
+                acc[l] += xt * column[l];
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+}
+
+/// [`values_of`] with 8-wide vectors: the same multiply and add per lane,
+/// so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn values_avx2(c: &Centroids, x: &[f32], values: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let d = c.d;
+    assert!(x.len() >= d && values.len() >= c.norms.len());
+    assert_eq!(c.neg2.len(), c.norms.len() * d);
+    for b in 0..c.norms.len() / LANES {
+        // SAFETY: b·8 + 8 ≤ norms.len() ≤ values.len(), and
+        // (b·d + t)·8 + 8 ≤ neg2.len() for t < d (asserted above).
+        unsafe {
+            let mut acc = _mm256_loadu_ps(c.norms.as_ptr().add(b * LANES));
+            for (t, &xt) in x.iter().enumerate().take(d) {
+                let column = _mm256_loadu_ps(c.neg2.as_ptr().add((b * d + t) * LANES));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(xt), column));
+            }
+            _mm256_storeu_ps(values.as_mut_ptr().add(b * LANES), acc);
+        }
+    }
+}
+
+/// One lane's running group best and second best after centroid value
+/// `v`, whose place in its group is `u`: the index bits go into the value,
+/// so `min` carries them (see the module docs).
+#[inline(always)]
+fn encode_index(v: f32, u: usize) -> f32 {
+    f32::from_bits((v.to_bits() & !(GROUP as u32 - 1)) | u as u32)
+}
+
+/// [`avx512::panels`] one lane at a time: the same operations in the same
+/// order, so the same bits for finite values.
+fn panels_portable(c: &Centroids, panels: &[f32], candidates: &mut [u32], certain: &mut [u16]) {
+    let d = c.d;
+    let stride = d + 1;
+    let (margin, max_norm) = (c.panel_margin(), c.max_norm32());
+    for (p, panel) in panels.chunks_exact(PANEL * d).enumerate() {
+        let mut mask = 0u16;
+        for lane in 0..PANEL {
+            let (mut best, mut second, mut group) = (f32::INFINITY, f32::INFINITY, 0u32);
+            for (g, rows) in c.rows.chunks_exact(GROUP * stride).enumerate() {
+                let (mut group_best, mut group_second) = (f32::INFINITY, f32::INFINITY);
+                for (u, row) in rows.chunks_exact(stride).enumerate() {
+                    let mut acc = row[0];
+                    for t in 0..d {
+                        acc = panel[t * PANEL + lane].mul_add(row[1 + t], acc);
+                    }
+                    let v = encode_index(acc, u);
+                    group_second = group_second.min(group_best.max(v));
+                    group_best = group_best.min(v);
+                }
+                if group_best < best {
+                    group = g as u32;
+                }
+                second = second.min(group_second).min(best.max(group_best));
+                best = best.min(group_best);
+            }
+            let mut xn = 0.0f32;
+            for t in 0..d {
+                let v = panel[t * PANEL + lane];
+                xn = v.mul_add(v, xn);
+            }
+            let scale = xn + max_norm;
+            if second - best > margin * scale && scale < PANEL_LIMIT {
+                mask |= 1 << lane;
+            }
+            candidates[p * PANEL + lane] = group * GROUP as u32 + (best.to_bits() & 0xF);
+        }
+        certain[p] = mask;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Centroids, GROUP, PANEL, PANEL_LIMIT};
+
+    /// Centroids in flight per pass: enough independent FMA chains to
+    /// cover the latency of the two FMA ports.
+    const FLIGHT: usize = 8;
+
+    /// A centroid's place in its group, as the vector its index bits are
+    /// written from.
+    const CODES: [__m512i; GROUP] = {
+        let mut codes = [[0i32; 16]; GROUP];
+        let mut u = 0;
+        while u < GROUP {
+            codes[u] = [u as i32; 16];
+            u += 1;
+        }
+        // SAFETY: [i32; 16] and __m512i have the same size, and every bit
+        // pattern is a valid __m512i.
+        unsafe { std::mem::transmute::<[[i32; 16]; GROUP], [__m512i; GROUP]>(codes) }
+    };
+
+    /// [`super::panels_portable`] sixteen lanes at a time, the points of a
+    /// panel held in registers when d ≤ 16.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn panels(
+        c: &Centroids,
+        panels: &[f32],
+        candidates: &mut [u32],
+        certain: &mut [u16],
+    ) {
+        macro_rules! dims {
+            ($($d:literal)*) => {
+                match c.d {
+                    $($d => run::<$d>(c, panels, candidates, certain),)*
+                    _ => run::<0>(c, panels, candidates, certain),
+                }
+            };
+        }
+        dims!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    }
+
+    /// `D` is the dimension count when it is known at compile time (the
+    /// points then stay in registers), 0 otherwise.
+    #[target_feature(enable = "avx512f")]
+    fn run<const D: usize>(
+        c: &Centroids,
+        panels: &[f32],
+        candidates: &mut [u32],
+        certain: &mut [u16],
+    ) {
+        let d = if D > 0 { D } else { c.d };
+        let stride = d + 1;
+        let groups = c.rows.len() / (GROUP * stride);
+        assert!(panels.len().is_multiple_of(PANEL * d));
+        assert!(candidates.len() * d >= panels.len() && certain.len() * PANEL * d >= panels.len());
+        assert_eq!(c.rows.len(), groups * GROUP * stride);
+        assert_eq!(GROUP, 2 * FLIGHT);
+        let keep = _mm512_set1_epi32(!(GROUP as i32 - 1));
+        let low = _mm512_set1_epi32(GROUP as i32 - 1);
+        let inf = _mm512_set1_ps(f32::INFINITY);
+        let margin = _mm512_set1_ps(c.panel_margin());
+        let max_norm = _mm512_set1_ps(c.max_norm32());
+        let limit = _mm512_set1_ps(PANEL_LIMIT);
+        let rows = c.rows.as_ptr();
+        for (p, panel) in panels.chunks_exact(PANEL * d).enumerate() {
+            let base = panel.as_ptr();
+            let mut held = [_mm512_setzero_ps(); 16];
+            if D > 0 {
+                for (t, h) in held.iter_mut().enumerate().take(D) {
+                    // SAFETY: t < d, and the panel holds d vectors of 16.
+                    *h = unsafe { _mm512_loadu_ps(base.add(t * PANEL)) };
+                }
+            }
+            // SAFETY: as above.
+            let x = |t: usize| {
+                if D > 0 {
+                    held[t]
+                } else {
+                    unsafe { _mm512_loadu_ps(base.add(t * PANEL)) }
+                }
+            };
+            let (mut best, mut second, mut group) = (inf, inf, _mm512_setzero_si512());
+            for g in 0..groups {
+                let (mut group_best, mut group_second) = (inf, inf);
+                // Unrolled by hand so each centroid's index bits are a
+                // constant (a memory operand), not a broadcast on the
+                // vector ports.
+                macro_rules! flight {
+                    ($first:literal) => {{
+                        let first = (g * GROUP + $first) * stride;
+                        // SAFETY: first + FLIGHT·stride ≤ rows.len()
+                        // (asserted: whole groups); offsets stay below.
+                        let at = |u: usize, t: usize| unsafe {
+                            _mm512_set1_ps(*rows.add(first + u * stride + t))
+                        };
+                        let mut acc = [inf; FLIGHT];
+                        for (u, a) in acc.iter_mut().enumerate() {
+                            *a = at(u, 0);
+                        }
+                        for t in 0..d {
+                            let xt = x(t);
+                            for (u, a) in acc.iter_mut().enumerate() {
+                                *a = _mm512_fmadd_ps(xt, at(u, 1 + t), *a);
+                            }
+                        }
+                        for (u, a) in acc.iter().enumerate() {
+                            let v = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xEA>(
+                                _mm512_castps_si512(*a),
+                                keep,
+                                CODES[$first + u],
+                            ));
+                            group_second =
+                                _mm512_min_ps(group_second, _mm512_max_ps(group_best, v));
+                            group_best = _mm512_min_ps(group_best, v);
+                        }
+                    }};
+                }
+                flight!(0);
+                flight!(8);
+                let better = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(group_best, best);
+                group = _mm512_mask_mov_epi32(group, better, _mm512_set1_epi32(g as i32));
+                second = _mm512_min_ps(
+                    _mm512_min_ps(second, group_second),
+                    _mm512_max_ps(best, group_best),
+                );
+                best = _mm512_min_ps(best, group_best);
+            }
+            let mut xn = _mm512_setzero_ps();
+            for t in 0..d {
+                xn = _mm512_fmadd_ps(x(t), x(t), xn);
+            }
+            let scale = _mm512_add_ps(xn, max_norm);
+            let gap = _mm512_sub_ps(second, best);
+            let clear = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(gap, _mm512_mul_ps(margin, scale))
+                & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(scale, limit);
+            let index = _mm512_or_si512(
+                _mm512_slli_epi32::<4>(group),
+                _mm512_and_si512(_mm512_castps_si512(best), low),
+            );
+            // SAFETY: p·16 + 16 ≤ candidates.len() (asserted).
+            unsafe { _mm512_storeu_si512(candidates.as_mut_ptr().add(p * PANEL).cast(), index) };
+            certain[p] = clear;
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -392,6 +844,117 @@ mod tests {
                     got.second,
                     want.second
                 );
+            }
+        }
+    }
+
+    /// Lays `points` (row-major) out as panels.
+    fn to_panels(points: &[f32], d: usize) -> Vec<f32> {
+        let n = points.len() / d;
+        let mut out = vec![0.0f32; Layout::Panels.len(n, d)];
+        for (i, x) in points.chunks_exact(d).enumerate() {
+            for (t, &v) in x.iter().enumerate() {
+                out[Layout::Panels.place(i, t, d)] = v;
+            }
+        }
+        out
+    }
+
+    /// Both layouts give the exact f64 nearest centroid and its distance,
+    /// for d held in registers and not (20), k not a multiple of the
+    /// group, far from the origin and beyond f32's range, with ties.
+    #[test]
+    fn panels_match_exact_scan() {
+        let mut rng = Rng::new(11);
+        for (d, k, offset, n) in [
+            (8, 64, 0.0, 1000),
+            (3, 13, 1000.0, 517),
+            (1, 1, 0.0, 33),
+            (20, 37, 0.0, 301),
+            (5, 300, 0.0, 999),
+            (2, 5, 1e20, 100),
+            (16, 17, 1e3, 64),
+        ] {
+            let mut centroids: Vec<f64> =
+                (0..k * d).map(|_| offset + rng.next_f64() * 10.0).collect();
+            if k > 2 {
+                // A duplicated centroid: its lower index must win.
+                let (a, b) = centroids.split_at_mut(2 * d);
+                b[..d].copy_from_slice(&a[d..2 * d]);
+            }
+            let mut points: Vec<f32> = (0..n * d)
+                .map(|_| (offset + rng.next_f64() * 10.0) as f32)
+                .collect();
+            for t in 0..d {
+                // On a centroid, and on the duplicated one.
+                points[t] = centroids[t] as f32;
+                points[d + t] = centroids[(k.min(3) - 1) * d + t] as f32;
+            }
+            let set = Centroids::new(&centroids, d);
+            for (layout, data) in [
+                (Layout::Rows, points.clone()),
+                (Layout::Panels, to_panels(&points, d)),
+            ] {
+                let mut index = vec![u32::MAX; n];
+                let mut dist = vec![f64::NAN; n];
+                set.assign(&data, layout, n, &mut index, Some(&mut dist));
+                for (i, x) in points.chunks_exact(d).enumerate() {
+                    let want = set.exact_nearest(x);
+                    assert_eq!(
+                        (index[i], dist[i]),
+                        (want.index, want.dist),
+                        "{layout:?} d {d} k {k} offset {offset} point {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The panel path settles almost every point in f32 (a certification
+    /// that never succeeds would still be exact, only slow), and the
+    /// AVX-512 path computes exactly what the portable one does.
+    #[test]
+    fn panels_certify_and_vector_matches_portable() {
+        let mut rng = Rng::new(3);
+        for (d, k) in [(8, 64), (4, 256), (19, 40)] {
+            let n = 4096;
+            let centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 20.0 - 10.0).collect();
+            let points: Vec<f32> = (0..n * d)
+                .map(|_| (rng.next_f64() * 20.0 - 10.0) as f32)
+                .collect();
+            let set = Centroids::new(&centroids, d);
+            let panels = to_panels(&points, d);
+            let mut candidates = vec![0u32; n];
+            let mut certain = vec![0u16; n / PANEL];
+            panels_portable(&set, &panels, &mut candidates, &mut certain);
+            let settled: u32 = certain.iter().map(|m| m.count_ones()).sum();
+            assert!(
+                settled as usize > n * 99 / 100,
+                "d {d} k {k}: only {settled} of {n} settled in f32"
+            );
+            for (i, x) in points.chunks_exact(d).enumerate() {
+                if certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
+                    assert_eq!(candidates[i], set.exact_nearest(x).index);
+                }
+            }
+            let (mut fast, mut fast_certain) = (vec![0u32; n], vec![0u16; n / PANEL]);
+            set.scan_panels(&panels, &mut fast, &mut fast_certain);
+            assert_eq!((fast, fast_certain), (candidates, certain), "d {d} k {k}");
+        }
+    }
+
+    /// Settling a near tie with the f32 prefilter gives the full f64
+    /// scan's answer, with centroids packed so that near ties are common.
+    #[test]
+    fn settle_matches_exact_scan() {
+        let mut rng = Rng::new(21);
+        for (d, k) in [(8, 512), (3, 40), (11, 9)] {
+            let centroids: Vec<f64> = (0..k * d).map(|_| 5.0 + rng.next_f64() * 0.01).collect();
+            let set = Centroids::new(&centroids, d);
+            for _ in 0..500 {
+                let x: Vec<f32> = (0..d).map(|_| (rng.next_f64() * 10.0) as f32).collect();
+                let want = set.exact_nearest(&x);
+                assert_eq!(set.settle(&x), (want.index, want.dist), "d {d} k {k}");
             }
         }
     }
