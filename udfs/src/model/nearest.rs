@@ -329,11 +329,18 @@ impl Centroids {
         let lowest = lanes.iter().copied().fold(f32::INFINITY, f32::min);
         let window = ((f64::from(lowest) + 2.0 * slack) as f32).next_up();
         let mut best = (0usize, f64::INFINITY);
-        for (j, &v) in values.iter().enumerate().take(self.k) {
-            if v <= window {
-                let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
-                if dist < best.1 {
-                    best = (j, dist);
+        for (b, block) in values.chunks_exact(LANES).enumerate() {
+            // A branch-free test per block vectorizes; hits are rare.
+            if !block.iter().fold(false, |hit, &v| hit | (v <= window)) {
+                continue;
+            }
+            for (l, &v) in block.iter().enumerate() {
+                let j = b * LANES + l;
+                if v <= window && j < self.k {
+                    let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
+                    if dist < best.1 {
+                        best = (j, dist);
+                    }
                 }
             }
         }
@@ -513,17 +520,30 @@ fn values_avx2(c: &Centroids, x: &[f32], values: &mut [f32]) {
     let d = c.d;
     assert!(x.len() >= d && values.len() >= c.norms.len());
     assert_eq!(c.neg2.len(), c.norms.len() * d);
-    for b in 0..c.norms.len() / LANES {
-        // SAFETY: b·8 + 8 ≤ norms.len() ≤ values.len(), and
-        // (b·d + t)·8 + 8 ≤ neg2.len() for t < d (asserted above).
+    let blocks = c.norms.len() / LANES;
+    // Four blocks at a time: four independent add chains hide the latency.
+    let mut b = 0;
+    while b < blocks {
+        let m = (blocks - b).min(4);
+        // SAFETY: (b + i)·8 + 8 ≤ norms.len() ≤ values.len() for i < m,
+        // and ((b + i)·d + t)·8 + 8 ≤ neg2.len() for t < d (asserted above).
         unsafe {
-            let mut acc = _mm256_loadu_ps(c.norms.as_ptr().add(b * LANES));
-            for (t, &xt) in x.iter().enumerate().take(d) {
-                let column = _mm256_loadu_ps(c.neg2.as_ptr().add((b * d + t) * LANES));
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(xt), column));
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (i, a) in acc.iter_mut().enumerate().take(m) {
+                *a = _mm256_loadu_ps(c.norms.as_ptr().add((b + i) * LANES));
             }
-            _mm256_storeu_ps(values.as_mut_ptr().add(b * LANES), acc);
+            for (t, &xt) in x.iter().enumerate().take(d) {
+                let xt = _mm256_set1_ps(xt);
+                for (i, a) in acc.iter_mut().enumerate().take(m) {
+                    let column = _mm256_loadu_ps(c.neg2.as_ptr().add(((b + i) * d + t) * LANES));
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(xt, column));
+                }
+            }
+            for (i, a) in acc.iter().enumerate().take(m) {
+                _mm256_storeu_ps(values.as_mut_ptr().add((b + i) * LANES), *a);
+            }
         }
+        b += m;
     }
 }
 
