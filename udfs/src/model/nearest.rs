@@ -607,20 +607,6 @@ mod avx512 {
     /// cover the latency of the two FMA ports.
     const FLIGHT: usize = 8;
 
-    /// A centroid's place in its group, as the vector its index bits are
-    /// written from.
-    const CODES: [__m512i; GROUP] = {
-        let mut codes = [[0i32; 16]; GROUP];
-        let mut u = 0;
-        while u < GROUP {
-            codes[u] = [u as i32; 16];
-            u += 1;
-        }
-        // SAFETY: [i32; 16] and __m512i have the same size, and every bit
-        // pattern is a valid __m512i.
-        unsafe { std::mem::transmute::<[[i32; 16]; GROUP], [__m512i; GROUP]>(codes) }
-    };
-
     /// [`super::panels_portable`] sixteen lanes at a time, the points of a
     /// panel held in registers when d ≤ 16.
     #[target_feature(enable = "avx512f")]
@@ -684,10 +670,11 @@ mod avx512 {
             let (mut best, mut second, mut group) = (inf, inf, _mm512_setzero_si512());
             for g in 0..groups {
                 let (mut group_best, mut group_second) = (inf, inf);
-                // Unrolled by hand so each centroid's index bits are a
-                // constant (a memory operand), not a broadcast on the
-                // vector ports.
-                macro_rules! flight {
+                // Both flights' FMAs come before either's bookkeeping, so the
+                // second flight's FMAs fill the wait for the first's. Unrolled
+                // by hand so each centroid's index bits are a constant (a
+                // broadcast memory operand), not a broadcast on the ports.
+                macro_rules! fmas {
                     ($first:literal) => {{
                         let first = (g * GROUP + $first) * stride;
                         // SAFETY: first + FLIGHT·stride ≤ rows.len()
@@ -705,11 +692,16 @@ mod avx512 {
                                 *a = _mm512_fmadd_ps(xt, at(u, 1 + t), *a);
                             }
                         }
-                        for (u, a) in acc.iter().enumerate() {
+                        acc
+                    }};
+                }
+                macro_rules! keep_two {
+                    ($acc:expr, $first:literal) => {{
+                        for (u, a) in $acc.iter().enumerate() {
                             let v = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xEA>(
                                 _mm512_castps_si512(*a),
                                 keep,
-                                CODES[$first + u],
+                                _mm512_set1_epi32(($first + u) as i32),
                             ));
                             group_second =
                                 _mm512_min_ps(group_second, _mm512_max_ps(group_best, v));
@@ -717,8 +709,10 @@ mod avx512 {
                         }
                     }};
                 }
-                flight!(0);
-                flight!(8);
+                let early = fmas!(0);
+                let late = fmas!(8);
+                keep_two!(early, 0);
+                keep_two!(late, 8);
                 let better = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(group_best, best);
                 group = _mm512_mask_mov_epi32(group, better, _mm512_set1_epi32(g as i32));
                 second = _mm512_min_ps(
