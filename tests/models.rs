@@ -773,3 +773,47 @@ async fn model_evaluate_matches_scikit_learn() {
         "{err}"
     );
 }
+
+/// cluster_assign reads all-numeric features without NULLs straight from
+/// the columns, and encodes everything else first: both must give the same
+/// cluster and the same distance. Every other row's recency is NULL in the
+/// second call, so each of its batches takes the encoding path; the other
+/// rows are compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_assign_reads_columns_as_encoding_would() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(&engine, &format!("CREATE VIEW features AS {FEATURES}")).await;
+    let columns = "frequency, avg_amount, app_share, store_share, mean_hour";
+    run(
+        &engine,
+        &format!("CREATE MODEL paths OPTIONS (model_type 'kmeans', num_clusters 12, seed 9) AS SELECT recency_days, {columns} FROM features"),
+    )
+    .await;
+    let holed = "CASE WHEN customer_id % 2 = 0 THEN NULL ELSE recency_days END";
+    let batches = run(
+        &engine,
+        &format!(
+            "SELECT count(*),
+                    sum(CASE WHEN direct_cluster <> encoded_cluster THEN 1 ELSE 0 END),
+                    sum(CASE WHEN direct_distance <> encoded_distance THEN 1 ELSE 0 END),
+                    count(DISTINCT direct_cluster)
+             FROM (SELECT customer_id,
+                          cluster_assign('paths', recency_days, {columns}) AS direct_cluster,
+                          cluster_assign('paths', {holed}, {columns}) AS encoded_cluster,
+                          cluster_distance('paths', recency_days, {columns}) AS direct_distance,
+                          cluster_distance('paths', {holed}, {columns}) AS encoded_distance
+                   FROM features)
+             WHERE customer_id % 2 = 1"
+        ),
+    )
+    .await;
+    let value = |i: usize| batches[0].column(i).as_primitive::<Int64Type>().value(0);
+    assert!(value(0) > 100, "only {} rows compared", value(0));
+    assert_eq!(
+        (value(1), value(2)),
+        (0, 0),
+        "rows whose cluster or distance differ"
+    );
+    assert!(value(3) > 6, "only {} clusters used", value(3));
+}

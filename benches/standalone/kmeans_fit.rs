@@ -25,7 +25,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use kmeans::{Init, KMeansOptions, Rng, fit};
-use nearest::{Centroids, Layout, Nearest};
+use nearest::{Centroids, Layout, Nearest, Scale};
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
@@ -154,6 +154,60 @@ fn kernel(rows: usize, d: usize, k: usize, threads: usize) {
             100.0 * work / wall / peak,
             peak / 1e9,
             100.0 * work / cpu / (peak / threads as f64),
+        );
+    }
+    // What cluster_assign sees: one f64 column per dimension in batches of
+    // 8192 rows, first only read (the memory floor), then assigned.
+    let batch = 8192;
+    let columns: Vec<Vec<Vec<f64>>> = points
+        .chunks(batch * d)
+        .map(|rows| {
+            (0..d)
+                .map(|t| rows.chunks_exact(d).map(|x| f64::from(x[t])).collect())
+                .collect()
+        })
+        .collect();
+    let timed = |assign: bool, scales: &[Scale]| {
+        let mut wall = f64::INFINITY;
+        for _ in 0..3 {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for part in columns.chunks(columns.len().div_ceil(threads).max(1)) {
+                    let set = &set;
+                    scope.spawn(move || {
+                        let mut index = vec![0u32; batch];
+                        let mut sum = 0.0f64;
+                        for batch in part {
+                            let slices: Vec<&[f64]> = batch.iter().map(|c| &c[..]).collect();
+                            if assign {
+                                set.assign_columns(&slices, scales, &mut index, None);
+                            } else {
+                                sum += slices.iter().map(|c| c.iter().sum::<f64>()).sum::<f64>();
+                            }
+                        }
+                        std::hint::black_box((sum, &index));
+                    });
+                }
+            });
+            wall = wall.min(start.elapsed().as_secs_f64());
+        }
+        wall
+    };
+    let floor = timed(false, &[]);
+    println!(
+        "memory floor: summing the {rows} rows' {d} f64 columns, best of 3 {floor:.3} s = {:.1} GB/s",
+        (rows * d * 8) as f64 / floor / 1e9
+    );
+    for (what, scale) in [
+        ("as they are", Scale::IDENTITY),
+        ("z-scored", Scale::z_score(0.5, 3.0)),
+    ] {
+        let wall = timed(true, &vec![scale; d]);
+        println!(
+            "kernel from f64 columns {what}: best of 3 {wall:.3} s wall = {:.2} M rows/s = {:.1}% of the measured {:.0} GFLOP/s {isa} peak",
+            rows as f64 / wall / 1e6,
+            100.0 * work / wall / peak,
+            peak / 1e9,
         );
     }
 }

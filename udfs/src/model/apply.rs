@@ -4,8 +4,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Float64Builder, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
@@ -13,8 +16,8 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::nearest::{Centroids, Layout};
-use super::{KMeansModel, encode, encode_into, kmeans::nearest};
+use super::nearest::{Centroids, Layout, Scale};
+use super::{Feature, KMeansModel, encode, encode_into, kmeans::nearest};
 
 /// What the engine puts in front of a model's JSON when it inlines it.
 pub const MODEL_LITERAL_PREFIX: &str = "microseg-model:";
@@ -74,6 +77,32 @@ fn loaded(func: &str, literal: &str) -> Result<Arc<Loaded>> {
     });
     cache.insert(key, Arc::clone(&loaded));
     Ok(loaded)
+}
+
+/// The feature columns as `f64` with their scales, when the kernel can
+/// read them directly: panel layout, every feature numeric, no NULLs.
+fn numeric_columns(
+    features: &[Feature],
+    columns: &[ArrayRef],
+    layout: Layout,
+) -> Result<Option<(Vec<Float64Array>, Vec<Scale>)>> {
+    if layout != Layout::Panels || features.iter().any(|f| f.scale().is_none()) {
+        return Ok(None);
+    }
+    let mut values = Vec::with_capacity(columns.len());
+    for (feature, column) in features.iter().zip(columns) {
+        // After the cast: a NullArray counts no nulls of its own.
+        let cast = match cast(column, &DataType::Float64) {
+            Ok(cast) => cast,
+            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
+        };
+        if cast.null_count() > 0 {
+            return Ok(None);
+        }
+        values.push(cast.as_primitive::<Float64Type>().clone());
+    }
+    let scales = features.iter().filter_map(Feature::scale).collect();
+    Ok(Some((values, scales)))
 }
 
 /// A point given as a JSON array of `dims` numbers.
@@ -351,23 +380,33 @@ impl ScalarUDFImpl for ClusterAssign {
             // through in chunks whose encoding stays in cache.
             let layout = Layout::preferred();
             let centroids = loaded.centroids();
-            let mut encoded = vec![0.0f32; layout.len(CHUNK.min(rows), d)];
             let mut index = vec![0u32; rows];
             let mut dist = (self.mode == Mode::Distance).then(|| vec![0.0f64; rows]);
-            for start in (0..rows).step_by(CHUNK) {
-                let len = CHUNK.min(rows - start);
-                let part: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, len)).collect();
-                let encoded = &mut encoded[..layout.len(len, d)];
-                encoded.fill(0.0);
-                encode_into(&model.features, &part, len, layout, encoded)?;
-                let range = start..start + len;
-                centroids.assign(
-                    encoded,
-                    layout,
-                    len,
-                    &mut index[range.clone()],
-                    dist.as_mut().map(|dist| &mut dist[range]),
-                );
+            match numeric_columns(&model.features, &columns, layout)? {
+                // All numeric without NULLs: the kernel reads the columns.
+                Some((values, scales)) => {
+                    let slices: Vec<&[f64]> = values.iter().map(|v| &v.values()[..]).collect();
+                    centroids.assign_columns(&slices, &scales, &mut index, dist.as_deref_mut());
+                }
+                None => {
+                    let mut encoded = vec![0.0f32; layout.len(CHUNK.min(rows), d)];
+                    for start in (0..rows).step_by(CHUNK) {
+                        let len = CHUNK.min(rows - start);
+                        let part: Vec<ArrayRef> =
+                            columns.iter().map(|c| c.slice(start, len)).collect();
+                        let encoded = &mut encoded[..layout.len(len, d)];
+                        encoded.fill(0.0);
+                        encode_into(&model.features, &part, len, layout, encoded)?;
+                        let range = start..start + len;
+                        centroids.assign(
+                            encoded,
+                            layout,
+                            len,
+                            &mut index[range.clone()],
+                            dist.as_mut().map(|dist| &mut dist[range]),
+                        );
+                    }
+                }
             }
             match dist {
                 Some(dist) => Arc::new(Float64Array::from_iter_values(

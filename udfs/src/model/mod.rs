@@ -23,6 +23,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Result, exec_err};
 use serde::{Deserialize, Serialize};
 
+pub use nearest::Scale;
 use nearest::{Layout, PANEL};
 
 pub use apply::{ClusterAssign, MODEL_LITERAL_PREFIX};
@@ -32,7 +33,7 @@ pub use apply::{ClusterAssign, MODEL_LITERAL_PREFIX};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Feature {
     /// One dimension: NULL becomes the training mean, then (if
-    /// `standardize`) z = (x − mean) / std.
+    /// `standardize`) z = (x − mean) · (1/std), see [`Scale`].
     Numeric {
         /// Column name at training.
         name: String,
@@ -66,6 +67,21 @@ impl Feature {
         match self {
             Feature::Numeric { .. } => 1,
             Feature::Categorical { categories, .. } => categories.len(),
+        }
+    }
+
+    /// How a numeric feature's values become its coordinate (`None` for
+    /// a categorical one).
+    pub fn scale(&self) -> Option<Scale> {
+        match self {
+            Feature::Numeric {
+                mean,
+                std,
+                standardize: true,
+                ..
+            } => Some(Scale::z_score(*mean, *std)),
+            Feature::Numeric { .. } => Some(Scale::IDENTITY),
+            Feature::Categorical { .. } => None,
         }
     }
 
@@ -165,18 +181,14 @@ pub fn encode_into<T: From<f32> + Copy>(
     let mut offset = 0;
     for (feature, column) in features.iter().zip(columns) {
         match feature {
-            Feature::Numeric {
-                mean,
-                std,
-                standardize,
-                name,
-            } => {
+            Feature::Numeric { mean, name, .. } => {
                 let values = match cast(column, &DataType::Float64) {
                     Ok(values) => values,
                     Err(e) => return exec_err!("feature {name}: {e}"),
                 };
                 let values = values.as_primitive::<Float64Type>();
-                let z = |x: f64| T::from((if *standardize { (x - mean) / std } else { x }) as f32);
+                let scale = feature.scale().unwrap_or(Scale::IDENTITY);
+                let z = |x: f64| T::from(scale.apply(x));
                 match (values.null_count(), layout) {
                     // Sixteen rows of a column are one contiguous run of a
                     // panel: a plain loop the compiler vectorizes.

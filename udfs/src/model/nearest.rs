@@ -117,6 +117,40 @@ pub struct Nearest {
     pub second: f64,
 }
 
+/// How a column value becomes a coordinate: `((x − shift) · factor) as
+/// f32`, rounded once from `f64`. `(mean, 1/std)` z-scores; `(0, 1)` is
+/// the value itself, bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    /// Subtracted first.
+    pub shift: f64,
+    /// Then multiplied by.
+    pub factor: f64,
+}
+
+impl Scale {
+    /// The value itself.
+    pub const IDENTITY: Scale = Scale {
+        shift: 0.0,
+        factor: 1.0,
+    };
+
+    /// z-scores: (x − mean) / std, as a multiplication by 1/std so the
+    /// vector path needs no division.
+    pub fn z_score(mean: f64, std: f64) -> Scale {
+        Scale {
+            shift: mean,
+            factor: 1.0 / std,
+        }
+    }
+
+    /// The coordinate of `x`.
+    #[inline(always)]
+    pub fn apply(self, x: f64) -> f32 {
+        ((x - self.shift) * self.factor) as f32
+    }
+}
+
 /// The bound on the rounding error of a squared distance computed in
 /// `f32` by the expanded form, for a point with ‖x‖² = `xn`: the dot
 /// product and norms carry at most (d + 2) roundings each of ‖x‖² + ‖c‖²
@@ -239,6 +273,70 @@ impl Centroids {
         let mut certain = vec![0u16; panels];
         let mut candidates = vec![0u32; panels * PANEL];
         self.scan_panels(&points[..panels * PANEL * d], &mut candidates, &mut certain);
+        self.finish(&candidates, &certain, n, index, dist, |i, x| {
+            for (t, v) in x.iter_mut().enumerate() {
+                *v = points[layout.place(i, t, d)];
+            }
+        });
+    }
+
+    /// [`Centroids::assign`] for points given as one `f64` column per
+    /// dimension, `n` long, coordinate `t` of point `i` being
+    /// `scales[t].apply(columns[t][i])`: on CPUs with AVX-512 the kernel
+    /// reads and converts the columns itself, sixteen rows at a time, so
+    /// the memory reads overlap the arithmetic instead of preceding it.
+    pub fn assign_columns(
+        &self,
+        columns: &[&[f64]],
+        scales: &[Scale],
+        index: &mut [u32],
+        dist: Option<&mut [f64]>,
+    ) {
+        let d = self.d;
+        let n = columns.first().map_or(0, |c| c.len());
+        assert!(columns.len() == d && scales.len() == d);
+        assert!(columns.iter().all(|c| c.len() == n) && index.len() >= n);
+        if self.k == 0 || n == 0 {
+            return;
+        }
+        let point = |i: usize, x: &mut [f32]| {
+            for ((v, column), scale) in x.iter_mut().zip(columns).zip(scales) {
+                *v = scale.apply(column[i]);
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let panels = n.div_ceil(PANEL);
+                let mut certain = vec![0u16; panels];
+                let mut candidates = vec![0u32; panels * PANEL];
+                let source = avx512::Columns::new(columns, scales);
+                // SAFETY: the CPU has the feature the function is compiled for.
+                unsafe { avx512::panels(self, &source, &mut candidates, &mut certain) };
+                self.finish(&candidates, &certain, n, index, dist, point);
+                return;
+            }
+        }
+        let mut rows = vec![0.0f32; n * d];
+        for (i, x) in rows.chunks_exact_mut(d).enumerate() {
+            point(i, x);
+        }
+        self.assign(&rows, Layout::Rows, n, index, dist);
+    }
+
+    /// The panel paths' last step: the certified winners as they are, the
+    /// others settled in `f64`, and the exact distances when asked for;
+    /// `point(i, x)` writes point `i`'s coordinates into `x`.
+    fn finish(
+        &self,
+        candidates: &[u32],
+        certain: &[u16],
+        n: usize,
+        index: &mut [u32],
+        mut dist: Option<&mut [f64]>,
+        point: impl Fn(usize, &mut [f32]),
+    ) {
+        let d = self.d;
         index[..n].copy_from_slice(&candidates[..n]);
         let mut x = vec![0.0f32; d];
         for (p, &settled) in certain.iter().enumerate() {
@@ -246,9 +344,7 @@ impl Centroids {
                 continue;
             }
             for i in p * PANEL..((p + 1) * PANEL).min(n) {
-                for (t, v) in x.iter_mut().enumerate() {
-                    *v = points[layout.place(i, t, d)];
-                }
+                point(i, &mut x);
                 if settled >> (i % PANEL) & 1 == 0 {
                     let (j, found) = self.settle(&x);
                     index[i] = j;
@@ -269,8 +365,9 @@ impl Centroids {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
+                let source = avx512::Buffer::new(panels, self.d);
                 // SAFETY: the CPU has the feature the function is compiled for.
-                unsafe { avx512::panels(self, panels, candidates, certain) };
+                unsafe { avx512::panels(self, &source, candidates, certain) };
                 return;
             }
         }
@@ -607,20 +704,115 @@ mod avx512 {
     /// cover the latency of the two FMA ports.
     const FLIGHT: usize = 8;
 
+    /// Where the kernel reads its panels from.
+    pub(super) trait Source {
+        /// Panels of sixteen points.
+        fn panels(&self) -> usize;
+        /// Coordinate `t` of panel `p`'s sixteen points.
+        ///
+        /// # Safety
+        /// `p < panels()`, `t` below the dimension count, and the CPU has
+        /// AVX-512F.
+        unsafe fn load(&self, p: usize, t: usize) -> __m512;
+    }
+
+    /// Points already laid out as panels (see [`super::Layout::Panels`]).
+    pub(super) struct Buffer<'a> {
+        values: &'a [f32],
+        d: usize,
+    }
+
+    impl<'a> Buffer<'a> {
+        /// `values` holds whole panels of `d` dimensions.
+        pub(super) fn new(values: &'a [f32], d: usize) -> Self {
+            assert!(d > 0 && values.len().is_multiple_of(PANEL * d));
+            Buffer { values, d }
+        }
+    }
+
+    impl Source for Buffer<'_> {
+        fn panels(&self) -> usize {
+            self.values.len() / (PANEL * self.d)
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(&self, p: usize, t: usize) -> __m512 {
+            // SAFETY: (p·d + t + 1)·16 ≤ values.len() for p < panels(), t < d.
+            unsafe { _mm512_loadu_ps(self.values.as_ptr().add((p * self.d + t) * PANEL)) }
+        }
+    }
+
+    /// Points as one `f64` column per dimension, scaled and rounded to f32
+    /// as they are loaded: the same operations as [`super::Scale::apply`],
+    /// so the same bits. Rows past the end of the last panel read as 0.
+    pub(super) struct Columns<'a> {
+        columns: &'a [&'a [f64]],
+        scales: &'a [super::Scale],
+        n: usize,
+    }
+
+    impl<'a> Columns<'a> {
+        /// `columns` are equally long, one scale each.
+        pub(super) fn new(columns: &'a [&'a [f64]], scales: &'a [super::Scale]) -> Self {
+            let n = columns.first().map_or(0, |c| c.len());
+            assert!(columns.iter().all(|c| c.len() == n) && scales.len() == columns.len());
+            Columns { columns, scales, n }
+        }
+    }
+
+    impl Source for Columns<'_> {
+        fn panels(&self) -> usize {
+            self.n.div_ceil(PANEL)
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(&self, p: usize, t: usize) -> __m512 {
+            let (column, scale) = (self.columns[t], self.scales[t]);
+            let at = column.as_ptr().wrapping_add(p * PANEL);
+            let left = self.n - p * PANEL;
+            // SAFETY: a full panel reads rows p·16 .. p·16 + 16 < n; the
+            // last one only the rows its mask names, all below n.
+            let (low, high) = unsafe {
+                if left >= PANEL {
+                    (_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8)))
+                } else {
+                    let mask = (1u32 << left) - 1;
+                    (
+                        _mm512_maskz_loadu_pd(mask as u8, at),
+                        _mm512_maskz_loadu_pd((mask >> 8) as u8, at.wrapping_add(8)),
+                    )
+                }
+            };
+            let (shift, factor) = (_mm512_set1_pd(scale.shift), _mm512_set1_pd(scale.factor));
+            let convert = |v| {
+                _mm256_castps_pd(_mm512_cvtpd_ps(_mm512_mul_pd(
+                    _mm512_sub_pd(v, shift),
+                    factor,
+                )))
+            };
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(convert(low)),
+                convert(high),
+            ))
+        }
+    }
+
     /// [`super::panels_portable`] sixteen lanes at a time, the points of a
     /// panel held in registers when d ≤ 16.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn panels(
+    pub(super) fn panels<S: Source>(
         c: &Centroids,
-        panels: &[f32],
+        source: &S,
         candidates: &mut [u32],
         certain: &mut [u16],
     ) {
         macro_rules! dims {
             ($($d:literal)*) => {
                 match c.d {
-                    $($d => run::<$d>(c, panels, candidates, certain),)*
-                    _ => run::<0>(c, panels, candidates, certain),
+                    $($d => run::<$d, S>(c, source, candidates, certain),)*
+                    _ => run::<0, S>(c, source, candidates, certain),
                 }
             };
         }
@@ -628,19 +820,20 @@ mod avx512 {
     }
 
     /// `D` is the dimension count when it is known at compile time (the
-    /// points then stay in registers), 0 otherwise.
+    /// points then stay in registers), 0 otherwise (they are staged in a
+    /// panel-sized buffer).
     #[target_feature(enable = "avx512f")]
-    fn run<const D: usize>(
+    fn run<const D: usize, S: Source>(
         c: &Centroids,
-        panels: &[f32],
+        source: &S,
         candidates: &mut [u32],
         certain: &mut [u16],
     ) {
         let d = if D > 0 { D } else { c.d };
         let stride = d + 1;
         let groups = c.rows.len() / (GROUP * stride);
-        assert!(panels.len().is_multiple_of(PANEL * d));
-        assert!(candidates.len() * d >= panels.len() && certain.len() * PANEL * d >= panels.len());
+        let panels = source.panels();
+        assert!(candidates.len() >= panels * PANEL && certain.len() >= panels);
         assert_eq!(c.rows.len(), groups * GROUP * stride);
         assert_eq!(GROUP, 2 * FLIGHT);
         let keep = _mm512_set1_epi32(!(GROUP as i32 - 1));
@@ -650,13 +843,20 @@ mod avx512 {
         let max_norm = _mm512_set1_ps(c.max_norm32());
         let limit = _mm512_set1_ps(PANEL_LIMIT);
         let rows = c.rows.as_ptr();
-        for (p, panel) in panels.chunks_exact(PANEL * d).enumerate() {
-            let base = panel.as_ptr();
+        let mut staged = vec![0.0f32; if D > 0 { 0 } else { PANEL * d }];
+        for p in 0..panels {
             let mut held = [_mm512_setzero_ps(); 16];
             if D > 0 {
                 for (t, h) in held.iter_mut().enumerate().take(D) {
-                    // SAFETY: t < d, and the panel holds d vectors of 16.
-                    *h = unsafe { _mm512_loadu_ps(base.add(t * PANEL)) };
+                    // SAFETY: p < panels, t < d.
+                    *h = unsafe { source.load(p, t) };
+                }
+            } else {
+                for t in 0..d {
+                    // SAFETY: p < panels, t < d; staged holds d vectors of 16.
+                    unsafe {
+                        _mm512_storeu_ps(staged.as_mut_ptr().add(t * PANEL), source.load(p, t))
+                    };
                 }
             }
             // SAFETY: as above.
@@ -664,7 +864,7 @@ mod avx512 {
                 if D > 0 {
                     held[t]
                 } else {
-                    unsafe { _mm512_loadu_ps(base.add(t * PANEL)) }
+                    unsafe { _mm512_loadu_ps(staged.as_ptr().add(t * PANEL)) }
                 }
             };
             let (mut best, mut second, mut group) = (inf, inf, _mm512_setzero_si512());
@@ -922,6 +1122,68 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Reading f64 columns directly gives what encoding them first and
+    /// assigning the encoded rows gives: bit-equal coordinates (identity
+    /// and z-scores), every tail length of the last panel, d held in
+    /// registers and not (20), NaN and far-off rows.
+    #[test]
+    fn columns_match_encoded_rows() {
+        let mut rng = Rng::new(17);
+        for (d, k, n) in [
+            (8, 64, 1000),
+            (3, 13, 1),
+            (3, 13, 15),
+            (5, 40, 33),
+            (20, 37, 47),
+        ] {
+            let centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 10.0 - 5.0).collect();
+            let set = Centroids::new(&centroids, d);
+            let mut columns: Vec<Vec<f64>> = (0..d)
+                .map(|_| (0..n).map(|_| rng.next_f64() * 30.0 - 15.0).collect())
+                .collect();
+            columns[0][n / 2] = f64::NAN;
+            columns[d - 1][n - 1] = 1e30;
+            for scales in [
+                vec![Scale::IDENTITY; d],
+                (0..d)
+                    .map(|t| Scale::z_score(t as f64 * 0.3 - 1.0, 0.7 + t as f64))
+                    .collect(),
+            ] {
+                let slices: Vec<&[f64]> = columns.iter().map(|c| &c[..]).collect();
+                let (mut index, mut dist) = (vec![u32::MAX; n], vec![f64::NAN; n]);
+                set.assign_columns(&slices, &scales, &mut index, Some(&mut dist));
+                let rows: Vec<f32> = (0..n)
+                    .flat_map(|i| {
+                        (0..d)
+                            .map(|t| scales[t].apply(columns[t][i]))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let mut want = (vec![0u32; n], vec![0.0f64; n]);
+                set.assign(&rows, Layout::Rows, n, &mut want.0, Some(&mut want.1));
+                assert_eq!(index, want.0, "d {d} k {k} n {n}");
+                for (i, (got, want)) in dist.iter().zip(&want.1).enumerate() {
+                    assert!(
+                        got.to_bits() == want.to_bits(),
+                        "d {d} k {k} row {i}: {got} vs {want}"
+                    );
+                }
+                let mut alone = vec![u32::MAX; n];
+                set.assign_columns(&slices, &scales, &mut alone, None);
+                assert_eq!(alone, index);
+            }
+        }
+    }
+
+    /// A z-score applies (x − mean) / std up to one rounding of 1/std.
+    #[test]
+    fn z_score_scales() {
+        let scale = Scale::z_score(10.0, 4.0);
+        assert_eq!(scale.apply(18.0), 2.0);
+        assert_eq!(Scale::IDENTITY.apply(0.1), 0.1f32);
+        assert!(Scale::IDENTITY.apply(f64::NAN).is_nan());
     }
 
     /// The panel path settles almost every point in f32 (a certification
