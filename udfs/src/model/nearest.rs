@@ -844,7 +844,7 @@ mod avx512 {
         let limit = _mm512_set1_ps(PANEL_LIMIT);
         let rows = c.rows.as_ptr();
         let mut staged = vec![0.0f32; if D > 0 { 0 } else { PANEL * d }];
-        for p in 0..panels {
+        for (p, mask) in certain.iter_mut().enumerate().take(panels) {
             let mut held = [_mm512_setzero_ps(); 16];
             if D > 0 {
                 for (t, h) in held.iter_mut().enumerate().take(D) {
@@ -935,7 +935,7 @@ mod avx512 {
             );
             // SAFETY: p·16 + 16 ≤ candidates.len() (asserted).
             unsafe { _mm512_storeu_si512(candidates.as_mut_ptr().add(p * PANEL).cast(), index) };
-            certain[p] = clear;
+            *mask = clear;
         }
     }
 }
