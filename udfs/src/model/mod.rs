@@ -77,10 +77,9 @@ impl Feature {
             Feature::Numeric {
                 mean,
                 std,
-                standardize: true,
+                standardize,
                 ..
-            } => Some(Scale::z_score(*mean, *std)),
-            Feature::Numeric { .. } => Some(Scale::IDENTITY),
+            } => Some(Scale::of(*mean, *std, *standardize)),
             Feature::Categorical { .. } => None,
         }
     }
@@ -181,13 +180,18 @@ pub fn encode_into<T: From<f32> + Copy>(
     let mut offset = 0;
     for (feature, column) in features.iter().zip(columns) {
         match feature {
-            Feature::Numeric { mean, name, .. } => {
+            Feature::Numeric {
+                mean,
+                std,
+                standardize,
+                name,
+            } => {
                 let values = match cast(column, &DataType::Float64) {
                     Ok(values) => values,
                     Err(e) => return exec_err!("feature {name}: {e}"),
                 };
                 let values = values.as_primitive::<Float64Type>();
-                let scale = feature.scale().unwrap_or(Scale::IDENTITY);
+                let scale = Scale::of(*mean, *std, *standardize);
                 let z = |x: f64| T::from(scale.apply(x));
                 match (values.null_count(), layout) {
                     // Sixteen rows of a column are one contiguous run of a

@@ -144,6 +144,15 @@ impl Scale {
         }
     }
 
+    /// A numeric feature's scale: z-scores when it is standardized.
+    pub fn of(mean: f64, std: f64, standardize: bool) -> Scale {
+        if standardize {
+            Scale::z_score(mean, std)
+        } else {
+            Scale::IDENTITY
+        }
+    }
+
     /// The coordinate of `x`.
     #[inline(always)]
     pub fn apply(self, x: f64) -> f32 {
@@ -269,11 +278,10 @@ impl Centroids {
             }
             return;
         }
-        let panels = n.div_ceil(PANEL);
-        let mut certain = vec![0u16; panels];
-        let mut candidates = vec![0u32; panels * PANEL];
-        self.scan_panels(&points[..panels * PANEL * d], &mut candidates, &mut certain);
-        self.finish(&candidates, &certain, n, index, dist, |i, x| {
+        let scan = |candidates: &mut [u32], certain: &mut [u16]| {
+            self.scan_panels(&points[..layout.len(n, d)], candidates, certain)
+        };
+        self.assign_panels(n, index, dist, scan, |i, x| {
             for (t, v) in x.iter_mut().enumerate() {
                 *v = points[layout.place(i, t, d)];
             }
@@ -307,13 +315,12 @@ impl Centroids {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                let panels = n.div_ceil(PANEL);
-                let mut certain = vec![0u16; panels];
-                let mut candidates = vec![0u32; panels * PANEL];
                 let source = avx512::Columns::new(columns, scales);
-                // SAFETY: the CPU has the feature the function is compiled for.
-                unsafe { avx512::panels(self, &source, &mut candidates, &mut certain) };
-                self.finish(&candidates, &certain, n, index, dist, point);
+                let scan = |candidates: &mut [u32], certain: &mut [u16]| {
+                    // SAFETY: the CPU has the feature the function is compiled for.
+                    unsafe { avx512::panels(self, &source, candidates, certain) }
+                };
+                self.assign_panels(n, index, dist, scan, point);
                 return;
             }
         }
@@ -324,19 +331,23 @@ impl Centroids {
         self.assign(&rows, Layout::Rows, n, index, dist);
     }
 
-    /// The panel paths' last step: the certified winners as they are, the
-    /// others settled in `f64`, and the exact distances when asked for;
-    /// `point(i, x)` writes point `i`'s coordinates into `x`.
-    fn finish(
+    /// The panel paths: `scan` fills each lane's f32 winner and each
+    /// panel's certified lanes; the certified winners stand, the others
+    /// are settled in `f64`, and the exact distances are added when asked
+    /// for. `point(i, x)` writes point `i`'s coordinates into `x`.
+    fn assign_panels(
         &self,
-        candidates: &[u32],
-        certain: &[u16],
         n: usize,
         index: &mut [u32],
         mut dist: Option<&mut [f64]>,
+        scan: impl FnOnce(&mut [u32], &mut [u16]),
         point: impl Fn(usize, &mut [f32]),
     ) {
         let d = self.d;
+        let panels = n.div_ceil(PANEL);
+        let mut certain = vec![0u16; panels];
+        let mut candidates = vec![0u32; panels * PANEL];
+        scan(&mut candidates, &mut certain);
         index[..n].copy_from_slice(&candidates[..n]);
         let mut x = vec![0.0f32; d];
         for (p, &settled) in certain.iter().enumerate() {
