@@ -23,9 +23,10 @@ use clap::Parser;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use microseg_udfs::model::kmeans::{Init, KMeansOptions, Rng, fit};
-use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
+use microseg_udfs::model::{Bound, ClusterAssign, Feature, Fitted, KMeansModel};
 
 #[path = "standalone/bench_data.rs"]
 mod bench_data;
@@ -249,10 +250,11 @@ fn assign_throughput(
             centroids,
             sizes: vec![0; k],
         };
-        let literal = format!("{MODEL_LITERAL_PREFIX}{}", serde_json::to_string(&model)?);
+        // As the engine's analyzer does: the call bound to the model itself.
+        let bound = ClusterAssign::assign().bind(Bound(Arc::new(Fitted::kmeans(model))))?;
+        ctx.register_udf(ScalarUDF::new_from_impl(bound));
         let sql = format!(
-            "SELECT sum(cluster_assign('{}', {})) FROM points",
-            literal.replace('\'', "''"),
+            "SELECT sum(cluster_assign('bench', {})) FROM points",
             columns.join(", ")
         );
         let best = best_of_3(&rt, &ctx, &sql)?;

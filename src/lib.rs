@@ -13,6 +13,7 @@ pub mod generate;
 pub mod jobs;
 pub mod lake;
 pub mod models;
+pub mod planning;
 pub mod server;
 pub mod statements;
 pub mod tables;

@@ -7,6 +7,7 @@ mod generate;
 mod jobs;
 mod lake;
 mod models;
+mod planning;
 mod segmentation;
 mod server;
 mod slt;

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use microseg::{Engine, EngineOptions};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
-use crate::fixtures::small_lake_str;
+use crate::fixtures::small_lake_copy;
 
 struct MicrosegDb {
     engine: Arc<Engine>,
@@ -125,14 +125,16 @@ fn slt_files() -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictests() {
-    let lake = small_lake_str();
     let files = slt_files();
     assert!(!files.is_empty(), "no .slt files found");
     let mut failures = Vec::new();
     for file in &files {
-        // A fresh engine per file: views and settings don't leak between files.
+        // A fresh engine per file on its own copy of the lake: views,
+        // settings, segment sets and models don't leak between files, and
+        // the shared lake stays read-only.
+        let copy = small_lake_copy();
         let engine = Arc::new(
-            Engine::open(&lake, EngineOptions::default())
+            Engine::open(&copy.path().to_string_lossy(), EngineOptions::default())
                 .await
                 .expect("open lake"),
         );

@@ -6,16 +6,18 @@
 pub mod models;
 pub mod rewrite;
 pub mod segment_sets;
+mod snapshot;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
 
 pub use models::{ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
+pub use snapshot::{CatalogCache, ModelEntry, Snapshot};
 
 /// The root of microseg's own metadata inside a lake.
 pub const CATALOG_DIR: &str = "_microseg";
@@ -78,14 +80,25 @@ impl Catalog {
 
     /// Every object under folder `relative`, as paths relative to it.
     async fn list_all(&self, relative: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_objects(relative)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Every object under folder `relative` with what the store says of it
+    /// (size, time, e-tag), as paths relative to it, sorted.
+    async fn list_objects(&self, relative: &str) -> Result<Vec<(String, ObjectMeta)>> {
         let prefix = self.path(relative);
-        let objects: Vec<_> = self
+        let objects: Vec<ObjectMeta> = self
             .location
             .store
             .list(Some(&prefix))
             .try_collect()
             .await?;
-        let mut names: Vec<String> = objects
+        let mut listed: Vec<(String, ObjectMeta)> = objects
             .into_iter()
             .filter_map(|o| {
                 let rest: Vec<String> = o
@@ -93,11 +106,11 @@ impl Catalog {
                     .prefix_match(&prefix)?
                     .map(|p| p.as_ref().to_string())
                     .collect();
-                (!rest.is_empty()).then(|| rest.join("/"))
+                (!rest.is_empty()).then(|| (rest.join("/"), o))
             })
             .collect();
-        names.sort();
-        Ok(names)
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(listed)
     }
 
     /// Checks a name that becomes a file or folder name in the lake.

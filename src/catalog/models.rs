@@ -13,14 +13,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Sche
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
-use microseg_udfs::model::clv_apply::{CLV_LITERAL_PREFIX, ClvModel};
-use microseg_udfs::model::{Feature, KMeansModel, MODEL_LITERAL_PREFIX};
+use microseg_udfs::model::clv_apply::ClvModel;
+use microseg_udfs::model::{Feature, Fitted, KMeansModel};
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
 use crate::error::{Error, Result};
 
-const DIR: &str = "models";
+pub(super) const DIR: &str = "models";
 
 /// Everything about one trained model version but its centroids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,52 +74,49 @@ impl StoredModel {
         format!("{}@{}", self.meta.name, self.meta.version)
     }
 
-    /// What the applying functions need, as the literal the engine inlines.
-    pub fn literal(&self) -> Result<String> {
+    /// What the applying functions need: the model bound into plans.
+    pub fn fitted(&self) -> Fitted {
         let p = |k: &str| self.meta.parameters.get(k).copied().unwrap_or(f64::NAN);
-        let clv = match self.meta.model_type.as_str() {
-            "bgnbd" => Some(ClvModel {
+        let clv = |bgnbd, gamma_gamma, periods_per_month| {
+            Fitted::Clv(ClvModel {
                 label: self.label(),
-                bgnbd: Some(BgNbd {
+                bgnbd,
+                gamma_gamma,
+                periods_per_month,
+            })
+        };
+        match self.meta.model_type.as_str() {
+            "bgnbd" => clv(
+                Some(BgNbd {
                     r: p("r"),
                     alpha: p("alpha"),
                     a: p("a"),
                     b: p("b"),
                 }),
-                gamma_gamma: None,
-                periods_per_month: if self.meta.options.get("period").map(String::as_str)
-                    == Some("week")
-                {
+                None,
+                if self.meta.options.get("period").map(String::as_str) == Some("week") {
                     4.345
                 } else {
                     30.0
                 },
-            }),
-            "gamma_gamma" => Some(ClvModel {
-                label: self.label(),
-                bgnbd: None,
-                gamma_gamma: Some(GammaGamma {
+            ),
+            "gamma_gamma" => clv(
+                None,
+                Some(GammaGamma {
                     p: p("p"),
                     q: p("q"),
                     v: p("v"),
                 }),
-                periods_per_month: 30.0,
+                30.0,
+            ),
+            _ => Fitted::kmeans(KMeansModel {
+                label: self.label(),
+                features: self.meta.features.clone(),
+                k: self.meta.k,
+                centroids: self.centroids.clone(),
+                sizes: self.sizes.clone(),
             }),
-            _ => None,
-        };
-        if let Some(clv) = clv {
-            let json = serde_json::to_string(&clv).map_err(|e| Error::Usage(e.to_string()))?;
-            return Ok(format!("{CLV_LITERAL_PREFIX}{json}"));
         }
-        let model = KMeansModel {
-            label: self.label(),
-            features: self.meta.features.clone(),
-            k: self.meta.k,
-            centroids: self.centroids.clone(),
-            sizes: self.sizes.clone(),
-        };
-        let json = serde_json::to_string(&model).map_err(|e| Error::Usage(e.to_string()))?;
-        Ok(format!("{MODEL_LITERAL_PREFIX}{json}"))
     }
 }
 

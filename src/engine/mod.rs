@@ -3,6 +3,7 @@
 
 mod params;
 mod policy;
+mod prepared;
 mod settings;
 
 pub use policy::Policy;
@@ -18,12 +19,13 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Statement};
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::dialect::{Dialect, dialect_from_str};
 
-use crate::catalog::{Catalog, SegmentSet, segment_sets};
+use crate::catalog::{Catalog, CatalogCache, SegmentSet};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::statements::{self, MicrosegStatement, Parsed, StatementText};
@@ -45,6 +47,8 @@ pub struct Engine {
     ctx: SessionContext,
     lake: Lake,
     catalog: Catalog,
+    /// The catalog as the analyzer reads it, shared by every session.
+    cache: Arc<CatalogCache>,
     settings: Settings,
     versions: crate::delta::VersionCache,
     /// The session's catalogs without DataFusion's URL-table layer, so a
@@ -52,6 +56,8 @@ pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     /// Asked about every statement and path, when the session is restricted.
     policy: Option<Arc<dyn Policy>>,
+    /// This session's SQL `PREPARE`d statements.
+    prepared: prepared::PreparedStatements,
 }
 
 impl Engine {
@@ -88,11 +94,20 @@ impl Engine {
         config.options_mut().execution.time_zone = settings.time_zone.clone();
         config.options_mut().execution.parquet.pushdown_filters = true;
 
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
+        // Rule predicates are planned with the functions alone: a state
+        // without tables, and without the rule itself.
+        let mut functions = SessionStateBuilder::new()
+            .with_config(config.clone())
             .with_default_features()
             .build();
+        microseg_udfs::register_all(&mut functions)?;
+        let cache = Arc::new(CatalogCache::default());
+        let builder = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features();
+        let mut state =
+            crate::planning::with_catalog_binding(builder, Arc::clone(&cache), functions).build();
         microseg_udfs::register_all(&mut state)?;
         let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
@@ -100,20 +115,25 @@ impl Engine {
         crate::tables::register_all(&ctx);
         ctx.register_udtf(
             crate::models::centroids_name(),
-            Arc::new(crate::models::ModelCentroidsFunction),
+            Arc::new(crate::models::ModelCentroidsFunction::new(Arc::clone(
+                &cache,
+            ))),
         );
         let versions = crate::delta::VersionCache::default();
         crate::delta::register_functions(&ctx, &versions);
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
+        cache.refresh(&catalog).await?;
         Ok(Engine {
             ctx,
             lake,
             catalog,
+            cache,
             settings,
             versions,
             catalogs,
             policy: None,
+            prepared: Default::default(),
         })
     }
 
@@ -124,7 +144,8 @@ impl Engine {
     /// when this returns. The same as [`Engine::plan`] then [`Engine::execute`].
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let planned = self.plan(sql).await?;
-        self.execute(planned).await
+        // Planning has just refreshed the catalog snapshot.
+        self.run(planned, true).await
     }
 
     /// Parses and plans one statement without running anything, so a front
@@ -180,30 +201,23 @@ impl Engine {
                     &mut statement,
                 )
                 .await?;
-                // Models and segment sets are read at each use, so a set created by
-                // another process is seen without reopening the lake.
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
                     .await?;
                 crate::models::evaluate::expand(self, &mut statement, &self.dialect_name()).await?;
-                crate::models::inline_models(&self.catalog, &mut statement).await?;
-                let used = segment_sets::load_used(&self.catalog, &mut statement).await?;
-                if !used.is_empty() {
-                    let dialect = self.dialect()?;
-                    segment_sets::expand(&mut statement, &used, dialect.as_ref())?;
-                }
+                // Segment sets and models stay names in the plan; the
+                // analyzer resolves them from the snapshot each time the plan
+                // runs. Refreshed first, so table functions over the catalog
+                // and the check below see other processes' changes.
+                self.cache.refresh(&self.catalog).await?;
                 let state = self.ctx.state();
-                match state.statement_to_plan(*statement).await {
-                    Ok(plan) => Ok(Planned::DataFusion(plan)),
-                    Err(e) if !used.is_empty() => {
-                        let dialect = self.dialect()?;
-                        Err(segment_sets::explain_planning_error(
-                            e,
-                            &used,
-                            dialect.as_ref(),
-                        ))
-                    }
-                    Err(e) => Err(e.into()),
+                let plan = state.statement_to_plan(*statement).await?;
+                if crate::planning::uses_catalog(&plan) {
+                    // Resolved once now only to report an unknown name or a
+                    // wrong call here rather than when the plan runs.
+                    crate::planning::BindCatalog::new(Arc::clone(&self.cache), state.clone())
+                        .analyze(plan.clone(), state.config_options())?;
                 }
+                Ok(Planned::DataFusion(plan))
             }
         }
     }
@@ -211,10 +225,48 @@ impl Engine {
     /// Runs what [`Engine::plan`] returned: DDL, `SET` and our statements
     /// run now; queries come back lazy.
     pub async fn execute(&self, planned: Planned) -> Result<DataFrame> {
+        self.run(planned, false).await
+    }
+
+    async fn run(&self, planned: Planned, fresh: bool) -> Result<DataFrame> {
         match planned {
-            Planned::Microseg(statement) => self.execute_ours(statement).await,
-            Planned::DataFusion(plan) => Ok(self.ctx.execute_logical_plan(plan).await?),
+            Planned::Microseg(statement) => {
+                let result = self.execute_ours(statement).await;
+                // This process sees its own catalog change at once.
+                self.cache.refresh(&self.catalog).await?;
+                result
+            }
+            Planned::DataFusion(LogicalPlan::Statement(Statement::Prepare(prepare))) => {
+                self.prepared.prepare(prepare)?;
+                self.done()
+            }
+            Planned::DataFusion(LogicalPlan::Statement(Statement::Deallocate(deallocate))) => {
+                self.prepared.deallocate(deallocate)?;
+                self.done()
+            }
+            Planned::DataFusion(LogicalPlan::Statement(Statement::Execute(execute))) => {
+                let plan = self.prepared.execute(execute, &self.ctx.state())?;
+                if crate::planning::uses_catalog(&plan) {
+                    self.cache.refresh(&self.catalog).await?;
+                }
+                Ok(self.ctx.execute_logical_plan(plan).await?)
+            }
+            Planned::DataFusion(plan) => {
+                // A plan made earlier (a server's prepared statement) binds
+                // the catalog as it is now.
+                if !fresh && crate::planning::uses_catalog(&plan) {
+                    self.cache.refresh(&self.catalog).await?;
+                }
+                Ok(self.ctx.execute_logical_plan(plan).await?)
+            }
         }
+    }
+
+    /// Re-reads the lake's segment sets and models, for programs that plan
+    /// through [`Engine::session`] directly (statements run through
+    /// [`Engine::sql`] do this themselves).
+    pub async fn refresh_catalog(&self) -> Result<()> {
+        self.cache.refresh(&self.catalog).await
     }
 
     /// A second session over the same lake, for a server's connections.
@@ -228,10 +280,12 @@ impl Engine {
             ctx: SessionContext::new_with_state(self.ctx.state()),
             lake: self.lake.clone(),
             catalog: self.catalog.clone(),
+            cache: Arc::clone(&self.cache),
             settings: self.settings.clone(),
             versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
+            prepared: Default::default(),
         }
     }
 
@@ -250,10 +304,12 @@ impl Engine {
             ctx,
             lake: self.lake.clone(),
             catalog: self.catalog.clone(),
+            cache: Arc::clone(&self.cache),
             settings: self.settings.clone(),
             versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
+            prepared: Default::default(),
         }
     }
 

@@ -8,24 +8,35 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue, plan_datafusion_err, plan_err};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Expr;
-use microseg_udfs::model::Feature;
-use microseg_udfs::model::apply::model_of;
+use microseg_udfs::model::{Feature, Fitted};
+
+use crate::catalog::CatalogCache;
+use crate::catalog::models::parse_reference;
 
 /// The SQL name.
 pub const NAME: &str = "model_centroids";
 
-/// The `model_centroids` table function. The engine has replaced the
-/// model's name by the model itself before planning (see `inline_models`).
+/// The `model_centroids` table function: reads the model from the
+/// engine's catalog snapshot (refreshed before each statement is planned).
 ///
 /// Numeric features are shown un-standardized (mean + z × std); a
 /// categorical feature gives one row per category, `feature` written
 /// `column=value`, whose value is the share of the cluster's members in
 /// that category (the centroid's coordinate on that one-hot dimension).
-#[derive(Debug, Default)]
-pub struct ModelCentroidsFunction;
+#[derive(Debug)]
+pub struct ModelCentroidsFunction {
+    cache: Arc<CatalogCache>,
+}
+
+impl ModelCentroidsFunction {
+    /// The function over the engine's catalog snapshot.
+    pub fn new(cache: Arc<CatalogCache>) -> Self {
+        Self { cache }
+    }
+}
 
 impl TableFunctionImpl for ModelCentroidsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
@@ -36,10 +47,23 @@ impl TableFunctionImpl for ModelCentroidsFunction {
                 exprs.len()
             );
         }
-        let Expr::Literal(ScalarValue::Utf8(Some(literal)), _) = &exprs[0] else {
+        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = &exprs[0] else {
             return plan_err!("{NAME}: argument 1 (model) must be a string literal");
         };
-        let model = model_of(NAME, literal)?;
+        let (name, version) =
+            parse_reference(reference).map_err(|e| plan_datafusion_err!("{e}"))?;
+        let entry = match self.cache.snapshot().model(&name, version) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return plan_err!("{NAME}: unknown model {reference}"),
+            Err(why) => return plan_err!("{NAME}: model {reference} cannot be read: {why}"),
+        };
+        let Fitted::KMeans(model, _) = entry.bound.0.as_ref() else {
+            return plan_err!(
+                "{NAME}: {} is a {} model; only k-means models have centroids",
+                entry.bound.0.label(),
+                entry.bound.0.kind()
+            );
+        };
         let d = model.dims();
         let mut ids = Vec::new();
         let mut names = Vec::new();

@@ -265,7 +265,7 @@ pub async fn expand(
         let point = serde_json::to_string(&mean).map_err(usage)?;
         let sql = format!(
             "SELECT *, model_distance({}, {}, {}) AS distance FROM ({candidate_sql}) AS __candidates ORDER BY distance, {} LIMIT {n}",
-            literal(&model.literal()?),
+            literal(&model.label()),
             literal(&point),
             feature_columns.join(", "),
             quote_ident(fields[0].name()),

@@ -1,6 +1,7 @@
 //! Training models from SQL (`CREATE MODEL`), describing them, and the
-//! planning-time rewrite that hands a stored model to the pure functions
-//! that apply it (`cluster_assign`, `cluster_distance`, `model_centroids`).
+//! table functions over models (`model_centroids`, `lookalike`,
+//! `model_evaluate`). Applying functions are bound to their models by the
+//! analyzer rule in `planning`.
 
 mod centroids;
 mod clv;
@@ -15,9 +16,7 @@ use std::time::Instant;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use datafusion::common::{DataFusionError, plan_datafusion_err};
 use datafusion::dataframe::DataFrame;
-use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 use microseg_udfs::model::kmeans::{self, KMeansOptions};
 use microseg_udfs::model::{Feature, encode, is_categorical};
@@ -30,28 +29,9 @@ pub fn centroids_name() -> &'static str {
 }
 pub use options::KMeansSettings;
 
-use crate::catalog::models::parse_reference;
-use crate::catalog::rewrite::{self, Call};
-use crate::catalog::{Catalog, ModelMeta, StoredModel};
+use crate::catalog::{ModelMeta, StoredModel};
 use crate::error::{Error, Result};
 use crate::statements::OptionValue;
-
-/// Functions whose first argument names a model.
-pub const MODEL_FUNCTIONS: [&str; 8] = [
-    "cluster_assign",
-    "cluster_distance",
-    "model_centroids",
-    "p_alive",
-    "expected_purchases",
-    "expected_avg_spend",
-    "clv",
-    "model_distance",
-];
-
-/// How many leading arguments of a model function name models.
-fn model_arguments(function: &str) -> usize {
-    if function == "clv" { 2 } else { 1 }
-}
 
 /// Most categories one text column may contribute: beyond this it is an
 /// identifier, not a category, and one-hot encoding would explode.
@@ -287,93 +267,6 @@ impl ColumnStats {
                 categories: categories.into_iter().collect(),
             }),
         }
-    }
-}
-
-/// Replaces the model name of every `cluster_assign` / `cluster_distance` /
-/// `model_centroids` call with the stored model itself, so the functions
-/// (pure, no I/O) have it and the plan carries it.
-pub async fn inline_models(catalog: &Catalog, statement: &mut DFStatement) -> Result<()> {
-    if !rewrite::calls_any(statement, &MODEL_FUNCTIONS) {
-        return Ok(());
-    }
-    let mut references = BTreeSet::new();
-    rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
-        let name = call.name();
-        if MODEL_FUNCTIONS.contains(&name.as_str()) {
-            for i in 0..model_arguments(&name) {
-                let reference = model_argument(&mut call, i)?;
-                if !is_inlined(&reference) {
-                    references.insert(reference);
-                }
-            }
-        }
-        Ok(())
-    })?;
-    let mut literals = BTreeMap::new();
-    for reference in references {
-        let (name, version) = parse_reference(&reference)?;
-        let Some(model) = catalog.model(&name, version).await? else {
-            let known: Vec<String> = catalog
-                .models()
-                .await?
-                .into_iter()
-                .map(|m| m.name)
-                .collect();
-            let what = match version {
-                Some(v) => format!("unknown model version {name}@{v}"),
-                None => format!("unknown model {name}"),
-            };
-            return Err(Error::Usage(if known.is_empty() {
-                format!("{what} (no models yet: CREATE MODEL trains one)")
-            } else {
-                format!("{what} (models: {})", known.join(", "))
-            }));
-        };
-        literals.insert(reference, model.literal()?);
-    }
-    rewrite::for_each_call(statement, &mut |mut call: Call<'_>| {
-        let name = call.name();
-        if MODEL_FUNCTIONS.contains(&name.as_str()) {
-            for i in 0..model_arguments(&name) {
-                let reference = model_argument(&mut call, i)?;
-                if is_inlined(&reference) {
-                    continue;
-                }
-                let literal = literals
-                    .get(&reference)
-                    .ok_or_else(|| plan_datafusion_err!("model {reference} was not loaded"))?;
-                call.args()[i] = rewrite::string_arg(literal.clone());
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Whether a model argument already carries its model (the engine's own
-/// expansions, such as lookalike's, inline it themselves).
-fn is_inlined(argument: &str) -> bool {
-    argument.starts_with(microseg_udfs::model::MODEL_LITERAL_PREFIX)
-        || argument.starts_with(microseg_udfs::model::clv_apply::CLV_LITERAL_PREFIX)
-}
-
-/// Argument `index` of a model function: a string literal naming a model,
-/// or one already inlined (a model function nested in a training query).
-fn model_argument(
-    call: &mut Call<'_>,
-    index: usize,
-) -> std::result::Result<String, DataFusionError> {
-    let name = call.name();
-    let args = call.args();
-    match args.get(index).and_then(rewrite::string_literal) {
-        Some(text) => Ok(text.to_string()),
-        None => Err(plan_datafusion_err!(
-            "{name}: argument {} must be a string literal naming a model, got {}",
-            index + 1,
-            args.get(index)
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "nothing".into())
-        )),
     }
 }
 

@@ -1,8 +1,6 @@
 //! `cluster_assign(model, f1, …, fN)` and `cluster_distance(model, f1, …, fN)`.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array,
@@ -16,68 +14,12 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::nearest::{Centroids, Layout, Scale};
-use super::{Feature, KMeansModel, encode, encode_into, kmeans::nearest};
+use super::bound::Bound;
+use super::nearest::{Layout, Scale};
+use super::{Feature, encode, encode_into, kmeans::nearest};
 
-/// What the engine puts in front of a model's JSON when it inlines it.
-pub const MODEL_LITERAL_PREFIX: &str = "microseg-model:";
-
-/// A parsed model and, once a batch needed them, its centroids laid out
-/// for the nearest-centroid kernel.
-#[derive(Debug)]
-struct Loaded {
-    model: Arc<KMeansModel>,
-    centroids: OnceLock<Centroids>,
-}
-
-impl Loaded {
-    fn centroids(&self) -> &Centroids {
-        self.centroids
-            .get_or_init(|| Centroids::new(&self.model.centroids, self.model.dims()))
-    }
-}
-
-/// Parsed models by the hash of their literal: a query parses its model
-/// and lays out its centroids once, not once per batch. Small, because a
-/// session uses few models.
-static MODELS: LazyLock<Mutex<HashMap<u64, Arc<Loaded>>>> = LazyLock::new(Default::default);
-const MODEL_CACHE_SIZE: usize = 16;
 /// Rows encoded and assigned at a time: 2048 × d f32 stay in L1/L2.
 const CHUNK: usize = 2048;
-
-/// The model inlined in `literal`.
-pub fn model_of(func: &str, literal: &str) -> Result<Arc<KMeansModel>> {
-    loaded(func, literal).map(|l| Arc::clone(&l.model))
-}
-
-fn loaded(func: &str, literal: &str) -> Result<Arc<Loaded>> {
-    let Some(json) = literal.strip_prefix(MODEL_LITERAL_PREFIX) else {
-        return plan_err!(
-            "{func}: argument 1 (model) must name a model; '{}' was not replaced by one (run the query through the microseg engine, which inlines the model)",
-            literal.chars().take(60).collect::<String>()
-        );
-    };
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    json.hash(&mut hasher);
-    let key = hasher.finish();
-    let mut cache = MODELS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(loaded) = cache.get(&key) {
-        return Ok(Arc::clone(loaded));
-    }
-    let model: KMeansModel = match serde_json::from_str(json) {
-        Ok(model) => model,
-        Err(e) => return plan_err!("{func}: argument 1 (model) is not a valid model: {e}"),
-    };
-    if cache.len() >= MODEL_CACHE_SIZE {
-        cache.clear();
-    }
-    let loaded = Arc::new(Loaded {
-        model: Arc::new(model),
-        centroids: OnceLock::new(),
-    });
-    cache.insert(key, Arc::clone(&loaded));
-    Ok(loaded)
-}
 
 /// The feature columns as `f64` with their scales, when the kernel can
 /// read them directly: panel layout, every feature numeric, no NULLs.
@@ -123,7 +65,8 @@ fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
 features are the model's training columns, in the order CREATE MODEL listed them; they are \
 encoded as at training (NULL numbers become the training mean, numbers are z-scored when the \
 model standardizes, text and booleans are one-hot with categories unseen at training adding \
-nothing). The microseg engine replaces the model name by the model itself when planning.",
+nothing). The microseg engine binds the call to the named model when it plans the statement; a \
+view or prepared statement binds again at each run, so it follows CREATE OR REPLACE MODEL.",
     syntax_example = "cluster_assign('model[@version]', feature1, …, featureN)",
     sql_example = r#"```sql
 > SELECT customer_id, cluster_assign('cust_kmeans', recency_days, frequency, monetary) AS cluster
@@ -199,6 +142,8 @@ pub struct ClusterAssign {
     name: &'static str,
     mode: Mode,
     signature: Signature,
+    /// The model the engine resolved argument 1 to; `None` as registered.
+    model: Option<Bound>,
 }
 
 impl ClusterAssign {
@@ -222,7 +167,30 @@ impl ClusterAssign {
             name,
             mode,
             signature: Signature::user_defined(Volatility::Immutable),
+            model: None,
         }
+    }
+
+    /// This function bound to `model`: what the engine's analyzer puts in
+    /// the plan in place of the registered (unbound) function.
+    pub fn bind(&self, model: Bound) -> Result<Self> {
+        model.kmeans(self.name)?;
+        Ok(Self {
+            name: self.name,
+            mode: self.mode,
+            signature: self.signature.clone(),
+            model: Some(model),
+        })
+    }
+
+    /// Whether the engine has bound the call to a model.
+    pub fn is_bound(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// How many leading arguments name models.
+    pub fn model_arguments(&self) -> usize {
+        1
     }
 
     /// Arguments before the features.
@@ -272,36 +240,19 @@ impl ScalarUDFImpl for ClusterAssign {
         Ok(self.output_type())
     }
 
-    /// Column names show the model's `name@version`, not the inlined model.
+    /// `cluster_assign('m', x, y)`: the same before and after binding, so
+    /// binding never changes a plan's schema.
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        let model = match args.first() {
-            Some(Expr::Literal(ScalarValue::Utf8(Some(text)), _)) => {
-                match model_of(self.name, text) {
-                    Ok(model) => format!("'{}'", model.label),
-                    Err(_) => args[0].schema_name().to_string(),
-                }
-            }
-            Some(other) => other.schema_name().to_string(),
-            None => String::new(),
-        };
-        let rest: Vec<String> = args
-            .iter()
-            .skip(self.leading())
-            .map(|a| a.schema_name().to_string())
-            .collect();
-        Ok(format!("{}({model}, {})", self.name, rest.join(", ")))
+        Ok(super::bound::call_name(self.name, args))
     }
 
-    /// Checks the features against the model while planning, so a wrong
-    /// call fails before any data is read.
+    /// Once bound, checks the features against the model, so a wrong call
+    /// fails while the plan is analyzed, before any data is read.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let Some(Some(literal)) = args.scalar_arguments.first() else {
-            return plan_err!("{}: argument 1 (model) must be a string literal", self.name);
+        let Some(bound) = &self.model else {
+            return Ok(Arc::new(Field::new(self.name, self.output_type(), true)));
         };
-        let Some(Some(text)) = literal.try_as_str() else {
-            return plan_err!("{}: argument 1 (model) must be a string literal", self.name);
-        };
-        let model = model_of(self.name, text)?;
+        let (model, _) = bound.kmeans(self.name)?;
         if self.mode == Mode::ToPoint {
             let point = args.scalar_arguments.get(1).copied().flatten();
             let Some(Some(Some(point))) = point.map(|p| p.try_as_str()) else {
@@ -351,11 +302,13 @@ impl ScalarUDFImpl for ClusterAssign {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(literal))) = &args.args[0] else {
-            return exec_err!("{}: argument 1 (model) must be a string literal", self.name);
+        let Some(bound) = &self.model else {
+            return exec_err!(
+                "{}: argument 1 (model) was not resolved to a model: run the query through the microseg engine, which binds model names when it plans",
+                self.name
+            );
         };
-        let loaded = loaded(self.name, literal)?;
-        let model = &loaded.model;
+        let (model, centroids) = bound.kmeans(self.name)?;
         let rows = args.number_rows;
         let columns: Vec<ArrayRef> = args.args[self.leading()..]
             .iter()
@@ -379,7 +332,6 @@ impl ScalarUDFImpl for ClusterAssign {
             // the kernel returns the exact f64 nearest centroid. Rows go
             // through in chunks whose encoding stays in cache.
             let layout = Layout::preferred();
-            let centroids = loaded.centroids();
             let mut index = vec![0u32; rows];
             let mut dist = (self.mode == Mode::Distance).then(|| vec![0.0f64; rows]);
             match numeric_columns(&model.features, &columns, layout)? {

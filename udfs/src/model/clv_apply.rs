@@ -1,28 +1,23 @@
 //! `p_alive`, `expected_purchases`, `expected_avg_spend` and `clv`: apply
-//! fitted BG/NBD and Gamma-Gamma models (inlined by the engine as
-//! `'microseg-clv:{json}'`) row by row.
+//! fitted BG/NBD and Gamma-Gamma models (bound into the plan by the
+//! engine, see [`super::bound`]) row by row.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 use serde::{Deserialize, Serialize};
 
+use super::bound::{Bound, Fitted};
 use super::clv::{BgNbd, GammaGamma};
 
-/// What the engine puts in front of a CLV model's JSON when it inlines it.
-pub const CLV_LITERAL_PREFIX: &str = "microseg-clv:";
-
-/// A fitted lifetime-value model, as inlined into a plan.
+/// A fitted lifetime-value model, as bound into a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClvModel {
     /// `name@version`.
@@ -33,39 +28,6 @@ pub struct ClvModel {
     pub gamma_gamma: Option<GammaGamma>,
     /// Periods (the unit of recency and T) per month: 30 for days, 4.345 for weeks.
     pub periods_per_month: f64,
-}
-
-static MODELS: LazyLock<Mutex<HashMap<u64, Arc<ClvModel>>>> = LazyLock::new(Default::default);
-
-fn model_of(func: &str, index: usize, literal: &str) -> Result<Arc<ClvModel>> {
-    let Some(json) = literal.strip_prefix(CLV_LITERAL_PREFIX) else {
-        return plan_err!(
-            "{func}: argument {} (model) must name a BG/NBD or Gamma-Gamma model (run the query through the microseg engine, which inlines it)",
-            index + 1
-        );
-    };
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    json.hash(&mut hasher);
-    let key = hasher.finish();
-    let mut cache = MODELS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = cache.get(&key) {
-        return Ok(Arc::clone(m));
-    }
-    let model: ClvModel = match serde_json::from_str(json) {
-        Ok(m) => m,
-        Err(e) => {
-            return plan_err!(
-                "{func}: argument {} (model) is not a valid model: {e}",
-                index + 1
-            );
-        }
-    };
-    if cache.len() >= 16 {
-        cache.clear();
-    }
-    let model = Arc::new(model);
-    cache.insert(key, Arc::clone(&model));
-    Ok(model)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,6 +123,9 @@ pub struct ClvFunction {
     name: &'static str,
     kind: Kind,
     signature: Signature,
+    /// The models the engine resolved the leading arguments to; empty as
+    /// registered.
+    models: Vec<Bound>,
 }
 
 impl ClvFunction {
@@ -169,7 +134,73 @@ impl ClvFunction {
             name,
             kind,
             signature: Signature::user_defined(Volatility::Immutable),
+            models: Vec::new(),
         }
+    }
+
+    /// How many leading arguments name models.
+    pub fn model_arguments(&self) -> usize {
+        self.shape().0
+    }
+
+    /// Whether the engine has bound the call to its models.
+    pub fn is_bound(&self) -> bool {
+        !self.models.is_empty()
+    }
+
+    /// This function bound to `models` (one per model argument), each
+    /// checked to be of the kind its argument wants.
+    pub fn bind(&self, models: Vec<Bound>) -> Result<Self> {
+        if models.len() != self.model_arguments() {
+            return plan_err!(
+                "{}: expected {} models, got {}",
+                self.name,
+                self.model_arguments(),
+                models.len()
+            );
+        }
+        for (i, bound) in models.iter().enumerate() {
+            let wants_bgnbd =
+                !(self.kind == Kind::ExpectedAvgSpend || (self.kind == Kind::Clv && i == 1));
+            let fits = match bound.0.as_ref() {
+                Fitted::Clv(m) if wants_bgnbd => m.bgnbd.is_some(),
+                Fitted::Clv(m) => m.gamma_gamma.is_some(),
+                Fitted::KMeans(..) => false,
+            };
+            if !fits {
+                return plan_err!(
+                    "{}: argument {} ({}) is a {} model, not a {} model",
+                    self.name,
+                    i + 1,
+                    bound.0.label(),
+                    bound.0.kind(),
+                    if wants_bgnbd { "BG/NBD" } else { "Gamma-Gamma" }
+                );
+            }
+        }
+        Ok(Self {
+            name: self.name,
+            kind: self.kind,
+            signature: self.signature.clone(),
+            models,
+        })
+    }
+
+    /// The bound models' parameters, in argument order.
+    fn fitted(&self) -> Result<Vec<&ClvModel>> {
+        if self.models.is_empty() {
+            return exec_err!(
+                "{}: the model arguments were not resolved to models: run the query through the microseg engine, which binds model names when it plans",
+                self.name
+            );
+        }
+        self.models
+            .iter()
+            .map(|b| match b.0.as_ref() {
+                Fitted::Clv(m) => Ok(m),
+                Fitted::KMeans(..) => exec_err!("{}: wrong model kinds", self.name),
+            })
+            .collect()
     }
 
     /// `p_alive`.
@@ -246,76 +277,15 @@ impl ScalarUDFImpl for ClvFunction {
         Ok(DataType::Float64)
     }
 
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let (models, _, _) = self.shape();
-        for i in 0..models {
-            let Some(Some(Some(text))) = args
-                .scalar_arguments
-                .get(i)
-                .map(|a| a.map(|v| v.try_as_str().flatten()))
-            else {
-                return plan_err!(
-                    "{}: argument {} (model) must be a string literal",
-                    self.name,
-                    i + 1
-                );
-            };
-            let model = model_of(self.name, i, text)?;
-            let wants_bgnbd =
-                !(self.kind == Kind::ExpectedAvgSpend || (self.kind == Kind::Clv && i == 1));
-            if wants_bgnbd && model.bgnbd.is_none() {
-                return plan_err!(
-                    "{}: argument {} ({}) is not a BG/NBD model",
-                    self.name,
-                    i + 1,
-                    model.label
-                );
-            }
-            if !wants_bgnbd && model.gamma_gamma.is_none() {
-                return plan_err!(
-                    "{}: argument {} ({}) is not a Gamma-Gamma model",
-                    self.name,
-                    i + 1,
-                    model.label
-                );
-            }
-        }
-        Ok(Arc::new(Field::new(self.name, DataType::Float64, true)))
-    }
-
-    /// Column names show the models' names, not the inlined parameters.
+    /// `clv('life', 'spend', …)`: the same before and after binding, so
+    /// binding never changes a plan's schema.
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        let parts: Vec<String> = args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| match a {
-                Expr::Literal(ScalarValue::Utf8(Some(text)), _)
-                    if text.starts_with(CLV_LITERAL_PREFIX) =>
-                {
-                    model_of(self.name, i, text).map_or_else(
-                        |_| a.schema_name().to_string(),
-                        |m| format!("'{}'", m.label),
-                    )
-                }
-                other => other.schema_name().to_string(),
-            })
-            .collect();
-        Ok(format!("{}({})", self.name, parts.join(", ")))
+        Ok(super::bound::call_name(self.name, args))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (models, _, _) = self.shape();
-        let mut fitted = Vec::new();
-        for i in 0..models {
-            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(text))) = &args.args[i] else {
-                return exec_err!(
-                    "{}: argument {} (model) must be a string literal",
-                    self.name,
-                    i + 1
-                );
-            };
-            fitted.push(model_of(self.name, i, text)?);
-        }
+        let models = self.model_arguments();
+        let fitted = self.fitted()?;
         let rows = args.number_rows;
         let numbers: Vec<ArrayRef> = args.args[models..]
             .iter()

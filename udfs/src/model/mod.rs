@@ -2,12 +2,12 @@
 //!
 //! Training is pure compute here ([`kmeans::fit`]); the engine feeds it rows
 //! and stores the result in the lake. Applying a model (`cluster_assign`,
-//! `cluster_distance`) needs its parameters, which the engine inlines into
-//! the call as a literal (`'microseg-model:{json}'`) at planning time: the
-//! function does no I/O, parses the literal once per query (cached by its
-//! hash, not per batch), and the plan carries the model to any worker.
+//! `cluster_distance`, `p_alive`, …) needs its parameters: the engine binds
+//! each call to the fitted model ([`bound`]) when it plans, so the function
+//! does no I/O and the plan carries the model to any worker.
 
 pub mod apply;
+pub mod bound;
 pub mod clv;
 pub mod clv_apply;
 pub mod kmeans;
@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 pub use nearest::Scale;
 use nearest::{Layout, PANEL};
 
-pub use apply::{ClusterAssign, MODEL_LITERAL_PREFIX};
+pub use apply::ClusterAssign;
+pub use bound::{Bound, Fitted};
 
 /// How one input column becomes model dimensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

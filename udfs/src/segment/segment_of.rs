@@ -1,5 +1,5 @@
 //! `segment_of('set')` / `segments_of('set')`: documented here, expanded by
-//! the microseg engine (see the module documentation).
+//! the microseg engine's analyzer rule (see the module documentation).
 
 use std::sync::{Arc, LazyLock};
 
@@ -32,8 +32,9 @@ static FIRST_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "The label of the first rule of segment set `set_name` whose predicate is true for the row \
 (a NULL predicate does not match); the set's ELSE label when none matches, or NULL without one. \
 Segment sets are created with CREATE SEGMENT SET and stored in the lake. The microseg engine \
-replaces the call by the equivalent CASE expression before planning, so it runs exactly as fast \
-as the hand-written CASE and the optimizer sees through it. Using a set on a relation that lacks \
+replaces the call by the equivalent CASE expression, with the set's rules as they are when the \
+statement runs (a view or prepared statement follows CREATE OR REPLACE SEGMENT SET), so it runs \
+exactly as fast as the hand-written CASE and the optimizer sees through it. Using a set on a relation that lacks \
 one of its columns is an error naming the set, the rule and the column.",
         "segment_of('set_name')",
     )
@@ -59,7 +60,7 @@ static ALL_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Every label of segment set `set_name` whose rule's predicate is true for the row, in rule \
 order, as a list; the ELSE label alone when no rule matches (an empty list without ELSE). For \
 overlap analysis: a customer can be both 'champions' and 'new'. Expanded by the microseg engine \
-into a list of CASE expressions before planning.",
+into a list of CASE expressions when the statement runs.",
         "segments_of('set_name')",
     )
     .with_sql_example(
@@ -87,6 +88,11 @@ impl SegmentOf {
     /// `segments_of`: every matching label.
     pub fn all() -> Self {
         Self::new("segments_of", true)
+    }
+
+    /// Whether this is `segments_of` (every matching label).
+    pub fn all_matches(&self) -> bool {
+        self.all
     }
 
     fn new(name: &'static str, all: bool) -> Self {
@@ -120,7 +126,7 @@ impl ScalarUDFImpl for SegmentOf {
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let param = Param::new(self.name, 0, "set_name");
         exec_err!(
-            "{}: this session cannot expand segment sets ({}); run the query through the microseg engine, which replaces the call by its CASE expression before planning",
+            "{}: this session cannot expand segment sets ({}); run the query through the microseg engine, which replaces the call by its CASE expression when it plans",
             self.name,
             param.name
         )

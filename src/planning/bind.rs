@@ -1,0 +1,338 @@
+//! The analyzer rule that resolves catalog names in a plan.
+//!
+//! `segment_of('set')` / `segments_of('set')` become the set's `CASE`,
+//! resolved against the relation the call sits in; model functions
+//! (`cluster_assign('m', …)`, `p_alive('life@2', …)`, …) get a copy of
+//! their function bound to the fitted model. It runs when DataFusion
+//! analyzes a plan, that is each time a statement, view or prepared
+//! statement is about to run, so every run sees the catalog as it is then.
+//! A name argument that is still a placeholder is left for the run that
+//! binds it.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{
+    DFSchema, DataFusionError, Result, SchemaError, plan_datafusion_err, plan_err,
+};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{Expr, LogicalPlan, ScalarUDF};
+use datafusion::optimizer::AnalyzerRule;
+use microseg_udfs::model::ClusterAssign;
+use microseg_udfs::model::clv_apply::ClvFunction;
+use microseg_udfs::segment::SegmentOf;
+
+use crate::catalog::models::parse_reference;
+use crate::catalog::{CatalogCache, SegmentSet, Snapshot};
+
+/// Resolves segment sets and models in a plan from the catalog snapshot.
+#[derive(Debug)]
+pub struct BindCatalog {
+    cache: Arc<CatalogCache>,
+    /// Functions only (no tables, not this rule): turns rule predicates,
+    /// stored as SQL, into expressions over a relation's schema.
+    functions: SessionState,
+}
+
+impl BindCatalog {
+    /// A rule reading `cache`, planning predicates with `functions`.
+    pub fn new(cache: Arc<CatalogCache>, functions: SessionState) -> Self {
+        Self { cache, functions }
+    }
+}
+
+impl AnalyzerRule for BindCatalog {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        if !uses_catalog(&plan) {
+            return Ok(plan);
+        }
+        let snapshot = self.cache.snapshot();
+        plan.transform_up_with_subqueries(|node| self.bind_node(node, &snapshot))
+            .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "microseg_bind_catalog"
+    }
+}
+
+impl BindCatalog {
+    fn bind_node(
+        &self,
+        node: LogicalPlan,
+        snapshot: &Snapshot,
+    ) -> Result<Transformed<LogicalPlan>> {
+        if !node_uses_catalog(&node) {
+            return Ok(Transformed::no(node));
+        }
+        // Expressions resolve against the node's inputs (a join's against
+        // both sides); a leaf's against its own schema.
+        let inputs = node.inputs();
+        let schema = if inputs.is_empty() {
+            node.schema().as_ref().clone()
+        } else {
+            merge_schema(&inputs)
+        };
+        let names = NamePreserver::new(&node);
+        let bound = node.map_expressions(|expr| {
+            let saved = names.save(&expr);
+            let rewritten = expr.transform_up(|e| self.bind_expr(e, &schema, snapshot))?;
+            Ok(rewritten.update_data(|e| saved.restore(e)))
+        })?;
+        if bound.transformed {
+            bound.map_data(|plan| plan.recompute_schema())
+        } else {
+            Ok(bound)
+        }
+    }
+
+    fn bind_expr(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        snapshot: &Snapshot,
+    ) -> Result<Transformed<Expr>> {
+        let Expr::ScalarFunction(call) = &expr else {
+            return Ok(Transformed::no(expr));
+        };
+        let inner = call.func.inner();
+        if let Some(segment) = inner.downcast_ref::<SegmentOf>() {
+            let Some(name) = name_argument(call, 0, "set_name", "a segment set")? else {
+                return Ok(Transformed::no(expr));
+            };
+            let set = segment_set(snapshot, &name.to_lowercase())?;
+            return self
+                .expand_set(&set, segment.all_matches(), schema)
+                .map(Transformed::yes);
+        }
+        if let Some(function) = inner.downcast_ref::<ClusterAssign>() {
+            if function.is_bound() {
+                return Ok(Transformed::no(expr));
+            }
+            let Some(mut models) = models_of(call, function.model_arguments(), snapshot)? else {
+                return Ok(Transformed::no(expr));
+            };
+            let bound = function.bind(models.remove(0))?;
+            return Ok(Transformed::yes(rebuilt(call, bound)));
+        }
+        if let Some(function) = inner.downcast_ref::<ClvFunction>() {
+            if function.is_bound() {
+                return Ok(Transformed::no(expr));
+            }
+            let Some(models) = models_of(call, function.model_arguments(), snapshot)? else {
+                return Ok(Transformed::no(expr));
+            };
+            let bound = function.bind(models)?;
+            return Ok(Transformed::yes(rebuilt(call, bound)));
+        }
+        Ok(Transformed::no(expr))
+    }
+
+    /// The set's `CASE` (or list of them) over `schema`. A predicate that
+    /// names a column the relation lacks is reported by set, rule and column.
+    fn expand_set(&self, set: &SegmentSet, all: bool, schema: &DFSchema) -> Result<Expr> {
+        let sql = if all {
+            set.all_matches_sql()
+        } else {
+            set.first_match_sql()
+        };
+        self.functions
+            .create_logical_expr(&sql, schema)
+            .map_err(|e| self.explain(set, schema, e))
+    }
+
+    fn explain(
+        &self,
+        set: &SegmentSet,
+        schema: &DFSchema,
+        err: DataFusionError,
+    ) -> DataFusionError {
+        for rule in &set.rules {
+            if let Err(e) = self.functions.create_logical_expr(&rule.predicate, schema) {
+                let why = match missing_field(&e) {
+                    Some((column, valid)) => format!(
+                        "column {column} is not in the relation it is applied to (available: {valid})"
+                    ),
+                    None => e.strip_backtrace(),
+                };
+                return plan_datafusion_err!(
+                    "segment set '{}', rule '{}' ({}): {why}",
+                    set.name,
+                    rule.label,
+                    rule.predicate
+                );
+            }
+        }
+        plan_datafusion_err!("segment set '{}': {}", set.name, err.strip_backtrace())
+    }
+}
+
+/// Whether `plan` (subqueries included) calls a function that names a
+/// catalog object and is not yet resolved: the engine refreshes its
+/// snapshot only for such plans.
+pub fn uses_catalog(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        found = node_uses_catalog(node);
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+fn node_uses_catalog(node: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = node.apply_expressions(|expr| {
+        expr.apply(|e| {
+            found = matches!(e, Expr::ScalarFunction(call) if is_catalog_call(call));
+            Ok(if found {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })
+    });
+    found
+}
+
+fn is_catalog_call(call: &ScalarFunction) -> bool {
+    let inner = call.func.inner();
+    inner.is::<SegmentOf>()
+        || inner
+            .downcast_ref::<ClusterAssign>()
+            .is_some_and(|f| !f.is_bound())
+        || inner
+            .downcast_ref::<ClvFunction>()
+            .is_some_and(|f| !f.is_bound())
+}
+
+/// The call with its function replaced, arguments as they were.
+fn rebuilt(
+    call: &ScalarFunction,
+    function: impl datafusion::logical_expr::ScalarUDFImpl + 'static,
+) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(function)),
+        call.args.clone(),
+    ))
+}
+
+/// Argument `index` of `call`, a string literal naming `what`; `None` while
+/// it is still a placeholder (a prepared statement before its parameters).
+fn name_argument(
+    call: &ScalarFunction,
+    index: usize,
+    argument: &str,
+    what: &str,
+) -> Result<Option<String>> {
+    let function = call.func.name();
+    match call.args.get(index) {
+        Some(Expr::Placeholder(_)) => Ok(None),
+        Some(Expr::Literal(value, _)) => match value.try_as_str() {
+            Some(Some(text)) => Ok(Some(text.to_string())),
+            _ if value.is_null() => plan_err!(
+                "{function}: argument {} ({argument}) is NULL; it must name {what}",
+                index + 1
+            ),
+            _ => plan_err!(
+                "{function}: argument {} ({argument}) must be a string naming {what}, got {value}",
+                index + 1
+            ),
+        },
+        Some(Expr::Cast(cast)) if matches!(cast.expr.as_ref(), Expr::Placeholder(_)) => Ok(None),
+        Some(other) => plan_err!(
+            "{function}: argument {} ({argument}) must be a string literal or parameter naming {what}, got {other}",
+            index + 1
+        ),
+        None => plan_err!(
+            "{function}: argument {} ({argument}) is missing: it names {what}",
+            index + 1
+        ),
+    }
+}
+
+fn segment_set(snapshot: &Snapshot, name: &str) -> Result<Arc<SegmentSet>> {
+    match snapshot.segment_set(name) {
+        Ok(Some(set)) => Ok(set),
+        Ok(None) => {
+            let known = snapshot.segment_set_names();
+            let known = if known.is_empty() {
+                "none exist yet: CREATE SEGMENT SET defines one".to_string()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            plan_err!("unknown segment set '{name}' ({known})")
+        }
+        Err(why) => plan_err!("segment set '{name}' cannot be read: {why}"),
+    }
+}
+
+/// The models named by the first `count` arguments of `call`, or `None`
+/// while any of them is a placeholder.
+fn models_of(
+    call: &ScalarFunction,
+    count: usize,
+    snapshot: &Snapshot,
+) -> Result<Option<Vec<microseg_udfs::model::Bound>>> {
+    let mut models = Vec::with_capacity(count);
+    for index in 0..count {
+        let Some(reference) = name_argument(call, index, "model", "a model")? else {
+            return Ok(None);
+        };
+        let (name, version) =
+            parse_reference(&reference).map_err(|e| plan_datafusion_err!("{e}"))?;
+        match snapshot.model(&name, version) {
+            Ok(Some(entry)) => models.push(entry.bound.clone()),
+            Ok(None) => {
+                let what = match version {
+                    Some(v) => format!("unknown model version {name}@{v}"),
+                    None => format!("unknown model {name}"),
+                };
+                let known = snapshot.model_names();
+                return plan_err!(
+                    "{}: {what} ({})",
+                    call.func.name(),
+                    if known.is_empty() {
+                        "no models yet: CREATE MODEL trains one".to_string()
+                    } else {
+                        format!("models: {}", known.join(", "))
+                    }
+                );
+            }
+            Err(why) => return plan_err!("model {reference} cannot be read: {why}"),
+        }
+    }
+    Ok(Some(models))
+}
+
+/// The column and the available ones, when `err` is "no field named X".
+fn missing_field(err: &DataFusionError) -> Option<(String, String)> {
+    match err {
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound {
+                field,
+                valid_fields,
+            } => Some((
+                field.name.clone(),
+                valid_fields
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+            _ => None,
+        },
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            missing_field(inner)
+        }
+        DataFusionError::Shared(inner) => missing_field(inner),
+        _ => None,
+    }
+}

@@ -1,0 +1,27 @@
+//! Our extension planners: what turns catalog names in a DataFusion plan
+//! into what runs, through DataFusion's own extension points. They read
+//! the stored records (`catalog`) and never the engine.
+
+mod bind;
+
+use std::sync::Arc;
+
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::optimizer::Analyzer;
+
+pub use bind::{BindCatalog, uses_catalog};
+
+use crate::catalog::CatalogCache;
+
+/// `builder` with [`BindCatalog`] first among the analyzer rules (before
+/// type coercion, which then coerces the `CASE` it builds), reading
+/// `cache` and planning rule predicates with `functions`.
+pub fn with_catalog_binding(
+    builder: SessionStateBuilder,
+    cache: Arc<CatalogCache>,
+    functions: SessionState,
+) -> SessionStateBuilder {
+    let mut rules = Analyzer::new().rules;
+    rules.insert(0, Arc::new(BindCatalog::new(cache, functions)));
+    builder.with_analyzer_rules(rules)
+}

@@ -1,0 +1,156 @@
+//! Models bound into a plan.
+//!
+//! A model function is registered unbound: `cluster_assign('m', …)` plans
+//! with its return type only. Before the plan runs, the engine's analyzer
+//! rule resolves the name against the lake's models and swaps the call's
+//! function for a copy bound to the fitted model itself ([`Bound`]), so the
+//! model travels inside the plan (to a remote executor, through a codec
+//! that serializes [`Fitted`]) and nothing in this crate reads the lake.
+//! There is no textual form of a model a user could pass as an argument.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::Expr;
+use serde::{Deserialize, Serialize};
+
+use super::KMeansModel;
+use super::clv_apply::ClvModel;
+use super::nearest::Centroids;
+
+/// A fitted model, as the applying functions use it.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Fitted {
+    /// A k-means clustering, with its centroids laid out for the kernel on
+    /// first use (once per bound model, not once per batch).
+    KMeans(KMeansModel, #[serde(skip)] OnceLock<Centroids>),
+    /// A BG/NBD or Gamma-Gamma lifetime-value model.
+    Clv(ClvModel),
+}
+
+impl Fitted {
+    /// A k-means model ready to apply.
+    pub fn kmeans(model: KMeansModel) -> Self {
+        Fitted::KMeans(model, OnceLock::new())
+    }
+
+    /// `name@version`.
+    pub fn label(&self) -> &str {
+        match self {
+            Fitted::KMeans(m, _) => &m.label,
+            Fitted::Clv(m) => &m.label,
+        }
+    }
+
+    /// What kind of model this is, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fitted::KMeans(..) => "k-means",
+            Fitted::Clv(m) if m.bgnbd.is_some() => "BG/NBD",
+            Fitted::Clv(_) => "Gamma-Gamma",
+        }
+    }
+}
+
+/// A shared fitted model held by a bound function. Two bindings are equal
+/// when they hold the same model (same label and parameters), which is what
+/// DataFusion's expression equality needs for common-subexpression and
+/// plan comparisons.
+#[derive(Debug, Clone)]
+pub struct Bound(pub Arc<Fitted>);
+
+impl Bound {
+    /// The k-means model and its centroid layout, or an error for `func`.
+    pub(crate) fn kmeans(&self, func: &str) -> Result<(&KMeansModel, &Centroids)> {
+        match self.0.as_ref() {
+            Fitted::KMeans(model, layout) => Ok((
+                model,
+                layout.get_or_init(|| Centroids::new(&model.centroids, model.dims())),
+            )),
+            other => exec_err!(
+                "{func}: model {} is a {} model, not a k-means model",
+                other.label(),
+                other.kind()
+            ),
+        }
+    }
+}
+
+impl PartialEq for Bound {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || match (self.0.as_ref(), other.0.as_ref()) {
+                (Fitted::KMeans(a, _), Fitted::KMeans(b, _)) => a == b,
+                (Fitted::Clv(a), Fitted::Clv(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Bound {}
+
+impl Hash for Bound {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.label().hash(state);
+    }
+}
+
+/// The column name of a model function call, `f('model', x, y)`: the
+/// same before and after binding, so binding never changes a plan's schema.
+pub(crate) fn call_name(function: &str, args: &[Expr]) -> String {
+    let parts: Vec<String> = args
+        .iter()
+        .map(|a| match a {
+            Expr::Literal(value, _) => match value.try_as_str() {
+                Some(Some(text)) => format!("'{text}'"),
+                _ => a.schema_name().to_string(),
+            },
+            other => other.schema_name().to_string(),
+        })
+        .collect();
+    format!("{function}({})", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Feature;
+
+    fn model(label: &str, centroid: f64) -> Bound {
+        Bound(Arc::new(Fitted::kmeans(KMeansModel {
+            label: label.into(),
+            features: vec![Feature::Numeric {
+                name: "x".into(),
+                mean: 0.0,
+                std: 1.0,
+                standardize: false,
+            }],
+            k: 1,
+            centroids: vec![centroid],
+            sizes: vec![1],
+        })))
+    }
+
+    #[test]
+    fn equality_is_by_content() {
+        assert_eq!(model("m@1", 1.0), model("m@1", 1.0));
+        assert_ne!(model("m@1", 1.0), model("m@1", 2.0));
+        assert_ne!(model("m@1", 1.0), model("m@2", 1.0));
+    }
+
+    #[test]
+    fn a_clv_model_is_not_a_clustering() {
+        let clv = Bound(Arc::new(Fitted::Clv(ClvModel {
+            label: "life@3".into(),
+            bgnbd: None,
+            gamma_gamma: None,
+            periods_per_month: 30.0,
+        })));
+        let err = clv.kmeans("cluster_assign").unwrap_err().to_string();
+        assert!(
+            err.contains("life@3") && err.contains("not a k-means"),
+            "{err}"
+        );
+    }
+}
