@@ -376,7 +376,7 @@ async fn model_registry_versions_and_errors() {
         ),
         (
             "SELECT cluster_assign(segment, 1) FROM f",
-            "argument 1 must be a string literal naming a model",
+            "argument 1 (model) must be a string literal or parameter naming a model",
         ),
         ("DESCRIBE MODEL nope", "unknown model nope"),
         ("DROP MODEL nope", "unknown model nope"),

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{
-    DFSchema, DataFusionError, Result, SchemaError, plan_datafusion_err, plan_err,
+    Column, DFSchema, DataFusionError, Result, SchemaError, plan_datafusion_err, plan_err,
 };
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{Expr, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::utils::{find_window_exprs, merge_schema};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF};
 use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::ClusterAssign;
 use microseg_udfs::model::clv_apply::ClvFunction;
@@ -84,7 +84,7 @@ impl BindCatalog {
             Ok(rewritten.update_data(|e| saved.restore(e)))
         })?;
         if bound.transformed {
-            bound.map_data(|plan| plan.recompute_schema())
+            bound.map_data(|plan| with_windows_below(plan)?.recompute_schema())
         } else {
             Ok(bound)
         }
@@ -169,6 +169,49 @@ impl BindCatalog {
         }
         plan_datafusion_err!("segment set '{}': {}", set.name, err.strip_backtrace())
     }
+}
+
+/// A set's rules may use window functions (`quantile_score(x, 100) OVER ()`
+/// in `value_tiers`); an expanded projection then holds window calls, which
+/// DataFusion computes only in a `Window` node. As the SQL planner does for
+/// a SELECT list, they move into a `Window` node under the projection, and
+/// the projection reads their columns.
+fn with_windows_below(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let windows = find_window_exprs(plan.expressions().iter());
+    if windows.is_empty() {
+        return Ok(plan);
+    }
+    let LogicalPlan::Projection(projection) = plan else {
+        return plan_err!(
+            "a segment set whose rules use window functions can only be used in a SELECT list, not in {}",
+            plan.display()
+        );
+    };
+    let input =
+        LogicalPlanBuilder::window_plan(Arc::unwrap_or_clone(projection.input), windows.clone())?;
+    let exprs = projection
+        .expr
+        .into_iter()
+        .map(|expr| {
+            expr.transform_down(|e| {
+                if windows.contains(&e) {
+                    let column = Column::from_name(e.schema_name().to_string());
+                    Ok(Transformed::new(
+                        Expr::Column(column),
+                        true,
+                        TreeNodeRecursion::Jump,
+                    ))
+                } else {
+                    Ok(Transformed::no(e))
+                }
+            })
+            .map(|t| t.data)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(input),
+    )?))
 }
 
 /// Whether `plan` (subqueries included) calls a function that names a
