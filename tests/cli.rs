@@ -291,3 +291,80 @@ fn interactive_mode_reads_multi_line_statements_and_backslash_commands() {
     );
     assert!(!out.contains("after quit"));
 }
+
+/// Lists and structs (our retention and prop_test results among them) are
+/// written to CSV as DuckDB writes them: `[a, b]` and `{field: value}`,
+/// quoted where they hold commas; a NULL inside is written NULL, a NULL
+/// value is an empty field. JSON keeps them nested.
+#[test]
+fn nested_columns_are_text_in_csv() {
+    let lake = small_lake_str();
+    let query = "SELECT id, make_array('a', NULL, 'c d') AS l, \
+                 named_struct('x', id, 'y', 'z') AS s, \
+                 CASE WHEN id = 2 THEN NULL ELSE make_array(id) END AS maybe \
+                 FROM (VALUES (1), (2)) AS t(id) ORDER BY id";
+    let want = "id,l,s,maybe\n\
+                1,\"[a, NULL, c d]\",\"{x: 1, y: z}\",[1]\n\
+                2,\"[a, NULL, c d]\",\"{x: 2, y: z}\",\n";
+    let o = microseg(&["sql", "--lake", &lake, "--format", "csv", "-q", "-c", query]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), want);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nested.csv");
+    let o = microseg(&[
+        "sql",
+        "--lake",
+        &lake,
+        "-q",
+        "--output",
+        file.to_str().unwrap(),
+        "-c",
+        query,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+
+    // Our own functions' nested results: retention's documented example
+    // ([true, false, true]) and prop_test where nobody converts (no lift,
+    // z or p-value; a zero-width interval).
+    let o = microseg(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "-q",
+        "-c",
+        "SELECT r, prop_test(0, 50, 0, 70) AS t FROM (\
+         SELECT retention(d = DATE '2026-01-01', d = DATE '2026-01-02', d = DATE '2026-01-03') AS r \
+         FROM (VALUES (DATE '2026-01-01'), (DATE '2026-01-03')) AS v(d))",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "r,t\n\"[true, false, true]\",\"{lift: NULL, z: NULL, p_value: NULL, ci_low: 0.0, ci_high: 0.0}\"\n"
+    );
+
+    let o = microseg(&[
+        "sql", "--lake", &lake, "--format", "json", "-q", "-c", query,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("valid JSON");
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"id": 1, "l": ["a", null, "c d"], "s": {"x": 1, "y": "z"}, "maybe": [1]},
+            {"id": 2, "l": ["a", null, "c d"], "s": {"x": 2, "y": "z"}}
+        ])
+    );
+
+    let o = microseg(&["sql", "--lake", &lake, "-q", "-c", query]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(
+        table.contains("| [a, , c d]") || table.contains("| [a, NULL, c d]"),
+        "{table}"
+    );
+    assert!(table.contains("{x: 2, y: z}"), "{table}");
+}

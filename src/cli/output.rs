@@ -6,11 +6,15 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use clap::ValueEnum;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
@@ -80,7 +84,7 @@ impl<W: Write + Send> Sink<W> {
                 }
                 Ok(())
             }
-            Sink::Csv(w) => w.write(batch).map_err(arrow),
+            Sink::Csv(w) => w.write(&nested_as_text(batch)?).map_err(arrow),
             Sink::Json(w) => w.write(batch).map_err(arrow),
             Sink::Ndjson(w) => w.write(batch).map_err(arrow),
             Sink::Parquet(w) => w.write(batch).map_err(|e| Error::DataFusion(e.into())),
@@ -136,6 +140,41 @@ impl<W: Write + Send> Sink<W> {
             }
         }
     }
+}
+
+/// `batch` with its list, struct and map columns replaced by their text, as
+/// DuckDB writes them to CSV: `[a, b]`, `{field: value, …}`. Arrow's CSV
+/// writer refuses nested columns outright. A NULL value stays an empty field;
+/// a NULL inside a value is written NULL so it differs from an empty string.
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let arrow = |e: ArrowError| Error::DataFusion(DataFusionError::ArrowError(Box::new(e), None));
+    let options = FormatOptions::default().with_null("NULL");
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options).map_err(arrow)?;
+        let mut text = StringBuilder::with_capacity(column.len(), column.len() * 16);
+        for row in 0..column.len() {
+            if column.is_null(row) {
+                text.append_null();
+            } else {
+                let value = formatter.value(row).try_to_string().map_err(arrow)?;
+                text.append_value(value);
+            }
+        }
+        fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow)
 }
 
 /// Streams `df` to `out` in `format`; returns the number of rows.

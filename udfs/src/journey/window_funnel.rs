@@ -36,7 +36,7 @@ step-1 event, a row that cannot extend or repeat a reached step (including a row
 condition at all) ends the search; 'strict_deduplication': a row repeating a step already reached \
 (other than step 1, which starts a new chain) ends the search; 'strict_increase': each step must \
 be strictly later than the previous step of its chain. Where the search ends, the result is the \
-longest chain reached so far (ClickHouse's strict_deduplication returns the step of the event \
+longest chain reached before the row that ends it (that row adds nothing) (ClickHouse's strict_deduplication returns the step of the event \
 before the repeat instead). Returns Int32 (ClickHouse: UInt8).",
     syntax_example = "window_funnel(window, ts, cond1 [, cond2, …, cond32] [, mode])",
     sql_example = r#"```sql
@@ -348,49 +348,67 @@ impl GroupsAccumulator for FunnelGroupsAccumulator {
 /// The funnel level of `events` (sorted as by [`super::sort_events`]) over
 /// `steps` conditions with `window` microseconds.
 ///
-/// For each step k the best chain reaching it is kept as (start, last): the
-/// time of its step-1 event and of its latest step. A later start is always
-/// at least as good (more of the window left), and every extension comes from
-/// the chain one step below, so keeping one chain per step finds the longest
-/// chain in one pass.
+/// For each step only the latest start among the chains reaching it is kept:
+/// a later start leaves more of the window, and every extension comes from
+/// the step below, so that finds the longest chain in one pass. Under
+/// strict_increase a chain whose last step is at the current instant cannot
+/// be extended at that instant, while an older chain with an earlier start
+/// may be; so starts are kept apart by whether the chain ended before the
+/// current instant or at it, and merged when time moves on.
 pub fn funnel_level(events: &[Event], steps: usize, window: i64, mode: FunnelMode) -> usize {
-    let mut chains: Vec<Option<(i64, i64)>> = vec![None; steps];
-    let reached = |chains: &[Option<(i64, i64)>]| chains.iter().take_while(|c| c.is_some()).count();
+    let mut before: Vec<Option<i64>> = vec![None; steps];
+    let mut at_now: Vec<Option<i64>> = vec![None; steps];
+    let mut now = None;
+    let reached = |before: &[Option<i64>], at_now: &[Option<i64>]| {
+        (0..steps)
+            .take_while(|&k| before[k].is_some() || at_now[k].is_some())
+            .count()
+    };
     let mut started = false;
     for &(ts, mask) in events {
-        // A condition is usable when it starts a chain or its step's
-        // predecessor has been reached.
-        let usable = |k: usize, chains: &[Option<(i64, i64)>]| k == 0 || chains[k - 1].is_some();
-        if mode.strict_order
-            && started
-            && !(0..steps).any(|k| mask & (1 << k) != 0 && usable(k, &chains))
-        {
-            return reached(&chains);
+        if now != Some(ts) {
+            for (b, a) in before.iter_mut().zip(at_now.iter_mut()) {
+                *b = (*b).max(a.take());
+            }
+            now = Some(ts);
+        }
+        let level = reached(&before, &at_now);
+        let has = |k: usize| mask & (1 << k) != 0;
+        // Condition k (0-based) extends a chain of k steps or repeats step
+        // k+1 when at least k steps are reached.
+        if mode.strict_order && started && !(0..steps).any(|k| has(k) && level >= k) {
+            return level;
+        }
+        // Checked before the row extends anything: a row that ends the search
+        // counts for nothing, whichever of its conditions comes first.
+        if mode.strict_deduplication && (1..steps).any(|k| has(k) && level > k) {
+            return level;
         }
         // Highest step first, so one row extends a chain by one step only:
         // the lower steps it also satisfies are updated after.
-        for k in (0..steps).rev().filter(|&k| mask & (1 << k) != 0) {
+        for k in (0..steps).rev().filter(|&k| has(k)) {
             if k == 0 {
-                chains[0] = Some((ts, ts));
+                at_now[0] = Some(ts);
                 started = true;
                 continue;
             }
-            if mode.strict_deduplication && chains[k].is_some() {
-                return reached(&chains);
-            }
-            let Some((start, last)) = chains[k - 1] else {
+            let from = if mode.strict_increase {
+                before[k - 1]
+            } else {
+                before[k - 1].max(at_now[k - 1])
+            };
+            let Some(start) = from else {
                 continue;
             };
-            let in_window = ts <= start.saturating_add(window);
-            if in_window && (!mode.strict_increase || last < ts) {
-                chains[k] = Some((start, ts));
+            if ts <= start.saturating_add(window) {
+                at_now[k] = at_now[k].max(Some(start));
                 if k + 1 == steps {
                     return steps;
                 }
             }
         }
     }
-    reached(&chains)
+    reached(&before, &at_now)
 }
 
 #[cfg(test)]
@@ -481,6 +499,11 @@ mod tests {
         assert_eq!(level(&[(0, 1), (1, 2), (2, 2), (3, 3)], 3, 5, PLAIN), 3);
         // A repeated step 1 just restarts.
         assert_eq!(level(&[(0, 1), (1, 1), (2, 2), (3, 3)], 3, 5, mode), 3);
+        // A row that repeats step 2 ends the search even if it is also step 3
+        // (ClickHouse takes its conditions as separate events, lowest first).
+        let events = [(0, 0b001), (HOUR, 0b010), (2 * HOUR, 0b110)];
+        assert_eq!(funnel_level(&events, 3, 5 * HOUR, mode), 2);
+        assert_eq!(funnel_level(&events, 3, 5 * HOUR, PLAIN), 3);
     }
 
     #[test]
@@ -668,6 +691,184 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The funnel definition read literally, for sorted `events`: a chain
+    /// is a list of distinct rows in event order whose j-th row satisfies
+    /// cond j, all within `window` of the first (and, with strict_increase,
+    /// each strictly later than the one before). Every chain is enumerated.
+    /// The search ends at the first row that a mode rejects, judged by the
+    /// chains of the rows before it, and the answer is the longest chain of
+    /// the rows before that point.
+    fn brute_force_level(events: &[Event], steps: usize, window: i64, mode: FunnelMode) -> usize {
+        let has = |row: usize, step: usize| events[row].1 & (1 << step) != 0;
+        // ends_by[len]: the earliest row at which some chain of `len` steps ends.
+        let mut ends_by = vec![usize::MAX; steps + 1];
+        fn extend(
+            chain: &mut Vec<usize>,
+            events: &[Event],
+            steps: usize,
+            window: i64,
+            mode: FunnelMode,
+            ends_by: &mut [usize],
+        ) {
+            let len = chain.len();
+            let last = chain[len - 1];
+            ends_by[len] = ends_by[len].min(last);
+            if len == steps {
+                return;
+            }
+            let start = events[chain[0]].0;
+            for next in last + 1..events.len() {
+                let (ts, mask) = events[next];
+                if mask & (1 << len) == 0 || ts > start + window {
+                    continue;
+                }
+                if mode.strict_increase && ts <= events[last].0 {
+                    continue;
+                }
+                chain.push(next);
+                extend(chain, events, steps, window, mode, ends_by);
+                chain.pop();
+            }
+        }
+        for first in (0..events.len()).filter(|&row| has(row, 0)) {
+            extend(&mut vec![first], events, steps, window, mode, &mut ends_by);
+        }
+        // The longest chain among the rows before `row`.
+        let longest_before =
+            |row: usize| (1..=steps).rev().find(|&l| ends_by[l] < row).unwrap_or(0);
+        for row in 0..events.len() {
+            let reached = longest_before(row);
+            let started = (0..row).any(|r| has(r, 0));
+            let conditions: Vec<usize> = (0..steps).filter(|&k| has(row, k)).collect();
+            // Condition k (0-based) extends a chain of k steps or repeats step k+1.
+            let usable = conditions.iter().any(|&k| k == 0 || reached >= k);
+            if mode.strict_order && started && !usable {
+                return reached;
+            }
+            let repeats = conditions.iter().any(|&k| k > 0 && reached > k);
+            if mode.strict_deduplication && repeats {
+                return reached;
+            }
+        }
+        longest_before(events.len())
+    }
+
+    #[test]
+    fn brute_force_reads_the_definition() {
+        // Hand-checked cases for the reference itself.
+        let hours = |events: &[(i64, u32)]| -> Vec<Event> {
+            let mut e: Vec<Event> = events.iter().map(|&(h, m)| (h * HOUR, m)).collect();
+            sort_events(&mut e);
+            e
+        };
+        let increase = FunnelMode {
+            strict_increase: true,
+            ..PLAIN
+        };
+        let e = hours(&[(0, 1), (1, 2), (6, 4)]);
+        assert_eq!(brute_force_level(&e, 3, 5 * HOUR, PLAIN), 2);
+        assert_eq!(brute_force_level(&e, 3, 6 * HOUR, PLAIN), 3);
+        let e = hours(&[(0, 1), (0, 2), (1, 4)]);
+        assert_eq!(brute_force_level(&e, 3, 5 * HOUR, PLAIN), 3);
+        assert_eq!(brute_force_level(&e, 3, 5 * HOUR, increase), 1);
+        let dedup = FunnelMode {
+            strict_deduplication: true,
+            ..PLAIN
+        };
+        let e = hours(&[(0, 1), (1, 2), (2, 2), (3, 4)]);
+        assert_eq!(brute_force_level(&e, 3, 5 * HOUR, dedup), 2);
+        let order = FunnelMode {
+            strict_order: true,
+            ..PLAIN
+        };
+        let e = hours(&[(0, 1), (1, 2), (2, 0), (3, 4)]);
+        assert_eq!(brute_force_level(&e, 3, 5 * HOUR, order), 2);
+    }
+
+    /// An older chain can be the one to extend under strict_increase: the
+    /// newest chain to reach step 2 did so at the very instant of step 3.
+    #[test]
+    fn strict_increase_keeps_an_older_chain_that_ended_earlier() {
+        let mode = FunnelMode {
+            strict_increase: true,
+            ..PLAIN
+        };
+        // 0 -> 1 -> 3 is a funnel; 2 -> 3 -> 3 is not.
+        let events = [(0, 1), (1, 2), (2, 1), (3, 2), (3, 3)];
+        assert_eq!(level(&events, 3, 10, mode), 3);
+        // Without strict_increase the newer chain 2 -> 3 -> 3 is fine too.
+        assert_eq!(level(&events, 3, 10, PLAIN), 3);
+        // The older chain still needs its own window: 0 + 2 < 3.
+        assert_eq!(level(&events, 3, 2, mode), 2);
+    }
+
+    /// The one-pass state machine against the brute force on random event
+    /// logs: few distinct times (many ties), rows satisfying several or no
+    /// conditions, shuffled input, windows from 0 (inclusive edges) upwards,
+    /// every combination of modes.
+    #[test]
+    fn state_machine_agrees_with_brute_force() {
+        let mut seed = 0xF00D;
+        let mut tally = vec![0usize; 5];
+        for case in 0..20_000 {
+            let steps = 1 + (next(&mut seed) % 4) as usize;
+            let len = (next(&mut seed) % 13) as usize;
+            let times = 1 + next(&mut seed) % 8;
+            let mut events: Vec<Event> = (0..len)
+                .map(|_| {
+                    let ts = (next(&mut seed) % times) as i64 * HOUR;
+                    let mask = match next(&mut seed) % 10 {
+                        // No condition.
+                        0 => 0,
+                        // Any combination of conditions.
+                        1 | 2 => (next(&mut seed) % (1 << steps)) as u32,
+                        // One condition, the common case.
+                        _ => 1 << (next(&mut seed) % steps as u64),
+                    };
+                    (ts, mask)
+                })
+                .collect();
+            let window = (next(&mut seed) % 5) as i64 * HOUR;
+            let mode = FunnelMode {
+                strict_order: case & 1 != 0,
+                strict_deduplication: case & 2 != 0,
+                strict_increase: case & 4 != 0,
+            };
+            // The accumulator sorts for itself; it sees the rows unsorted.
+            let unsorted = events.clone();
+            sort_events(&mut events);
+            let want = brute_force_level(&events, steps, window, mode);
+            tally[want] += 1;
+            let got = funnel_level(&events, steps, window, mode);
+            assert_eq!(
+                got, want,
+                "case {case}: steps {steps}, window {window}, {mode:?}, {events:?}"
+            );
+            if steps == 3 && unsorted.iter().all(|e| e.1 < 8) {
+                let rows: Vec<(i64, [bool; 3])> = unsorted
+                    .iter()
+                    .map(|&(ts, m)| (ts, [m & 1 != 0, m & 2 != 0, m & 4 != 0]))
+                    .collect();
+                let mut acc = FunnelAccumulator {
+                    settings: FunnelSettings {
+                        window,
+                        conditions: 3,
+                        mode,
+                    },
+                    log: EventLog::default(),
+                };
+                acc.update_batch(&batch(&rows)).unwrap();
+                assert_eq!(
+                    acc.evaluate().unwrap(),
+                    ScalarValue::Int32(Some(want as i32)),
+                    "case {case}: accumulator, window {window}, {mode:?}, {rows:?}"
+                );
+            }
+        }
+        // Every level occurs often enough to mean something.
+        assert!(tally.iter().all(|&n| n > 100), "{tally:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! - [`rfm_score`](RfmScore): window function, the three quantile scores of RFM as a struct
 //! - [`rfm_code`](RfmCode): scalar, the scores as text such as `'545'`
 //! - [`rfm_segment`](RfmSegment): scalar, the standard named segment of an (r, f) pair
-//! - [`micro_segment`](MicroSegment): window function, the most specific cell with at least `min_size` rows
+//! - [`micro_segment`](MicroSegment): window function, the most specific cell such that every label but the root names at least `min_size` rows
 //!
 //! The window functions rank by value over the whole partition, so equal
 //! inputs always share a score, which `NTILE` does not guarantee.
