@@ -400,8 +400,20 @@ impl Engine {
                 // The training rows come through the one entry point, so
                 // segment sets and models can feed a model.
                 let training = Box::pin(self.sql(&query)).await?;
-                let model =
-                    crate::models::train(&name, version, &options, &query, training).await?;
+                // The latest version, whose cluster ids the new one keeps.
+                let previous = match versions.last() {
+                    Some(&latest) => self.catalog.model(&name, Some(latest)).await?,
+                    None => None,
+                };
+                let model = crate::models::train(
+                    &name,
+                    version,
+                    &options,
+                    &query,
+                    training,
+                    previous.as_ref(),
+                )
+                .await?;
                 self.catalog.put_model(&model).await?;
                 self.done()
             }

@@ -18,6 +18,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::dataframe::DataFrame;
 use futures::StreamExt;
+use microseg_udfs::model::exact::ExactMoments;
 use microseg_udfs::model::kmeans::{self, KMeansOptions};
 use microseg_udfs::model::{Feature, encode, is_categorical};
 
@@ -38,12 +39,15 @@ use crate::statements::OptionValue;
 const MAX_CATEGORIES: usize = 1000;
 
 /// Trains a model from `training` (the query's rows, not yet run).
+/// `previous` is the model's latest version, if any: a k-means model on the
+/// same columns numbers its clusters to match it.
 pub async fn train(
     name: &str,
     version: u32,
     options: &BTreeMap<String, OptionValue>,
     query: &str,
     training: DataFrame,
+    previous: Option<&StoredModel>,
 ) -> Result<StoredModel> {
     let started = Instant::now();
     match options.get("model_type") {
@@ -116,12 +120,21 @@ pub async fn train(
         batch_size: settings.batch_size,
     };
     let (fit, data) = tokio::task::spawn_blocking(move || {
-        let fit = kmeans::fit(&data, dims, &kmeans_options);
+        let mut data = data;
+        // Sorts the rows first: the model does not depend on the order the
+        // query delivered them in.
+        let fit = kmeans::fit(&mut data, dims, &kmeans_options);
         (fit, data)
     })
     .await
     .map_err(|e| usage(name, format!("training failed: {e}")))?;
     let fit = fit.map_err(|e| usage(name, e.to_string()))?;
+    // A new version of a model keeps the ids of the clusters it shares with
+    // the version before (nearest centroids), so ids compare over time.
+    let fit = match previous.and_then(|p| previous_centroids(p, &features)) {
+        Some(earlier) => kmeans::align_to(fit, dims, &earlier),
+        None => fit,
+    };
     let mut metrics = BTreeMap::new();
     metrics.insert("mean_squared_distance".into(), fit.inertia / n as f64);
     metrics.insert("inertia".into(), fit.inertia);
@@ -138,8 +151,9 @@ pub async fn train(
         microseg_udfs::model::metrics::davies_bouldin(&encoded, dims, &fit.centroids),
     );
     let mut resolved = settings.resolved();
-    // The seeding 'auto' chose, for DESCRIBE MODEL.
+    // What 'auto' chose (seeding, runs), for DESCRIBE MODEL.
     resolved.insert("init".into(), fit.init.name().into());
+    resolved.insert("n_init".into(), fit.n_init.to_string());
     let meta = ModelMeta {
         name: name.to_string(),
         version,
@@ -163,6 +177,79 @@ pub async fn train(
     })
 }
 
+/// The centroids of `previous` moved into the encoded space of `features`,
+/// when it is a k-means model on the same columns (same names and kinds, in
+/// the same order), else `None`. Numeric coordinates go back to original
+/// units with the earlier mean and std and forward with the new ones;
+/// one-hot coordinates follow their category by value (a category only one
+/// version has is 0 in the other), so a retrain whose scaling or category
+/// list changed still compares like with like.
+fn previous_centroids(previous: &StoredModel, features: &[Feature]) -> Option<Vec<f64>> {
+    if previous.meta.model_type != "kmeans" || previous.meta.features.len() != features.len() {
+        return None;
+    }
+    let old_dims = microseg_udfs::model::dims(&previous.meta.features);
+    if old_dims == 0 || previous.centroids.len() != previous.meta.k * old_dims {
+        return None;
+    }
+    let mut out = Vec::with_capacity(previous.meta.k * microseg_udfs::model::dims(features));
+    for centroid in previous.centroids.chunks_exact(old_dims) {
+        let mut offset = 0;
+        for (old, new) in previous.meta.features.iter().zip(features) {
+            if old.name() != new.name() {
+                return None;
+            }
+            let values = &centroid[offset..offset + old.dims()];
+            match (old, new) {
+                (
+                    Feature::Numeric {
+                        mean,
+                        std,
+                        standardize,
+                        ..
+                    },
+                    Feature::Numeric {
+                        mean: new_mean,
+                        std: new_std,
+                        standardize: new_standardize,
+                        ..
+                    },
+                ) => {
+                    let raw = if *standardize {
+                        mean + values[0] * std
+                    } else {
+                        values[0]
+                    };
+                    out.push(if *new_standardize {
+                        (raw - new_mean) / new_std
+                    } else {
+                        raw
+                    });
+                }
+                (
+                    Feature::Categorical { categories, .. },
+                    Feature::Categorical {
+                        categories: new_categories,
+                        ..
+                    },
+                ) => {
+                    for category in new_categories {
+                        out.push(
+                            categories
+                                .iter()
+                                .position(|c| c == category)
+                                .map_or(0.0, |i| values[i]),
+                        );
+                    }
+                }
+                _ => return None,
+            }
+            offset += old.dims();
+        }
+    }
+    Some(out)
+}
+
 fn usage(model: &str, message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("CREATE MODEL {model}: {message}"))
 }
@@ -171,9 +258,8 @@ fn usage(model: &str, message: impl std::fmt::Display) -> Error {
 enum ColumnStats {
     Numeric {
         name: String,
-        count: u64,
-        mean: f64,
-        m2: f64,
+        /// Exact sums: the statistics do not depend on row order.
+        moments: ExactMoments,
     },
     Categorical {
         name: String,
@@ -191,9 +277,7 @@ impl ColumnStats {
         } else if data_type.is_numeric() {
             Ok(ColumnStats::Numeric {
                 name: name.into(),
-                count: 0,
-                mean: 0.0,
-                m2: 0.0,
+                moments: ExactMoments::default(),
             })
         } else {
             Err(usage(
@@ -207,17 +291,23 @@ impl ColumnStats {
 
     fn add(&mut self, model: &str, column: &ArrayRef) -> Result<()> {
         match self {
-            ColumnStats::Numeric {
-                count, mean, m2, ..
-            } => {
+            ColumnStats::Numeric { name, moments } => {
                 let values = cast(column, &DataType::Float64)
                     .map_err(datafusion::error::DataFusionError::from)?;
-                // Welford: stable for large, offset values such as epochs.
                 for x in values.as_primitive::<Float64Type>().iter().flatten() {
-                    *count += 1;
-                    let delta = x - *mean;
-                    *mean += delta / *count as f64;
-                    *m2 += delta * (x - *mean);
+                    // NaN is not a missing value (that is NULL): it has no
+                    // distance to anything, and infinity would make every
+                    // mean and distance infinite. Refused, not guessed at.
+                    if !x.is_finite() {
+                        let what = if x.is_nan() { "NaN" } else { "infinite" };
+                        return Err(usage(
+                            model,
+                            format!(
+                                "column {name} has {what} values: k-means needs finite numbers (filter those rows out, or turn the values into NULL, which is encoded as the column's mean)"
+                            ),
+                        ));
+                    }
+                    moments.add(x);
                 }
             }
             ColumnStats::Categorical { name, categories } => {
@@ -245,16 +335,19 @@ impl ColumnStats {
 
     fn feature(self, model: &str, standardize: bool) -> Result<Feature> {
         match self {
-            ColumnStats::Numeric {
-                name,
-                count,
-                mean,
-                m2,
-            } => {
-                if count == 0 {
+            ColumnStats::Numeric { name, moments } => {
+                let (Some(mean), Some(std)) = (moments.mean(), moments.std()) else {
                     return Err(usage(model, format!("column {name} is NULL in every row")));
+                };
+                // Squares past 1e308 overflow (values beyond about 1e154).
+                if !mean.is_finite() || !std.is_finite() {
+                    return Err(usage(
+                        model,
+                        format!(
+                            "column {name} has values too large to standardize (beyond about 1e154)"
+                        ),
+                    ));
                 }
-                let std = (m2 / count as f64).sqrt();
                 Ok(Feature::Numeric {
                     name,
                     mean,

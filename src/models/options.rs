@@ -42,8 +42,9 @@ pub struct KMeansSettings {
     pub tolerance: f64,
     /// Random seed.
     pub seed: u64,
-    /// Restarts, best kept.
-    pub n_init: u32,
+    /// Restarts, best kept; `None` (`n_init 'auto'`, the default) lets
+    /// training choose by the problem's size (`kmeans::auto_n_init`).
+    pub n_init: Option<u32>,
     /// Seeding: `'auto'` (the default) is k-means|| from
     /// `kmeans::KMEANS_PARALLEL_FROM` rows on and k-means++ below.
     pub init: Init,
@@ -176,7 +177,19 @@ impl KMeansSettings {
             max_iterations: int("max_iterations", 300, 1..=100_000)? as u32,
             tolerance,
             seed: int("seed", 42, 0..=u64::MAX)?,
-            n_init: int("n_init", 1, 1..=100)? as u32,
+            n_init: match options.get("n_init") {
+                None => None,
+                Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("auto") => None,
+                Some(OptionValue::Number(_)) => Some(int("n_init", 1, 1..=100)? as u32),
+                Some(other) => {
+                    return Err(err(
+                        model,
+                        format!(
+                            "option n_init must be 'auto' or a whole number from 1 to 100, got {other}"
+                        ),
+                    ));
+                }
+            },
             init,
             batch_size: match options.get("batch_size") {
                 None => None,
@@ -196,7 +209,10 @@ impl KMeansSettings {
             ("tolerance", self.tolerance.to_string()),
             ("seed", self.seed.to_string()),
             ("distance", "euclidean".to_string()),
-            ("n_init", self.n_init.to_string()),
+            (
+                "n_init",
+                self.n_init.map_or("auto".to_string(), |n| n.to_string()),
+            ),
         ]
         .into_iter()
         .chain(self.batch_size.map(|b| ("batch_size", b.to_string())))

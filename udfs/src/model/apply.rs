@@ -47,6 +47,43 @@ fn numeric_columns(
     Ok(Some((values, scales)))
 }
 
+/// Refuses NaN and ±infinity in the numeric features (only floating-point
+/// columns can hold them). NULL is the missing value and is encoded as the
+/// training mean; a NaN is a broken one: it has no distance to any
+/// centroid, so there is no nearest cluster to give (the kernel would
+/// still pick one, silently), and an infinite value is equally far from
+/// every centroid. The error names the feature so the query can be fixed.
+fn refuse_non_finite(
+    func: &str,
+    model: &KMeansModel,
+    features: &[Feature],
+    columns: &[ArrayRef],
+) -> Result<()> {
+    for (feature, column) in features.iter().zip(columns) {
+        if feature.scale().is_none() || !column.data_type().is_floating() {
+            continue;
+        }
+        let values = match cast(column, &DataType::Float64) {
+            Ok(values) => values,
+            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
+        };
+        let values = values.as_primitive::<Float64Type>();
+        let bad = values
+            .values()
+            .iter()
+            .enumerate()
+            .find(|&(i, x)| !x.is_finite() && values.is_valid(i));
+        if let Some((_, x)) = bad {
+            return exec_err!(
+                "{func}: feature {} of model {} is {x}: a value that is not a finite number has no nearest cluster (filter such rows out, or turn them into NULL, which is encoded as the training mean)",
+                feature.name(),
+                model.label
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A point given as a JSON array of `dims` numbers.
 fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
     match serde_json::from_str::<Vec<f64>>(text) {
@@ -65,8 +102,9 @@ fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
 features are the model's training columns, in the order CREATE MODEL listed them; they are \
 encoded as at training (NULL numbers become the training mean, numbers are z-scored when the \
 model standardizes, text and booleans are one-hot with categories unseen at training adding \
-nothing). The microseg engine binds the call to the named model when it plans the statement; a \
-view or prepared statement binds again at each run, so it follows CREATE OR REPLACE MODEL.",
+nothing). A NaN or infinite number is an error naming the feature: it has no nearest cluster. \
+The microseg engine binds the call to the named model when it plans the statement; a view or \
+prepared statement binds again at each run, so it follows CREATE OR REPLACE MODEL.",
     syntax_example = "cluster_assign('model[@version]', feature1, …, featureN)",
     sql_example = r#"```sql
 > SELECT customer_id, cluster_assign('cust_kmeans', recency_days, frequency, monetary) AS cluster
@@ -314,6 +352,7 @@ impl ScalarUDFImpl for ClusterAssign {
             .iter()
             .map(|c| c.to_array(rows))
             .collect::<Result<_>>()?;
+        refuse_non_finite(self.name, model, &model.features, &columns)?;
         let d = model.dims();
         let result: ArrayRef = if self.mode == Mode::ToPoint {
             let ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) = &args.args[1] else {

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod bound;
 pub mod clv;
 pub mod clv_apply;
+pub mod exact;
 pub mod kmeans;
 pub mod metrics;
 pub mod nearest;
