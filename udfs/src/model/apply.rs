@@ -16,7 +16,7 @@ use datafusion_macros::user_doc;
 
 use super::bound::Bound;
 use super::nearest::{Layout, Scale};
-use super::{Feature, encode, encode_into, kmeans::nearest};
+use super::{Feature, KMeansModel, encode, encode_into, kmeans::nearest};
 
 /// Rows encoded and assigned at a time: 2048 × d f32 stay in L1/L2.
 const CHUNK: usize = 2048;
