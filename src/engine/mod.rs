@@ -46,7 +46,6 @@ pub struct Engine {
     lake: Lake,
     catalog: Catalog,
     settings: Settings,
-    versions: crate::delta::VersionCache,
     /// The session's catalogs without DataFusion's URL-table layer, so a
     /// restricted session can put its own layer on the same catalogs.
     catalogs: Arc<dyn CatalogProviderList>,
@@ -94,6 +93,7 @@ impl Engine {
             .with_default_features()
             .build();
         microseg_udfs::register_all(&mut state)?;
+        let state = crate::delta::attach(state, &lake).await?;
         let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
@@ -102,8 +102,6 @@ impl Engine {
             crate::models::centroids_name(),
             Arc::new(crate::models::ModelCentroidsFunction),
         );
-        let versions = crate::delta::VersionCache::default();
-        crate::delta::register_functions(&ctx, &versions);
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
         Ok(Engine {
@@ -111,7 +109,6 @@ impl Engine {
             lake,
             catalog,
             settings,
-            versions,
             catalogs,
             policy: None,
         })
@@ -173,13 +170,6 @@ impl Engine {
                     params::bind(&mut statement, params)?;
                 }
                 number_question_marks(&mut statement);
-                crate::delta::prepare(
-                    &self.ctx,
-                    &self.lake.location,
-                    &self.versions,
-                    &mut statement,
-                )
-                .await?;
                 // Models and segment sets are read at each use, so a set created by
                 // another process is seen without reopening the lake.
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
@@ -229,7 +219,6 @@ impl Engine {
             lake: self.lake.clone(),
             catalog: self.catalog.clone(),
             settings: self.settings.clone(),
-            versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
         }
@@ -251,7 +240,6 @@ impl Engine {
             lake: self.lake.clone(),
             catalog: self.catalog.clone(),
             settings: self.settings.clone(),
-            versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
         }
