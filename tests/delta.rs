@@ -386,6 +386,16 @@ async fn concurrent_sessions_read_whole_versions_while_a_job_commits() {
                         Err(err) => errors.push(err),
                     }
                 }
+                // Two scans of the table in one statement read one version.
+                let twice = format!(
+                    "SELECT count(*) / 2, count(DISTINCT run), min(run) FROM (SELECT run FROM {TABLE} UNION ALL SELECT run FROM tiny_view)"
+                );
+                match query(&session, &twice).await {
+                    Ok(batches) => {
+                        one_version(&twice, &first_row(&batches), false);
+                    }
+                    Err(err) => errors.push(err),
+                }
             }
             (runs, errors)
         }));

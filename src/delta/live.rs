@@ -8,7 +8,8 @@
 //!   snapshot in place, nothing is ever deregistered.
 //! - [`LiveDeltaTable`] is the provider the catalog hands out. Its scan
 //!   (at physical planning) lists the log, loads the newest version if it
-//!   is not the cached one, and scans exactly that one complete version.
+//!   is not the cached one, and scans exactly that one complete version
+//!   (the same one for every scan of the table in one statement).
 //!   So a view, a prepared statement or a table function (`rfm(t, …)`)
 //!   planned long ago reads the version current when it runs.
 //! - [`LakeCatalog`] / [`LakeSchema`] wrap the in-memory catalog: a
@@ -20,7 +21,9 @@
 //! [`SessionConfig`]: datafusion::prelude::SessionConfig
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -38,6 +41,10 @@ use crate::lake::{DeltaTableSpec, LakeLocation};
 /// How many explicitly asked versions (`table_at`) a table keeps loaded.
 const KEPT_VERSIONS: usize = 8;
 
+/// How many recent statements' versions a table remembers: far more than
+/// can be planned between two scans of one statement.
+const PINNED_STATEMENTS: usize = 64;
+
 /// One Delta table of the lake and the newest snapshot loaded of it.
 #[derive(Debug)]
 pub struct DeltaHandle {
@@ -50,6 +57,11 @@ pub struct DeltaHandle {
     /// One load at a time per table: concurrent statements that find the
     /// same new version load it once.
     loading: tokio::sync::Mutex<()>,
+    /// The version each recent statement read, by the statement's start
+    /// time (DataFusion's `query_execution_start_time`, set once for each
+    /// statement's plan), so a statement reading the table twice (a self
+    /// join, a view and the table) reads one version.
+    pins: Mutex<BTreeMap<DateTime<Utc>, Arc<DeltaSnapshotTable>>>,
 }
 
 fn df_error(e: Error) -> DataFusionError {
@@ -90,6 +102,33 @@ impl DeltaHandle {
                 )
             })?;
         self.version(newest).await
+    }
+
+    /// The version the statement that started at `started` reads: the
+    /// newest at its first scan of this table.
+    pub async fn for_statement(
+        &self,
+        started: Option<DateTime<Utc>>,
+    ) -> Result<Arc<DeltaSnapshotTable>> {
+        let Some(started) = started else {
+            return self.current().await;
+        };
+        if let Some(pinned) = self
+            .pins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&started)
+        {
+            return Ok(Arc::clone(pinned));
+        }
+        let newest = self.current().await?;
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        // A scan of the same statement that got here first wins.
+        let pinned = Arc::clone(pins.entry(started).or_insert(newest));
+        while pins.len() > PINNED_STATEMENTS {
+            pins.pop_first();
+        }
+        Ok(pinned)
     }
 
     /// Version `version`, from the cache or loaded.
@@ -262,6 +301,7 @@ impl DeltaTables {
             latest: RwLock::new(snapshot),
             versions: RwLock::new(BTreeMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            pins: Mutex::new(BTreeMap::new()),
         });
         tables.insert(spec.name.clone(), Arc::clone(&handle));
         handle
@@ -351,7 +391,11 @@ impl TableProvider for LiveDeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.handle.current().await.map_err(df_error)?;
+        let snapshot = self
+            .handle
+            .for_statement(state.execution_props().query_execution_start_time)
+            .await
+            .map_err(df_error)?;
         snapshot
             .scan_as(
                 state,
