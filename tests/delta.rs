@@ -196,6 +196,43 @@ async fn views_table_functions_and_other_sessions_see_the_next_version() {
         .await
         .unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+
+    // A view planned before a writer dropped a column it reads says so;
+    // statements planned after see the new columns.
+    query(
+        &e,
+        &format!("CREATE VIEW amounts AS SELECT customer_id, amount FROM {TABLE}"),
+    )
+    .await
+    .unwrap();
+    let full = batch(6);
+    let narrower = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            full.schema().field(0).clone(),
+            full.schema().field(3).clone(),
+        ])),
+        vec![Arc::clone(full.column(0)), Arc::clone(full.column(3))],
+    )
+    .unwrap();
+    delta::open(&location, FOLDER, &At::Latest)
+        .await
+        .unwrap()
+        .write(vec![narrower])
+        .with_save_mode(deltalake_core::protocol::SaveMode::Overwrite)
+        .with_schema_mode(deltalake_core::operations::write::SchemaMode::Overwrite)
+        .await
+        .unwrap();
+    let err = query(&other, "SELECT * FROM amounts").await.unwrap_err();
+    assert!(
+        err.contains("Delta table segments.tiny") && err.contains("no column \"amount\""),
+        "{err}"
+    );
+    let answer = row(&other, &census(TABLE)).await;
+    assert_eq!(one_version("narrower", &answer, false), 6);
+    let err = query(&other, &format!("SELECT amount FROM {TABLE}"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("amount"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
