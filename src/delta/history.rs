@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::coalesce;
 
-use super::DeltaSnapshotTable;
+use super::LiveDeltaTable;
 use crate::tables::args;
 
 /// `segment_changes`: who entered, exited or moved.
@@ -92,12 +92,18 @@ fn build(func: &str, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> 
     args::check_count(func, exprs, 3, 4, &usage(func))?;
     let name = args::name_arg(func, 0, "table", exprs)?;
     let table = args::table(func, call.session(), &name)?;
-    let any: &dyn std::any::Any = table.provider.as_ref();
-    let Some(delta) = any.downcast_ref::<DeltaSnapshotTable>() else {
+    let Some(handle) = table
+        .provider
+        .downcast_ref::<LiveDeltaTable>()
+        .map(LiveDeltaTable::handle)
+    else {
         return plan_err!(
             "{func}: argument 1 (table): {name} is not a Delta table written by `microseg materialize`"
         );
     };
+    // The properties of the newest version loaded; the scans read the
+    // version current when the statement runs.
+    let delta = handle.cached();
     let (Some(key), Some(segments)) = (
         delta.property(KEY_PROPERTY),
         delta.property(SEGMENTS_PROPERTY),

@@ -8,12 +8,15 @@
 //! the same as for Parquet tables.
 //!
 //! Readers always see a committed version: a Delta version is a log entry
-//! naming complete files, so a half-written run is invisible. Each
-//! statement that names a Delta table checks the log for a newer version
-//! first ([`refresh`]), so a long-running server sees new materializations
-//! without reopening; `table_at(name, version | timestamp)` reads history.
+//! naming complete files, so a half-written run is invisible. Each table is
+//! registered once ([`attach`]) as a provider that checks the log when a
+//! statement is planned and again when it is scanned ([`live`]), so a
+//! long-running server, its views and its prepared statements see new
+//! materializations without reopening; `table_at(name, version |
+//! timestamp)` reads history ([`time_travel`]).
 
 pub mod history;
+mod live;
 mod provider;
 mod time_travel;
 
@@ -21,9 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::catalog::TableProvider;
-use datafusion::common::TableReference;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
 use deltalake_core::logstore::{
     LogStore, LogStoreFactory, StorageConfig, default_logstore, logstore_factories,
@@ -31,11 +32,12 @@ use deltalake_core::logstore::{
 use deltalake_core::{DeltaTable, DeltaTableBuilder, ObjectStore};
 use url::Url;
 
+pub use live::{DeltaHandle, DeltaTables, LakeCatalog, LakeSchema, LiveDeltaTable};
 pub use provider::DeltaSnapshotTable;
-pub use time_travel::{TABLE_AT, TableAtFunction, VersionCache};
+pub use time_travel::{TABLE_AT, TableAtFunction, TableAtNode, TableAtPlanner};
 
 use crate::error::{Error, Result};
-use crate::lake::{DeltaTableSpec, LakeLocation};
+use crate::lake::{DeltaTableSpec, Lake, LakeLocation};
 
 /// Which version of a Delta table to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -192,157 +194,45 @@ pub async fn write_properties(
     Ok(())
 }
 
-/// The `TableReference` a Delta table is registered under.
-fn reference(name: &str) -> TableReference {
-    match name.split_once('.') {
-        Some((schema, table)) => TableReference::partial(schema, table),
-        None => TableReference::bare(name),
+/// Installs the lake's Delta tables in `state`: each table at its newest
+/// version in a registry the engine's sessions share, the default catalog
+/// wrapped so its schemas resolve Delta tables (and find new ones),
+/// `table_at`, `segment_changes` and `segment_flows`, and the query planner
+/// that plans `table_at` with a parameter.
+pub async fn attach(state: SessionState, lake: &Lake) -> Result<SessionState> {
+    let registry = Arc::new(DeltaTables::new(lake.location.clone()));
+    for spec in &lake.delta_tables {
+        registry.load(spec).await?;
     }
+    let options = state.config().options().catalog.clone();
+    let catalogs = Arc::clone(state.catalog_list());
+    let catalog = catalogs
+        .catalog(&options.default_catalog)
+        .ok_or_else(|| Error::Usage(format!("no catalog {}", options.default_catalog)))?;
+    let catalog = LakeCatalog::new(catalog, Arc::clone(&registry), &options.default_schema)?;
+    catalogs.register_catalog(options.default_catalog.clone(), Arc::new(catalog));
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(time_travel::DeltaQueryPlanner))
+        .build();
+    state.config_mut().set_extension(registry);
+    state.register_udtf(TABLE_AT, Arc::new(TableAtFunction));
+    state.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
+    state.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
+    Ok(state)
 }
 
-/// Registers a loaded Delta table as `name` (`schema.table` or `table`),
-/// creating the schema in the default catalog if needed, and returns the
-/// provider so callers can read its version.
-pub async fn register(
+/// Makes `table` (just committed by this process) the newest version of
+/// the Delta table in `spec` for every session of `ctx`'s engine.
+pub async fn committed(
     ctx: &SessionContext,
     location: &LakeLocation,
     spec: &DeltaTableSpec,
     table: &DeltaTable,
-) -> Result<Arc<DeltaSnapshotTable>> {
-    let provider = Arc::new(DeltaSnapshotTable::try_new(ctx, location, spec, table).await?);
-    if let Some((schema, _)) = spec.name.split_once('.') {
-        let catalog_name = ctx
-            .state()
-            .config()
-            .options()
-            .catalog
-            .default_catalog
-            .clone();
-        let catalog = ctx
-            .catalog(&catalog_name)
-            .ok_or_else(|| Error::Usage(format!("no catalog {catalog_name}")))?;
-        if catalog.schema(schema).is_none() {
-            catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
-        }
-    }
-    let reference = reference(&spec.name);
-    ctx.deregister_table(reference.clone())?;
-    ctx.register_table(reference, Arc::clone(&provider) as Arc<dyn TableProvider>)?;
-    Ok(provider)
-}
-
-/// Makes every Delta table a statement names current: a table with a newer
-/// commit is reloaded, and a name that is not registered yet but has a
-/// Delta log in the lake (a first materialization while a server runs) is
-/// registered. One listing of the log per Delta table named.
-pub async fn refresh(
-    ctx: &SessionContext,
-    location: &LakeLocation,
-    names: impl IntoIterator<Item = String>,
 ) -> Result<()> {
-    let mut seen = HashMap::new();
-    for name in names {
-        let name = name.to_lowercase();
-        if seen.insert(name.clone(), ()).is_some() {
-            continue;
-        }
-        let reference = reference(&name);
-        let registered = ctx.table_provider(reference.clone()).await.ok();
-        let current = registered.as_ref().and_then(|p| {
-            let any: &dyn std::any::Any = p.as_ref();
-            any.downcast_ref::<DeltaSnapshotTable>().map(|d| d.version)
-        });
-        if registered.is_some() && current.is_none() {
-            continue; // a Parquet table or a view: not ours to refresh
-        }
-        let folder = name.replace('.', "/");
-        let spec = DeltaTableSpec {
-            name: name.clone(),
-            folder: folder.clone(),
-        };
-        let Some(latest) = latest_version(location, &folder).await? else {
-            continue; // not a Delta table: DataFusion reports unknown names
-        };
-        if current == Some(latest) {
-            continue;
-        }
-        let table = open(location, &folder, &At::Version(latest)).await?;
-        register(ctx, location, &spec, &table).await?;
-    }
+    let Some(registry) = DeltaTables::of(&ctx.state()) else {
+        return Ok(());
+    };
+    let snapshot = DeltaSnapshotTable::try_new(location, spec, table).await?;
+    registry.adopt(spec, Arc::new(snapshot));
     Ok(())
-}
-
-/// The table names a statement's relations use (lower-cased unless quoted),
-/// table functions' names included.
-pub fn named_tables(statement: &datafusion::sql::parser::Statement) -> Vec<String> {
-    use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
-    use datafusion::sql::sqlparser::ast::{Visit, visit_relations};
-    use std::ops::ControlFlow;
-
-    fn collect<V: Visit>(node: &V, names: &mut Vec<String>) {
-        let _ = visit_relations(node, |name| {
-            let parts: Vec<String> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident())
-                .map(|i| {
-                    if i.quote_style.is_some() {
-                        i.value.clone()
-                    } else {
-                        i.value.to_lowercase()
-                    }
-                })
-                .collect();
-            names.push(parts.join("."));
-            ControlFlow::<()>::Continue(())
-        });
-    }
-
-    let mut names = Vec::new();
-    match statement {
-        DFStatement::Statement(s) => collect(s.as_ref(), &mut names),
-        DFStatement::CopyTo(copy) => {
-            if let CopyToSource::Query(q) = &copy.source {
-                collect(q.as_ref(), &mut names)
-            }
-        }
-        DFStatement::Explain(explain) => names.extend(named_tables(explain.statement.as_ref())),
-        _ => {}
-    }
-    names
-}
-
-/// Brings the Delta tables a statement uses up to date and loads the
-/// versions its `table_at` calls ask for; runs before planning.
-pub async fn prepare(
-    ctx: &SessionContext,
-    location: &LakeLocation,
-    cache: &VersionCache,
-    statement: &mut datafusion::sql::parser::Statement,
-) -> Result<()> {
-    let mut names = named_tables(statement);
-    for func in [history::CHANGES, history::FLOWS] {
-        for args in crate::models::lookalike::calls_of(statement, func)? {
-            if let Some(name) = args
-                .first()
-                .and_then(crate::catalog::rewrite::string_literal)
-            {
-                names.push(name.to_lowercase());
-            }
-        }
-    }
-    refresh(ctx, location, names).await?;
-    time_travel::load(ctx, location, cache, statement).await
-}
-
-/// Registers `table_at`, `segment_changes` and `segment_flows` with `ctx`.
-pub fn register_functions(ctx: &SessionContext, cache: &VersionCache) {
-    ctx.register_udtf(
-        TABLE_AT,
-        Arc::new(TableAtFunction {
-            cache: cache.clone(),
-        }),
-    );
-    ctx.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
-    ctx.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
 }

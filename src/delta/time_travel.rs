@@ -1,84 +1,342 @@
-//! `table_at('schema.table', version | timestamp)`: a Delta table as it was.
+//! `table_at(table, version | timestamp)`: a Delta table as it was.
 //!
-//! Loading a version reads the object store, and table functions are
-//! planned synchronously, so the engine loads every version a statement
-//! asks for before planning ([`load`]) into a [`VersionCache`] that the
-//! table function then reads. The statement itself is left as written, so
-//! the plan can be re-planned from the same SQL elsewhere.
+//! The table is an identifier (`segments.customer_segments`, quoted parts
+//! keep their case) or a string (`'segments.customer_segments'`); the
+//! version a number, a timestamp or a string holding one, or a parameter
+//! (`table_at(t, $1)` in a prepared statement).
+//!
+//! Planning is synchronous and reads nothing: the function answers with a
+//! provider carrying the table's current columns and the `at` argument;
+//! the version is loaded when the statement is physically planned. A
+//! constant `at` is read by the provider's `scan` (so projections and
+//! filters reach delta-rs); a parameter makes the provider a
+//! [`TableAtNode`] extension node, whose expression
+//! `LogicalPlan::with_param_values` binds like any other, planned by
+//! [`TableAtPlanner`]. An older version is read under the current columns:
+//! a column added since reads as NULL, as Delta reads files written before
+//! a column was added.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use datafusion::catalog::{TableFunctionImpl, TableProvider};
-use datafusion::common::{Result as DFResult, ScalarValue, plan_err};
-use datafusion::logical_expr::Expr;
-use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value, ValueWithSpan,
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{
+    DFSchema, DFSchemaRef, Result as DFResult, ScalarValue, TableReference, plan_datafusion_err,
+    plan_err,
 };
+use datafusion::datasource::TableType;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{
+    Expr, Extension, LogicalPlan, TableProviderFilterPushDown, UserDefinedLogicalNode,
+    UserDefinedLogicalNodeCore, lit,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
+use super::live::{DeltaHandle, DeltaTables};
+use super::provider::Missing;
 use super::{At, DeltaSnapshotTable};
-use crate::catalog::rewrite::string_literal;
-use crate::error::{Error, Result};
-use crate::lake::{DeltaTableSpec, LakeLocation};
 use crate::tables::args;
 
 /// The SQL name.
 pub const TABLE_AT: &str = "table_at";
 
-/// How many loaded versions a session keeps; older ones are reloaded.
-const CAPACITY: usize = 64;
+const USAGE: &str = "table_at(schema.table | 'schema.table', version | timestamp)";
 
-/// Loaded versions by (table name, version asked for).
-type Versions = HashMap<(String, At), Arc<DeltaSnapshotTable>>;
-
-/// Versions loaded for `table_at`, shared by an engine's sessions.
-#[derive(Debug, Default, Clone)]
-pub struct VersionCache(Arc<Mutex<Versions>>);
-
-impl VersionCache {
-    fn get(&self, name: &str, at: &At) -> Option<Arc<DeltaSnapshotTable>> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(name.to_string(), at.clone())).cloned()
-    }
-
-    fn put(&self, name: &str, at: At, table: Arc<DeltaSnapshotTable>) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= CAPACITY {
-            map.clear();
-        }
-        map.insert((name.to_string(), at), table);
-    }
-}
-
-/// The `table_at` table function; reads what [`load`] put in the cache.
+/// The `table_at` table function.
 #[derive(Debug)]
-pub struct TableAtFunction {
-    /// The engine's cache.
-    pub cache: VersionCache,
+pub struct TableAtFunction;
+
+/// The table argument: an identifier as the SQL planner resolved it
+/// (quoted parts keep their case) or a string parsed as a table name.
+fn table_reference(exprs: &[Expr]) -> DFResult<TableReference> {
+    match exprs.first() {
+        Some(Expr::Column(c)) => Ok(match &c.relation {
+            None => TableReference::bare(c.name.as_str()),
+            Some(TableReference::Bare { table }) => {
+                TableReference::partial(table.as_ref(), c.name.as_str())
+            }
+            Some(TableReference::Partial { schema, table }) => {
+                TableReference::full(schema.as_ref(), table.as_ref(), c.name.as_str())
+            }
+            Some(other) => {
+                return plan_err!(
+                    "{TABLE_AT}: argument 1 (table): {other}.{} has too many parts",
+                    c.name
+                );
+            }
+        }),
+        _ => Ok(TableReference::from(args::name_arg(
+            TABLE_AT, 0, "table", exprs,
+        )?)),
+    }
 }
 
-const USAGE: &str = "table_at('schema.table', version | timestamp)";
+/// What the folded `at` expression means.
+fn at_of_expr(expr: &Expr) -> DFResult<At> {
+    let Some(value) = args::constant_arg(
+        TABLE_AT,
+        1,
+        "version or timestamp",
+        &[lit(""), expr.clone()],
+    )?
+    else {
+        return plan_err!("{TABLE_AT}: argument 2 (version or timestamp) is missing");
+    };
+    at_of_scalar(&value)
+        .or_else(|why| plan_err!("{TABLE_AT}: argument 2 (version or timestamp): {why}"))
+}
+
+fn has_placeholder(expr: &Expr) -> bool {
+    expr.exists(|e| Ok(matches!(e, Expr::Placeholder(_))))
+        .unwrap_or(true)
+}
 
 impl TableFunctionImpl for TableAtFunction {
-    fn call(&self, exprs: &[Expr]) -> DFResult<Arc<dyn TableProvider>> {
+    fn call(&self, _exprs: &[Expr]) -> DFResult<Arc<dyn TableProvider>> {
+        plan_err!("{TABLE_AT}: needs the session")
+    }
+
+    fn call_with_args(&self, call: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let exprs = call.exprs();
         args::check_count(TABLE_AT, exprs, 2, 2, USAGE)?;
-        let name = args::name_arg(TABLE_AT, 0, "table", exprs)?.to_lowercase();
-        let Some(value) = args::constant_arg(TABLE_AT, 1, "version or timestamp", exprs)? else {
-            return plan_err!("{TABLE_AT}: argument 2 (version or timestamp) is missing");
+        let reference = table_reference(exprs)?;
+        let Some(registry) = DeltaTables::of(call.session()) else {
+            return plan_err!("{TABLE_AT}: works in a microseg engine's sessions only");
         };
-        let at = match at_of_scalar(&value) {
-            Ok(at) => at,
-            Err(why) => return plan_err!("{TABLE_AT}: argument 2 (version or timestamp): {why}"),
+        let catalog = &call.session().config().options().catalog;
+        let Some(handle) = registry.resolve(
+            &reference,
+            &catalog.default_catalog,
+            &catalog.default_schema,
+        ) else {
+            let names = registry.names();
+            return plan_err!(
+                "{TABLE_AT}: argument 1 (table): {reference} is not a Delta table of the lake (Delta tables: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
         };
-        match self.cache.get(&name, &at) {
-            Some(table) => Ok(table),
-            None => plan_err!(
-                "{TABLE_AT}: {name} at {at} was not loaded; table_at works through the microseg engine, with literal arguments"
-            ),
+        let at_expr = exprs[1].clone();
+        // A constant is checked now; a parameter when it is bound.
+        let at = if has_placeholder(&at_expr) {
+            None
+        } else {
+            Some(at_of_expr(&at_expr)?)
+        };
+        Ok(Arc::new(TableAtProvider {
+            schema: handle.cached().schema(),
+            handle,
+            at_expr,
+            at,
+        }))
+    }
+}
+
+/// Loads the version `at` names of the table behind `handle`.
+async fn load(handle: &DeltaHandle, at: &At) -> DFResult<Arc<DeltaSnapshotTable>> {
+    handle
+        .at(at)
+        .await
+        .map_err(|e| plan_datafusion_err!("{TABLE_AT}: cannot read {} at {at}: {e}", handle.name()))
+}
+
+/// What `table_at(…)` returns.
+#[derive(Debug)]
+struct TableAtProvider {
+    handle: Arc<DeltaHandle>,
+    schema: SchemaRef,
+    at_expr: Expr,
+    /// The version, when `at_expr` is a constant.
+    at: Option<At>,
+}
+
+#[async_trait]
+impl TableProvider for TableAtProvider {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        if self.at.is_some() {
+            return None;
         }
+        let schema = DFSchema::try_from(self.schema.as_ref().clone()).ok()?;
+        Some(Cow::Owned(LogicalPlan::Extension(Extension {
+            node: Arc::new(TableAtNode {
+                handle: Arc::clone(&self.handle),
+                at: self.at_expr.clone(),
+                schema: Arc::new(schema),
+            }),
+        })))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let at = match &self.at {
+            Some(at) => at.clone(),
+            None => at_of_expr(&self.at_expr)?,
+        };
+        let snapshot = load(&self.handle, &at).await?;
+        snapshot
+            .scan_as(
+                state,
+                &self.schema,
+                projection,
+                filters,
+                limit,
+                Missing::Null,
+            )
+            .await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}
+
+/// `table_at` with a parameter for its version: a leaf of the logical
+/// plan whose one expression is the version, bound by `EXECUTE`.
+pub struct TableAtNode {
+    handle: Arc<DeltaHandle>,
+    at: Expr,
+    schema: DFSchemaRef,
+}
+
+impl fmt::Debug for TableAtNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TableAt: {} at {}", self.handle.name(), self.at)
+    }
+}
+
+impl PartialEq for TableAtNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.handle.name() == other.handle.name() && self.at == other.at
+    }
+}
+
+impl Eq for TableAtNode {}
+
+impl Hash for TableAtNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.handle.name().hash(state);
+        self.at.hash(state);
+    }
+}
+
+impl PartialOrd for TableAtNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.handle.name().partial_cmp(other.handle.name()) {
+            Some(Ordering::Equal) => self.at.partial_cmp(&other.at),
+            unequal => unequal,
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for TableAtNode {
+    fn name(&self) -> &str {
+        "TableAt"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![self.at.clone()]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "TableAt: {} at {}", self.handle.name(), self.at)
+    }
+
+    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> DFResult<Self> {
+        let Some(at) = exprs.into_iter().next() else {
+            return plan_err!("{TABLE_AT}: the version expression is missing");
+        };
+        Ok(TableAtNode {
+            handle: Arc::clone(&self.handle),
+            at,
+            schema: Arc::clone(&self.schema),
+        })
+    }
+}
+
+/// Plans [`TableAtNode`]: loads the version its (now bound) expression names.
+#[derive(Debug)]
+pub struct TableAtPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for TableAtPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        session: &dyn Session,
+        _planning_ctx: &PhysicalPlanningContext,
+    ) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(node) = node.as_any().downcast_ref::<TableAtNode>() else {
+            return Ok(None);
+        };
+        if has_placeholder(&node.at) {
+            return plan_err!(
+                "{TABLE_AT}: argument 2 (version or timestamp) is a parameter with no value: {}",
+                node.at
+            );
+        }
+        let at = at_of_expr(&node.at)?;
+        let snapshot = load(&node.handle, &at).await?;
+        let schema: SchemaRef = Arc::new(node.schema.as_arrow().clone());
+        snapshot
+            .scan_as(session, &schema, None, &[], None, Missing::Null)
+            .await
+            .map(Some)
+    }
+}
+
+/// DataFusion's planner, with `table_at`'s extension node.
+#[derive(Debug)]
+pub struct DeltaQueryPlanner;
+
+#[async_trait]
+impl QueryPlanner for DeltaQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(TableAtPlanner)])
+            .create_physical_plan(logical_plan, session)
+            .await
     }
 }
 
@@ -143,109 +401,4 @@ fn at_of_scalar(value: &ScalarValue) -> std::result::Result<At, String> {
             other.data_type()
         )),
     }
-}
-
-/// What a literal argument in the syntax tree means; `None` for anything
-/// else (the table function then reports it).
-fn at_of_sql(arg: &FunctionArg) -> Option<std::result::Result<At, String>> {
-    let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
-        return None;
-    };
-    match expr {
-        SqlExpr::Value(ValueWithSpan {
-            value: Value::Number(n, _),
-            ..
-        }) => Some(
-            n.parse::<u64>()
-                .map(At::Version)
-                .map_err(|_| format!("version {n} must be a whole number ≥ 0")),
-        ),
-        SqlExpr::TypedString(typed)
-            if matches!(
-                typed.data_type,
-                SqlType::Timestamp(..) | SqlType::Date | SqlType::Datetime(_)
-            ) =>
-        {
-            let text = match &typed.value.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                other => other.to_string(),
-            };
-            Some(parse_timestamp(&text).map(At::Timestamp))
-        }
-        _ => string_literal(arg).map(|s| parse_timestamp(s).map(At::Timestamp)),
-    }
-}
-
-/// Loads every version a statement's `table_at` calls name into `cache`.
-pub async fn load(
-    ctx: &SessionContext,
-    location: &LakeLocation,
-    cache: &VersionCache,
-    statement: &mut DFStatement,
-) -> Result<()> {
-    let calls = crate::models::lookalike::calls_of(statement, TABLE_AT)?;
-    for call in calls {
-        if call.len() != 2 {
-            return Err(Error::Usage(format!(
-                "{TABLE_AT}: expected 2 arguments, got {}: {USAGE}",
-                call.len()
-            )));
-        }
-        let name = string_literal(&call[0])
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "{TABLE_AT}: argument 1 (table) must be a string literal such as 'segments.customer_segments'"
-                ))
-            })?
-            .to_lowercase();
-        let at = match at_of_sql(&call[1]) {
-            Some(Ok(at)) => at,
-            Some(Err(why)) => {
-                return Err(Error::Usage(format!(
-                    "{TABLE_AT}: argument 2 (version or timestamp): {why}"
-                )));
-            }
-            None => {
-                return Err(Error::Usage(format!(
-                    "{TABLE_AT}: argument 2 must be a version number or a timestamp literal, got {}",
-                    call[1]
-                )));
-            }
-        };
-        if cache.get(&name, &at).is_some() && !matches!(at, At::Latest) {
-            continue;
-        }
-        let folder = name.replace('.', "/");
-        if super::latest_version(location, &folder).await?.is_none() {
-            return Err(Error::Usage(format!(
-                "{TABLE_AT}: {name} is not a Delta table of the lake (no _delta_log under {folder}/)"
-            )));
-        }
-        let table = super::open(location, &folder, &at)
-            .await
-            .map_err(|e| Error::Usage(format!("{TABLE_AT}: cannot read {name} at {at}: {e}")))?;
-        if let At::Timestamp(t) = &at {
-            // delta-rs answers a time before the first commit with version 0;
-            // the table did not exist then, which is an error, not an answer.
-            let first = table
-                .snapshot()
-                .ok()
-                .and_then(|s| s.version_timestamp(s.version()))
-                .and_then(chrono::DateTime::from_timestamp_millis);
-            if let Some(first) = first.filter(|f| f > t) {
-                return Err(Error::Usage(format!(
-                    "{TABLE_AT}: {name} has no version as old as {} (the oldest it can read is from {})",
-                    t.to_rfc3339(),
-                    first.to_rfc3339()
-                )));
-            }
-        }
-        let spec = DeltaTableSpec {
-            name: name.clone(),
-            folder,
-        };
-        let provider = DeltaSnapshotTable::try_new(ctx, location, &spec, &table).await?;
-        cache.put(&name, at, Arc::new(provider));
-    }
-    Ok(())
 }

@@ -50,7 +50,6 @@ pub struct Engine {
     /// The catalog as the analyzer reads it, shared by every session.
     cache: Arc<CatalogCache>,
     settings: Settings,
-    versions: crate::delta::VersionCache,
     /// The session's catalogs without DataFusion's URL-table layer, so a
     /// restricted session can put its own layer on the same catalogs.
     catalogs: Arc<dyn CatalogProviderList>,
@@ -109,6 +108,7 @@ impl Engine {
         let mut state =
             crate::planning::with_catalog_binding(builder, Arc::clone(&cache), functions).build();
         microseg_udfs::register_all(&mut state)?;
+        let state = crate::delta::attach(state, &lake).await?;
         let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
@@ -119,8 +119,6 @@ impl Engine {
                 &cache,
             ))),
         );
-        let versions = crate::delta::VersionCache::default();
-        crate::delta::register_functions(&ctx, &versions);
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
         cache.refresh(&catalog).await?;
@@ -130,7 +128,6 @@ impl Engine {
             catalog,
             cache,
             settings,
-            versions,
             catalogs,
             policy: None,
             prepared: Default::default(),
@@ -194,13 +191,6 @@ impl Engine {
                     params::bind(&mut statement, params)?;
                 }
                 number_question_marks(&mut statement);
-                crate::delta::prepare(
-                    &self.ctx,
-                    &self.lake.location,
-                    &self.versions,
-                    &mut statement,
-                )
-                .await?;
                 crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
                     .await?;
                 crate::models::evaluate::expand(self, &mut statement, &self.dialect_name()).await?;
@@ -282,7 +272,6 @@ impl Engine {
             catalog: self.catalog.clone(),
             cache: Arc::clone(&self.cache),
             settings: self.settings.clone(),
-            versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
             prepared: Default::default(),
@@ -306,7 +295,6 @@ impl Engine {
             catalog: self.catalog.clone(),
             cache: Arc::clone(&self.cache),
             settings: self.settings.clone(),
-            versions: self.versions.clone(),
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
             prepared: Default::default(),

@@ -387,8 +387,7 @@ async fn write_target(
     let mut new_columns = Vec::new();
     let table = if let Some(latest) = delta::latest_version(location, &target.folder).await? {
         let table = delta::open(location, &target.folder, &At::Version(latest)).await?;
-        let previous =
-            DeltaSnapshotTable::try_new(engine.session(), location, &spec, &table).await?;
+        let previous = DeltaSnapshotTable::try_new(location, &spec, &table).await?;
         if let Some(key) = previous.property(KEY_PROPERTY)
             && key != target.key
         {
@@ -508,7 +507,7 @@ async fn write_target(
     ]);
     delta::write_properties(location, &target.folder, &properties).await?;
     // The session sees the new version at once (other processes on their next statement).
-    delta::register(engine.session(), location, &spec, &table).await?;
+    delta::committed(engine.session(), location, &spec, &table).await?;
     Ok(TargetReport {
         job: job.name.clone(),
         target: target.table.clone(),

@@ -33,6 +33,7 @@ use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectMeta;
 
+pub(crate) use config::check_identifier;
 pub use config::{CONFIG_FILE, EngineConfig, LakeConfig, TableConfig, parse_memory_limit};
 pub use location::{LakeLocation, memory_store};
 
@@ -133,9 +134,9 @@ impl Lake {
         self.tables.iter().find(|t| t.name == name)
     }
 
-    /// Registers the lake's object store with `ctx`'s runtime, every
-    /// Parquet table as a [`ListingTable`] (partition columns included) and
-    /// every Delta table at its latest version.
+    /// Registers the lake's object store with `ctx`'s runtime and every
+    /// Parquet table as a [`ListingTable`] (partition columns included).
+    /// Delta tables are in the catalog already ([`crate::delta::attach`]).
     ///
     /// Parquet options come from `ctx`'s table options, so session settings
     /// such as `datafusion.execution.parquet.pushdown_filters` apply.
@@ -163,11 +164,6 @@ impl Lake {
                 table.name.as_str(),
                 Arc::new(ListingTable::try_new(config)?),
             )?;
-        }
-        for spec in &self.delta_tables {
-            let table =
-                crate::delta::open(&self.location, &spec.folder, &crate::delta::At::Latest).await?;
-            crate::delta::register(ctx, &self.location, spec, &table).await?;
         }
         Ok(())
     }

@@ -128,6 +128,23 @@ pub fn check_count(func: &str, args: &[Expr], min: usize, max: usize, usage: &st
 pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable> {
     let state = state(func, session)?;
     let reference = TableReference::from(name);
+    // A Delta table of the lake: its provider reads the version current
+    // when the statement runs (the schema's own lookup lists the log first,
+    // which cannot be waited for here).
+    let catalog = &state.config_options().catalog;
+    if let Some(handle) = crate::delta::DeltaTables::of(state).and_then(|r| {
+        r.resolve(
+            &reference,
+            &catalog.default_catalog,
+            &catalog.default_schema,
+        )
+    }) {
+        return Ok(NamedTable {
+            name: name.to_string(),
+            reference,
+            provider: handle.provider(),
+        });
+    }
     let schema = state.schema_for_ref(reference.clone())?;
     if !schema.table_exist(reference.table()) {
         let mut known = schema.table_names();
