@@ -1,12 +1,10 @@
 //! The training half of `kmeans_vs_peers` (same rows, options and Python
-//! peers) and the nearest-centroid kernel alone, built with plain `rustc`
-//! from the crate's own `kmeans.rs` and `nearest.rs`: no DataFusion, so it
-//! builds in seconds where the release DataFusion build takes an hour on a
-//! small shared machine. From the repository root:
+//! peers) and the nearest-centroid kernel alone, a bench of the
+//! `microseg-kernels` crate: no DataFusion, so it builds in seconds where
+//! the release DataFusion build takes half an hour on a small machine:
 //!
 //! ```text
-//! rustc -C opt-level=3 --edition 2024 benches/standalone/kmeans_fit.rs -o target/kmeans_fit
-//! target/kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS
+//! cargo bench -p microseg-kernels --bench kmeans_fit -- N D K ITERATIONS PYTHON KERNEL_ROWS
 //! ```
 //!
 //! Kernel figures come per wall-second and per CPU-second (from
@@ -16,16 +14,12 @@
 
 #[path = "bench_data.rs"]
 mod bench_data;
-#[path = "../../udfs/src/model/kmeans.rs"]
-mod kmeans;
-#[path = "../../udfs/src/model/nearest.rs"]
-mod nearest;
 
 use std::io::Write;
 use std::time::Instant;
 
-use kmeans::{Init, KMeansOptions, Rng, fit};
-use nearest::{Centroids, Layout, Nearest, Scale};
+use microseg_kernels::kmeans::{Init, KMeansOptions, Rng, fit};
+use microseg_kernels::nearest::{Centroids, Layout, Nearest, Scale};
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, DocumentationBuilder, ScalarFunctionArgs, ScalarUDFImpl,
     Signature, Volatility,
@@ -99,7 +99,7 @@ impl SegmentOf {
         Self {
             name,
             all,
-            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            signature: Signature::user_defined(Volatility::Immutable),
         }
     }
 }
@@ -111,6 +111,19 @@ impl ScalarUDFImpl for SegmentOf {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    /// One argument, the set's name, as text; the count is checked here so
+    /// the message says what the argument is.
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 1 {
+            return plan_err!(
+                "{}: expected 1 argument (the segment set's name), got {}",
+                self.name,
+                arg_types.len()
+            );
+        }
+        Ok(vec![DataType::Utf8])
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {

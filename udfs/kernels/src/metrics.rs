@@ -1,6 +1,6 @@
 //! Cluster quality metrics for k-means models.
 
-use super::kmeans::{Rng, nearest};
+use crate::kmeans::{Rng, nearest};
 
 /// Mean squared distance of the rows (n × d) to their nearest centroid.
 pub fn mean_squared_distance(data: &[f64], d: usize, centroids: &[f64]) -> f64 {

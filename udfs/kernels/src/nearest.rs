@@ -29,7 +29,7 @@
 //! the certification bound takes in; the answer is the same exact `f64`
 //! nearest as on the row path.
 
-use super::kmeans::sq_dist;
+use crate::kmeans::sq_dist;
 
 /// Centroids per vector.
 const LANES: usize = 8;
@@ -1014,7 +1014,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kmeans::Rng;
+    use crate::kmeans::Rng;
 
     /// The vector path computes exactly what the portable one does.
     #[test]

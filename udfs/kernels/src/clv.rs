@@ -13,11 +13,11 @@
 //! (x, t_x, T) triples. The special functions depend on x alone or on one
 //! time, so an evaluation computes them per distinct value and a row costs
 //! one exp and one log. Fits run BFGS on log-parameters with analytic
-//! gradients (ψ below) and sum rows on all cores ([`super::optimize`]).
+//! gradients (ψ below) and sum rows on all cores ([`crate::optimize`]).
 
 use serde::{Deserialize, Serialize};
 
-use super::optimize::{Minimum, default_threads, minimize, par_sum};
+use crate::optimize::{Minimum, default_threads, minimize, par_sum};
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~15 significant digits).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -493,7 +493,7 @@ fn fit_gamma_gamma_threads(rows: &[(f64, f64, f64)], penalizer: f64, threads: us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::optimize::Objective;
+    use crate::optimize::Objective;
 
     #[test]
     fn ln_gamma_closed_forms() {
@@ -705,7 +705,7 @@ mod tests {
 
     #[test]
     fn fits_do_not_depend_on_threads_or_row_order() {
-        let rows = purchases(3 * super::super::optimize::CHUNK + 17);
+        let rows = purchases(3 * crate::optimize::CHUNK + 17);
         let one = fit_bgnbd_threads(&rows, 0.0, 1);
         assert!(one.converged, "{one:?}");
         assert!(one.gradient_norm <= 1e-6, "{one:?}");

@@ -10,7 +10,7 @@
 //!
 //! Points are stored row-major as `f32` (n × d × 4 bytes, the bulk of the
 //! memory). Nearest centroids are picked by the blocked f32 kernel of
-//! [`super::nearest`], which confirms its winner in `f64`; every sum and
+//! [`crate::nearest`], which confirms its winner in `f64`; every sum and
 //! every distance kept is `f64`.
 //!
 //! Determinism: [`fit`] first sorts the rows into a canonical order (by
@@ -33,7 +33,7 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use super::nearest::{Centroids, Nearest};
+use crate::nearest::{Centroids, Nearest};
 
 /// Points per unit of parallel work (fixed, for determinism).
 const CHUNK: usize = 4096;

@@ -1,0 +1,10 @@
+//! microseg's numeric kernels: pure Rust, no DataFusion, no I/O. The SQL
+//! functions in `microseg-udfs` and the engine's training drive them; they
+//! build, test and bench on their own in seconds.
+
+pub mod clv;
+pub mod exact;
+pub mod kmeans;
+pub mod metrics;
+pub mod nearest;
+pub mod optimize;
