@@ -4,6 +4,7 @@
 //! door (the CLI, the Flight SQL server, materialization jobs, embedding
 //! Rust programs) goes through [`Engine::sql`].
 
+pub mod args;
 pub mod catalog;
 pub mod cli;
 pub mod delta;

@@ -15,7 +15,6 @@
 //! materializations without reopening; `table_at(name, version |
 //! timestamp)` reads history ([`time_travel`]).
 
-pub mod history;
 mod live;
 mod provider;
 mod time_travel;
@@ -38,6 +37,13 @@ pub use time_travel::{TABLE_AT, TableAtFunction, TableAtNode, TableAtPlanner};
 
 use crate::error::{Error, Result};
 use crate::lake::{DeltaTableSpec, Lake, LakeLocation};
+
+/// The snapshot column `materialize` adds in mode `snapshot`.
+pub const AS_OF: &str = "as_of";
+/// Table property naming the key column of a materialized segment table.
+pub const KEY_PROPERTY: &str = "microseg.key";
+/// Table property listing its segment columns, comma-separated.
+pub const SEGMENTS_PROPERTY: &str = "microseg.segments";
 
 /// Which version of a Delta table to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -216,8 +222,6 @@ pub async fn attach(state: SessionState, lake: &Lake) -> Result<SessionState> {
         .build();
     state.config_mut().set_extension(registry);
     state.register_udtf(TABLE_AT, Arc::new(TableAtFunction));
-    state.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
-    state.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
     Ok(state)
 }
 

@@ -44,7 +44,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use super::live::{DeltaHandle, DeltaTables};
 use super::provider::Missing;
 use super::{At, DeltaSnapshotTable};
-use crate::tables::args;
+use crate::args;
 
 /// The SQL name.
 pub const TABLE_AT: &str = "table_at";

@@ -7,10 +7,13 @@
 //! - `affinity(table, customer_col, item_col, weight_col)` and
 //!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_rows [, min_customers]]])`
 //! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
+//! - `segment_changes` / `segment_flows(table, from_as_of, to_as_of [, segment_column])`
+//!   over a materialized Delta segment table's history
 
 mod affinity;
 pub(crate) mod args;
 mod clv_summary;
+mod history;
 mod rfm;
 
 use std::sync::Arc;
@@ -27,4 +30,6 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udtf(affinity::AFFINITY, Arc::new(AffinityFunction));
     ctx.register_udtf(affinity::TOP_AFFINITY, Arc::new(TopAffinityFunction));
     ctx.register_udtf(clv_summary::NAME, Arc::new(ClvSummaryFunction));
+    ctx.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
+    ctx.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
 }

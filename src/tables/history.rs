@@ -27,19 +27,13 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::coalesce;
 
-use super::LiveDeltaTable;
-use crate::tables::args;
+use super::args;
+use crate::delta::{AS_OF, KEY_PROPERTY, LiveDeltaTable, SEGMENTS_PROPERTY};
 
 /// `segment_changes`: who entered, exited or moved.
 pub const CHANGES: &str = "segment_changes";
 /// `segment_flows`: the migration matrix.
 pub const FLOWS: &str = "segment_flows";
-/// The snapshot column `materialize` adds in mode `snapshot`.
-pub const AS_OF: &str = "as_of";
-/// Table property naming the key column.
-pub const KEY_PROPERTY: &str = "microseg.key";
-/// Table property listing the segment columns, comma-separated.
-pub const SEGMENTS_PROPERTY: &str = "microseg.segments";
 
 /// `segment_changes(table, from_as_of, to_as_of [, segment_column])`.
 #[derive(Debug)]
