@@ -4,14 +4,14 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use super::assortment::Assortment;
 use super::calendar::{Calendar, DAY, HOUR, MINUTE};
-use super::catalog::{
-    CITIES, Catalog, EMAIL_DOMAINS, FASHION, FEMALE_NAMES, LAST_NAMES, MALE_NAMES, SUBCATS,
-    subcat_index,
-};
 use super::persona::{PERSONAS, PersonaModel, Signup};
 use super::rng::{Rng64, Weighted, stream};
 use super::text;
+use super::vocabulary::{
+    CITIES, EMAIL_DOMAINS, FASHION, FEMALE_NAMES, LAST_NAMES, MALE_NAMES, SUBCATS, subcat_index,
+};
 
 pub(crate) const EVENT_TYPES: [&str; 12] = [
     "page_view",
@@ -97,7 +97,7 @@ const NONE32: u32 = u32::MAX;
 pub(crate) struct World {
     pub seed: u64,
     pub cal: Calendar,
-    pub catalog: Catalog,
+    pub assortment: Assortment,
     pub personas: Vec<PersonaModel>,
     persona_pick: Weighted,
     gender: Weighted,
@@ -109,7 +109,7 @@ pub(crate) struct World {
 impl World {
     pub fn new(seed: u64, as_of: NaiveDate, months: u32) -> crate::Result<Self> {
         let cal = Calendar::new(as_of, months)?;
-        let catalog = Catalog::new(seed, &cal);
+        let assortment = Assortment::new(seed, &cal);
         let personas: Vec<PersonaModel> = PERSONAS.iter().map(PersonaModel::new).collect();
         let persona_pick = Weighted::new(&PERSONAS.iter().map(|p| p.share).collect::<Vec<_>>());
         let life = |names: &[&str]| {
@@ -122,7 +122,7 @@ impl World {
         Ok(World {
             seed,
             cal,
-            catalog,
+            assortment,
             personas,
             persona_pick,
             gender: Weighted::new(&[0.49, 0.47, 0.02, 0.02]),
@@ -193,7 +193,7 @@ pub(crate) struct Order {
     pub ts: i64,
     pub channel: u8,
     pub device: u8,
-    /// Store index into the catalog (store orders only).
+    /// Store index into the assortment (store orders only).
     pub store: Option<u16>,
     /// Cents, after discount.
     pub amount: i64,
@@ -384,9 +384,9 @@ fn demographics(
         [0.15, 0.6, 0.12, 0.13]
     };
     let mut marital = rng.choose(&marital_w) as u8;
-    let city = w.catalog.city_weights.sample(rng);
+    let city = w.assortment.city_weights.sample(rng);
     let home = near(rng, city, 0.04);
-    let stores = &w.catalog.city_stores[city];
+    let stores = &w.assortment.city_stores[city];
     let home_store = stores[rng.index(stores.len())];
     let acquisition = pm.acquisition.sample(rng) as u8;
 
@@ -427,13 +427,13 @@ fn demographics(
             MOVED => {
                 move_ts = ts;
                 for _ in 0..8 {
-                    cur_city = w.catalog.city_weights.sample(rng);
+                    cur_city = w.assortment.city_weights.sample(rng);
                     if cur_city != city {
                         break;
                     }
                 }
                 cur_home = near(rng, cur_city, 0.04);
-                let stores = &w.catalog.city_stores[cur_city];
+                let stores = &w.assortment.city_stores[cur_city];
                 cur_store = stores[rng.index(stores.len())];
             }
             GOT_MARRIED => marital = MARRIED,
@@ -619,7 +619,7 @@ impl Sim<'_> {
         let p = self.pm.p;
         let w = self.w;
         let cal = &w.cal;
-        for (ci, c) in w.catalog.campaigns.iter().enumerate() {
+        for (ci, c) in w.assortment.campaigns.iter().enumerate() {
             let ts = c.base_us + self.rng.between(0, 4 * HOUR);
             if ts <= self.profile.signup_us + DAY || !self.email_consent_at(ts) {
                 continue;
@@ -723,7 +723,7 @@ impl Sim<'_> {
     fn orders(&mut self, order_scale_cents: f64) {
         let p = self.pm.p;
         let w = self.w;
-        let catalog = &w.catalog;
+        let assortment = &w.assortment;
         let first_in_window = self.profile.signup_us >= w.cal.start_us;
         for seq in 0..self.s.times.len() {
             let (ts, origin) = self.s.times[seq];
@@ -775,7 +775,7 @@ impl Sim<'_> {
             let mut misses = 0;
             while self.s.items.len() - item_start < 12 {
                 let sc = self.pick_subcat(ts, shift);
-                let products = catalog.subcat_products(sc);
+                let products = assortment.subcat_products(sc);
                 let affordable = products.partition_point(|q| q.price <= remaining);
                 let k = if affordable == 0 {
                     // Nothing fits: try a few other subcategories before
@@ -797,7 +797,7 @@ impl Sim<'_> {
                 let price = products[k].price;
                 let max_q = (SUBCATS[sc].max_qty as i64).min(remaining / price).max(1);
                 let qty = 1 + self.rng.below(max_q as u64) as i32;
-                let product = catalog.subcat_range[sc].0 + k as u32;
+                let product = assortment.subcat_range[sc].0 + k as u32;
                 if let Some(line) = self.s.items[item_start..]
                     .iter_mut()
                     .find(|l| l.product == product)
@@ -820,7 +820,7 @@ impl Sim<'_> {
             let n_items: i32 = lines.iter().map(|l| l.qty).sum();
             let has_fashion = lines
                 .iter()
-                .any(|l| catalog.category_of(l.product) == FASHION);
+                .any(|l| assortment.category_of(l.product) == FASHION);
 
             let promo = if let Some(c) = campaign {
                 if self.rng.chance(0.85) {
@@ -922,7 +922,7 @@ impl Sim<'_> {
 
     fn push(&mut self, s: &Session, ts: i64, kind: u8, product: u32, query: u16) {
         let category = if product != NONE32 {
-            self.w.catalog.category_of(product) as u8
+            self.w.assortment.category_of(product) as u8
         } else if query != NONE16 {
             SUBCATS[(query / 16) as usize].category as u8
         } else {
@@ -944,7 +944,7 @@ impl Sim<'_> {
 
     fn random_product(&mut self, ts: i64) -> (usize, u32) {
         let sc = self.pick_subcat(ts, LIFE_SHIFT);
-        let (a, b) = self.w.catalog.subcat_range[sc];
+        let (a, b) = self.w.assortment.subcat_range[sc];
         (sc, a + self.rng.below((b - a) as u64) as u32)
     }
 
@@ -982,14 +982,14 @@ impl Sim<'_> {
     fn events(&mut self, t0: i64, active_end: i64) {
         let p = self.pm.p;
         let w = self.w;
-        let catalog = &w.catalog;
+        let assortment = &w.assortment;
 
         // The session that ends in each order.
         let mut digital_orders = 0u32;
         for oi in 0..self.s.orders.len() {
             let o = self.s.orders[oi];
             if o.channel == STORE {
-                let st = &catalog.stores[o.store.unwrap_or(0) as usize];
+                let st = &assortment.stores[o.store.unwrap_or(0) as usize];
                 let sess = Session {
                     device: POS,
                     channel: STORE,
@@ -1016,14 +1016,14 @@ impl Sim<'_> {
             let (a, b) = o.items;
             if self.rng.chance(0.45) {
                 let sc =
-                    catalog.products[self.s.items[a as usize].product as usize].subcat as usize;
+                    assortment.products[self.s.items[a as usize].product as usize].subcat as usize;
                 let q = self.query_for(sc);
                 self.push(&sess, 0, ev::SEARCH, NONE32, q);
             }
             for li in a..b {
                 let product = self.s.items[li as usize].product;
-                let sc = catalog.products[product as usize].subcat as usize;
-                let (lo, hi) = catalog.subcat_range[sc];
+                let sc = assortment.products[product as usize].subcat as usize;
+                let (lo, hi) = assortment.subcat_range[sc];
                 for _ in 0..self.rng.below(2) {
                     let other = lo + self.rng.below((hi - lo) as u64) as u32;
                     self.push(&sess, 0, ev::PRODUCT_VIEW, other, NONE16);
