@@ -11,13 +11,14 @@
 //! written in chunk order. The same options therefore give byte-identical
 //! files for any number of threads.
 
+mod assortment;
 mod calendar;
-mod catalog;
 mod persona;
 mod rng;
 mod sim;
 mod tables;
 mod text;
+mod vocabulary;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -269,10 +270,10 @@ fn write_lake(
 ) -> Result<Vec<TableReport>> {
     let mut counts: Counts = [(0, 0); Table::ALL.len()];
     let mut products = ProductCols::new();
-    products.push_all(&w.catalog);
+    products.push_all(&w.assortment);
     counts[slot(Table::Products)] = write_single(Table::Products, root, products)?;
     let mut stores = StoreCols::new();
-    stores.push_all(&w.catalog);
+    stores.push_all(&w.assortment);
     counts[slot(Table::Stores)] = write_single(Table::Stores, root, stores)?;
 
     let truth_path = root.join(Table::Truth.dir()).join("part-0.parquet");
@@ -373,18 +374,18 @@ fn run_chunk(
     let mut consents: Sink<ConsentCols> = Sink::new(Table::Consents, root, name, labels);
     let mut truth = TruthCols::new();
     let mut scratch = Scratch::default();
-    let catalog = &w.catalog;
+    let assortment = &w.assortment;
     let mut since_tick = 0;
     for id in ids {
         let p = sim::simulate(w, id, &mut scratch);
         let cid = p.id;
-        customers.cols(0).push(&p, catalog);
+        customers.cols(0).push(&p, assortment);
         truth.push(&p);
         for c in &scratch.consents {
             consents.cols(0).push(cid, c);
         }
         for s in &scratch.sends {
-            sends.cols(0).push(cid, s, catalog);
+            sends.cols(0).push(cid, s, assortment);
         }
         for t in &scratch.tickets {
             tickets.cols(0).push(cid, t);
@@ -395,11 +396,11 @@ fn run_chunk(
             let lines = &scratch.items[o.items.0 as usize..o.items.1 as usize];
             let item_cols = items.cols(m);
             for it in lines {
-                item_cols.push(cid, o.id, it, catalog);
+                item_cols.push(cid, o.id, it, assortment);
             }
         }
         for e in &scratch.events {
-            events.cols(w.cal.month_of(e.ts)).push(cid, e, catalog);
+            events.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
         }
         since_tick += 1;
         if since_tick == PROGRESS_EVERY {

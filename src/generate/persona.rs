@@ -1,8 +1,8 @@
 //! The personas: hidden customer types whose parameters drive every table.
 //! `sql/README.md` ("The lake") documents these numbers; keep them in sync.
 
-use super::catalog::{SUBCATS, category_index, subcat_index};
 use super::rng::Weighted;
+use super::vocabulary::{SUBCATS, category_index, subcat_index};
 
 /// When a persona's customers signed up.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -22,7 +22,7 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Stream identifiers, so that e.g. the product catalog and customer 1 never
+/// Stream identifiers, so that e.g. the products and customer 1 never
 /// share a random stream even when their other key parts coincide.
 pub(crate) mod stream {
     pub const CUSTOMER: u64 = 1;

@@ -18,13 +18,14 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 
-use super::catalog::{CATEGORIES, CITIES, Catalog, EMAIL_DOMAINS, SUBCATS};
+use super::assortment::Assortment;
 use super::persona::{ACQUISITION, PERSONAS};
 use super::sim::{
     CHANNELS, Consent, DEVICES, EVENT_TYPES, Event, GENDERS, Item, LIFE_EVENTS, MARITAL, Order,
     PROMO_CODES, PURPOSES, Profile, Promo, STATUSES, Send, Ticket, World,
 };
 use super::text::{TICKET_CHANNELS, TOPICS};
+use super::vocabulary::{CATEGORIES, CITIES, EMAIL_DOMAINS, SUBCATS};
 use crate::error::{Error, Result};
 
 /// Rows per Arrow batch handed to a Parquet writer. Small, because every
@@ -310,13 +311,13 @@ columns!(CustomerCols {
 } rows = customer_id);
 
 impl CustomerCols {
-    pub fn push(&mut self, p: &Profile, catalog: &Catalog) {
+    pub fn push(&mut self, p: &Profile, assortment: &Assortment) {
         let first = if p.female_name {
-            &catalog.female_email[p.first as usize]
+            &assortment.female_email[p.first as usize]
         } else {
-            &catalog.male_email[p.first as usize]
+            &assortment.male_email[p.first as usize]
         };
-        let last = &catalog.last_email[p.last as usize];
+        let last = &assortment.last_email[p.last as usize];
         let domain = EMAIL_DOMAINS[p.email_domain as usize];
         // The customer id makes every address unique; the styles vary the
         // look. Writing into a string builder cannot fail.
@@ -361,8 +362,8 @@ columns!(ProductCols {
 } rows = sku);
 
 impl ProductCols {
-    pub fn push_all(&mut self, catalog: &Catalog) {
-        for p in &catalog.products {
+    pub fn push_all(&mut self, assortment: &Assortment) {
+        for p in &assortment.products {
             let sc = &SUBCATS[p.subcat as usize];
             self.sku.append_value(&p.sku);
             self.name.append_value(&p.name);
@@ -383,8 +384,8 @@ columns!(StoreCols {
 } rows = store_id);
 
 impl StoreCols {
-    pub fn push_all(&mut self, catalog: &Catalog) {
-        for s in &catalog.stores {
+    pub fn push_all(&mut self, assortment: &Assortment) {
+        for s in &assortment.stores {
             self.store_id.append_value(s.id);
             self.name.append_value(&s.name);
             self.city.append_value(CITIES[s.city].name);
@@ -416,7 +417,7 @@ impl OrderCols {
         self.channel.append_value(CHANNELS[o.channel as usize]);
         self.device.append_value(DEVICES[o.device as usize]);
         self.store_id
-            .append_option(o.store.map(|s| w.catalog.stores[s as usize].id));
+            .append_option(o.store.map(|s| w.assortment.stores[s as usize].id));
         self.amount.append_value(o.amount as i128);
         self.discount.append_value(o.discount as i128);
         self.n_items.append_value(o.n_items);
@@ -426,7 +427,7 @@ impl OrderCols {
             Promo::Code(k) => self.promo_code.append_value(PROMO_CODES[k as usize].0),
             Promo::Campaign(c) => self
                 .promo_code
-                .append_value(&w.catalog.campaigns[c as usize].id),
+                .append_value(&w.assortment.campaigns[c as usize].id),
         }
     }
 }
@@ -442,8 +443,8 @@ columns!(ItemCols {
 } rows = order_id);
 
 impl ItemCols {
-    pub fn push(&mut self, customer: i64, order: i64, item: &Item, catalog: &Catalog) {
-        let p = &catalog.products[item.product as usize];
+    pub fn push(&mut self, customer: i64, order: i64, item: &Item, assortment: &Assortment) {
+        let p = &assortment.products[item.product as usize];
         let sc = &SUBCATS[p.subcat as usize];
         self.order_id.append_value(order);
         self.customer_id.append_value(customer);
@@ -470,14 +471,14 @@ columns!(EventCols {
 } rows = customer_id);
 
 impl EventCols {
-    pub fn push(&mut self, customer: i64, e: &Event, catalog: &Catalog) {
+    pub fn push(&mut self, customer: i64, e: &Event, assortment: &Assortment) {
         self.customer_id.append_value(customer);
         self.event_ts.append_value(e.ts);
         self.event_type.append_value(EVENT_TYPES[e.kind as usize]);
         opt_str(
             &mut self.sku,
             e.product()
-                .map(|p| catalog.products[p as usize].sku.as_str()),
+                .map(|p| assortment.products[p as usize].sku.as_str()),
         );
         opt_str(&mut self.category, e.category().map(|c| CATEGORIES[c].name));
         opt_str(&mut self.search_query, e.query());
@@ -487,7 +488,7 @@ impl EventCols {
         opt_f64(&mut self.lon, e.lon);
         opt_str(
             &mut self.campaign_id,
-            e.campaign().map(|c| catalog.campaigns[c].id.as_str()),
+            e.campaign().map(|c| assortment.campaigns[c].id.as_str()),
         );
     }
 }
@@ -528,9 +529,9 @@ columns!(SendCols {
 } rows = customer_id);
 
 impl SendCols {
-    pub fn push(&mut self, customer: i64, s: &Send, catalog: &Catalog) {
+    pub fn push(&mut self, customer: i64, s: &Send, assortment: &Assortment) {
         self.campaign_id
-            .append_value(&catalog.campaigns[s.campaign as usize].id);
+            .append_value(&assortment.campaigns[s.campaign as usize].id);
         self.customer_id.append_value(customer);
         self.sent_ts.append_value(s.ts);
         self.variant

@@ -1,6 +1,8 @@
 //! Catalog metadata for BI tools: catalogs, schemas, tables, table types,
 //! SqlInfo and the XDBC type list, read from the session's catalogs.
 
+use std::sync::Arc;
+
 use arrow_flight::sql::metadata::{
     GetCatalogsBuilder, GetDbSchemasBuilder, GetTablesBuilder, SqlInfoData, SqlInfoDataBuilder,
     XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
@@ -10,13 +12,14 @@ use arrow_flight::sql::{
     SqlNullOrdering, SqlSupportedCaseSensitivity, SqlSupportedTransaction, XdbcDataType,
 };
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, INFORMATION_SCHEMA_TABLES};
 use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use datafusion::prelude::SessionContext;
 use tonic::Status;
 
-use super::service::wire_schema;
+use super::wire::wire_schema;
 
 /// The table types we report: base tables and views (temporary tables
 /// are reported as tables, as clients know no third kind).
@@ -281,4 +284,36 @@ pub fn xdbc_types() -> Result<XdbcTypeInfoData, Status> {
         });
     }
     b.build().map_err(arrow_status)
+}
+
+/// GetPrimaryKeys' result schema (the lake has no keys: always empty).
+pub fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+}
+
+/// GetExportedKeys/GetImportedKeys/GetCrossReference's result schema
+/// (always empty: the lake declares no keys).
+pub fn foreign_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("pk_catalog_name", DataType::Utf8, true),
+        Field::new("pk_db_schema_name", DataType::Utf8, true),
+        Field::new("pk_table_name", DataType::Utf8, false),
+        Field::new("pk_column_name", DataType::Utf8, false),
+        Field::new("fk_catalog_name", DataType::Utf8, true),
+        Field::new("fk_db_schema_name", DataType::Utf8, true),
+        Field::new("fk_table_name", DataType::Utf8, false),
+        Field::new("fk_column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("fk_key_name", DataType::Utf8, true),
+        Field::new("pk_key_name", DataType::Utf8, true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ]))
 }

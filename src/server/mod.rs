@@ -6,9 +6,12 @@
 //! - [`roles`]: what a reader may run, decided on the plan.
 //! - [`service`]: the Flight SQL service (queries, updates, prepared statements).
 //! - [`metadata`]: catalogs, schemas, tables, SqlInfo, XDBC types.
+//! - [`limits`]: concurrent-query slots, timeouts, the per-query memory cap.
+//! - [`wire`]: what clients receive: plain Arrow types, IPC schemas, statuses.
 //! - [`memory`]: the per-query cap inside the engine's memory pool.
 
 pub mod auth;
+pub mod limits;
 pub mod memory;
 pub mod metadata;
 pub mod prepared;
@@ -16,6 +19,7 @@ pub mod roles;
 pub mod service;
 pub mod session;
 pub mod users;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +32,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-pub use service::Limits;
+pub use limits::Limits;
 
 /// How the server authenticates.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::service::wire_schema;
+use super::wire::wire_schema;
 use datafusion::common::ScalarValue;
 use tonic::Status;
 

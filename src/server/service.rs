@@ -1,11 +1,12 @@
 //! The Flight SQL service: every SQL text goes through the session's
 //! `Engine::plan` → role check → `Engine::execute`; results stream batch
 //! by batch.
+//!
+//! This file dispatches the calls; what bounds a query is in `limits.rs`,
+//! what the client receives (types, schemas, statuses) in `wire.rs`.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -24,67 +25,40 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{
     Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
-use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{Auth, unauthenticated};
-use super::metadata;
+use super::limits::Gate;
+use super::metadata::{self, foreign_keys_schema, keys_schema};
 use super::prepared::Prepared;
 use super::roles::authorize;
-use super::session::{Cancelled, PendingResult, RunningGuard, Session};
+use super::session::{Cancelled, PendingResult, Session};
+use super::wire::{df_flight_error, schema_bytes, to_wire};
+use crate::engine::Planned;
+
+// Kept at their old paths for callers of `server::service`.
+pub use super::limits::Limits;
+pub use super::wire::{engine_status, wire_schema};
 
 /// The Flight (not Flight SQL) action that cancels a FlightInfo's query.
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
-use crate::engine::Planned;
-
-/// How much the server lets one query and all of them use.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Queries running (or announced and not yet fetched) at once.
-    pub max_concurrent: usize,
-    /// How long a query waits for a free slot before ResourceExhausted.
-    pub queue_timeout: Duration,
-    /// Longest a query may take, from the call that starts it (GetFlightInfo,
-    /// an update's DoPut, CreatePreparedStatement) to its last batch:
-    /// planning, the inner queries run while planning, DDL, updates and
-    /// streaming all count.
-    pub query_timeout: Duration,
-    /// Bytes of the engine's memory pool one query may hold; no cap when
-    /// `None` (the pool itself still bounds all queries together).
-    pub query_memory: Option<usize>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_concurrent: 32,
-            queue_timeout: Duration::from_secs(30),
-            query_timeout: Duration::from_secs(3600),
-            query_memory: None,
-        }
-    }
-}
 
 /// The Flight SQL service over one lake.
 pub struct MicrosegFlightSql {
     auth: Arc<Auth>,
     sql_info: SqlInfoData,
     xdbc_types: XdbcTypeInfoData,
-    limits: Limits,
-    slots: Arc<Semaphore>,
+    gate: Gate,
 }
 
 type DoGetStream = <MicrosegFlightSql as FlightService>::DoGetStream;
@@ -96,43 +70,8 @@ impl MicrosegFlightSql {
             auth,
             sql_info: metadata::sql_info()?,
             xdbc_types: metadata::xdbc_types()?,
-            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
-            limits,
+            gate: Gate::new(limits),
         })
-    }
-
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, Status> {
-        match tokio::time::timeout(
-            self.limits.queue_timeout,
-            self.slots.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(Status::unavailable("the server is shutting down")),
-            Err(_) => Err(Status::resource_exhausted(format!(
-                "{} queries are running and none finished within {:?}; try again later",
-                self.limits.max_concurrent, self.limits.queue_timeout
-            ))),
-        }
-    }
-
-    /// When a query starting now must be done.
-    fn deadline(&self) -> Instant {
-        Instant::now() + self.limits.query_timeout
-    }
-
-    /// Runs `work` (planning, DDL, an update) until `deadline`. Past it the
-    /// work is dropped, which drops DataFusion's streams and the tasks
-    /// behind them: the query stops and its memory is freed.
-    async fn before<T>(
-        &self,
-        deadline: Instant,
-        work: impl Future<Output = Result<T, Status>>,
-    ) -> Result<T, Status> {
-        tokio::time::timeout_at(deadline, work)
-            .await
-            .unwrap_or_else(|_| Err(too_long(self.limits.query_timeout)))
     }
 
     /// Plans `sql` in the session, checks the role, runs it.
@@ -149,10 +88,7 @@ impl MicrosegFlightSql {
             .execute(planned)
             .await
             .map_err(engine_status)?;
-        Ok(match self.limits.query_memory {
-            Some(limit) => super::memory::capped(df, limit),
-            None => df,
-        })
+        Ok(self.gate.cap_memory(df))
     }
 
     /// A FlightInfo whose one endpoint's ticket fetches `handle`.
@@ -219,13 +155,6 @@ impl MicrosegFlightSql {
             ..
         } = result;
         let (cancel, guard) = session.start_running(handle);
-        let limit = Deadline {
-            at: deadline,
-            timeout: self.limits.query_timeout,
-            cancel,
-            _permit: permit,
-            _guard: guard,
-        };
         let target = schema.clone();
         let batches = futures::stream::iter(frames)
             .then(|df| async move { df.execute_stream().await })
@@ -235,7 +164,7 @@ impl MicrosegFlightSql {
             .map(move |batch| batch.and_then(|b| to_wire(&b, &target)));
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(limited(batches, limit))
+            .build(self.gate.bound(batches, deadline, cancel, permit, guard))
             .map_err(Status::from);
         Response::new(Box::pin(encoded) as DoGetStream)
     }
@@ -248,139 +177,6 @@ impl MicrosegFlightSql {
             .map_err(Status::from);
         Response::new(Box::pin(encoded) as DoGetStream)
     }
-}
-
-/// What bounds a streaming result: its deadline, its cancel signal, and
-/// the resources held until the stream ends or is dropped (a client that
-/// hangs up frees them; dropping DataFusion's stream stops the query).
-struct Deadline {
-    at: Instant,
-    timeout: Duration,
-    cancel: Arc<tokio::sync::Notify>,
-    /// Held, never read: released with the stream.
-    _permit: Option<OwnedSemaphorePermit>,
-    /// Held, never read: unregisters the running result with the stream.
-    _guard: RunningGuard,
-}
-
-/// Ends the stream with DeadlineExceeded past the deadline, or Cancelled
-/// on CancelFlightInfo.
-fn limited<S>(
-    stream: S,
-    limit: Deadline,
-) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send
-where
-    S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
-{
-    let state = (Box::pin(stream), limit, false);
-    futures::stream::unfold(state, |(mut stream, limit, done)| async move {
-        if done {
-            return None;
-        }
-        let stop = |status: Status| Err(FlightError::Tonic(Box::new(status)));
-        tokio::select! {
-            next = tokio::time::timeout_at(limit.at, stream.next()) => match next {
-                Ok(Some(item)) => Some((item, (stream, limit, false))),
-                Ok(None) => None,
-                Err(_) => Some((stop(too_long(limit.timeout)), (stream, limit, true))),
-            },
-            _ = limit.cancel.notified() => {
-                Some((stop(Status::cancelled("the query was cancelled (CancelFlightInfo)")), (stream, limit, true)))
-            }
-        }
-    })
-}
-
-/// DeadlineExceeded for a query past `--query-timeout`.
-fn too_long(timeout: Duration) -> Status {
-    Status::deadline_exceeded(format!(
-        "the query ran longer than the server's limit of {timeout:?} (--query-timeout) and was stopped"
-    ))
-}
-
-fn df_flight_error(e: DataFusionError) -> FlightError {
-    FlightError::Tonic(Box::new(engine_status(crate::Error::from(e))))
-}
-
-/// The status for an engine error: the user's mistakes are InvalidArgument,
-/// memory is ResourceExhausted, the rest Internal; the message is the
-/// engine's own (it names the table, column or file).
-pub fn engine_status(e: crate::Error) -> Status {
-    use crate::Error;
-    // A session's policy refused it (a reader's inner query or path).
-    if let Some(refused) = e.refusal() {
-        return Status::permission_denied(refused.to_string());
-    }
-    let message = e.to_string();
-    match &e {
-        Error::Usage(_) | Error::Config { .. } | Error::Lake { .. } => {
-            Status::invalid_argument(message)
-        }
-        Error::DataFusion(df) => match df.find_root() {
-            DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
-            DataFusionError::NotImplemented(_) => Status::unimplemented(message),
-            DataFusionError::SQL(..)
-            | DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::Configuration(_) => Status::invalid_argument(message),
-            _ => Status::internal(message),
-        },
-        _ => Status::internal(message),
-    }
-}
-
-/// What a client sees: view and dictionary types as their plain forms,
-/// which every Flight SQL client (JDBC, ODBC, older pyarrow) understands.
-pub fn wire_schema(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new_with_metadata(
-        schema.fields().iter().map(wire_field).collect::<Vec<_>>(),
-        schema.metadata().clone(),
-    ))
-}
-
-fn wire_field(field: &FieldRef) -> FieldRef {
-    let data_type = wire_type(field.data_type());
-    if &data_type == field.data_type() {
-        field.clone()
-    } else {
-        Arc::new(field.as_ref().clone().with_data_type(data_type))
-    }
-}
-
-fn wire_type(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::Utf8View => DataType::Utf8,
-        DataType::BinaryView => DataType::Binary,
-        DataType::Dictionary(_, value) => wire_type(value),
-        DataType::List(f) => DataType::List(wire_field(f)),
-        DataType::ListView(f) => DataType::List(wire_field(f)),
-        DataType::LargeList(f) => DataType::LargeList(wire_field(f)),
-        DataType::LargeListView(f) => DataType::LargeList(wire_field(f)),
-        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(wire_field(f), *n),
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(wire_field).collect()),
-        DataType::Map(f, sorted) => DataType::Map(wire_field(f), *sorted),
-        other => other.clone(),
-    }
-}
-
-/// Casts `batch` to the announced schema (a no-op for columns already in it).
-fn to_wire(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, FlightError> {
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch.clone());
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| {
-            if column.data_type() == field.data_type() {
-                Ok(column.clone())
-            } else {
-                cast(column, field.data_type())
-            }
-        })
-        .collect::<Result<Vec<ArrayRef>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Rows affected: DataFusion's DML answers one `count` row; DDL, SET and
@@ -435,13 +231,6 @@ async fn read_batches(
         .map_err(|e| Status::invalid_argument(format!("reading parameters: {e}")))
 }
 
-fn schema_bytes(schema: &Schema) -> Result<Vec<u8>, Status> {
-    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(|e| Status::internal(format!("encoding a schema: {e}")))?;
-    Ok(message.0.to_vec())
-}
-
 #[tonic::async_trait]
 impl FlightSqlService for MicrosegFlightSql {
     type FlightService = MicrosegFlightSql;
@@ -478,9 +267,10 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = session_of(&request)?;
-        let permit = self.slot().await?;
-        let deadline = self.deadline();
+        let permit = self.gate.slot().await?;
+        let deadline = self.gate.deadline();
         let df = self
+            .gate
             .before(deadline, self.run_sql(&session, &query.query))
             .await?;
         self.result_info(&session, vec![df], permit, deadline, request.into_inner())
@@ -505,12 +295,12 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = session_of(&request)?;
-        let _permit = self.slot().await?;
+        let _permit = self.gate.slot().await?;
         let update = async {
             let df = self.run_sql(&session, &command.query).await?;
             affected_rows(df).await
         };
-        self.before(self.deadline(), update).await
+        self.gate.before(self.gate.deadline(), update).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -527,7 +317,7 @@ impl FlightSqlService for MicrosegFlightSql {
                 .await
                 .map_err(engine_status)
         };
-        let planned = self.before(self.deadline(), planning).await?;
+        let planned = self.gate.before(self.gate.deadline(), planning).await?;
         authorize(session.user.role, &planned, &session.engine.lake().location)
             .map_err(Status::permission_denied)?;
         let dataset_schema = match &planned {
@@ -583,8 +373,8 @@ impl FlightSqlService for MicrosegFlightSql {
         let plans = session
             .with_prepared(&query.prepared_statement_handle, |p| p.plans())
             .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
-        let permit = self.slot().await?;
-        let deadline = self.deadline();
+        let permit = self.gate.slot().await?;
+        let deadline = self.gate.deadline();
         let run = async {
             let mut frames = Vec::with_capacity(plans.len());
             for planned in plans {
@@ -592,7 +382,7 @@ impl FlightSqlService for MicrosegFlightSql {
             }
             Ok(frames)
         };
-        let frames = self.before(deadline, run).await?;
+        let frames = self.gate.before(deadline, run).await?;
         self.result_info(&session, frames, permit, deadline, request.into_inner())
     }
 
@@ -614,7 +404,7 @@ impl FlightSqlService for MicrosegFlightSql {
                 p.plans()
             })
             .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
-        let _permit = self.slot().await?;
+        let _permit = self.gate.slot().await?;
         let update = async {
             let mut total = 0i64;
             for planned in plans {
@@ -623,7 +413,7 @@ impl FlightSqlService for MicrosegFlightSql {
             }
             Ok(total)
         };
-        self.before(self.deadline(), update).await
+        self.gate.before(self.gate.deadline(), update).await
     }
 
     async fn get_flight_info_catalogs(
@@ -867,36 +657,4 @@ impl FlightSqlService for MicrosegFlightSql {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
-}
-
-/// GetPrimaryKeys' result schema (the lake has no keys: always empty).
-fn keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("catalog_name", DataType::Utf8, true),
-        Field::new("db_schema_name", DataType::Utf8, true),
-        Field::new("table_name", DataType::Utf8, false),
-        Field::new("column_name", DataType::Utf8, false),
-        Field::new("key_name", DataType::Utf8, true),
-        Field::new("key_sequence", DataType::Int32, false),
-    ]))
-}
-
-/// GetExportedKeys/GetImportedKeys/GetCrossReference's result schema
-/// (always empty: the lake declares no keys).
-fn foreign_keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("pk_catalog_name", DataType::Utf8, true),
-        Field::new("pk_db_schema_name", DataType::Utf8, true),
-        Field::new("pk_table_name", DataType::Utf8, false),
-        Field::new("pk_column_name", DataType::Utf8, false),
-        Field::new("fk_catalog_name", DataType::Utf8, true),
-        Field::new("fk_db_schema_name", DataType::Utf8, true),
-        Field::new("fk_table_name", DataType::Utf8, false),
-        Field::new("fk_column_name", DataType::Utf8, false),
-        Field::new("key_sequence", DataType::Int32, false),
-        Field::new("fk_key_name", DataType::Utf8, true),
-        Field::new("pk_key_name", DataType::Utf8, true),
-        Field::new("update_rule", DataType::UInt8, false),
-        Field::new("delete_rule", DataType::UInt8, false),
-    ]))
 }
