@@ -11,9 +11,11 @@ pub mod bound;
 pub mod clv;
 pub mod clv_apply;
 pub mod kmeans;
+pub mod mean;
 pub mod metrics;
 pub mod nearest;
 pub mod optimize;
+pub mod quality;
 
 use std::sync::Arc;
 
@@ -28,6 +30,8 @@ use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
 pub use bound::{Bound, Fitted};
+pub use mean::ModelMean;
+pub use quality::ModelQuality;
 
 /// How one input column becomes model dimensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +273,18 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         )),
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             clv_apply::ClvFunction::clv(),
+        )),
+    ]
+}
+
+/// The model aggregates: `model_mean`, `model_quality`.
+pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>> {
+    vec![
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ModelMean::new(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ModelQuality::new(),
         )),
     ]
 }
