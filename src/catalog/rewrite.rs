@@ -161,3 +161,57 @@ pub fn calls_any(statement: &mut DFStatement, names: &[&str]) -> bool {
     });
     found
 }
+
+/// Collects the argument lists of one table function's calls in FROM.
+struct TableCalls {
+    name: &'static str,
+    found: Vec<Vec<FunctionArg>>,
+}
+
+impl VisitorMut for TableCalls {
+    type Break = DataFusionError;
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Self::Break> {
+        if let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = factor
+            && name.to_string().eq_ignore_ascii_case(self.name)
+        {
+            self.found.push(args.args.clone());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn visit_table_calls(statement: &mut DFStatement, visitor: &mut TableCalls) -> Result<()> {
+    let flow = match statement {
+        DFStatement::Statement(s) => s.visit(visitor),
+        DFStatement::CopyTo(copy) => match &mut copy.source {
+            CopyToSource::Query(q) => q.visit(visitor),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        DFStatement::Explain(explain) => {
+            return visit_table_calls(explain.statement.as_mut(), visitor);
+        }
+        _ => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Break(e) => Err(e.into()),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The argument lists of every `name(…)` in FROM, in order.
+pub(crate) fn calls_of(
+    statement: &mut DFStatement,
+    name: &'static str,
+) -> Result<Vec<Vec<FunctionArg>>> {
+    let mut visitor = TableCalls {
+        name,
+        found: Vec::new(),
+    };
+    visit_table_calls(statement, &mut visitor)?;
+    Ok(visitor.found)
+}

@@ -1,13 +1,17 @@
 //! Training models from SQL (`CREATE MODEL`), describing them, and the
-//! table functions over models (`model_centroids`, `lookalike`,
-//! `model_evaluate`). Applying functions are bound to their models by the
-//! analyzer rule in `planning`.
+//! `model_centroids` table function. Applying functions are bound to their
+//! models by the analyzer rule in `planning`; `lookalike` and
+//! `model_evaluate` are table functions in `tables`.
 
 mod centroids;
 mod clv;
-pub mod evaluate;
-pub mod lookalike;
 mod options;
+
+/// Where `delta` finds `calls_of` until its rewrite lands: the helper now
+/// lives in `catalog::rewrite`.
+pub(crate) mod lookalike {
+    pub(crate) use crate::catalog::rewrite::calls_of;
+}
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;

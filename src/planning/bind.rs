@@ -17,13 +17,13 @@ use datafusion::common::{
     DFSchema, DataFusionError, Result, SchemaError, plan_datafusion_err, plan_err,
 };
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{Expr, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::AnalyzerRule;
-use microseg_udfs::model::ClusterAssign;
 use microseg_udfs::model::clv_apply::ClvFunction;
+use microseg_udfs::model::{ClusterAssign, ModelMean, ModelQuality};
 use microseg_udfs::segment::SegmentOf;
 
 use crate::catalog::models::parse_reference;
@@ -96,12 +96,17 @@ impl BindCatalog {
         schema: &DFSchema,
         snapshot: &Snapshot,
     ) -> Result<Transformed<Expr>> {
+        if let Expr::AggregateFunction(call) = &expr {
+            return bind_aggregate(call, snapshot);
+        }
         let Expr::ScalarFunction(call) = &expr else {
             return Ok(Transformed::no(expr));
         };
         let inner = call.func.inner();
         if let Some(segment) = inner.downcast_ref::<SegmentOf>() {
-            let Some(name) = name_argument(call, 0, "set_name", "a segment set")? else {
+            let Some(name) =
+                name_argument(call.func.name(), &call.args, 0, "set_name", "a segment set")?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let set = segment_set(snapshot, &name.to_lowercase())?;
@@ -113,7 +118,13 @@ impl BindCatalog {
             if function.is_bound() {
                 return Ok(Transformed::no(expr));
             }
-            let Some(mut models) = models_of(call, function.model_arguments(), snapshot)? else {
+            let Some(mut models) = models_of(
+                call.func.name(),
+                &call.args,
+                function.model_arguments(),
+                snapshot,
+            )?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let bound = function.bind(models.remove(0))?;
@@ -123,7 +134,13 @@ impl BindCatalog {
             if function.is_bound() {
                 return Ok(Transformed::no(expr));
             }
-            let Some(models) = models_of(call, function.model_arguments(), snapshot)? else {
+            let Some(models) = models_of(
+                call.func.name(),
+                &call.args,
+                function.model_arguments(),
+                snapshot,
+            )?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let bound = function.bind(models)?;
@@ -191,7 +208,11 @@ fn node_uses_catalog(node: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = node.apply_expressions(|expr| {
         expr.apply(|e| {
-            found = matches!(e, Expr::ScalarFunction(call) if is_catalog_call(call));
+            found = match e {
+                Expr::ScalarFunction(call) => is_catalog_call(call),
+                Expr::AggregateFunction(call) => is_catalog_aggregate(call.func.inner().as_ref()),
+                _ => false,
+            };
             Ok(if found {
                 TreeNodeRecursion::Stop
             } else {
@@ -213,6 +234,48 @@ fn is_catalog_call(call: &ScalarFunction) -> bool {
             .is_some_and(|f| !f.is_bound())
 }
 
+fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
+    inner
+        .downcast_ref::<ModelMean>()
+        .is_some_and(|f| !f.is_bound())
+        || inner
+            .downcast_ref::<ModelQuality>()
+            .is_some_and(|f| !f.is_bound())
+}
+
+/// A model aggregate (`model_mean`, `model_quality`) bound to its model,
+/// the rest of the call (DISTINCT, FILTER, ORDER BY) as it was.
+fn bind_aggregate(call: &AggregateFunction, snapshot: &Snapshot) -> Result<Transformed<Expr>> {
+    let inner = call.func.inner();
+    let function = call.func.name();
+    let args = &call.params.args;
+    let bound: Arc<AggregateUDF> = if let Some(f) = inner.downcast_ref::<ModelMean>() {
+        if f.is_bound() {
+            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+        }
+        let Some(mut models) = models_of(function, args, f.model_arguments(), snapshot)? else {
+            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+        };
+        Arc::new(AggregateUDF::new_from_impl(f.bind(models.remove(0))?))
+    } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
+        if f.is_bound() {
+            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+        }
+        let Some(mut models) = models_of(function, args, f.model_arguments(), snapshot)? else {
+            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+        };
+        Arc::new(AggregateUDF::new_from_impl(f.bind(models.remove(0))?))
+    } else {
+        return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+    };
+    Ok(Transformed::yes(Expr::AggregateFunction(
+        AggregateFunction {
+            func: bound,
+            params: call.params.clone(),
+        },
+    )))
+}
+
 /// The call with its function replaced, arguments as they were.
 fn rebuilt(
     call: &ScalarFunction,
@@ -227,13 +290,13 @@ fn rebuilt(
 /// Argument `index` of `call`, a string literal naming `what`; `None` while
 /// it is still a placeholder (a prepared statement before its parameters).
 fn name_argument(
-    call: &ScalarFunction,
+    function: &str,
+    args: &[Expr],
     index: usize,
     argument: &str,
     what: &str,
 ) -> Result<Option<String>> {
-    let function = call.func.name();
-    match call.args.get(index) {
+    match args.get(index) {
         Some(Expr::Placeholder(_)) => Ok(None),
         Some(Expr::Literal(value, _)) => match value.try_as_str() {
             Some(Some(text)) => Ok(Some(text.to_string())),
@@ -277,13 +340,14 @@ fn segment_set(snapshot: &Snapshot, name: &str) -> Result<Arc<SegmentSet>> {
 /// The models named by the first `count` arguments of `call`, or `None`
 /// while any of them is a placeholder.
 fn models_of(
-    call: &ScalarFunction,
+    function: &str,
+    args: &[Expr],
     count: usize,
     snapshot: &Snapshot,
 ) -> Result<Option<Vec<microseg_udfs::model::Bound>>> {
     let mut models = Vec::with_capacity(count);
     for index in 0..count {
-        let Some(reference) = name_argument(call, index, "model", "a model")? else {
+        let Some(reference) = name_argument(function, args, index, "model", "a model")? else {
             return Ok(None);
         };
         let (name, version) =
@@ -297,8 +361,7 @@ fn models_of(
                 };
                 let known = snapshot.model_names();
                 return plan_err!(
-                    "{}: {what} ({})",
-                    call.func.name(),
+                    "{function}: {what} ({})",
                     if known.is_empty() {
                         "no models yet: CREATE MODEL trains one".to_string()
                     } else {

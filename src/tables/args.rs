@@ -86,6 +86,23 @@ pub fn name_arg(func: &str, index: usize, param: &str, args: &[Expr]) -> Result<
     }
 }
 
+/// A model argument: a name (`'m'`, `'m@2'`, or an identifier) or a
+/// placeholder bound at EXECUTE. It stays an expression: the engine's
+/// analyzer binds the model functions it is passed to each time the plan
+/// runs.
+pub fn model_arg(func: &str, index: usize, args: &[Expr]) -> Result<Expr> {
+    match args.get(index) {
+        Some(e @ Expr::Placeholder(_)) => Ok(e.clone()),
+        Some(e @ Expr::Cast(cast)) if matches!(cast.expr.as_ref(), Expr::Placeholder(_)) => {
+            Ok(e.clone())
+        }
+        _ => Ok(Expr::Literal(
+            ScalarValue::Utf8(Some(name_arg(func, index, "model", args)?)),
+            None,
+        )),
+    }
+}
+
 /// An optional constant argument, folded (so `DATE '2026-10-31'` or
 /// `now() - INTERVAL '1 day'` work) to a scalar.
 pub fn constant_arg(
@@ -126,14 +143,36 @@ pub fn check_count(func: &str, args: &[Expr], min: usize, max: usize, usage: &st
 /// Looks up table `name` in the session's catalogs; the error for an
 /// unknown one lists the tables of the default schema.
 pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable> {
+    table_at(func, session, 0, "table", name)
+}
+
+/// [`table`] for argument `index` (`param`) of `func`.
+pub fn table_at(
+    func: &str,
+    session: &dyn Session,
+    index: usize,
+    param: &str,
+    name: &str,
+) -> Result<NamedTable> {
     let state = state(func, session)?;
-    let reference = TableReference::from(name);
-    let schema = state.schema_for_ref(reference.clone())?;
+    let mut reference = TableReference::from(name);
+    let mut schema = state.schema_for_ref(reference.clone())?;
+    if !schema.table_exist(reference.table()) {
+        // A quoted identifier ("MyView") arrives with its case kept, and
+        // parsing it again would fold it: look the name up as it is.
+        let exact = TableReference::bare(name);
+        let exact_schema = state.schema_for_ref(exact.clone())?;
+        if exact_schema.table_exist(exact.table()) {
+            reference = exact;
+            schema = exact_schema;
+        }
+    }
     if !schema.table_exist(reference.table()) {
         let mut known = schema.table_names();
         known.sort();
         return plan_err!(
-            "{func}: argument 1 (table): unknown table {name} (tables: {})",
+            "{func}: argument {} ({param}): unknown table {name} (tables: {})",
+            index + 1,
             known.join(", ")
         );
     }
@@ -154,7 +193,10 @@ pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable
             reference,
             provider,
         }),
-        None => plan_err!("{func}: argument 1 (table): unknown table {name}"),
+        None => plan_err!(
+            "{func}: argument {} ({param}): unknown table {name}",
+            index + 1
+        ),
     }
 }
 

@@ -7,10 +7,14 @@
 //! - `affinity(table, customer_col, item_col, weight_col)` and
 //!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_rows [, min_customers]]])`
 //! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
+//! - `lookalike(model, seeds, candidates, n)` and `model_evaluate(model, relation)`:
+//!   models applied to tables or views, the model and `n` possibly parameters
 
 mod affinity;
 pub(crate) mod args;
 mod clv_summary;
+mod lookalike;
+mod model_evaluate;
 mod rfm;
 
 use std::sync::Arc;
@@ -19,6 +23,8 @@ use datafusion::prelude::SessionContext;
 
 pub use affinity::{AffinityFunction, TopAffinityFunction};
 pub use clv_summary::ClvSummaryFunction;
+pub use lookalike::LookalikeFunction;
+pub use model_evaluate::ModelEvaluateFunction;
 pub use rfm::RfmFunction;
 
 /// Registers every table function of this module with `ctx`.
@@ -27,4 +33,6 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udtf(affinity::AFFINITY, Arc::new(AffinityFunction));
     ctx.register_udtf(affinity::TOP_AFFINITY, Arc::new(TopAffinityFunction));
     ctx.register_udtf(clv_summary::NAME, Arc::new(ClvSummaryFunction));
+    ctx.register_udtf(lookalike::NAME, Arc::new(LookalikeFunction));
+    ctx.register_udtf(model_evaluate::NAME, Arc::new(ModelEvaluateFunction));
 }
