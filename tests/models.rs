@@ -605,6 +605,11 @@ async fn explain_runs_nothing() {
             vec!["model_quality"],
         ),
     ] {
+        // What a server's GetFlightInfo or CreatePreparedStatement does.
+        engine
+            .plan(sql)
+            .await
+            .unwrap_or_else(|e| panic!("plan {sql}: {e}"));
         let plan = run(&engine, &format!("EXPLAIN {sql}")).await;
         let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
             .unwrap()
