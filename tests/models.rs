@@ -1047,3 +1047,69 @@ async fn cluster_assign_reads_columns_as_encoding_would() {
     );
     assert!(value(3) > 6, "only {} clusters used", value(3));
 }
+
+/// model_mean and model_distance used directly: closed forms on a model
+/// that does not standardize, so a row's encoding is its values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_mean_is_the_mean_of_encoded_rows() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    for sql in [
+        "CREATE MODEL raw OPTIONS (model_type 'kmeans', num_clusters 2, seed 1, standardize false) AS SELECT CAST(v AS DOUBLE) AS x, CAST(v * v AS DOUBLE) AS y FROM generate_series(1, 20) t(v)",
+        "CREATE VIEW t AS SELECT * FROM (VALUES (1, 1.0, 10.0), (1, 3.0, 20.0), (2, 5.0, 0.0)) v(g, x, y)",
+    ] {
+        run(&engine, sql).await;
+    }
+    let points = |batches: &[RecordBatch], column: usize| -> Vec<Vec<f64>> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let list = b.column(column).as_list::<i32>().clone();
+                (0..b.num_rows()).map(move |i| {
+                    list.value(i)
+                        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                        .values()
+                        .to_vec()
+                })
+            })
+            .collect()
+    };
+    // Grouped: (1 + 3) / 2, (10 + 20) / 2; and 5, 0.
+    let sql = "SELECT g, model_mean('raw', x, y) FROM t GROUP BY g ORDER BY g";
+    let df = engine.sql(sql).await.unwrap();
+    let planned = df.schema().field(1).name().clone();
+    let batches = df.collect().await.unwrap();
+    assert_eq!(points(&batches, 1), [vec![2.0, 15.0], vec![5.0, 0.0]]);
+    // Binding keeps the column's name.
+    assert_eq!(batches[0].schema().field(1).name(), &planned);
+    // Over a window: the mean of all three rows on every row.
+    let batches = run(&engine, "SELECT model_mean('raw', x, y) OVER () FROM t").await;
+    assert_eq!(points(&batches, 0), vec![vec![3.0, 10.0]; 3]);
+    // The mean as model_distance's point, as a list or as JSON text:
+    // from (3, 10) to (4, 19) is √(1 + 81).
+    for sql in [
+        "SELECT model_distance('raw', p, 4.0, 19.0) FROM (SELECT model_mean('raw', x, y) AS p FROM t)",
+        "SELECT model_distance('raw', '[3, 10]', 4.0, 19.0)",
+    ] {
+        let batches = run(&engine, sql).await;
+        let d = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(0);
+        assert!((d - 82f64.sqrt()).abs() < 1e-12, "{sql}: {d}");
+    }
+    let err = error(
+        &engine,
+        "SELECT model_distance('raw', p, 4.0, 19.0) FROM (SELECT model_mean('raw', x, y) AS p FROM t WHERE g = 3)",
+    )
+    .await;
+    assert!(
+        err.contains("model_distance: argument 2 (point) is NULL: the seed relation has no rows"),
+        "{err}"
+    );
+    let err = error(&engine, "SELECT model_mean('raw', x) FROM t").await;
+    assert!(
+        err.contains("model_mean: model raw@1 has 2 features (x, y), got 1"),
+        "{err}"
+    );
+}

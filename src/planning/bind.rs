@@ -20,7 +20,9 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{
+    AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, ScalarUDF, WindowFunctionDefinition,
+};
 use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
 use microseg_udfs::model::{ClusterAssign, ModelMean, ModelQuality};
@@ -96,8 +98,8 @@ impl BindCatalog {
         schema: &DFSchema,
         snapshot: &Snapshot,
     ) -> Result<Transformed<Expr>> {
-        if let Expr::AggregateFunction(call) = &expr {
-            return bind_aggregate(call, snapshot);
+        if matches!(expr, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
+            return bind_aggregate(expr, snapshot);
         }
         let Expr::ScalarFunction(call) = &expr else {
             return Ok(Transformed::no(expr));
@@ -211,6 +213,10 @@ fn node_uses_catalog(node: &LogicalPlan) -> bool {
             found = match e {
                 Expr::ScalarFunction(call) => is_catalog_call(call),
                 Expr::AggregateFunction(call) => is_catalog_aggregate(call.func.inner().as_ref()),
+                Expr::WindowFunction(window) => matches!(
+                    &window.fun,
+                    WindowFunctionDefinition::AggregateUDF(f) if is_catalog_aggregate(f.inner().as_ref())
+                ),
                 _ => false,
             };
             Ok(if found {
@@ -243,37 +249,67 @@ fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
             .is_some_and(|f| !f.is_bound())
 }
 
-/// A model aggregate (`model_mean`, `model_quality`) bound to its model,
-/// the rest of the call (DISTINCT, FILTER, ORDER BY) as it was.
-fn bind_aggregate(call: &AggregateFunction, snapshot: &Snapshot) -> Result<Transformed<Expr>> {
-    let inner = call.func.inner();
-    let function = call.func.name();
-    let args = &call.params.args;
-    let bound: Arc<AggregateUDF> = if let Some(f) = inner.downcast_ref::<ModelMean>() {
-        if f.is_bound() {
-            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
-        }
-        let Some(mut models) = models_of(function, args, f.model_arguments(), snapshot)? else {
-            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+/// A model aggregate (`model_mean`, `model_quality`) bound to the model
+/// its arguments name; `None` when `func` is no unbound model aggregate or
+/// the name is still a placeholder.
+fn bind_udaf(
+    func: &AggregateUDF,
+    args: &[Expr],
+    snapshot: &Snapshot,
+) -> Result<Option<Arc<AggregateUDF>>> {
+    let inner = func.inner();
+    let name = func.name();
+    if let Some(f) = inner.downcast_ref::<ModelMean>().filter(|f| !f.is_bound()) {
+        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
+            return Ok(None);
         };
-        Arc::new(AggregateUDF::new_from_impl(f.bind(models.remove(0))?))
-    } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
-        if f.is_bound() {
-            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
-        }
-        let Some(mut models) = models_of(function, args, f.model_arguments(), snapshot)? else {
-            return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
+        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
+            f.bind(models.remove(0))?,
+        ))));
+    }
+    if let Some(f) = inner
+        .downcast_ref::<ModelQuality>()
+        .filter(|f| !f.is_bound())
+    {
+        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
+            return Ok(None);
         };
-        Arc::new(AggregateUDF::new_from_impl(f.bind(models.remove(0))?))
-    } else {
-        return Ok(Transformed::no(Expr::AggregateFunction(call.clone())));
-    };
-    Ok(Transformed::yes(Expr::AggregateFunction(
-        AggregateFunction {
-            func: bound,
-            params: call.params.clone(),
-        },
-    )))
+        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
+            f.bind(models.remove(0))?,
+        ))));
+    }
+    Ok(None)
+}
+
+/// An aggregate call, or a window over one, with a model aggregate bound;
+/// the rest of the call (DISTINCT, FILTER, ORDER BY, the window) as it was.
+fn bind_aggregate(expr: Expr, snapshot: &Snapshot) -> Result<Transformed<Expr>> {
+    match expr {
+        Expr::AggregateFunction(call) => {
+            match bind_udaf(&call.func, &call.params.args, snapshot)? {
+                Some(func) => Ok(Transformed::yes(Expr::AggregateFunction(
+                    AggregateFunction {
+                        func,
+                        params: call.params,
+                    },
+                ))),
+                None => Ok(Transformed::no(Expr::AggregateFunction(call))),
+            }
+        }
+        Expr::WindowFunction(mut window) => {
+            let WindowFunctionDefinition::AggregateUDF(udaf) = &window.fun else {
+                return Ok(Transformed::no(Expr::WindowFunction(window)));
+            };
+            match bind_udaf(udaf, &window.params.args, snapshot)? {
+                Some(func) => {
+                    window.fun = WindowFunctionDefinition::AggregateUDF(func);
+                    Ok(Transformed::yes(Expr::WindowFunction(window)))
+                }
+                None => Ok(Transformed::no(Expr::WindowFunction(window))),
+            }
+        }
+        other => Ok(Transformed::no(other)),
+    }
 }
 
 /// The call with its function replaced, arguments as they were.
