@@ -91,11 +91,12 @@ FROM customer_rfm
 GROUP BY 1
 ORDER BY pct_revenue DESC;
 
--- Lookalikes: the 10 customers outside the champions nearest to the champions' average profile, in the model's standardized space (lookalike).
-SELECT * FROM lookalike('demo_clusters',
-  'SELECT recency_days, frequency, monetary FROM customer_rfm WHERE segment = ''champions''',
-  'SELECT customer_id, recency_days, frequency, monetary FROM customer_rfm WHERE segment <> ''champions''',
-  10);
+CREATE VIEW champions AS SELECT recency_days, frequency, monetary FROM customer_rfm WHERE segment = 'champions';
+
+CREATE VIEW non_champions AS SELECT customer_id, recency_days, frequency, monetary FROM customer_rfm WHERE segment <> 'champions';
+
+-- Lookalikes: the 10 customers outside the champions nearest to the champions' average profile, in the model's standardized space (lookalike over two views: the seeds, then the candidates with their id first).
+SELECT * FROM lookalike('demo_clusters', champions, non_champions, 10);
 
 -- How each sales channel is used, by part of the day.
 SELECT channel,

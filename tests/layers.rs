@@ -89,7 +89,9 @@ fn source_folders_import_only_lower_floors() {
             continue;
         }
         let Some(&own) = floors.get(&module) else {
-            wrong.push(format!("src/{module} is not in ARCHITECTURE.md's Floors table"));
+            wrong.push(format!(
+                "src/{module} is not in ARCHITECTURE.md's Floors table"
+            ));
             continue;
         };
         let source = std::fs::read_to_string(file).unwrap();
@@ -111,7 +113,11 @@ fn source_folders_import_only_lower_floors() {
     }
     wrong.sort();
     wrong.dedup();
-    assert!(wrong.is_empty(), "imports against the floors:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the floors:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

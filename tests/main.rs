@@ -7,6 +7,7 @@ mod fixtures;
 mod generate;
 mod jobs;
 mod lake;
+mod layers;
 mod models;
 mod planning;
 mod segmentation;

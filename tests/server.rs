@@ -1205,64 +1205,72 @@ async fn reader_checks_reach_inner_queries_and_paths_before_they_run() {
         .unwrap_err();
     refused(err, &[&secret]);
 
-    // A model to run lookalike and model_evaluate with.
+    // A model to run lookalike and model_evaluate with, and the views an
+    // analyst prepares for them (two read the file outside the lake).
     ana.execute_update(
         "CREATE MODEL spend OPTIONS (model_type 'kmeans', num_clusters 2, seed 1) AS SELECT CAST(amount AS DOUBLE) AS amount FROM orders".into(),
         None,
     )
     .await
     .unwrap();
-    let seed = "SELECT CAST(amount AS DOUBLE) FROM orders LIMIT 5";
-    let candidates = "SELECT order_id, CAST(amount AS DOUBLE) AS amount FROM orders";
-    // Inner queries a reader may run still work...
-    let sql = format!("SELECT count(*) FROM lookalike('spend', '{seed}', '{candidates}', 3)");
-    assert_eq!(single_i64(&mut rita, &sql).await, 3);
-    let sql = format!("SELECT rows FROM model_evaluate('spend', '{seed}')");
-    assert_eq!(single_i64(&mut rita, &sql).await, 5);
-    // ...and an analyst's inner query may read the outside file.
-    let read_secret = format!("SELECT amount FROM ''{secret}''");
-    let sql = format!("SELECT rows FROM model_evaluate('spend', '{read_secret}')");
-    assert_eq!(single_i64(&mut ana, &sql).await, 2);
+    for view in [
+        "CREATE VIEW seed5 AS SELECT CAST(amount AS DOUBLE) AS amount FROM orders LIMIT 5".to_string(),
+        "CREATE VIEW order_candidates AS SELECT order_id, CAST(amount AS DOUBLE) AS amount FROM orders".to_string(),
+        format!("CREATE VIEW secret_amounts AS SELECT amount FROM '{secret}'"),
+        format!("CREATE VIEW secret_candidates AS SELECT 1 AS id, amount FROM '{secret}'"),
+    ] {
+        ana.execute_update(view.clone(), None)
+            .await
+            .unwrap_or_else(|e| panic!("{view}: {e}"));
+    }
+    // Relations a reader may read still work...
+    let sql = "SELECT count(*) FROM lookalike('spend', seed5, order_candidates, 3)";
+    assert_eq!(single_i64(&mut rita, sql).await, 3);
+    let sql = "SELECT rows FROM model_evaluate('spend', seed5)";
+    assert_eq!(single_i64(&mut rita, sql).await, 5);
+    // ...and an analyst's may read the outside file.
+    let sql = "SELECT rows FROM model_evaluate('spend', secret_amounts)";
+    assert_eq!(single_i64(&mut ana, sql).await, 2);
 
-    // Inner queries run while planning: each is judged before it runs.
+    // The relations are planned into the statement: the policy judges the
+    // whole plan, views included, before anything runs.
     let cases = [
         (
-            format!(
-                "SELECT * FROM lookalike('spend', 'CREATE TABLE leak AS SELECT 1.0 AS amount', '{candidates}', 3)"
-            ),
-            vec!["lookalike's seed query", "role reader may not run DDL"],
+            "SELECT * FROM lookalike('spend', seed5, secret_candidates, 3)",
+            vec!["role reader may not", "outside the lake", &secret],
         ),
         (
-            format!(
-                "SELECT * FROM lookalike('spend', '{seed}', 'SELECT 1 AS id, amount FROM ''{secret}''', 3)"
-            ),
-            vec!["lookalike's candidate query", "outside the lake"],
+            "SELECT * FROM lookalike('spend', secret_amounts, order_candidates, 3)",
+            vec!["role reader may not", "outside the lake", &secret],
         ),
         (
-            format!("SELECT * FROM model_evaluate('spend', '{read_secret}')"),
-            vec!["model_evaluate's query", "outside the lake", &secret],
+            "SELECT * FROM model_evaluate('spend', secret_amounts)",
+            vec!["role reader may not", "outside the lake", &secret],
         ),
         (
-            "SELECT * FROM model_evaluate('spend', 'CREATE VIEW leak AS SELECT 1.0 AS amount')"
-                .to_string(),
-            vec!["model_evaluate's query", "role reader may not run DDL"],
-        ),
-        (
-            "SELECT * FROM model_evaluate('spend', 'SET datafusion.execution.batch_size = 1')"
-                .to_string(),
-            vec![
-                "model_evaluate's query",
-                "SET datafusion.execution.batch_size",
-            ],
+            "EXPLAIN SELECT * FROM model_evaluate('spend', secret_amounts)",
+            vec!["role reader may not", "outside the lake"],
         ),
     ];
     for (sql, what) in &cases {
-        let err = rita.execute(sql.clone(), None).await.unwrap_err();
+        let err = rita.execute(sql.to_string(), None).await.unwrap_err();
         refused(err, what);
-        let err = rita.prepare(sql.clone(), None).await.unwrap_err();
+        let err = rita.prepare(sql.to_string(), None).await.unwrap_err();
         refused(err, what);
     }
-    // Nothing the refused inner statements asked for happened.
+    // Statements are no longer arguments: text is only ever a name, and
+    // these name no table, for a reader as for an analyst.
+    for sql in [
+        "SELECT * FROM lookalike('spend', 'CREATE TABLE leak AS SELECT 1.0 AS amount', order_candidates, 3)",
+        "SELECT * FROM model_evaluate('spend', 'CREATE VIEW leak AS SELECT 1.0 AS amount')",
+        "SELECT * FROM model_evaluate('spend', 'SET datafusion.execution.batch_size = 1')",
+    ] {
+        let err = message(rita.execute(sql.into(), None).await.unwrap_err());
+        assert!(err.contains("unknown table"), "{sql}: {err}");
+        let err = message(ana.execute(sql.into(), None).await.unwrap_err());
+        assert!(err.contains("unknown table"), "{sql}: {err}");
+    }
+    // Nothing the statements-as-text asked for happened.
     let err = message(
         ana.execute("SELECT * FROM leak".into(), None)
             .await

@@ -4,7 +4,6 @@
 //! the same definitions without restarting.
 
 pub mod models;
-pub mod rewrite;
 pub mod segment_sets;
 mod snapshot;
 

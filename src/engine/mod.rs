@@ -191,9 +191,6 @@ impl Engine {
                     params::bind(&mut statement, params)?;
                 }
                 number_question_marks(&mut statement);
-                crate::models::lookalike::expand(self, &mut statement, &self.dialect_name())
-                    .await?;
-                crate::models::evaluate::expand(self, &mut statement, &self.dialect_name()).await?;
                 // Segment sets and models stay names in the plan; the
                 // analyzer resolves them from the snapshot each time the plan
                 // runs. Refreshed first, so table functions over the catalog

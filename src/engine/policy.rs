@@ -2,8 +2,9 @@
 //!
 //! A front door (the Flight SQL server for its `reader` role) gives a
 //! session a [`Policy`]. The engine asks it about every statement it plans,
-//! including the inner queries that `lookalike`, `model_evaluate` and
-//! `CREATE MODEL` run while planning or executing the outer one, and about
+//! including the training query `CREATE MODEL` runs while it executes
+//! (`lookalike` and `model_evaluate` are planned into the statement, views
+//! and all), and about
 //! every path a statement names as a table (`FROM '/some/file.parquet'`,
 //! `DESCRIBE '…'`) before the path is opened, so neither a plan that hides
 //! the path nor a planning-time side effect gets past it.

@@ -1,12 +1,10 @@
 //! Training models from SQL (`CREATE MODEL`), describing them, and the
-//! table functions over models (`model_centroids`, `lookalike`,
-//! `model_evaluate`). Applying functions are bound to their models by the
-//! analyzer rule in `planning`.
+//! `model_centroids` table function. Applying functions are bound to their
+//! models by the analyzer rule in `planning`; `lookalike` and
+//! `model_evaluate` are table functions in `tables`.
 
 mod centroids;
 mod clv;
-pub mod evaluate;
-pub mod lookalike;
 mod options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

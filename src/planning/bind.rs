@@ -17,13 +17,16 @@ use datafusion::common::{
     Column, DFSchema, DataFusionError, Result, SchemaError, plan_datafusion_err, plan_err,
 };
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::{find_window_exprs, merge_schema};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF};
+use datafusion::logical_expr::{
+    AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF,
+    WindowFunctionDefinition,
+};
 use datafusion::optimizer::AnalyzerRule;
-use microseg_udfs::model::ClusterAssign;
 use microseg_udfs::model::clv_apply::ClvFunction;
+use microseg_udfs::model::{ClusterAssign, ModelMean, ModelQuality};
 use microseg_udfs::segment::SegmentOf;
 
 use crate::catalog::models::parse_reference;
@@ -96,12 +99,17 @@ impl BindCatalog {
         schema: &DFSchema,
         snapshot: &Snapshot,
     ) -> Result<Transformed<Expr>> {
+        if matches!(expr, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
+            return bind_aggregate(expr, snapshot);
+        }
         let Expr::ScalarFunction(call) = &expr else {
             return Ok(Transformed::no(expr));
         };
         let inner = call.func.inner();
         if let Some(segment) = inner.downcast_ref::<SegmentOf>() {
-            let Some(name) = name_argument(call, 0, "set_name", "a segment set")? else {
+            let Some(name) =
+                name_argument(call.func.name(), &call.args, 0, "set_name", "a segment set")?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let set = segment_set(snapshot, &name.to_lowercase())?;
@@ -113,7 +121,13 @@ impl BindCatalog {
             if function.is_bound() {
                 return Ok(Transformed::no(expr));
             }
-            let Some(mut models) = models_of(call, function.model_arguments(), snapshot)? else {
+            let Some(mut models) = models_of(
+                call.func.name(),
+                &call.args,
+                function.model_arguments(),
+                snapshot,
+            )?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let bound = function.bind(models.remove(0))?;
@@ -123,7 +137,13 @@ impl BindCatalog {
             if function.is_bound() {
                 return Ok(Transformed::no(expr));
             }
-            let Some(models) = models_of(call, function.model_arguments(), snapshot)? else {
+            let Some(models) = models_of(
+                call.func.name(),
+                &call.args,
+                function.model_arguments(),
+                snapshot,
+            )?
+            else {
                 return Ok(Transformed::no(expr));
             };
             let bound = function.bind(models)?;
@@ -234,7 +254,15 @@ fn node_uses_catalog(node: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = node.apply_expressions(|expr| {
         expr.apply(|e| {
-            found = matches!(e, Expr::ScalarFunction(call) if is_catalog_call(call));
+            found = match e {
+                Expr::ScalarFunction(call) => is_catalog_call(call),
+                Expr::AggregateFunction(call) => is_catalog_aggregate(call.func.inner().as_ref()),
+                Expr::WindowFunction(window) => matches!(
+                    &window.fun,
+                    WindowFunctionDefinition::AggregateUDF(f) if is_catalog_aggregate(f.inner().as_ref())
+                ),
+                _ => false,
+            };
             Ok(if found {
                 TreeNodeRecursion::Stop
             } else {
@@ -256,6 +284,78 @@ fn is_catalog_call(call: &ScalarFunction) -> bool {
             .is_some_and(|f| !f.is_bound())
 }
 
+fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
+    inner
+        .downcast_ref::<ModelMean>()
+        .is_some_and(|f| !f.is_bound())
+        || inner
+            .downcast_ref::<ModelQuality>()
+            .is_some_and(|f| !f.is_bound())
+}
+
+/// A model aggregate (`model_mean`, `model_quality`) bound to the model
+/// its arguments name; `None` when `func` is no unbound model aggregate or
+/// the name is still a placeholder.
+fn bind_udaf(
+    func: &AggregateUDF,
+    args: &[Expr],
+    snapshot: &Snapshot,
+) -> Result<Option<Arc<AggregateUDF>>> {
+    let inner = func.inner();
+    let name = func.name();
+    if let Some(f) = inner.downcast_ref::<ModelMean>().filter(|f| !f.is_bound()) {
+        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
+            return Ok(None);
+        };
+        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
+            f.bind(models.remove(0))?,
+        ))));
+    }
+    if let Some(f) = inner
+        .downcast_ref::<ModelQuality>()
+        .filter(|f| !f.is_bound())
+    {
+        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
+            return Ok(None);
+        };
+        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
+            f.bind(models.remove(0))?,
+        ))));
+    }
+    Ok(None)
+}
+
+/// An aggregate call, or a window over one, with a model aggregate bound;
+/// the rest of the call (DISTINCT, FILTER, ORDER BY, the window) as it was.
+fn bind_aggregate(expr: Expr, snapshot: &Snapshot) -> Result<Transformed<Expr>> {
+    match expr {
+        Expr::AggregateFunction(call) => {
+            match bind_udaf(&call.func, &call.params.args, snapshot)? {
+                Some(func) => Ok(Transformed::yes(Expr::AggregateFunction(
+                    AggregateFunction {
+                        func,
+                        params: call.params,
+                    },
+                ))),
+                None => Ok(Transformed::no(Expr::AggregateFunction(call))),
+            }
+        }
+        Expr::WindowFunction(mut window) => {
+            let WindowFunctionDefinition::AggregateUDF(udaf) = &window.fun else {
+                return Ok(Transformed::no(Expr::WindowFunction(window)));
+            };
+            match bind_udaf(udaf, &window.params.args, snapshot)? {
+                Some(func) => {
+                    window.fun = WindowFunctionDefinition::AggregateUDF(func);
+                    Ok(Transformed::yes(Expr::WindowFunction(window)))
+                }
+                None => Ok(Transformed::no(Expr::WindowFunction(window))),
+            }
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
 /// The call with its function replaced, arguments as they were.
 fn rebuilt(
     call: &ScalarFunction,
@@ -270,13 +370,13 @@ fn rebuilt(
 /// Argument `index` of `call`, a string literal naming `what`; `None` while
 /// it is still a placeholder (a prepared statement before its parameters).
 fn name_argument(
-    call: &ScalarFunction,
+    function: &str,
+    args: &[Expr],
     index: usize,
     argument: &str,
     what: &str,
 ) -> Result<Option<String>> {
-    let function = call.func.name();
-    match call.args.get(index) {
+    match args.get(index) {
         Some(Expr::Placeholder(_)) => Ok(None),
         Some(Expr::Literal(value, _)) => match value.try_as_str() {
             Some(Some(text)) => Ok(Some(text.to_string())),
@@ -320,13 +420,14 @@ fn segment_set(snapshot: &Snapshot, name: &str) -> Result<Arc<SegmentSet>> {
 /// The models named by the first `count` arguments of `call`, or `None`
 /// while any of them is a placeholder.
 fn models_of(
-    call: &ScalarFunction,
+    function: &str,
+    args: &[Expr],
     count: usize,
     snapshot: &Snapshot,
 ) -> Result<Option<Vec<microseg_udfs::model::Bound>>> {
     let mut models = Vec::with_capacity(count);
     for index in 0..count {
-        let Some(reference) = name_argument(call, index, "model", "a model")? else {
+        let Some(reference) = name_argument(function, args, index, "model", "a model")? else {
             return Ok(None);
         };
         let (name, version) =
@@ -340,8 +441,7 @@ fn models_of(
                 };
                 let known = snapshot.model_names();
                 return plan_err!(
-                    "{}: {what} ({})",
-                    call.func.name(),
+                    "{function}: {what} ({})",
                     if known.is_empty() {
                         "no models yet: CREATE MODEL trains one".to_string()
                     } else {

@@ -47,8 +47,8 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
 }
 
 /// The engine-side rules of a reader's session: the same plan checks,
-/// applied to every statement the engine plans (inner queries of
-/// `lookalike` and `model_evaluate` included), and paths named as tables
+/// applied to every statement the engine plans (`CREATE MODEL`'s training
+/// query included), and paths named as tables
 /// refused before they are opened when they lie outside the lake.
 #[derive(Debug)]
 pub struct ReaderPolicy {

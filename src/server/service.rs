@@ -309,7 +309,7 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = session_of(&request)?;
-        // Planning may run inner queries (lookalike, model_evaluate).
+        // Planning opens files named as tables (schema inference).
         let planning = async {
             session
                 .engine

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Column, Result, TableReference, plan_datafusion_err, plan_err};
+use datafusion::common::{
+    Column, Result, ScalarValue, TableReference, plan_datafusion_err, plan_err,
+};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::expr_rewriter::normalize_col;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
@@ -58,9 +60,37 @@ impl NamedTable {
     }
 }
 
+/// A model argument: a name (`'m'`, `'m@2'`, or an identifier) or a
+/// placeholder bound at EXECUTE. It stays an expression: the engine's
+/// analyzer binds the model functions it is passed to each time the plan
+/// runs.
+pub fn model_arg(func: &str, index: usize, args: &[Expr]) -> Result<Expr> {
+    match args.get(index) {
+        Some(e @ Expr::Placeholder(_)) => Ok(e.clone()),
+        Some(e @ Expr::Cast(cast)) if matches!(cast.expr.as_ref(), Expr::Placeholder(_)) => {
+            Ok(e.clone())
+        }
+        _ => Ok(Expr::Literal(
+            ScalarValue::Utf8(Some(name_arg(func, index, "model", args)?)),
+            None,
+        )),
+    }
+}
+
 /// Looks up table `name` in the session's catalogs; the error for an
 /// unknown one lists the tables of the default schema.
 pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable> {
+    table_at(func, session, 0, "table", name)
+}
+
+/// [`table`] for argument `index` (`param`) of `func`.
+pub fn table_at(
+    func: &str,
+    session: &dyn Session,
+    index: usize,
+    param: &str,
+    name: &str,
+) -> Result<NamedTable> {
     let state = state(func, session)?;
     let reference = TableReference::from(name);
     // A Delta table of the lake: its provider reads the version current
@@ -80,12 +110,24 @@ pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable
             provider: handle.provider(),
         });
     }
-    let schema = state.schema_for_ref(reference.clone())?;
+    let mut reference = reference;
+    let mut schema = state.schema_for_ref(reference.clone())?;
+    if !schema.table_exist(reference.table()) {
+        // A quoted identifier ("MyView") arrives with its case kept, and
+        // parsing it again would fold it: look the name up as it is.
+        let exact = TableReference::bare(name);
+        let exact_schema = state.schema_for_ref(exact.clone())?;
+        if exact_schema.table_exist(exact.table()) {
+            reference = exact;
+            schema = exact_schema;
+        }
+    }
     if !schema.table_exist(reference.table()) {
         let mut known = schema.table_names();
         known.sort();
         return plan_err!(
-            "{func}: argument 1 (table): unknown table {name} (tables: {})",
+            "{func}: argument {} ({param}): unknown table {name} (tables: {})",
+            index + 1,
             known.join(", ")
         );
     }
@@ -106,7 +148,10 @@ pub fn table(func: &str, session: &dyn Session, name: &str) -> Result<NamedTable
             reference,
             provider,
         }),
-        None => plan_err!("{func}: argument 1 (table): unknown table {name}"),
+        None => plan_err!(
+            "{func}: argument {} ({param}): unknown table {name}",
+            index + 1
+        ),
     }
 }
 

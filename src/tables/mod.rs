@@ -9,11 +9,15 @@
 //! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
 //! - `segment_changes` / `segment_flows(table, from_as_of, to_as_of [, segment_column])`
 //!   over a materialized Delta segment table's history
+//! - `lookalike(model, seeds, candidates, n)` and `model_evaluate(model, relation)`:
+//!   models applied to tables or views, the model and `n` possibly parameters
 
 mod affinity;
 pub(crate) mod args;
 mod clv_summary;
 mod history;
+mod lookalike;
+mod model_evaluate;
 mod rfm;
 
 use std::sync::Arc;
@@ -22,6 +26,8 @@ use datafusion::prelude::SessionContext;
 
 pub use affinity::{AffinityFunction, TopAffinityFunction};
 pub use clv_summary::ClvSummaryFunction;
+pub use lookalike::LookalikeFunction;
+pub use model_evaluate::ModelEvaluateFunction;
 pub use rfm::RfmFunction;
 
 /// Registers every table function of this module with `ctx`.
@@ -32,4 +38,6 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udtf(clv_summary::NAME, Arc::new(ClvSummaryFunction));
     ctx.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
     ctx.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
+    ctx.register_udtf(lookalike::NAME, Arc::new(LookalikeFunction));
+    ctx.register_udtf(model_evaluate::NAME, Arc::new(ModelEvaluateFunction));
 }

@@ -31,7 +31,9 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    journey::aggregate_functions()
+    let mut functions = journey::aggregate_functions();
+    functions.extend(model::aggregate_functions());
+    functions
 }
 
 /// Every window function of this crate.

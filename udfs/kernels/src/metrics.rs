@@ -26,7 +26,18 @@ pub fn davies_bouldin(data: &[f64], d: usize, centroids: &[f64]) -> f64 {
         spread[j] += dist2.sqrt();
         counts[j] += 1;
     }
-    for (s, &c) in spread.iter_mut().zip(&counts) {
+    davies_bouldin_of(&spread, &counts, d, centroids)
+}
+
+/// [`davies_bouldin`] from its sufficient statistics: per cluster, the sum
+/// of its rows' distances to its centroid and how many rows it has.
+pub fn davies_bouldin_of(sums: &[f64], counts: &[u64], d: usize, centroids: &[f64]) -> f64 {
+    let k = centroids.len() / d;
+    if sums.len() != k || counts.len() != k {
+        return f64::NAN;
+    }
+    let mut spread = sums.to_vec();
+    for (s, &c) in spread.iter_mut().zip(counts) {
         if c > 0 {
             *s /= c as f64;
         }

@@ -84,6 +84,19 @@ fn refuse_non_finite(
     Ok(())
 }
 
+/// Whether `data_type` is a list (a point given as coordinates).
+fn is_list(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    )
+}
+
+/// The type a list point is coerced to.
+fn point_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))
+}
+
 /// A point given as a JSON array of `dims` numbers.
 fn point_of(func: &str, text: &str, dims: usize) -> Result<Vec<f64>> {
     match serde_json::from_str::<Vec<f64>>(text) {
@@ -147,8 +160,8 @@ struct DistanceDoc;
 #[user_doc(
     doc_section(label = "Model Functions"),
     description = "The Euclidean distance, in a model's encoded feature space, from the row to \
-`point` (a JSON array of the encoded coordinates). The microseg engine uses it for lookalike(): \
-the point is the mean of the seed audience, encoded by the model.",
+`point`: a list of the encoded coordinates, or their JSON text. The lookalike() table function uses it: \
+the point is the seed audience's mean, `model_mean(model, features…)`.",
     syntax_example = "model_distance('model', point, feature1, …, featureN)",
     argument(
         name = "model",
@@ -156,7 +169,7 @@ the point is the mean of the seed audience, encoded by the model.",
     ),
     argument(
         name = "point",
-        description = "A JSON array with one number per encoded dimension."
+        description = "One number per encoded dimension: a List<Float64> (e.g. model_mean's result, NULL is an error) or a JSON array as text."
     ),
     argument(
         name = "feature1, …, featureN",
@@ -268,8 +281,15 @@ impl ScalarUDFImpl for ClusterAssign {
             );
         }
         let mut types = arg_types.to_vec();
-        for t in types.iter_mut().take(self.leading()) {
-            *t = DataType::Utf8;
+        types[0] = DataType::Utf8;
+        if self.mode == Mode::ToPoint {
+            // The point: a list of coordinates (model_mean's result), or
+            // their JSON text.
+            types[1] = if is_list(&types[1]) {
+                point_type()
+            } else {
+                DataType::Utf8
+            };
         }
         Ok(types)
     }
@@ -291,51 +311,19 @@ impl ScalarUDFImpl for ClusterAssign {
             return Ok(Arc::new(Field::new(self.name, self.output_type(), true)));
         };
         let (model, _) = bound.kmeans(self.name)?;
-        if self.mode == Mode::ToPoint {
+        if self.mode == Mode::ToPoint && !is_list(args.arg_fields[1].data_type()) {
             let point = args.scalar_arguments.get(1).copied().flatten();
             let Some(Some(Some(point))) = point.map(|p| p.try_as_str()) else {
                 return plan_err!("{}: argument 2 (point) must be a string literal", self.name);
             };
             point_of(self.name, point, model.dims())?;
         }
-        let lead = self.leading();
-        let given = args.arg_fields.len() - lead;
-        if given != model.features.len() {
-            return plan_err!(
-                "{}: model {} has {} features ({}), got {given}",
-                self.name,
-                model.label,
-                model.features.len(),
-                model
-                    .features
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        for (i, (feature, field)) in model
-            .features
-            .iter()
-            .zip(&args.arg_fields[lead..])
-            .enumerate()
-        {
-            if !feature.accepts(field.data_type()) {
-                return plan_err!(
-                    "{}: argument {} ({}) is {}, but the model's feature {} is {}",
-                    self.name,
-                    i + lead + 1,
-                    field.name(),
-                    field.data_type(),
-                    feature.name(),
-                    if matches!(feature, super::Feature::Numeric { .. }) {
-                        "numeric"
-                    } else {
-                        "categorical (text or boolean)"
-                    }
-                );
-            }
-        }
+        super::bound::check_features(
+            self.name,
+            model,
+            &args.arg_fields[self.leading()..],
+            self.leading(),
+        )?;
         Ok(Arc::new(Field::new(self.name, self.output_type(), true)))
     }
 
@@ -355,15 +343,58 @@ impl ScalarUDFImpl for ClusterAssign {
         refuse_non_finite(self.name, model, &model.features, &columns)?;
         let d = model.dims();
         let result: ArrayRef = if self.mode == Mode::ToPoint {
-            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) = &args.args[1] else {
-                return exec_err!("{}: argument 2 (point) must be a string literal", self.name);
-            };
-            let target = point_of(self.name, point, d)?;
             let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
             encode(&model.features, &columns, rows, &mut encoded)?;
             let mut out = Float64Builder::with_capacity(rows);
-            for row in encoded.chunks_exact(d) {
-                out.append_value(nearest(&target, d, row).1.sqrt());
+            match &args.args[1] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(point))) => {
+                    let target = point_of(self.name, point, d)?;
+                    for row in encoded.chunks_exact(d) {
+                        out.append_value(nearest(&target, d, row).1.sqrt());
+                    }
+                }
+                ColumnarValue::Scalar(ScalarValue::Utf8(None)) => {
+                    return exec_err!("{}: argument 2 (point) is NULL", self.name);
+                }
+                point => {
+                    let points = point.to_array(rows)?;
+                    let Some(points) = points.as_list_opt::<i32>() else {
+                        return exec_err!(
+                            "{}: argument 2 (point) must be a list of numbers or JSON text, got {}",
+                            self.name,
+                            points.data_type()
+                        );
+                    };
+                    let coordinates = points.values().as_primitive::<Float64Type>();
+                    let offsets = points.value_offsets();
+                    for (i, row) in encoded.chunks_exact(d).enumerate() {
+                        let range = offsets[i] as usize..offsets[i + 1] as usize;
+                        if points.is_null(i) {
+                            return exec_err!(
+                                "{}: argument 2 (point) is NULL: the seed relation has no rows, so there is no mean point to measure from",
+                                self.name
+                            );
+                        }
+                        if range.len() != d {
+                            return exec_err!(
+                                "{}: argument 2 (point) has {} coordinates, model {} has {d} dimensions",
+                                self.name,
+                                range.len(),
+                                model.label
+                            );
+                        }
+                        if coordinates.null_count() > 0
+                            && range.clone().any(|j| coordinates.is_null(j))
+                        {
+                            return exec_err!(
+                                "{}: argument 2 (point) has a NULL coordinate",
+                                self.name
+                            );
+                        }
+                        let target = &coordinates.values()[range];
+                        out.append_value(nearest(target, d, row).1.sqrt());
+                    }
+                }
             }
             Arc::new(out.finish())
         } else {

@@ -11,7 +11,8 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use datafusion::common::{Result, exec_err};
+use datafusion::arrow::datatypes::FieldRef;
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::Expr;
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +111,48 @@ pub(crate) fn call_name(function: &str, args: &[Expr]) -> String {
         })
         .collect();
     format!("{function}({})", parts.join(", "))
+}
+
+/// Checks the feature arguments of `func` against `model`: their count
+/// and that each type fits its feature. `lead` arguments precede them
+/// (the model name, a point), for the argument numbers in messages.
+pub(crate) fn check_features(
+    func: &str,
+    model: &KMeansModel,
+    fields: &[FieldRef],
+    lead: usize,
+) -> Result<()> {
+    if fields.len() != model.features.len() {
+        return plan_err!(
+            "{func}: model {} has {} features ({}), got {}",
+            model.label,
+            model.features.len(),
+            model
+                .features
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            fields.len()
+        );
+    }
+    for (i, (feature, field)) in model.features.iter().zip(fields).enumerate() {
+        if !feature.accepts(field.data_type()) {
+            return plan_err!(
+                "{func}: argument {} ({}) is {}, but the model's feature {} is {}",
+                i + lead + 1,
+                field.name(),
+                field.data_type(),
+                feature.name(),
+                if matches!(feature, super::Feature::Numeric { .. }) {
+                    "numeric"
+                } else {
+                    "categorical (text or boolean)"
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

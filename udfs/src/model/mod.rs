@@ -13,6 +13,8 @@ pub mod clv_apply;
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{clv, exact, kmeans, metrics, nearest, optimize};
+pub mod mean;
+pub mod quality;
 
 use std::sync::Arc;
 
@@ -27,6 +29,8 @@ use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
 pub use bound::{Bound, Fitted};
+pub use mean::ModelMean;
+pub use quality::ModelQuality;
 
 /// How one input column becomes model dimensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +272,18 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         )),
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             clv_apply::ClvFunction::clv(),
+        )),
+    ]
+}
+
+/// The model aggregates: `model_mean`, `model_quality`.
+pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>> {
+    vec![
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ModelMean::new(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ModelQuality::new(),
         )),
     ]
 }
