@@ -10,32 +10,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use microseg::{Engine, EngineOptions};
 
 use crate::fixtures::{small_lake, small_lake_copy};
-
-async fn open(location: &str) -> Engine {
-    Engine::open(location, EngineOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("open {location}: {e}"))
-}
-
-async fn run(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
-    engine
-        .sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn error(engine: &Engine, sql: &str) -> String {
-    match engine.sql(sql).await {
-        Err(e) => e.to_string(),
-        Ok(df) => match df.collect().await {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("{sql}: expected an error"),
-        },
-    }
-}
+use crate::support::{error, open, run};
 
 /// DESCRIBE MODEL as a map.
 async fn describe(engine: &Engine, model: &str) -> HashMap<String, String> {

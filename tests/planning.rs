@@ -7,32 +7,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use microseg::{Engine, EngineOptions};
 
 use crate::fixtures::small_lake_copy;
-
-async fn open(location: &str) -> Engine {
-    Engine::open(location, EngineOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("open {location}: {e}"))
-}
-
-async fn run(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
-    engine
-        .sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn error(engine: &Engine, sql: &str) -> String {
-    match engine.sql(sql).await {
-        Err(e) => e.to_string(),
-        Ok(df) => match df.collect().await {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("{sql}: expected an error"),
-        },
-    }
-}
+use crate::support::{error, open, run};
 
 /// Column `index` of every row, as text (NULL as "NULL").
 fn texts(batches: &[RecordBatch], index: usize) -> Vec<String> {
@@ -373,4 +348,46 @@ async fn the_dataframe_api_resolves_sets_and_models() {
         &floats(&batches, 2),
         &distances(&[0.0, 1.0, 10.0, 11.0], &[0.5, 10.5]),
     );
+}
+
+/// CREATE MODEL's training rows are counted in the memory pool: over the
+/// limit it fails with DataFusion's "Resources exhausted", under it the same
+/// statement trains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_training_memory_is_counted_in_the_pool() {
+    let lake = small_lake_copy();
+    let location = lake.path().to_string_lossy().into_owned();
+    // 300,000 rows × 4 features × 4 bytes = 4.8 MB of encoded rows alone.
+    let create = "CREATE MODEL big OPTIONS (model_type 'kmeans', num_clusters 4, max_iterations 5, n_init 1) AS
+        SELECT CAST(v % 97 AS DOUBLE) AS a, CAST(v % 89 AS DOUBLE) AS b, CAST(v % 83 AS DOUBLE) AS c, CAST(v % 79 AS DOUBLE) AS d
+        FROM generate_series(1, 300000) t(v)";
+    let small = Engine::open(
+        &location,
+        EngineOptions {
+            memory_limit: Some("3MiB".into()),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = error(&small, create).await;
+    assert!(
+        err.contains("Resources exhausted") && err.contains("CREATE MODEL big"),
+        "{err}"
+    );
+    // Nothing was stored.
+    let err = error(&small, "DESCRIBE MODEL big").await;
+    assert!(err.contains("unknown model big"), "{err}");
+    let large = Engine::open(
+        &location,
+        EngineOptions {
+            memory_limit: Some("256MiB".into()),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    run(&large, create).await;
+    let batches = run(&large, "SELECT count(*) FROM model_centroids('big')").await;
+    assert_eq!(floats(&batches, 0), [16.0]);
 }

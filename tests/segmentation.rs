@@ -7,16 +7,11 @@ use std::process::Command;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
-use microseg::{Engine, EngineOptions};
+use microseg::Engine;
 
 use crate::fixtures::{small_lake, small_lake_copy, small_lake_str};
+use crate::support::open;
 use crate::support::{batch, col, parquet_bytes, write_parquet};
-
-async fn open(location: &str) -> Engine {
-    Engine::open(location, EngineOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("open {location}: {e}"))
-}
 
 async fn strings(engine: &Engine, sql: &str) -> Vec<String> {
     let batches: Vec<RecordBatch> = engine

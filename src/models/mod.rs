@@ -15,6 +15,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArra
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::memory_pool::MemoryConsumer;
 use futures::StreamExt;
 use microseg_udfs::model::exact::ExactMoments;
 use microseg_udfs::model::kmeans::{self, KMeansOptions};
@@ -84,20 +85,34 @@ pub async fn train(
         .into_iter()
         .map(|s| s.feature(name, settings.standardize))
         .collect::<Result<_>>()?;
-    // Pass 2: encode every row (n × d f32: the memory training needs).
+    // Pass 2: encode every row (n × d f32: the memory training needs),
+    // counted in the session's memory pool like an operator's buffers, so a
+    // training larger than the limit fails with "Resources exhausted"
+    // instead of growing outside it.
     let dims = microseg_udfs::model::dims(&features);
-    let mut data: Vec<f32> = Vec::with_capacity(rows as usize * dims);
+    let pool = Arc::clone(training.task_ctx().memory_pool());
+    let reservation = MemoryConsumer::new(format!("CREATE MODEL {name}")).register(&pool);
+    let mut data: Vec<f32> = Vec::new();
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
+        reservation.try_grow(batch.num_rows() * dims * size_of::<f32>())?;
         encode(&features, batch.columns(), batch.num_rows(), &mut data)?;
     }
     let n = data.len() / dims.max(1);
-    let distinct = data
-        .chunks_exact(dims)
-        .map(|row| row.iter().map(|x| x.to_bits()).collect::<Vec<u32>>())
-        .collect::<HashSet<_>>()
-        .len();
+    // Fitting adds a sort index (4 bytes a row) and Lloyd's assignment and
+    // bounds (28 bytes a row).
+    reservation.try_grow(n * 32)?;
+    // Only whether there are at least k distinct rows matters: stop there.
+    let mut seen = HashSet::new();
+    for row in data.chunks_exact(dims) {
+        seen.insert(row.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
+        if seen.len() >= settings.num_clusters {
+            break;
+        }
+    }
+    let distinct = seen.len();
+    drop(seen);
     if settings.num_clusters > distinct {
         return Err(usage(
             name,
@@ -139,6 +154,7 @@ pub async fn train(
     // At most a million rows (evenly strided) in f64: the index is a summary,
     // and a full f64 copy would double training memory on large inputs.
     let stride = n.div_ceil(1_000_000).max(1);
+    reservation.try_grow(n.div_ceil(stride) * dims * size_of::<f64>())?;
     let encoded: Vec<f64> = data
         .chunks_exact(dims)
         .step_by(stride)

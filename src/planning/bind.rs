@@ -197,6 +197,11 @@ impl BindCatalog {
 /// a SELECT list, they move into a `Window` node under the projection, and
 /// the projection reads their columns.
 fn with_windows_below(plan: LogicalPlan) -> Result<LogicalPlan> {
+    // A Window node's own window calls (a bound `model_mean(…) OVER ()`)
+    // are where they belong.
+    if matches!(plan, LogicalPlan::Window(_)) {
+        return Ok(plan);
+    }
     let windows = find_window_exprs(plan.expressions().iter());
     if windows.is_empty() {
         return Ok(plan);

@@ -5,6 +5,7 @@
 
 pub mod moto;
 
+use microseg::{Engine, EngineOptions};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -65,5 +66,34 @@ pub async fn sql(ctx: &SessionContext, query: &str) -> Vec<String> {
 pub fn assert_contains_all(text: &str, needles: &[&str]) {
     for needle in needles {
         assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+    }
+}
+
+/// Opens the lake at `location` with default options.
+pub async fn open(location: &str) -> Engine {
+    Engine::open(location, EngineOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("open {location}: {e}"))
+}
+
+/// Runs `sql` and collects its rows; a failure panics naming the statement.
+pub async fn run(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
+    engine
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The error `sql` fails with, when planned or when run; panics if it succeeds.
+pub async fn error(engine: &Engine, sql: &str) -> String {
+    match engine.sql(sql).await {
+        Err(e) => e.to_string(),
+        Ok(df) => match df.collect().await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{sql}: expected an error"),
+        },
     }
 }
