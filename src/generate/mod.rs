@@ -13,6 +13,8 @@
 
 mod assortment;
 mod calendar;
+#[doc(hidden)]
+pub mod calibration;
 mod persona;
 mod rng;
 mod sim;
