@@ -150,9 +150,8 @@ impl Engine {
     /// writes to read-only users by looking at the plan, not the text).
     ///
     /// In a restricted session ([`Engine::restricted_session`]) the policy
-    /// judges the result before it is returned, and every inner query
-    /// planned on the way (`lookalike`, `model_evaluate`) is judged before
-    /// it runs.
+    /// judges the result before it is returned (and CREATE MODEL's training
+    /// query before it runs).
     pub async fn plan(&self, sql: &str) -> Result<Planned> {
         self.plan_with_params(sql, &[]).await
     }
@@ -276,7 +275,7 @@ impl Engine {
     }
 
     /// A session as [`Engine::new_session`], in which `policy` judges every
-    /// statement before it runs (inner queries included) and every path
+    /// statement before it runs (CREATE MODEL's training query included) and every path
     /// named as a table before it is opened.
     pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
         let urls = Arc::new(policy::PolicedUrlTables::new(policy.clone()));

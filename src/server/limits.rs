@@ -25,8 +25,8 @@ pub struct Limits {
     pub queue_timeout: Duration,
     /// Longest a query may take, from the call that starts it (GetFlightInfo,
     /// an update's DoPut, CreatePreparedStatement) to its last batch:
-    /// planning, the inner queries run while planning, DDL, updates and
-    /// streaming all count.
+    /// planning, DDL, updates (CREATE MODEL's training) and streaming all
+    /// count.
     pub query_timeout: Duration,
     /// Bytes of the engine's memory pool one query may hold; no cap when
     /// `None` (the pool itself still bounds all queries together).

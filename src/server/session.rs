@@ -93,7 +93,7 @@ impl Drop for RunningGuard {
 impl Session {
     /// A session for `user` over `base`'s lake, lasting `ttl`
     /// (`Duration::MAX`: no expiry). A reader's engine session carries the
-    /// reader rules itself, so inner queries and paths are judged too.
+    /// reader rules itself, so training queries and paths are judged too.
     pub fn new(user: Identity, base: &Engine, ttl: Duration) -> Session {
         let engine = match user.role {
             Role::Analyst => base.new_session(),

@@ -18,7 +18,7 @@ use tonic::Status;
 /// engine's own (it names the table, column or file).
 pub fn engine_status(e: crate::Error) -> Status {
     use crate::Error;
-    // A session's policy refused it (a reader's inner query or path).
+    // A session's policy refused it (a reader's training query or path).
     if let Some(refused) = e.refusal() {
         return Status::permission_denied(refused.to_string());
     }
