@@ -23,10 +23,6 @@ use crate::error::{Error, Result};
 /// The folder of segment sets inside `_microseg/`.
 pub(super) const DIR: &str = "segment_sets";
 
-/// The function that gives the first matching label.
-pub const SEGMENT_OF: &str = "segment_of";
-/// The function that gives every matching label.
-pub const SEGMENTS_OF: &str = "segments_of";
 
 /// One rule: rows where `predicate` is true get `label`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
