@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 /// The folder of segment sets inside `_microseg/`.
 pub(super) const DIR: &str = "segment_sets";
 
-
 /// One rule: rows where `predicate` is true get `label`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRule {
