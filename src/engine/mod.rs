@@ -196,7 +196,18 @@ impl Engine {
                 // and the check below see other processes' changes.
                 self.cache.refresh(&self.catalog).await?;
                 let state = self.ctx.state();
-                let plan = state.statement_to_plan(*statement).await?;
+                let first = state.statement_to_plan((*statement).clone()).await;
+                let plan = match first {
+                    // A Delta table (or schema) committed since the lake was
+                    // opened: found by listing the lake, then planned again.
+                    Err(e) if names_a_missing_table(&e) => {
+                        if !self.adopt_new_delta_tables().await? {
+                            return Err(e.into());
+                        }
+                        self.ctx.state().statement_to_plan(*statement).await?
+                    }
+                    planned => planned?,
+                };
                 if crate::planning::uses_catalog(&plan) {
                     // Resolved once now only to report an unknown name or a
                     // wrong call here rather than when the plan runs.
@@ -206,6 +217,23 @@ impl Engine {
                 Ok(Planned::DataFusion(plan))
             }
         }
+    }
+
+    /// Registers the Delta tables committed under new folders since the lake
+    /// was opened; whether there were any. Only called when planning names a
+    /// table it cannot find, so statements that plan pay no listing.
+    async fn adopt_new_delta_tables(&self) -> Result<bool> {
+        let Some(registry) = crate::delta::DeltaTables::of(&self.ctx.state()) else {
+            return Ok(false);
+        };
+        let mut added = false;
+        for spec in self.lake.delta_tables_now().await? {
+            if registry.get(&spec.name).is_none() {
+                registry.load(&spec).await?;
+                added = true;
+            }
+        }
+        Ok(added)
     }
 
     /// Runs what [`Engine::plan`] returned: DDL, `SET` and our statements
@@ -478,6 +506,15 @@ impl Engine {
         Ok(RecordBatch::try_new(schema, columns)
             .map_err(datafusion::error::DataFusionError::from)?)
     }
+}
+
+/// Whether planning failed for want of a table or schema, which a Delta
+/// table committed after the lake was opened may supply.
+fn names_a_missing_table(err: &datafusion::error::DataFusionError) -> bool {
+    let text = err.to_string().to_lowercase();
+    text.contains("not found")
+        || text.contains("not a delta table of the lake")
+        || text.contains("failed to resolve schema")
 }
 
 /// JDBC and ODBC clients write parameters as `?`; DataFusion numbers only

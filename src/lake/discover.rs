@@ -207,6 +207,31 @@ pub(crate) async fn discover(
     Ok((tables, delta, kept))
 }
 
+/// The Delta tables under the lake's top-level folders other than
+/// `except` (folders already known to hold Parquet tables): for finding
+/// Delta tables committed after the lake was opened.
+pub(crate) async fn delta_tables_outside(
+    location: &LakeLocation,
+    config: &LakeConfig,
+    except: &[&str],
+) -> Result<Vec<DeltaTableSpec>> {
+    let root = list_root(location).await?;
+    let folders: Vec<String> = root
+        .folders
+        .into_iter()
+        .filter(|f| !is_hidden(f) && !except.contains(&f.as_str()))
+        .filter(|f| !config.tables.get(f.as_str()).is_some_and(|t| t.skip))
+        .collect();
+    // One folder at a time: this runs only when a statement names a table
+    // that is not there, and a plain loop keeps the future Send for the
+    // server's handlers.
+    let mut delta = Vec::new();
+    for folder in &folders {
+        delta.extend(candidate(location, config, folder).await?.delta);
+    }
+    Ok(delta)
+}
+
 /// Every `[tables.X]` must name a folder that exists: a typo would
 /// otherwise silently do nothing.
 fn check_config_tables(config: &LakeConfig, root: &Root) -> Result<()> {

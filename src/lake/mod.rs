@@ -100,6 +100,13 @@ pub struct TableSpec {
 }
 
 impl Lake {
+    /// Delta tables in folders that held no Parquet table when the lake
+    /// was opened (new tables and new schemas committed since), listed now.
+    pub async fn delta_tables_now(&self) -> Result<Vec<DeltaTableSpec>> {
+        let parquet: Vec<&str> = self.tables.iter().map(|t| t.folder.as_str()).collect();
+        discover::delta_tables_outside(&self.location, &self.config, &parquet).await
+    }
+
     /// Parses the location (store settings from the environment), loads the
     /// config (`config_override`, else `microseg.toml` at the lake root if
     /// present), discovers the tables and validates every file.

@@ -416,8 +416,6 @@ def test_placeholder_version_in_table_at(server, lake):
     # Written by delta-rs after the server opened the lake, at the top level.
     write_versions(lake / "py_versions", versions)
     with connect(server) as conn, conn.cursor() as cur:
-        # Read by name first: table_at alone does not find a Delta table
-        # committed after the lake was opened (the xfail test below).
         assert columns(cur, "SELECT count(*) FROM py_versions") == [[versions[-1].num_rows]]
         query = "SELECT count(*), sum(id), sum(v) FROM table_at(py_versions, ?)"
         cur.adbc_prepare(query)
@@ -429,15 +427,15 @@ def test_placeholder_version_in_table_at(server, lake):
             assert vs == pytest.approx([sum(want.column("v").to_pylist())]), version
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="table_at only knows Delta tables opened with the lake or already read by name",
-    raises=adbc_driver_manager.ProgrammingError,
-)
-def test_table_at_finds_a_delta_table_committed_after_the_lake_was_opened(server, lake):
+def test_delta_tables_committed_after_the_lake_was_opened_are_found(server, lake):
+    # A new top-level table, first named by table_at, and a table in a schema
+    # folder that did not exist when the server opened the lake.
     write_versions(lake / "py_late", [pa.table({"id": [1]}), pa.table({"id": [1, 2]})])
+    write_versions(lake / "py_new_schema" / "late", [pa.table({"id": [5, 6, 7]})])
     with connect(server) as conn:
         assert scalar(conn, "SELECT count(*) FROM table_at(py_late, ?)", (0,)) == 1
+        assert scalar(conn, "SELECT count(*) FROM table_at(py_late, ?)", (1,)) == 2
+        assert scalar(conn, "SELECT sum(id) FROM py_new_schema.late") == 18
 
 
 def test_prepared_statement_sees_a_model_replaced_by_another_connection(server):
