@@ -391,3 +391,48 @@ async fn model_training_memory_is_counted_in_the_pool() {
     let batches = run(&large, "SELECT count(*) FROM model_centroids('big')").await;
     assert_eq!(floats(&batches, 0), [16.0]);
 }
+
+/// Quoted mixed-case names keep their case through every extension: rule
+/// predicates, model features, and table names given to table functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_mixed_case_names_keep_their_case() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    for sql in [
+        r#"CREATE VIEW "MixedView" AS SELECT * FROM (VALUES (1, 0.0), (2, 1.0), (3, 10.0), (4, 11.0)) AS t("Id", "Spend")"#,
+        r#"CREATE VIEW "Seeds" AS SELECT "Spend" FROM "MixedView" WHERE "Id" = 1"#,
+        r#"CREATE VIEW "MixedOrders" AS SELECT customer_id AS "Cust", order_ts AS "Ts", amount AS "Amt" FROM orders"#,
+        r#"CREATE SEGMENT SET cased ('big' WHEN "Spend" > 5, ELSE 'small')"#,
+        r#"CREATE MODEL cased_m OPTIONS (model_type 'kmeans', num_clusters 2, standardize false) AS SELECT "Spend" FROM "MixedView""#,
+    ] {
+        run(&engine, sql).await;
+    }
+    let labels = run(
+        &engine,
+        r#"SELECT segment_of('cased') FROM "MixedView" ORDER BY "Id""#,
+    )
+    .await;
+    assert_eq!(texts(&labels, 0), ["small", "small", "big", "big"]);
+    let d = run(
+        &engine,
+        r#"SELECT cluster_distance('cased_m', "Spend") FROM "MixedView" ORDER BY "Id""#,
+    )
+    .await;
+    assert_close(
+        &floats(&d, 0),
+        &distances(&[0.0, 1.0, 10.0, 11.0], &[0.5, 10.5]),
+    );
+    // The two candidates nearest to the seed (Spend 0): ids 1 and 2.
+    let near = run(
+        &engine,
+        r#"SELECT "Id" FROM lookalike('cased_m', "Seeds", "MixedView", 2) ORDER BY "Id""#,
+    )
+    .await;
+    assert_eq!(texts(&near, 0), ["1", "2"]);
+    let customers = run(
+        &engine,
+        r#"SELECT (SELECT count(*) FROM rfm("MixedOrders", "Cust", "Ts", "Amt")), (SELECT count(DISTINCT customer_id) FROM orders)"#,
+    )
+    .await;
+    assert_eq!(texts(&customers, 0), texts(&customers, 1));
+}

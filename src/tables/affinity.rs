@@ -34,7 +34,7 @@ use datafusion::functions_window::rank::rank_udwf;
 use datafusion::functions_window::row_number::row_number_udwf;
 use datafusion::logical_expr::expr::{Sort, WindowFunction, WindowFunctionParams};
 use datafusion::logical_expr::{
-    Expr, LogicalPlanBuilder, WindowFunctionDefinition, cast, col, lit,
+    Expr, LogicalPlanBuilder, WindowFunctionDefinition, cast, col, ident, lit,
 };
 
 use super::args::{self, NamedTable, windows};
@@ -86,7 +86,7 @@ fn inputs(func: &str, call: &TableFunctionArgs, max_args: usize, usage: &str) ->
             "{func}: argument 4 (weight_col): column {weight:?} is {weight_type}, not numeric"
         );
     }
-    let weight = col(weight.as_str());
+    let weight = ident(weight.as_str());
     Ok(Inputs {
         table,
         customer,
@@ -124,8 +124,8 @@ fn affinity_plan(inputs: &Inputs) -> Result<LogicalPlanBuilder> {
         item,
         weight,
     } = inputs;
-    let c = || col(customer.as_str());
-    let i = || col(item.as_str());
+    let c = || ident(customer.as_str());
+    let i = || ident(item.as_str());
     let w = cast(weight.clone(), DataType::Float64);
     let plan = table
         .scan()?
@@ -188,12 +188,12 @@ impl TableFunctionImpl for AffinityFunction {
         let rank = window(
             WindowFunctionDefinition::WindowUDF(rank_udwf()),
             vec![],
-            vec![col(inputs.customer.as_str())],
+            vec![ident(inputs.customer.as_str())],
             vec![col("share").sort(false, false)],
         );
         let plan = windows(plan, vec![(rank, "__rank")])?.project(vec![
-            col(inputs.customer.as_str()),
-            col(inputs.item.as_str()),
+            ident(inputs.customer.as_str()),
+            ident(inputs.item.as_str()),
             col("weight"),
             col("share"),
             col("lift"),
@@ -243,18 +243,18 @@ impl TableFunctionImpl for TopAffinityFunction {
         let best = window(
             WindowFunctionDefinition::WindowUDF(row_number_udwf()),
             vec![],
-            vec![col(inputs.customer.as_str())],
+            vec![ident(inputs.customer.as_str())],
             vec![
                 col("lift").sort(false, false),
                 col("share").sort(false, false),
-                col(inputs.item.as_str()).sort(true, false),
+                ident(inputs.item.as_str()).sort(true, false),
             ],
         );
         let plan = windows(plan, vec![(best, "__best")])?
             .filter(col("__best").eq(lit(1u64)))?
             .project(vec![
-                col(inputs.customer.as_str()),
-                col(inputs.item.as_str()),
+                ident(inputs.customer.as_str()),
+                ident(inputs.item.as_str()),
                 col("weight"),
                 col("share"),
                 col("lift"),

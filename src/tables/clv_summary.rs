@@ -20,7 +20,9 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
-use datafusion::logical_expr::{Expr, WindowFrame, WindowFunctionDefinition, cast, col, lit, when};
+use datafusion::logical_expr::{
+    Expr, WindowFrame, WindowFunctionDefinition, cast, col, ident, lit, when,
+};
 
 use super::args::{self, MICROS_PER_DAY};
 
@@ -77,7 +79,7 @@ impl TableFunctionImpl for ClvSummaryFunction {
                 day
             }
         };
-        let micros = cast(cast(col(ts.as_str()), micros_type), DataType::Int64);
+        let micros = cast(cast(ident(ts.as_str()), micros_type), DataType::Int64);
         let end_period = {
             let day = as_of_micros.div_euclid(MICROS_PER_DAY);
             if week { (day + 3).div_euclid(7) } else { day }
@@ -88,7 +90,7 @@ impl TableFunctionImpl for ClvSummaryFunction {
             ),
             params: WindowFunctionParams {
                 args: vec![col("period")],
-                partition_by: vec![col(customer.as_str())],
+                partition_by: vec![ident(customer.as_str())],
                 order_by: vec![],
                 window_frame: WindowFrame::new(None),
                 filter: None,
@@ -99,25 +101,25 @@ impl TableFunctionImpl for ClvSummaryFunction {
         let plan = table
             .scan()?
             .filter(
-                col(customer.as_str())
+                ident(customer.as_str())
                     .is_not_null()
-                    .and(col(ts.as_str()).is_not_null()),
+                    .and(ident(ts.as_str()).is_not_null()),
             )?
             .project(vec![
-                col(customer.as_str()),
+                ident(customer.as_str()),
                 period_of_micros(micros).alias("period"),
-                cast(col(amount.as_str()), DataType::Float64).alias("amount"),
+                cast(ident(amount.as_str()), DataType::Float64).alias("amount"),
             ])?
             // As lifetimes: a transaction counts when its period is not
             // after as_of's, so the whole last day (or week) is in.
             .filter(col("period").lt_eq(lit(end_period)))?
             .aggregate(
-                vec![col(customer.as_str()), col("period")],
+                vec![ident(customer.as_str()), col("period")],
                 vec![sum(col("amount")).alias("value")],
             )?;
         let plan = args::windows(plan, vec![(first, "first_period")])?
             .aggregate(
-                vec![col(customer.as_str())],
+                vec![ident(customer.as_str())],
                 vec![
                     min(col("period")).alias("first"),
                     max(col("period")).alias("last"),
@@ -128,7 +130,7 @@ impl TableFunctionImpl for ClvSummaryFunction {
                 ],
             )?
             .project(vec![
-                col(customer.as_str()),
+                ident(customer.as_str()),
                 cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
                 cast(col("last") - col("first"), DataType::Float64).alias("recency"),
                 cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),

@@ -23,7 +23,7 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, v
 use datafusion::common::{JoinType, Result, ScalarValue, plan_err};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{
-    Expr, LogicalPlanBuilder, Operator, binary_expr, case, cast, col, lit,
+    Expr, LogicalPlanBuilder, Operator, binary_expr, case, cast, col, ident, lit,
 };
 use datafusion::prelude::coalesce;
 
@@ -141,8 +141,8 @@ fn build(func: &str, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> 
                 .scan()?
                 .filter(col(AS_OF).eq(lit(date.clone())))?
                 .project(vec![
-                    col(key).alias(key_alias),
-                    cast(col(column.as_str()), DataType::Utf8).alias(value_alias),
+                    ident(key).alias(key_alias),
+                    cast(ident(column.as_str()), DataType::Utf8).alias(value_alias),
                 ])
         };
         let old = side(&from, "__old_key", "old_value")?.alias("__old")?;
@@ -170,7 +170,7 @@ fn build(func: &str, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> 
                     col("new_value"),
                 ))?
                 .project(vec![
-                    col(key),
+                    ident(key),
                     col("segment_column"),
                     col("old_value"),
                     col("new_value"),

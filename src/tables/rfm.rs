@@ -26,7 +26,7 @@ use datafusion::functions_aggregate::expr_fn::{avg, max, min, sum};
 use datafusion::functions_aggregate::min_max::max_udaf;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
-    Expr, ScalarUDF, WindowFunctionDefinition, WindowUDF, cast, col, lit,
+    Expr, ScalarUDF, WindowFunctionDefinition, WindowUDF, cast, col, ident, lit,
 };
 use microseg_udfs::score::{RfmCode, RfmScore, RfmSegment};
 
@@ -57,7 +57,9 @@ impl TableFunctionImpl for RfmFunction {
         // exact and the same in every engine.
         let micros = |e: Expr| cast(cast(e, micros_type.clone()), DataType::Int64);
 
-        let mut plan = table.scan()?.filter(col(customer.as_str()).is_not_null())?;
+        let mut plan = table
+            .scan()?
+            .filter(ident(customer.as_str()).is_not_null())?;
         let as_of_micros = match &as_of {
             None => None,
             Some(value) => {
@@ -66,18 +68,18 @@ impl TableFunctionImpl for RfmFunction {
                     ScalarValue::TimestampMicrosecond(Some(v), _) => v,
                     _ => return plan_err!("{NAME}: argument 5 (as_of) must not be NULL"),
                 };
-                plan = plan.filter(col(ts.as_str()).lt_eq(lit(at_ts_type)))?;
+                plan = plan.filter(ident(ts.as_str()).lt_eq(lit(at_ts_type)))?;
                 Some(at_micros)
             }
         };
         plan = plan.aggregate(
-            vec![col(customer.as_str())],
+            vec![ident(customer.as_str())],
             vec![
-                min(col(ts.as_str())).alias("first_ts"),
-                max(col(ts.as_str())).alias("last_ts"),
+                min(ident(ts.as_str())).alias("first_ts"),
+                max(ident(ts.as_str())).alias("last_ts"),
                 count_all().alias("frequency"),
-                sum(col(amount.as_str())).alias("monetary"),
-                avg(col(amount.as_str())).alias("avg_amount"),
+                sum(ident(amount.as_str())).alias("monetary"),
+                avg(ident(amount.as_str())).alias("avg_amount"),
             ],
         )?;
         let as_of_expr = match as_of_micros {
@@ -99,7 +101,7 @@ impl TableFunctionImpl for RfmFunction {
             )
         };
         plan = plan.project(vec![
-            col(customer.as_str()),
+            ident(customer.as_str()),
             col("first_ts"),
             col("last_ts"),
             days_since("last_ts").alias("recency_days"),
@@ -118,7 +120,7 @@ impl TableFunctionImpl for RfmFunction {
         let rfm_code = ScalarUDF::new_from_impl(RfmCode::new());
         let rfm_segment = ScalarUDF::new_from_impl(RfmSegment::new());
         plan = plan.project(vec![
-            col(customer.as_str()),
+            ident(customer.as_str()),
             col("first_ts"),
             col("last_ts"),
             col("recency_days"),
