@@ -35,7 +35,8 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` adds `--bench`; it is not one of ours.
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     if args.len() != 7 {
         eprintln!("usage: kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS");
         std::process::exit(2);
@@ -50,10 +51,11 @@ fn main() {
         (number(1), number(2), number(3), number(4), number(6));
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let x = bench_data::data(n, d, k);
-    let path = format!("target/kmeans-{n}x{d}-{k}.f32");
+    // Cargo's scratch folder for benches, wherever `cargo bench` runs from.
+    let path = format!("{}/kmeans-{n}x{d}-{k}.f32", env!("CARGO_TARGET_TMPDIR"));
     {
         let mut file =
-            std::io::BufWriter::new(std::fs::File::create(&path).expect("write target/"));
+            std::io::BufWriter::new(std::fs::File::create(&path).expect("write the rows"));
         for v in &x {
             file.write_all(&v.to_le_bytes()).expect("write data");
         }
@@ -88,7 +90,10 @@ fn main() {
         );
     }
     let output = std::process::Command::new(&args[5])
-        .arg("benches/peers/kmeans_worker.py")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../benches/peers/kmeans_worker.py"
+        ))
         .arg(&path)
         .args([n, d, k, iterations, threads].map(|v| v.to_string()))
         .output()
