@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
-use microseg_udfs::model::{ClusterAssign, ModelMean, ModelQuality};
+use microseg_udfs::model::{ClusterAssign, ModelFunction, ModelMean, ModelQuality};
 use microseg_udfs::segment::SegmentOf;
 
 use crate::catalog::models::parse_reference;
@@ -117,37 +117,20 @@ impl BindCatalog {
                 .expand_set(&set, segment.all_matches(), schema)
                 .map(Transformed::yes);
         }
-        if let Some(function) = inner.downcast_ref::<ClusterAssign>() {
-            if function.is_bound() {
-                return Ok(Transformed::no(expr));
-            }
-            let Some(mut models) = models_of(
-                call.func.name(),
-                &call.args,
-                function.model_arguments(),
-                snapshot,
-            )?
-            else {
-                return Ok(Transformed::no(expr));
-            };
-            let bound = function.bind(models.remove(0))?;
-            return Ok(Transformed::yes(rebuilt(call, bound)));
-        }
-        if let Some(function) = inner.downcast_ref::<ClvFunction>() {
-            if function.is_bound() {
-                return Ok(Transformed::no(expr));
-            }
-            let Some(models) = models_of(
-                call.func.name(),
-                &call.args,
-                function.model_arguments(),
-                snapshot,
-            )?
-            else {
-                return Ok(Transformed::no(expr));
-            };
-            let bound = function.bind(models)?;
-            return Ok(Transformed::yes(rebuilt(call, bound)));
+        let bound = match (
+            inner.downcast_ref::<ClusterAssign>(),
+            inner.downcast_ref::<ClvFunction>(),
+        ) {
+            (Some(f), _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+            (_, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+            _ => None,
+        };
+        if let Some(func) = bound {
+            return Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(func, call.args.clone()),
+            )));
         }
         Ok(Transformed::no(expr))
     }
@@ -281,21 +264,34 @@ fn node_uses_catalog(node: &LogicalPlan) -> bool {
 fn is_catalog_call(call: &ScalarFunction) -> bool {
     let inner = call.func.inner();
     inner.is::<SegmentOf>()
-        || inner
-            .downcast_ref::<ClusterAssign>()
-            .is_some_and(|f| !f.is_bound())
-        || inner
-            .downcast_ref::<ClvFunction>()
-            .is_some_and(|f| !f.is_bound())
+        || inner.downcast_ref::<ClusterAssign>().is_some_and(unbound)
+        || inner.downcast_ref::<ClvFunction>().is_some_and(unbound)
 }
 
 fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
-    inner
-        .downcast_ref::<ModelMean>()
-        .is_some_and(|f| !f.is_bound())
-        || inner
-            .downcast_ref::<ModelQuality>()
-            .is_some_and(|f| !f.is_bound())
+    inner.downcast_ref::<ModelMean>().is_some_and(unbound)
+        || inner.downcast_ref::<ModelQuality>().is_some_and(unbound)
+}
+
+fn unbound(f: &impl ModelFunction) -> bool {
+    !f.is_bound()
+}
+
+/// `f` bound to the models its leading arguments name; `None` when it is
+/// bound already or a name is still a placeholder.
+fn bound_copy<F: ModelFunction>(
+    f: &F,
+    name: &str,
+    args: &[Expr],
+    snapshot: &Snapshot,
+) -> Result<Option<F>> {
+    if f.is_bound() {
+        return Ok(None);
+    }
+    match models_of(name, args, f.model_arguments(), snapshot)? {
+        Some(models) => f.bind(models).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A model aggregate (`model_mean`, `model_quality`) bound to the model
@@ -308,26 +304,18 @@ fn bind_udaf(
 ) -> Result<Option<Arc<AggregateUDF>>> {
     let inner = func.inner();
     let name = func.name();
-    if let Some(f) = inner.downcast_ref::<ModelMean>().filter(|f| !f.is_bound()) {
-        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
-            return Ok(None);
-        };
-        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
-            f.bind(models.remove(0))?,
-        ))));
-    }
-    if let Some(f) = inner
-        .downcast_ref::<ModelQuality>()
-        .filter(|f| !f.is_bound())
-    {
-        let Some(mut models) = models_of(name, args, f.model_arguments(), snapshot)? else {
-            return Ok(None);
-        };
-        return Ok(Some(Arc::new(AggregateUDF::new_from_impl(
-            f.bind(models.remove(0))?,
-        ))));
-    }
-    Ok(None)
+    Ok(
+        match (
+            inner.downcast_ref::<ModelMean>(),
+            inner.downcast_ref::<ModelQuality>(),
+        ) {
+            (Some(f), _) => bound_copy(f, name, args, snapshot)?
+                .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
+            (_, Some(f)) => bound_copy(f, name, args, snapshot)?
+                .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
+            _ => None,
+        },
+    )
 }
 
 /// An aggregate call, or a window over one, with a model aggregate bound;
@@ -359,17 +347,6 @@ fn bind_aggregate(expr: Expr, snapshot: &Snapshot) -> Result<Transformed<Expr>> 
         }
         other => Ok(Transformed::no(other)),
     }
-}
-
-/// The call with its function replaced, arguments as they were.
-fn rebuilt(
-    call: &ScalarFunction,
-    function: impl datafusion::logical_expr::ScalarUDFImpl + 'static,
-) -> Expr {
-    Expr::ScalarFunction(ScalarFunction::new_udf(
-        Arc::new(ScalarUDF::new_from_impl(function)),
-        call.args.clone(),
-    ))
 }
 
 /// Argument `index` of `call`, a string literal naming `what`; `None` while

@@ -7,14 +7,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_datafusion_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion_macros::user_doc;
 
-use super::bound::Bound;
+use super::bound::{Bound, ModelFunction};
 use super::nearest::{Layout, Scale};
 use super::{Feature, KMeansModel, encode, encode_into, kmeans::nearest};
 
@@ -222,28 +222,6 @@ impl ClusterAssign {
         }
     }
 
-    /// This function bound to `model`: what the engine's analyzer puts in
-    /// the plan in place of the registered (unbound) function.
-    pub fn bind(&self, model: Bound) -> Result<Self> {
-        model.kmeans(self.name)?;
-        Ok(Self {
-            name: self.name,
-            mode: self.mode,
-            signature: self.signature.clone(),
-            model: Some(model),
-        })
-    }
-
-    /// Whether the engine has bound the call to a model.
-    pub fn is_bound(&self) -> bool {
-        self.model.is_some()
-    }
-
-    /// How many leading arguments name models.
-    pub fn model_arguments(&self) -> usize {
-        1
-    }
-
     /// Arguments before the features.
     fn leading(&self) -> usize {
         if self.mode == Mode::ToPoint { 2 } else { 1 }
@@ -255,6 +233,31 @@ impl ClusterAssign {
         } else {
             DataType::Float64
         }
+    }
+}
+
+impl ModelFunction for ClusterAssign {
+    fn model_arguments(&self) -> usize {
+        1
+    }
+
+    fn is_bound(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// What the engine's analyzer puts in the plan in place of the
+    /// registered (unbound) function.
+    fn bind(&self, models: Vec<Bound>) -> Result<Self> {
+        let [model] = <[Bound; 1]>::try_from(models).map_err(|m| {
+            plan_datafusion_err!("{}: expected 1 model, got {}", self.name, m.len())
+        })?;
+        model.kmeans(self.name)?;
+        Ok(Self {
+            name: self.name,
+            mode: self.mode,
+            signature: self.signature.clone(),
+            model: Some(model),
+        })
     }
 }
 

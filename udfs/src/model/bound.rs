@@ -12,8 +12,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::FieldRef;
-use datafusion::common::{Result, exec_err, plan_err};
-use datafusion::logical_expr::Expr;
+use datafusion::common::{Result, exec_err, plan_datafusion_err, plan_err};
+use datafusion::logical_expr::{Expr, Signature, Volatility};
 use serde::{Deserialize, Serialize};
 
 use super::KMeansModel;
@@ -94,6 +94,57 @@ impl Eq for Bound {}
 impl Hash for Bound {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.label().hash(state);
+    }
+}
+
+/// A function whose leading arguments name models: registered unbound,
+/// bound by the engine's analyzer to the models those names resolve to.
+pub trait ModelFunction: Sized {
+    /// How many leading arguments name models.
+    fn model_arguments(&self) -> usize;
+    /// Whether the engine has bound the call to its models.
+    fn is_bound(&self) -> bool;
+    /// A copy bound to `models`, one per model argument, each checked to be
+    /// of the kind its argument wants.
+    fn bind(&self, models: Vec<Bound>) -> Result<Self>;
+}
+
+/// What a one-model k-means function holds: its signature and, once bound,
+/// the model.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KMeansSlot {
+    pub signature: Signature,
+    pub model: Option<Bound>,
+}
+
+impl KMeansSlot {
+    /// As registered: user-defined argument types, no model.
+    pub fn unbound() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            model: None,
+        }
+    }
+
+    /// Bound to the one k-means model in `models`, for function `func`.
+    pub fn bind(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        let [model] = <[Bound; 1]>::try_from(models)
+            .map_err(|m| plan_datafusion_err!("{func}: expected 1 model, got {}", m.len()))?;
+        model.kmeans(func)?;
+        Ok(Self {
+            signature: self.signature.clone(),
+            model: Some(model),
+        })
+    }
+
+    /// The bound model, or the error of an unbound call.
+    pub fn model(&self, func: &str) -> Result<&Bound> {
+        match &self.model {
+            Some(model) => Ok(model),
+            None => exec_err!(
+                "{func}: argument 1 (model) was not resolved to a model: run the query through the microseg engine, which binds model names when it plans"
+            ),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 use serde::{Deserialize, Serialize};
 
-use super::bound::{Bound, Fitted};
+use super::bound::{Bound, Fitted, ModelFunction};
 use super::clv::{BgNbd, GammaGamma};
 
 /// A fitted lifetime-value model, as bound into a plan.
@@ -138,54 +138,6 @@ impl ClvFunction {
         }
     }
 
-    /// How many leading arguments name models.
-    pub fn model_arguments(&self) -> usize {
-        self.shape().0
-    }
-
-    /// Whether the engine has bound the call to its models.
-    pub fn is_bound(&self) -> bool {
-        !self.models.is_empty()
-    }
-
-    /// This function bound to `models` (one per model argument), each
-    /// checked to be of the kind its argument wants.
-    pub fn bind(&self, models: Vec<Bound>) -> Result<Self> {
-        if models.len() != self.model_arguments() {
-            return plan_err!(
-                "{}: expected {} models, got {}",
-                self.name,
-                self.model_arguments(),
-                models.len()
-            );
-        }
-        for (i, bound) in models.iter().enumerate() {
-            let wants_bgnbd =
-                !(self.kind == Kind::ExpectedAvgSpend || (self.kind == Kind::Clv && i == 1));
-            let fits = match bound.0.as_ref() {
-                Fitted::Clv(m) if wants_bgnbd => m.bgnbd.is_some(),
-                Fitted::Clv(m) => m.gamma_gamma.is_some(),
-                Fitted::KMeans(..) => false,
-            };
-            if !fits {
-                return plan_err!(
-                    "{}: argument {} ({}) is a {} model, not a {} model",
-                    self.name,
-                    i + 1,
-                    bound.0.label(),
-                    bound.0.kind(),
-                    if wants_bgnbd { "BG/NBD" } else { "Gamma-Gamma" }
-                );
-            }
-        }
-        Ok(Self {
-            name: self.name,
-            kind: self.kind,
-            signature: self.signature.clone(),
-            models,
-        })
-    }
-
     /// The bound models' parameters, in argument order.
     fn fitted(&self) -> Result<Vec<&ClvModel>> {
         if self.models.is_empty() {
@@ -231,6 +183,52 @@ impl ClvFunction {
             Kind::ExpectedAvgSpend => (1, 2, 2),
             Kind::Clv => (2, 5, 6),
         }
+    }
+}
+
+impl ModelFunction for ClvFunction {
+    fn model_arguments(&self) -> usize {
+        self.shape().0
+    }
+
+    fn is_bound(&self) -> bool {
+        !self.models.is_empty()
+    }
+
+    fn bind(&self, models: Vec<Bound>) -> Result<Self> {
+        if models.len() != self.model_arguments() {
+            return plan_err!(
+                "{}: expected {} models, got {}",
+                self.name,
+                self.model_arguments(),
+                models.len()
+            );
+        }
+        for (i, bound) in models.iter().enumerate() {
+            let wants_bgnbd =
+                !(self.kind == Kind::ExpectedAvgSpend || (self.kind == Kind::Clv && i == 1));
+            let fits = match bound.0.as_ref() {
+                Fitted::Clv(m) if wants_bgnbd => m.bgnbd.is_some(),
+                Fitted::Clv(m) => m.gamma_gamma.is_some(),
+                Fitted::KMeans(..) => false,
+            };
+            if !fits {
+                return plan_err!(
+                    "{}: argument {} ({}) is a {} model, not a {} model",
+                    self.name,
+                    i + 1,
+                    bound.0.label(),
+                    bound.0.kind(),
+                    if wants_bgnbd { "BG/NBD" } else { "Gamma-Gamma" }
+                );
+            }
+        }
+        Ok(Self {
+            name: self.name,
+            kind: self.kind,
+            signature: self.signature.clone(),
+            models,
+        })
     }
 }
 

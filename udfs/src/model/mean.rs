@@ -6,14 +6,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
 use datafusion::common::utils::SingleRowListArrayBuilder;
-use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
+use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, check_features};
+use super::bound::{Bound, KMeansSlot, ModelFunction, check_features};
 use super::encode;
 
 /// The SQL name.
@@ -48,11 +46,7 @@ engine binds the call to the named model each time the plan runs.",
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ModelMean {
-    signature: Signature,
-    /// The model the engine resolved argument 1 to; `None` as registered.
-    model: Option<Bound>,
-}
+pub struct ModelMean(KMeansSlot);
 
 impl Default for ModelMean {
     fn default() -> Self {
@@ -63,29 +57,21 @@ impl Default for ModelMean {
 impl ModelMean {
     /// The registered, unbound function.
     pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: None,
-        }
+        Self(KMeansSlot::unbound())
     }
+}
 
-    /// This function bound to `model` (a k-means model).
-    pub fn bind(&self, model: Bound) -> Result<Self> {
-        model.kmeans(NAME)?;
-        Ok(Self {
-            signature: self.signature.clone(),
-            model: Some(model),
-        })
-    }
-
-    /// Whether the engine has bound the call to a model.
-    pub fn is_bound(&self) -> bool {
-        self.model.is_some()
-    }
-
-    /// How many leading arguments name models.
-    pub fn model_arguments(&self) -> usize {
+impl ModelFunction for ModelMean {
+    fn model_arguments(&self) -> usize {
         1
+    }
+
+    fn is_bound(&self) -> bool {
+        self.0.model.is_some()
+    }
+
+    fn bind(&self, models: Vec<Bound>) -> Result<Self> {
+        self.0.bind(NAME, models).map(Self)
     }
 }
 
@@ -103,23 +89,13 @@ pub(crate) fn coerce_model_arguments(func: &str, arg_types: &[DataType]) -> Resu
     Ok(types)
 }
 
-/// The model of a bound aggregate, or the error of an unbound one.
-pub(crate) fn bound_model<'a>(func: &str, model: &'a Option<Bound>) -> Result<&'a Bound> {
-    match model {
-        Some(model) => Ok(model),
-        None => exec_err!(
-            "{func}: argument 1 (model) was not resolved to a model: run the query through the microseg engine, which binds model names when it plans"
-        ),
-    }
-}
-
 impl AggregateUDFImpl for ModelMean {
     fn name(&self) -> &str {
         NAME
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -132,7 +108,7 @@ impl AggregateUDFImpl for ModelMean {
 
     /// Once bound, checks the features against the model.
     fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        if let Some(bound) = &self.model {
+        if let Some(bound) = &self.0.model {
             let (model, _) = bound.kmeans(NAME)?;
             check_features(NAME, model, arg_fields.get(1..).unwrap_or_default(), 1)?;
         }
@@ -140,7 +116,7 @@ impl AggregateUDFImpl for ModelMean {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let bound = bound_model(NAME, &self.model)?.clone();
+        let bound = self.0.model(NAME)?.clone();
         let d = bound.kmeans(NAME)?.0.dims();
         Ok(Box::new(MeanAccumulator {
             model: bound,

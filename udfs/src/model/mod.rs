@@ -28,7 +28,7 @@ pub use nearest::Scale;
 use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
-pub use bound::{Bound, Fitted};
+pub use bound::{Bound, Fitted, ModelFunction};
 pub use mean::ModelMean;
 pub use quality::ModelQuality;
 

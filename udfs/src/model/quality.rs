@@ -20,15 +20,13 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Typ
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, check_features};
+use super::bound::{Bound, KMeansSlot, ModelFunction, check_features};
 use super::encode;
 use super::kmeans::nearest;
-use super::mean::{bound_model, coerce_model_arguments};
+use super::mean::coerce_model_arguments;
 use super::metrics::{davies_bouldin_of, silhouette};
 
 /// The SQL name.
@@ -78,11 +76,7 @@ is NULL. The model_evaluate() table function reports it.",
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ModelQuality {
-    signature: Signature,
-    /// The model the engine resolved argument 1 to; `None` as registered.
-    model: Option<Bound>,
-}
+pub struct ModelQuality(KMeansSlot);
 
 impl Default for ModelQuality {
     fn default() -> Self {
@@ -93,29 +87,21 @@ impl Default for ModelQuality {
 impl ModelQuality {
     /// The registered, unbound function.
     pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: None,
-        }
+        Self(KMeansSlot::unbound())
     }
+}
 
-    /// This function bound to `model` (a k-means model).
-    pub fn bind(&self, model: Bound) -> Result<Self> {
-        model.kmeans(NAME)?;
-        Ok(Self {
-            signature: self.signature.clone(),
-            model: Some(model),
-        })
-    }
-
-    /// Whether the engine has bound the call to a model.
-    pub fn is_bound(&self) -> bool {
-        self.model.is_some()
-    }
-
-    /// How many leading arguments name models.
-    pub fn model_arguments(&self) -> usize {
+impl ModelFunction for ModelQuality {
+    fn model_arguments(&self) -> usize {
         1
+    }
+
+    fn is_bound(&self) -> bool {
+        self.0.model.is_some()
+    }
+
+    fn bind(&self, models: Vec<Bound>) -> Result<Self> {
+        self.0.bind(NAME, models).map(Self)
     }
 }
 
@@ -125,7 +111,7 @@ impl AggregateUDFImpl for ModelQuality {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -138,7 +124,7 @@ impl AggregateUDFImpl for ModelQuality {
 
     /// Once bound, checks the features against the model.
     fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        if let Some(bound) = &self.model {
+        if let Some(bound) = &self.0.model {
             let (model, _) = bound.kmeans(NAME)?;
             check_features(NAME, model, arg_fields.get(1..).unwrap_or_default(), 1)?;
         }
@@ -154,7 +140,7 @@ impl AggregateUDFImpl for ModelQuality {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let bound = bound_model(NAME, &self.model)?.clone();
+        let bound = self.0.model(NAME)?.clone();
         let (model, _) = bound.kmeans(NAME)?;
         let (k, d) = (model.k, model.dims());
         Ok(Box::new(QualityAccumulator {
