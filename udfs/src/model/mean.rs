@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn bound_checks_the_features() {
-        let f = ModelMean::new().bind(bound()).unwrap();
+        let f = ModelMean::new().bind(vec![bound()]).unwrap();
         let fields: Vec<FieldRef> = vec![
             Arc::new(Field::new("m", DataType::Utf8, false)),
             Arc::new(Field::new("x", DataType::Int64, true)),

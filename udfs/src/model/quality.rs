@@ -427,7 +427,7 @@ mod tests {
 
     fn accumulator() -> Box<dyn Accumulator> {
         ModelQuality::new()
-            .bind(bound())
+            .bind(vec![bound()])
             .unwrap()
             .accumulator(AccumulatorArgs {
                 return_field: Arc::new(Field::new("q", DataType::Null, true)),
