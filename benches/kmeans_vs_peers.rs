@@ -26,7 +26,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use microseg_udfs::model::kmeans::{Init, KMeansOptions, Rng, fit};
-use microseg_udfs::model::{Bound, ClusterAssign, Feature, Fitted, KMeansModel};
+use microseg_udfs::model::{Bound, ClusterAssign, Feature, Fitted, KMeansModel, ModelFunction};
 
 #[path = "standalone/bench_data.rs"]
 mod bench_data;
@@ -255,7 +255,7 @@ fn assign_throughput(
             sizes: vec![0; k],
         };
         // As the engine's analyzer does: the call bound to the model itself.
-        let bound = ClusterAssign::assign().bind(Bound(Arc::new(Fitted::kmeans(model))))?;
+        let bound = ClusterAssign::assign().bind(vec![Bound(Arc::new(Fitted::kmeans(model)))])?;
         ctx.register_udf(ScalarUDF::new_from_impl(bound));
         let sql = format!(
             "SELECT sum(cluster_assign('bench', {})) FROM points",
