@@ -245,9 +245,18 @@ impl Engine {
     async fn run(&self, planned: Planned, fresh: bool) -> Result<DataFrame> {
         match planned {
             Planned::Microseg(statement) => {
+                let changes_catalog = matches!(
+                    statement,
+                    MicrosegStatement::CreateSegmentSet { .. }
+                        | MicrosegStatement::DropSegmentSet { .. }
+                        | MicrosegStatement::CreateModel { .. }
+                        | MicrosegStatement::DropModel { .. }
+                );
                 let result = self.execute_ours(statement).await;
                 // This process sees its own catalog change at once.
-                self.cache.refresh(&self.catalog).await?;
+                if changes_catalog {
+                    self.cache.refresh(&self.catalog).await?;
+                }
                 result
             }
             Planned::DataFusion(LogicalPlan::Statement(Statement::Prepare(prepare))) => {
