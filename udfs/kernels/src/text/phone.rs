@@ -6,7 +6,7 @@
 //! (version 9.0) for these regions.
 //!
 //! Accepted input: digits with spaces, `-`, `.`, `/`, `(`, `)` between
-//! them, optionally led by `+`. Letters (vanity numbers, extensions) and
+//! them, optionally led by `+` (separators before it are skipped). Letters (vanity numbers, extensions) and
 //! other characters give `None`.
 //!
 //! 1. `+digits`: the country code is the leading 1–3 digits that form a
@@ -149,10 +149,16 @@ fn strip_national_prefix<'a>(national: &'a str, region: &Region) -> &'a str {
     }
 }
 
+/// What may stand between the digits of a number.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '/' | '(' | ')')
+}
+
 /// `+`, then the digits of `value`, or `None` for characters outside the
 /// accepted set. A `+` is allowed only first.
 fn digits(value: &str) -> Option<(bool, String)> {
-    let value = value.trim();
+    // Separators before the number are skipped, as in "(+49) 30 …".
+    let value = value.trim_start_matches(is_separator).trim_end();
     let (plus, rest) = match value.strip_prefix('+') {
         Some(rest) => (true, rest),
         None => (false, value),
@@ -161,7 +167,7 @@ fn digits(value: &str) -> Option<(bool, String)> {
     for c in rest.chars() {
         match c {
             '0'..='9' => out.push(c),
-            ' ' | '-' | '.' | '/' | '(' | ')' => {}
+            c if is_separator(c) => {}
             _ => return None,
         }
     }
@@ -219,6 +225,7 @@ mod tests {
             ("0049 30 1234567", Some("NL")),
             ("030 1234567", Some("DE")),
             ("030/123 45 67", Some("de")),
+            ("(+49) 30 1234567", None),
         ] {
             assert_eq!(
                 e164(input, region).as_deref(),
