@@ -124,13 +124,10 @@ pub fn double_metaphone_raw(value: &str) -> (String, String) {
             }
             b'F' => doubled(&w, cur, b'F', "F", &mut c),
             b'G' => letter_g(&w, cur, &mut c),
-            b'H' => {
-                if (cur == 0 || w.vowel(cur - 1)) && w.vowel(cur + 1) {
-                    c.add("H");
-                    2
-                } else {
-                    1
-                }
+            // H sounds only first or between vowels, before a vowel.
+            b'H' if (cur == 0 || w.vowel(cur - 1)) && w.vowel(cur + 1) => {
+                c.add("H");
+                2
             }
             b'J' => letter_j(&w, cur, last, &mut c),
             b'K' => doubled(&w, cur, b'K', "K", &mut c),
