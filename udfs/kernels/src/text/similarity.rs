@@ -1,8 +1,6 @@
 //! String similarity over Unicode scalar values (characters, not bytes),
 //! case-sensitive: compare normalized values for case-insensitive results.
 
-use std::collections::HashMap;
-
 /// Jaro similarity in [0, 1]: 1 for identical strings (two empty strings
 /// included), 0 when one is empty or nothing matches.
 ///
@@ -90,12 +88,16 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
         d[at(0, j + 1)] = infinity;
         d[at(1, j + 1)] = j;
     }
-    // Last row of `a` (1-based) where each character was seen.
-    let mut last_row: HashMap<char, usize> = HashMap::new();
+    // Last row of `a` (1-based) where each character was seen; names have
+    // few distinct characters, so a short list beats hashing.
+    let mut last_row: Vec<(char, usize)> = Vec::new();
     for i in 1..=n {
         let mut last_match_col = 0;
         for j in 1..=m {
-            let i1 = last_row.get(&b[j - 1]).copied().unwrap_or(0);
+            let i1 = last_row
+                .iter()
+                .find(|(c, _)| *c == b[j - 1])
+                .map_or(0, |(_, row)| *row);
             let j1 = last_match_col;
             let cost = if a[i - 1] == b[j - 1] {
                 last_match_col = j;
@@ -109,7 +111,10 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
             let transpose = d[at(i1, j1)] + (i - i1 - 1) + 1 + (j - j1 - 1);
             d[at(i + 1, j + 1)] = substitute.min(insert).min(delete).min(transpose);
         }
-        last_row.insert(a[i - 1], i);
+        match last_row.iter_mut().find(|(c, _)| *c == a[i - 1]) {
+            Some(entry) => entry.1 = i,
+            None => last_row.push((a[i - 1], i)),
+        }
     }
     d[at(n + 1, m + 1)]
 }
