@@ -14,4 +14,5 @@ mod segmentation;
 mod server;
 mod slt;
 mod support;
+mod text;
 mod triggers;

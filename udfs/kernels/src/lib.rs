@@ -8,3 +8,4 @@ pub mod kmeans;
 pub mod metrics;
 pub mod nearest;
 pub mod optimize;
+pub mod text;
