@@ -12,7 +12,9 @@ pub mod clv_apply;
 
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
-pub use microseg_kernels::{clv, exact, kmeans, metrics, nearest, optimize};
+pub use microseg_kernels::{
+    classification, clv, exact, kmeans, logistic, metrics, nearest, optimize,
+};
 pub mod mean;
 pub mod quality;
 
