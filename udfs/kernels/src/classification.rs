@@ -186,7 +186,13 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Result<Vec<RocPoint>, Strin
     check(scores, labels)?;
     let positives = labels.iter().filter(|y| **y).count() as u64;
     let negatives = labels.len() as u64 - positives;
-    let ratio = |a: u64, b: u64| if b == 0 { f64::NAN } else { a as f64 / b as f64 };
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            f64::NAN
+        } else {
+            a as f64 / b as f64
+        }
+    };
     Ok(tie_groups(scores, labels)
         .into_iter()
         .map(|(threshold, tp, fp)| RocPoint {
@@ -271,7 +277,12 @@ mod tests {
         let b = binary_metrics(&[0.5, 0.5], &[false, true], 0.5).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.roc_auc, 0.5);
-        assert!(binary_metrics(&[0.5, 0.2], &[true, true], 0.5).unwrap().roc_auc.is_nan());
+        assert!(
+            binary_metrics(&[0.5, 0.2], &[true, true], 0.5)
+                .unwrap()
+                .roc_auc
+                .is_nan()
+        );
         assert!(binary_metrics(&[f64::NAN], &[true], 0.5).is_err());
     }
 

@@ -21,7 +21,8 @@ pub struct LogisticOptions {
     pub l2: f64,
     /// Newton iterations at most.
     pub max_iterations: u32,
-    /// Converged when ‖∇F‖∞ ≤ tolerance × Σ sᵢ (a per-row scale).
+    /// Converged when ‖∇F‖∞ ≤ tolerance × Σ sᵢ (a per-row scale), or when
+    /// the Newton decrement says the next step gains nothing representable.
     pub tolerance: f64,
     /// Threads for the sums.
     pub threads: usize,
@@ -211,7 +212,10 @@ pub fn fit(
         ));
     }
     if !(options.l2 >= 0.0 && options.l2.is_finite()) {
-        return Err(format!("l2 must be a finite number ≥ 0, got {}", options.l2));
+        return Err(format!(
+            "l2 must be a finite number ≥ 0, got {}",
+            options.l2
+        ));
     }
     if s.iter().any(|w| !(*w > 0.0 && w.is_finite())) {
         return Err("row weights must be finite and > 0".into());
@@ -273,13 +277,35 @@ pub fn fit(
             if let Some(step) = cholesky_solve(&hj, &grad, p) {
                 break step;
             }
-            jitter = if jitter == 0.0 { scale * 1e-12 } else { jitter * 100.0 };
+            jitter = if jitter == 0.0 {
+                scale * 1e-12
+            } else {
+                jitter * 100.0
+            };
             if jitter > scale * 1e6 {
                 return Err("the Hessian cannot be factored".into());
             }
         };
-        // Backtracking (Armijo) on the Newton direction.
         let slope: f64 = -grad.iter().zip(&step).map(|(g, v)| g * v).sum::<f64>();
+        // The Newton decrement: when the decrease the step promises is
+        // below the objective's rounding, no line search can see it, and
+        // the full step is the last useful one.
+        if -slope / 2.0 <= 1e-14 * objective.abs().max(1.0) {
+            for (a, v) in theta.iter_mut().zip(&step) {
+                *a -= v;
+            }
+            iterations += 1;
+            converged = true;
+            let acc = sums(x, y, s, d, &theta, false, options.threads);
+            objective = acc[0] + penalty(&theta);
+            let mut grad = acc[1..=p].to_vec();
+            for j in 1..p {
+                grad[j] += options.l2 * theta[j];
+            }
+            gradient_norm = grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) / total;
+            break;
+        }
+        // Backtracking (Armijo) on the Newton direction.
         let mut t = 1.0;
         let mut accepted = false;
         for _ in 0..60 {
@@ -383,7 +409,11 @@ mod tests {
         let x = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
         let y = [true, false, true, false, true];
         let f = fit(&x, &y, &[1.0; 5], 2, &LogisticOptions::default()).unwrap();
-        let p = |row: usize| sigmoid(f.intercept + f.coefficients[0] * x[row * 2] + f.coefficients[1] * x[row * 2 + 1]);
+        let p = |row: usize| {
+            sigmoid(
+                f.intercept + f.coefficients[0] * x[row * 2] + f.coefficients[1] * x[row * 2 + 1],
+            )
+        };
         assert!((p(0) - 0.5).abs() < 1e-6, "{f:?}");
         assert!((p(2) - 2.0 / 3.0).abs() < 1e-6, "{f:?}");
     }

@@ -8,7 +8,10 @@
 
 pub mod apply;
 pub mod bound;
+pub mod classifier;
 pub mod clv_apply;
+pub mod evaluate;
+pub mod predict;
 
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
@@ -31,7 +34,10 @@ use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
 pub use bound::{Bound, Fitted, ModelFunction};
+pub use classifier::LogisticModel;
+pub use evaluate::ClassifierScores;
 pub use mean::ModelMean;
+pub use predict::Predict;
 pub use quality::ModelQuality;
 
 /// How one input column becomes model dimensions.
@@ -275,6 +281,12 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             clv_apply::ClvFunction::clv(),
         )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Predict::proba(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Predict::label(),
+        )),
     ]
 }
 
@@ -286,6 +298,15 @@ pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>>
         )),
         Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
             ModelQuality::new(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::metrics(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::roc(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::gains(),
         )),
     ]
 }
