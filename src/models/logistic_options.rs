@@ -159,7 +159,7 @@ impl LogisticSettings {
         let max_iterations = number(
             "max_iterations",
             100.0,
-            &|v| v >= 1.0 && v <= 10_000.0 && v.fract() == 0.0,
+            &|v| (1.0..=10_000.0).contains(&v) && v.fract() == 0.0,
             "a whole number from 1 to 10000",
         )? as u32;
         let seed = match options.get("seed") {

@@ -365,7 +365,7 @@ async fn classifier_errors() {
     let lr = "CREATE MODEL lr OPTIONS (model_type 'logistic_reg', input_label_cols ['y'])";
     for (sql, wanted) in [
         (
-            format!("CREATE MODEL m OPTIONS (model_type 'logistic_reg', input_label_cols ['nope']) AS SELECT x, y FROM t"),
+            "CREATE MODEL m OPTIONS (model_type 'logistic_reg', input_label_cols ['nope']) AS SELECT x, y FROM t".to_string(),
             "CREATE MODEL m: the training query has no column nope",
         ),
         (

@@ -105,10 +105,10 @@ fn chunk_sums(
         if hessian {
             let h = s[i] * mu * (1.0 - mu);
             let mut k = 1 + p;
-            for a in 0..p {
-                let ha = h * xt[a];
-                for b in a..p {
-                    out[k] += ha * xt[b];
+            for (a, xa) in xt.iter().enumerate() {
+                let ha = h * xa;
+                for xb in &xt[a..] {
+                    out[k] += ha * xb;
                     k += 1;
                 }
             }
