@@ -613,8 +613,8 @@ mod tests {
                 })
                 .collect();
             let mut started: HashMap<Vec<Option<String>>, u64> = HashMap::new();
-            for row in 0..rows {
-                *started.entry(prefix(row, start[row])).or_default() += 1;
+            for (row, &level) in start.iter().enumerate() {
+                *started.entry(prefix(row, level)).or_default() += 1;
             }
             let mut carried: HashMap<&str, u64> = HashMap::new();
             for label in &got {
