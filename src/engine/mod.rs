@@ -114,6 +114,12 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         crate::tables::register_all(&ctx, &cache);
         ctx.register_udtf(
+            crate::models::importance_name(),
+            Arc::new(crate::models::FeatureImportanceFunction::new(Arc::clone(
+                &cache,
+            ))),
+        );
+        ctx.register_udtf(
             crate::models::centroids_name(),
             Arc::new(crate::models::ModelCentroidsFunction::new(Arc::clone(
                 &cache,

@@ -5,6 +5,7 @@
 
 mod centroids;
 mod clv;
+mod importance;
 mod logistic;
 mod logistic_options;
 mod options;
@@ -24,6 +25,12 @@ use microseg_udfs::model::kmeans::{self, KMeansOptions};
 use microseg_udfs::model::{Feature, encode, is_categorical};
 
 pub use centroids::ModelCentroidsFunction;
+pub use importance::FeatureImportanceFunction;
+
+/// The SQL name of `model_feature_importance`.
+pub fn importance_name() -> &'static str {
+    importance::NAME
+}
 
 /// The SQL name of `model_centroids`.
 pub fn centroids_name() -> &'static str {
@@ -462,14 +469,8 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
         rows.push(("positive_class".into(), label.classes[1].clone()));
         rows.push(("negative_class".into(), label.classes[0].clone()));
         rows.push(("coefficients".into(), model.centroids.len().to_string()));
-        let names = m.features.iter().flat_map(|f| match f {
-            Feature::Numeric { name, .. } => vec![name.clone()],
-            Feature::Categorical { name, categories } => categories
-                .iter()
-                .map(|c| format!("{name}={}", c.as_deref().unwrap_or("NULL")))
-                .collect(),
-        });
-        for (feature, value) in names.zip(&model.centroids) {
+        let names = microseg_udfs::model::classifier::dimension_names(&m.features);
+        for (feature, value) in names.iter().zip(&model.centroids) {
             rows.push((format!("coefficient.{feature}"), format!("{value:.9}")));
         }
     }

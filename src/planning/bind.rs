@@ -27,7 +27,8 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
 use microseg_udfs::model::{
-    ClassifierScores, ClusterAssign, ModelFunction, ModelMean, ModelQuality, Predict,
+    ClassifierScores, ClusterAssign, ExplainPredict, ModelFunction, ModelMean, ModelQuality,
+    Predict,
 };
 use microseg_udfs::segment::SegmentOf;
 
@@ -123,12 +124,15 @@ impl BindCatalog {
             inner.downcast_ref::<ClusterAssign>(),
             inner.downcast_ref::<ClvFunction>(),
             inner.downcast_ref::<Predict>(),
+            inner.downcast_ref::<ExplainPredict>(),
         ) {
-            (Some(f), _, _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+            (Some(f), _, _, _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
-            (_, Some(f), _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+            (_, Some(f), _, _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
-            (_, _, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+            (_, _, Some(f), _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+            (_, _, _, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
             _ => None,
         };
@@ -272,6 +276,7 @@ fn is_catalog_call(call: &ScalarFunction) -> bool {
         || inner.downcast_ref::<ClusterAssign>().is_some_and(unbound)
         || inner.downcast_ref::<ClvFunction>().is_some_and(unbound)
         || inner.downcast_ref::<Predict>().is_some_and(unbound)
+        || inner.downcast_ref::<ExplainPredict>().is_some_and(unbound)
 }
 
 fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {

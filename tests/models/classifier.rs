@@ -247,6 +247,56 @@ async fn classifier_metrics_match_scikit_learn() {
     .await;
     assert_eq!(column(&batches, "labelled"), column(&batches, "scored"));
 
+    // explain_predict: every column's contribution, summed with the
+    // intercept and the offset, is the row's logit; model_feature_importance
+    // lists DESCRIBE's coefficients by decreasing magnitude.
+    let intercept: f64 = ours["parameter.intercept"].parse().unwrap();
+    let offset: f64 = ours["parameter.offset"].parse().unwrap();
+    let batches = run(
+        &engine,
+        &format!(
+            "WITH e AS (SELECT customer_id, predict_proba('churn', {FEATURES}) AS p,
+                               unnest(explain_predict('churn', 6, {FEATURES})) AS item FROM next)
+             SELECT max(abs(ln(p / (1 - p)) - ({intercept}) - ({offset}) - s)) AS gap, count(*) AS n, min(items) AS items
+             FROM (SELECT customer_id, max(p) AS p, sum(item['contribution']) AS s, count(*) AS items FROM e GROUP BY customer_id)"
+        ),
+    )
+    .await;
+    assert!(column(&batches, "gap")[0].unwrap() < 1e-8, "{batches:?}");
+    assert_eq!(column(&batches, "items")[0].unwrap(), 6.0);
+    let top = run(
+        &engine,
+        &format!("SELECT explain_predict('churn', 1, {FEATURES})[1]['contribution'] AS c, explain_predict('churn', 6, {FEATURES}) AS all6 FROM next LIMIT 50"),
+    )
+    .await;
+    let firsts = column(&top, "c");
+    let all = top[0].column_by_name("all6").unwrap().as_list::<i32>();
+    for (i, first) in firsts.iter().enumerate().take(all.len()) {
+        let items = all.value(i);
+        let items = items.as_struct();
+        let c = items.column(1).as_primitive::<Float64Type>();
+        let largest = c.values().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_eq!(first.unwrap().abs(), largest);
+    }
+    let importance = run(
+        &engine,
+        "SELECT feature, coefficient, importance, rank FROM model_feature_importance('churn')",
+    )
+    .await;
+    let features = importance[0].column(0).as_string::<i32>();
+    let coefficients = column(&importance, "coefficient");
+    let magnitudes = column(&importance, "importance");
+    assert_eq!(features.len().to_string(), ours["coefficients"]);
+    for i in 0..features.len() {
+        let stored: f64 = ours[&format!("coefficient.{}", features.value(i))]
+            .parse()
+            .unwrap();
+        assert!((coefficients[i].unwrap() - stored).abs() < 1e-8);
+        if i > 0 {
+            assert!(magnitudes[i] <= magnitudes[i - 1]);
+        }
+    }
+
     // The model beats the recency rule (longer since the last order, more
     // likely churned) out of time, at the next cutoff.
     let aucs = python(&["auc", csv.to_str().unwrap(), "p", "recency_days"]);
@@ -443,6 +493,18 @@ async fn classifier_errors() {
         (
             "SELECT * FROM model_evaluate('km', t, 0.5)",
             "model_evaluate: argument 3 (threshold) is for classifiers",
+        ),
+        (
+            "SELECT * FROM model_feature_importance('km')",
+            "model_feature_importance: argument 1 (model): km@1 is a k-means model, not a classifier",
+        ),
+        (
+            "SELECT explain_predict('lr', 0, x, c) FROM t",
+            "explain_predict: argument 2 (k) must be a whole number ≥ 1",
+        ),
+        (
+            "SELECT explain_predict('km', 1, x) FROM t",
+            "explain_predict: argument 1 (model): km@1 is a k-means model",
         ),
         (
             "SELECT * FROM model_roc('km', t)",

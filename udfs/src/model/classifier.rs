@@ -94,6 +94,21 @@ impl LogisticModel {
     }
 }
 
+/// The name of each encoded dimension: a numeric column's name, or
+/// `column=value` for a one-hot category (`column=NULL` for NULL).
+pub fn dimension_names(features: &[Feature]) -> Vec<String> {
+    features
+        .iter()
+        .flat_map(|f| match f {
+            Feature::Numeric { name, .. } => vec![name.clone()],
+            Feature::Categorical { name, categories } => categories
+                .iter()
+                .map(|c| format!("{name}={}", c.as_deref().unwrap_or("NULL")))
+                .collect(),
+        })
+        .collect()
+}
+
 /// NaN and ±infinity are broken values, not missing ones (that is NULL):
 /// refused, naming the feature.
 pub(crate) fn refuse_non_finite(

@@ -11,6 +11,7 @@ pub mod bound;
 pub mod classifier;
 pub mod clv_apply;
 pub mod evaluate;
+pub mod explain;
 pub mod predict;
 
 // The numeric kernels live in their own crate without DataFusion, so they
@@ -36,6 +37,7 @@ pub use apply::ClusterAssign;
 pub use bound::{Bound, Fitted, ModelFunction};
 pub use classifier::LogisticModel;
 pub use evaluate::ClassifierScores;
+pub use explain::ExplainPredict;
 pub use mean::ModelMean;
 pub use predict::Predict;
 pub use quality::ModelQuality;
@@ -286,6 +288,9 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         )),
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             Predict::label(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ExplainPredict::new(),
         )),
     ]
 }
