@@ -11,14 +11,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, ScalarValue, plan_datafusion_err, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::Expr;
 use microseg_udfs::model::Fitted;
 use microseg_udfs::model::classifier::dimension_names;
 
 use crate::catalog::CatalogCache;
-use crate::catalog::models::parse_reference;
 
 /// The SQL name.
 pub const NAME: &str = "model_feature_importance";
@@ -38,23 +36,7 @@ impl FeatureImportanceFunction {
 
 impl TableFunctionImpl for FeatureImportanceFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if exprs.len() != 1 {
-            return plan_err!(
-                "{NAME}: expected 1 argument (the model's name), got {}",
-                exprs.len()
-            );
-        }
-        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = &exprs[0] else {
-            return plan_err!("{NAME}: argument 1 (model) must be a string literal");
-        };
-        let (name, version) =
-            parse_reference(reference).map_err(|e| plan_datafusion_err!("{e}"))?;
-        let entry = match self.cache.snapshot().model(&name, version) {
-            Ok(Some(entry)) => entry,
-            Ok(None) => return plan_err!("{NAME}: unknown model {reference}"),
-            Err(why) => return plan_err!("{NAME}: model {reference} cannot be read: {why}"),
-        };
+        let entry = super::centroids::model_entry(&self.cache, NAME, args.exprs())?;
         let Fitted::Logistic(model) = entry.bound.0.as_ref() else {
             return plan_err!(
                 "{NAME}: argument 1 (model): {} is a {} model, not a classifier (model_type 'logistic_reg')",

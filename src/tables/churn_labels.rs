@@ -34,29 +34,11 @@ const FUTURE: &str = "__future_customer";
 #[derive(Debug, Default)]
 pub struct ChurnLabelsFunction;
 
-/// A constant date/timestamp as microseconds since the epoch (naive).
+/// The cutoff as microseconds since the epoch (naive).
 fn micros_of(value: &ScalarValue, micros_type: &DataType) -> Result<i64> {
-    let ok = matches!(
-        value.data_type(),
-        DataType::Utf8
-            | DataType::Utf8View
-            | DataType::LargeUtf8
-            | DataType::Date32
-            | DataType::Date64
-            | DataType::Timestamp(_, _)
-    );
-    if !ok {
-        return plan_err!(
-            "{NAME}: argument 5 (cutoff) must be a date or timestamp, got {} {value}",
-            value.data_type()
-        );
-    }
-    match value.cast_to(micros_type) {
-        Ok(ScalarValue::TimestampMicrosecond(Some(v), _)) => Ok(v),
-        Ok(_) => plan_err!("{NAME}: argument 5 (cutoff) must not be NULL"),
-        Err(e) => {
-            plan_err!("{NAME}: argument 5 (cutoff) is not a valid date or timestamp: {value}: {e}")
-        }
+    match args::temporal(NAME, 4, "cutoff", value, micros_type)? {
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Ok(v),
+        _ => plan_err!("{NAME}: argument 5 (cutoff) must not be NULL"),
     }
 }
 

@@ -230,18 +230,23 @@ pub fn fit(
     let mut theta = vec![0.0; p];
     theta[0] = (positive / (total - positive)).ln();
     let penalty = |t: &[f64]| 0.5 * options.l2 * t[1..].iter().map(|v| v * v).sum::<f64>();
+    // F, ∇F and ‖∇F‖∞ / Σ s from the unpenalised sums `acc` at `theta`.
+    let penalised = |acc: &[f64], theta: &[f64]| {
+        let mut grad = acc[1..=p].to_vec();
+        for j in 1..p {
+            grad[j] += options.l2 * theta[j];
+        }
+        let norm = grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) / total;
+        (acc[0] + penalty(theta), grad, norm)
+    };
     let mut iterations = 0;
     let mut converged = false;
     let mut objective;
     let mut gradient_norm;
     loop {
         let acc = sums(x, y, s, d, &theta, true, options.threads);
-        objective = acc[0] + penalty(&theta);
-        let mut grad = acc[1..=p].to_vec();
-        for j in 1..p {
-            grad[j] += options.l2 * theta[j];
-        }
-        gradient_norm = grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) / total;
+        let grad;
+        (objective, grad, gradient_norm) = penalised(&acc, &theta);
         if !gradient_norm.is_finite() {
             return Err("the fit diverged (a feature too large to standardize?)".into());
         }
@@ -297,12 +302,7 @@ pub fn fit(
             iterations += 1;
             converged = true;
             let acc = sums(x, y, s, d, &theta, false, options.threads);
-            objective = acc[0] + penalty(&theta);
-            let mut grad = acc[1..=p].to_vec();
-            for j in 1..p {
-                grad[j] += options.l2 * theta[j];
-            }
-            gradient_norm = grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) / total;
+            (objective, _, gradient_norm) = penalised(&acc, &theta);
             break;
         }
         // Backtracking (Armijo) on the Newton direction.

@@ -129,15 +129,15 @@ pub trait ModelFunction: Sized {
     fn bind(&self, models: Vec<Bound>) -> Result<Self>;
 }
 
-/// What a one-model k-means function holds: its signature and, once bound,
-/// the model.
+/// What a one-model function holds: its signature and, once bound, the
+/// model (checked to be of the kind the function applies).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct KMeansSlot {
+pub(crate) struct ModelSlot {
     pub signature: Signature,
     pub model: Option<Bound>,
 }
 
-impl KMeansSlot {
+impl ModelSlot {
     /// As registered: user-defined argument types, no model.
     pub fn unbound() -> Self {
         Self {
@@ -148,9 +148,23 @@ impl KMeansSlot {
 
     /// Bound to the one k-means model in `models`, for function `func`.
     pub fn bind(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        self.bind_checked(func, models, |m| m.kmeans(func).map(|_| ()))
+    }
+
+    /// Bound to the one classifier in `models`, for function `func`.
+    pub fn bind_classifier(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        self.bind_checked(func, models, |m| m.classifier(func).map(|_| ()))
+    }
+
+    fn bind_checked(
+        &self,
+        func: &str,
+        models: Vec<Bound>,
+        check: impl Fn(&Bound) -> Result<()>,
+    ) -> Result<Self> {
         let [model] = <[Bound; 1]>::try_from(models)
             .map_err(|m| plan_datafusion_err!("{func}: expected 1 model, got {}", m.len()))?;
-        model.kmeans(func)?;
+        check(&model)?;
         Ok(Self {
             signature: self.signature.clone(),
             model: Some(model),

@@ -5,7 +5,7 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use serde::{Deserialize, Serialize};
 
@@ -117,26 +117,11 @@ pub(crate) fn refuse_non_finite(
     features: &[Feature],
     columns: &[ArrayRef],
 ) -> Result<()> {
-    for (feature, column) in features.iter().zip(columns) {
-        if feature.scale().is_none() || !column.data_type().is_floating() {
-            continue;
-        }
-        let values = match cast(column, &DataType::Float64) {
-            Ok(values) => values,
-            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
-        };
-        let values = values.as_primitive::<Float64Type>();
-        if let Some((_, x)) = values
-            .values()
-            .iter()
-            .enumerate()
-            .find(|&(i, x)| !x.is_finite() && values.is_valid(i))
-        {
-            return exec_err!(
-                "{func}: feature {} of model {model} is {x}: only finite numbers (or NULL, read as the training mean) can be scored",
-                feature.name()
-            );
-        }
+    match super::first_non_finite(features, columns)? {
+        Some((feature, x)) => exec_err!(
+            "{func}: feature {} of model {model} is {x}: only finite numbers (or NULL, read as the training mean) can be scored",
+            feature.name()
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -23,12 +23,10 @@ use datafusion::common::{
     Result, ScalarValue, exec_err, internal_err, plan_datafusion_err, plan_err,
 };
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, ModelFunction, check_model_features};
+use super::bound::{Bound, ModelFunction, ModelSlot, check_model_features};
 use super::classification::{binary_metrics, gains, roc_curve};
 
 /// What the aggregate reports.
@@ -159,8 +157,7 @@ struct GainsDoc;
 pub struct ClassifierScores {
     name: &'static str,
     kind: Kind,
-    signature: Signature,
-    model: Option<Bound>,
+    slot: ModelSlot,
 }
 
 impl ClassifierScores {
@@ -183,8 +180,7 @@ impl ClassifierScores {
         Self {
             name,
             kind,
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: None,
+            slot: ModelSlot::unbound(),
         }
     }
 
@@ -200,15 +196,6 @@ impl ClassifierScores {
             Kind::Gains => list_of(DataType::Struct(gains_fields())),
         }
     }
-
-    fn bound(&self) -> Result<&Bound> {
-        self.model.as_ref().ok_or_else(|| {
-            plan_datafusion_err!(
-                "{}: argument 1 (model) was not resolved to a model: run the query through the microseg engine",
-                self.name
-            )
-        })
-    }
 }
 
 impl ModelFunction for ClassifierScores {
@@ -217,19 +204,14 @@ impl ModelFunction for ClassifierScores {
     }
 
     fn is_bound(&self) -> bool {
-        self.model.is_some()
+        self.slot.model.is_some()
     }
 
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
-        let [model] = <[Bound; 1]>::try_from(models).map_err(|m| {
-            plan_datafusion_err!("{}: expected 1 model, got {}", self.name, m.len())
-        })?;
-        model.classifier(self.name)?;
         Ok(Self {
             name: self.name,
             kind: self.kind,
-            signature: self.signature.clone(),
-            model: Some(model),
+            slot: self.slot.bind_classifier(self.name, models)?,
         })
     }
 }
@@ -240,7 +222,7 @@ impl AggregateUDFImpl for ClassifierScores {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.slot.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -269,7 +251,7 @@ impl AggregateUDFImpl for ClassifierScores {
     }
 
     fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        if let Some(bound) = &self.model {
+        if let Some(bound) = &self.slot.model {
             let model = bound.classifier(self.name)?;
             check_model_features(
                 self.name,
@@ -286,7 +268,7 @@ impl AggregateUDFImpl for ClassifierScores {
         Ok(Box::new(ScoresAccumulator {
             name: self.name,
             kind: self.kind,
-            model: self.bound()?.clone(),
+            model: self.slot.model(self.name)?.clone(),
             threshold: None,
             scores: Vec::new(),
             labels: Vec::new(),

@@ -7,14 +7,14 @@ use datafusion::arrow::array::{
     ArrayRef, Float64Builder, ListBuilder, StringBuilder, StructBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_datafusion_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    Signature,
 };
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, ModelFunction, check_model_features};
+use super::bound::{Bound, ModelFunction, ModelSlot, check_model_features};
 use super::{Feature, encode};
 
 /// The SQL name.
@@ -57,10 +57,7 @@ class-weight offset) plus the sum of every column's contribution.",
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ExplainPredict {
-    signature: Signature,
-    model: Option<Bound>,
-}
+pub struct ExplainPredict(ModelSlot);
 
 impl Default for ExplainPredict {
     fn default() -> Self {
@@ -71,10 +68,7 @@ impl Default for ExplainPredict {
 impl ExplainPredict {
     /// The registered, unbound function.
     pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: None,
-        }
+        Self(ModelSlot::unbound())
     }
 }
 
@@ -95,17 +89,11 @@ impl ModelFunction for ExplainPredict {
     }
 
     fn is_bound(&self) -> bool {
-        self.model.is_some()
+        self.0.model.is_some()
     }
 
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
-        let [model] = <[Bound; 1]>::try_from(models)
-            .map_err(|m| plan_datafusion_err!("{NAME}: expected 1 model, got {}", m.len()))?;
-        model.classifier(NAME)?;
-        Ok(Self {
-            signature: self.signature.clone(),
-            model: Some(model),
-        })
+        self.0.bind_classifier(NAME, models).map(Self)
     }
 }
 
@@ -115,7 +103,7 @@ impl ScalarUDFImpl for ExplainPredict {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -140,7 +128,7 @@ impl ScalarUDFImpl for ExplainPredict {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        if let Some(bound) = &self.model {
+        if let Some(bound) = &self.0.model {
             let model = bound.classifier(NAME)?;
             check_model_features(
                 NAME,
@@ -155,12 +143,7 @@ impl ScalarUDFImpl for ExplainPredict {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(bound) = &self.model else {
-            return exec_err!(
-                "{NAME}: argument 1 (model) was not resolved to a model: run the query through the microseg engine"
-            );
-        };
-        let model = bound.classifier(NAME)?;
+        let model = self.0.model(NAME)?.classifier(NAME)?;
         let k = match &args.args[1] {
             ColumnarValue::Scalar(v) => k_of(Some(v))?,
             ColumnarValue::Array(_) => {

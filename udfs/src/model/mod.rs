@@ -259,6 +259,34 @@ pub fn encode_into<T: From<f32> + Copy>(
     Ok(())
 }
 
+/// The first numeric feature value that is NaN or ±infinity (only
+/// floating-point columns can hold one), with its feature: a broken value,
+/// not a missing one (that is NULL), which the applying functions refuse.
+pub(crate) fn first_non_finite<'a>(
+    features: &'a [Feature],
+    columns: &[ArrayRef],
+) -> Result<Option<(&'a Feature, f64)>> {
+    for (feature, column) in features.iter().zip(columns) {
+        if feature.scale().is_none() || !column.data_type().is_floating() {
+            continue;
+        }
+        let values = match cast(column, &DataType::Float64) {
+            Ok(values) => values,
+            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
+        };
+        let values = values.as_primitive::<Float64Type>();
+        if let Some((_, x)) = values
+            .values()
+            .iter()
+            .enumerate()
+            .find(|&(i, x)| !x.is_finite() && values.is_valid(i))
+        {
+            return Ok(Some((feature, *x)));
+        }
+    }
+    Ok(None)
+}
+
 /// The model functions.
 pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
     vec![

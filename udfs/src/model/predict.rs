@@ -8,14 +8,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{Result, exec_err, plan_datafusion_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    Signature,
 };
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, ModelFunction, check_model_features};
+use super::bound::{Bound, ModelFunction, ModelSlot, check_model_features};
 
 #[user_doc(
     doc_section(label = "Model Functions"),
@@ -72,9 +72,8 @@ struct LabelDoc;
 pub struct Predict {
     name: &'static str,
     label: bool,
-    signature: Signature,
-    /// The classifier argument 1 resolved to; `None` as registered.
-    model: Option<Bound>,
+    /// The classifier argument 1 resolved to; none as registered.
+    slot: ModelSlot,
 }
 
 impl Predict {
@@ -92,8 +91,7 @@ impl Predict {
         Self {
             name,
             label,
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: None,
+            slot: ModelSlot::unbound(),
         }
     }
 
@@ -134,19 +132,14 @@ impl ModelFunction for Predict {
     }
 
     fn is_bound(&self) -> bool {
-        self.model.is_some()
+        self.slot.model.is_some()
     }
 
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
-        let [model] = <[Bound; 1]>::try_from(models).map_err(|m| {
-            plan_datafusion_err!("{}: expected 1 model, got {}", self.name, m.len())
-        })?;
-        model.classifier(self.name)?;
         Ok(Self {
             name: self.name,
             label: self.label,
-            signature: self.signature.clone(),
-            model: Some(model),
+            slot: self.slot.bind_classifier(self.name, models)?,
         })
     }
 }
@@ -157,7 +150,7 @@ impl ScalarUDFImpl for Predict {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.slot.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -183,7 +176,7 @@ impl ScalarUDFImpl for Predict {
 
     /// Once bound, checks the features (and a threshold) against the model.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        if let Some(bound) = &self.model {
+        if let Some(bound) = &self.slot.model {
             let model = bound.classifier(self.name)?;
             let n = self.features_of(args.arg_fields.len(), model.features.len())?;
             check_model_features(
@@ -208,13 +201,7 @@ impl ScalarUDFImpl for Predict {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(bound) = &self.model else {
-            return exec_err!(
-                "{}: argument 1 (model) was not resolved to a model: run the query through the microseg engine, which binds model names when it plans",
-                self.name
-            );
-        };
-        let model = bound.classifier(self.name)?;
+        let model = self.slot.model(self.name)?.classifier(self.name)?;
         let rows = args.number_rows;
         let n = self.features_of(args.args.len(), model.features.len())?;
         let columns: Vec<ArrayRef> = args.args[1..=n]
