@@ -127,7 +127,7 @@ impl TableFunctionImpl for ModelEvaluateFunction {
             }
             if exprs.len() == 3 {
                 return plan_err!(
-                    "{func}: argument 3 (threshold) is for classifiers; {model} is not one"
+                    "{func}: argument 3 (threshold) is for classifiers, named by a string literal; {model} is not one"
                 );
             }
             return kmeans(model, scan);
