@@ -564,3 +564,59 @@ async fn classifier_errors() {
         "{e}"
     );
 }
+
+/// The splits and the balanced class weights do what DESCRIBE says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifier_splits_and_weights() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    run(
+        &engine,
+        "CREATE VIEW t AS SELECT CAST(v AS DOUBLE) AS x, CASE WHEN v % 3 = 0 THEN 'a' ELSE 'b' END AS c, v % 4 = 0 AS y, v AS day FROM generate_series(1, 200) s(v)",
+    )
+    .await;
+    // 'seq': the rows from the 75% quantile of day on (days 151..200) evaluate;
+    // day is not a feature.
+    run(
+        &engine,
+        "CREATE MODEL s OPTIONS (model_type 'logistic_reg', input_label_cols ['y'], data_split_method 'seq', data_split_col 'day', data_split_eval_fraction 0.25) AS SELECT x, c, y, day FROM t",
+    )
+    .await;
+    let d = describe(&engine, "s").await;
+    assert_eq!(d["metric.eval_rows"], "50.000000", "{d:?}");
+    assert_eq!(d["coefficients"], "3");
+    assert!(!d.contains_key("feature.day") && d.contains_key("feature.x"));
+    // 'random': about the fraction, and the same rows whatever their order.
+    let random = |name: &str, order: &str| {
+        format!(
+            "CREATE MODEL {name} OPTIONS (model_type 'logistic_reg', input_label_cols ['y'], data_split_method 'random', data_split_eval_fraction 0.3, seed 5) AS SELECT x, c, y FROM t ORDER BY x {order}"
+        )
+    };
+    run(&engine, &random("r1", "ASC")).await;
+    run(&engine, &random("r2", "DESC")).await;
+    let (r1, r2) = (describe(&engine, "r1").await, describe(&engine, "r2").await);
+    let eval: f64 = r1["metric.eval_rows"].parse().unwrap();
+    assert!((40.0..=80.0).contains(&eval), "{r1:?}");
+    for key in [
+        "metric.eval_rows",
+        "parameter.intercept",
+        "coefficient.x",
+        "metric.eval_log_loss",
+    ] {
+        assert_eq!(r1[key], r2[key], "{key}");
+    }
+    // Balanced weights n / (2 n_class): 50 positives, 150 negatives, so
+    // w_pos / w_neg = 3 and predictions are shifted back by −ln 3.
+    run(
+        &engine,
+        "CREATE MODEL w OPTIONS (model_type 'logistic_reg', input_label_cols ['y'], auto_class_weights true, data_split_method 'no_split') AS SELECT x, c, y FROM t",
+    )
+    .await;
+    let w = describe(&engine, "w").await;
+    let offset: f64 = w["parameter.offset"].parse().unwrap();
+    assert!((offset + 3f64.ln()).abs() < 1e-9, "{w:?}");
+    assert_eq!(
+        w["option.class_weights"],
+        format!("[{}, {}]", 200.0 / 300.0, 200.0 / 100.0)
+    );
+}
