@@ -14,7 +14,7 @@ use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
 
-pub use models::{ModelMeta, StoredModel};
+pub use models::{LabelMeta, ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 pub use snapshot::{CatalogCache, ModelEntry, Snapshot};
 

@@ -112,7 +112,13 @@ impl Engine {
         let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
-        crate::tables::register_all(&ctx);
+        crate::tables::register_all(&ctx, &cache);
+        ctx.register_udtf(
+            crate::models::importance_name(),
+            Arc::new(crate::models::FeatureImportanceFunction::new(Arc::clone(
+                &cache,
+            ))),
+        );
         ctx.register_udtf(
             crate::models::centroids_name(),
             Arc::new(crate::models::ModelCentroidsFunction::new(Arc::clone(
