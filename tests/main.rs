@@ -13,5 +13,6 @@ mod planning;
 mod segmentation;
 mod server;
 mod slt;
+mod sources;
 mod support;
 mod triggers;
