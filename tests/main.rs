@@ -5,6 +5,7 @@ mod delta;
 mod engine;
 mod fixtures;
 mod generate;
+mod identity_graph;
 mod jobs;
 mod lake;
 mod layers;

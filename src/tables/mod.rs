@@ -11,11 +11,14 @@
 //!   over a materialized Delta segment table's history
 //! - `lookalike(model, seeds, candidates, n)` and `model_evaluate(model, relation)`:
 //!   models applied to tables or views, the model and `n` possibly parameters
+//! - `identity_components(graph)`: a stored identity graph's profiles
+//!   ([`identity`] also builds the graphs for `CREATE IDENTITY GRAPH`)
 
 mod affinity;
 pub(crate) mod args;
 mod clv_summary;
 mod history;
+pub mod identity;
 mod lookalike;
 mod model_evaluate;
 mod rfm;
