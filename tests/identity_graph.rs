@@ -129,6 +129,33 @@ async fn identity_graph_links_sources_keeps_ids_and_explains_itself() {
     // people, so precision stays below 1. Measured 2026-12 (seed 5):
     // precision 0.979, recall 0.723, F1 0.832; the floors leave about
     // three points for changes to the noise model.
+    // The same figures from scikit-learn over the stored components.
+    let components = lake.join("_microseg/identity_graphs/people/v2/components.parquet");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python/identity_pairs_reference.py");
+    let python = std::env::var("MICROSEG_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&components)
+        .arg(lake.join("_truth/identities"))
+        .output()
+        .expect("run python3 (tests/run.sh sets up a venv with scikit-learn)");
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reference: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (ours, theirs) in [p, r, f1].iter().zip(&reference) {
+        assert!(
+            (ours - theirs).abs() < 1e-12,
+            "ours {ours}, scikit-learn {theirs}"
+        );
+    }
     assert!(p > 0.95, "precision {p}");
     assert!(r > 0.69, "recall {r}");
     assert!(f1 > 0.80, "F1 {f1}");
