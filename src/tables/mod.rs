@@ -14,12 +14,15 @@
 //! - `lookalike(model, seeds, candidates, n)`, `model_evaluate(model, relation [, threshold])`,
 //!   `model_roc` and `model_gains`: models applied to tables or views, the model and `n`
 //!   possibly parameters
+//! - `identity_components(graph)`: a stored identity graph's profiles
+//!   ([`identity`] also builds the graphs for `CREATE IDENTITY GRAPH`)
 
 mod affinity;
 pub(crate) mod args;
 mod churn_labels;
 mod clv_summary;
 mod history;
+pub mod identity;
 mod lookalike;
 mod model_evaluate;
 mod rfm;
