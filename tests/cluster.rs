@@ -380,3 +380,34 @@ fn cluster_processes_answer_sql_cluster() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delta_tables_are_refused_by_name() {
+    let lake = small_lake_copy();
+    let location = microseg::lake::LakeLocation::parse(&lake.path().to_string_lossy()).unwrap();
+    let rows = crate::support::batch(vec![(
+        "customer_id",
+        crate::support::col(datafusion::arrow::array::Int64Array::from(vec![1, 2, 3])),
+    )]);
+    microseg::delta::uninitialized(&location, "segments/tiny")
+        .unwrap()
+        .write(vec![rows])
+        .await
+        .unwrap();
+    let location = lake.path().to_string_lossy().into_owned();
+    let (scheduler, _executors) = start_cluster().await;
+    let remote = microseg::cluster::connect(
+        open_partitioned(&location).await,
+        &format!("df://{}", scheduler.addr()),
+    )
+    .await
+    .unwrap();
+    let err = crate::support::error(&remote, "SELECT count(*) FROM segments.tiny").await;
+    assert!(
+        err.contains("segments.tiny") && err.contains("not yet supported on a cluster"),
+        "{err}"
+    );
+    // The Parquet tables of the same lake still run there.
+    let n = run(&remote, "SELECT count(*) FROM customers").await;
+    assert_eq!(n[0].num_rows(), 1);
+}

@@ -487,7 +487,7 @@ mod tests {
     fn numbers_travel_bit_for_bit() {
         // Values whose shortest decimal form parses one ulp off in
         // serde_json's default (fast) float parser are the point here.
-        let xs = [
+        let xs: [f64; 5] = [
             0.1 + 0.2,
             1.0 / 3.0,
             2.2250738585072014e-308,
