@@ -32,6 +32,11 @@ async fn every_generated_table_is_registered_and_queryable() {
             "order_items",
             "orders",
             "products",
+            "src_crm_contacts",
+            "src_loyalty_cards",
+            "src_newsletter",
+            "src_support_contacts",
+            "src_web_accounts",
             "stores",
             "tickets"
         ]

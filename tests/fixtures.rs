@@ -66,6 +66,15 @@ pub fn small_lake_str() -> String {
 /// A private copy of the shared small lake, for tests that write into a
 /// lake (segment sets, models) so they cannot disturb tests reading it.
 pub fn small_lake_copy() -> tempfile::TempDir {
+    lake_copy(small_lake())
+}
+
+/// A private copy of the shared medium lake (models trained on it).
+pub fn medium_lake_copy() -> tempfile::TempDir {
+    lake_copy(medium_lake())
+}
+
+fn lake_copy(lake: &Path) -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("create folder");
         for entry in std::fs::read_dir(from).expect("read folder") {
@@ -79,6 +88,6 @@ pub fn small_lake_copy() -> tempfile::TempDir {
         }
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    copy(small_lake(), dir.path());
+    copy(lake, dir.path());
     dir
 }

@@ -25,6 +25,7 @@ fn options(customers: u64, seed: u64, out: PathBuf) -> GenerateOptions {
         months: 24,
         as_of: NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap(),
         threads: Some(2),
+        sources: true,
     }
 }
 
@@ -191,7 +192,7 @@ fn contract() -> Vec<TableContract> {
     ]
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -209,7 +210,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Relative path -> bytes of every file in a lake.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files_under(dir)
         .into_iter()
         .map(|p| {
@@ -269,7 +270,7 @@ fn col_str(batches: &[RecordBatch], i: usize) -> Vec<String> {
         .collect()
 }
 
-async fn scalar(ctx: &SessionContext, sql: &str) -> f64 {
+pub(crate) async fn scalar(ctx: &SessionContext, sql: &str) -> f64 {
     let b = query(ctx, sql).await;
     let v = col_f64(&b, 0);
     assert_eq!(v.len(), 1, "{sql}: expected one row");

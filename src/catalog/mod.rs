@@ -1,8 +1,9 @@
-//! What microseg keeps in the lake itself, under `_microseg/`: segment sets
-//! now, models later. Everything is read from the store when a statement
+//! What microseg keeps in the lake itself, under `_microseg/`: segment sets,
+//! models and identity graphs. Everything is read from the store when a statement
 //! needs it, so every process that opens the lake (CLI, server, jobs) sees
 //! the same definitions without restarting.
 
+pub mod identity_graphs;
 pub mod models;
 pub mod segment_sets;
 mod snapshot;
@@ -14,7 +15,8 @@ use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
 
-pub use models::{ModelMeta, StoredModel};
+pub use identity_graphs::{GraphMeta, GraphSource, GraphSpec, MatchKey};
+pub use models::{LabelMeta, ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 pub use snapshot::{CatalogCache, ModelEntry, Snapshot};
 

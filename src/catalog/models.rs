@@ -14,7 +14,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
-use microseg_udfs::model::{Feature, Fitted, KMeansModel};
+use microseg_udfs::model::{Feature, Fitted, KMeansModel, LogisticModel};
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
@@ -54,6 +54,18 @@ pub struct ModelMeta {
     /// Fitted parameters of the lifetime-value models (r, alpha, a, b or p, q, v).
     #[serde(default)]
     pub parameters: BTreeMap<String, f64>,
+    /// A classifier's label: its column and classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelMeta>,
+}
+
+/// What a classifier learned about its label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelMeta {
+    /// The label column.
+    pub column: String,
+    /// The two values (as text): [negative, positive].
+    pub classes: [String; 2],
 }
 
 /// A model version: metadata plus centroids (k × dims, encoded space) and
@@ -109,6 +121,21 @@ impl StoredModel {
                 }),
                 30.0,
             ),
+            "logistic_reg" => {
+                let label = self.meta.label.clone().unwrap_or(LabelMeta {
+                    column: String::new(),
+                    classes: [String::new(), String::new()],
+                });
+                Fitted::Logistic(LogisticModel {
+                    label: self.label(),
+                    features: self.meta.features.clone(),
+                    label_column: label.column,
+                    classes: label.classes,
+                    intercept: p("intercept"),
+                    coefficients: self.centroids.clone(),
+                    offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
+                })
+            }
             _ => Fitted::kmeans(KMeansModel {
                 label: self.label(),
                 features: self.meta.features.clone(),

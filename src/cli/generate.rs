@@ -31,6 +31,10 @@ pub struct GenerateArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Skip the raw sources (src_* tables and _truth/identities); the other
+    /// tables are the same bytes either way.
+    #[arg(long)]
+    pub no_sources: bool,
 }
 
 pub async fn run(args: GenerateArgs) -> Result<()> {
@@ -41,6 +45,7 @@ pub async fn run(args: GenerateArgs) -> Result<()> {
         months: args.months,
         as_of: args.as_of,
         threads: args.threads,
+        sources: !args.no_sources,
     };
     let report = generate_with_progress(opts).await?;
     print_report(&report);
@@ -72,7 +77,7 @@ pub async fn generate_with_progress(opts: GenerateOptions) -> Result<GenerateRep
 /// One line per table, then the overall rate.
 pub fn print_report(report: &GenerateReport) {
     for t in &report.tables {
-        eprintln!("  {:<16} {:>12} rows {:>6} files", t.table, t.rows, t.files);
+        eprintln!("  {:<20} {:>12} rows {:>6} files", t.table, t.rows, t.files);
     }
     let secs = report.elapsed.as_secs_f64();
     eprintln!(

@@ -136,7 +136,13 @@ impl Engine {
         let catalogs = Arc::clone(state.catalog_list());
         // URL tables let analysts query a Parquet/CSV file by path, as in DuckDB.
         let ctx = SessionContext::new_with_state(state).enable_url_table();
-        crate::tables::register_all(&ctx);
+        crate::tables::register_all(&ctx, &cache);
+        ctx.register_udtf(
+            crate::models::importance_name(),
+            Arc::new(crate::models::FeatureImportanceFunction::new(Arc::clone(
+                &cache,
+            ))),
+        );
         ctx.register_udtf(
             crate::models::centroids_name(),
             Arc::new(crate::models::ModelCentroidsFunction::new(Arc::clone(
@@ -145,6 +151,12 @@ impl Engine {
         );
         lake.register(&ctx).await?;
         let catalog = Catalog::new(lake.location.clone());
+        ctx.register_udtf(
+            crate::tables::identity::COMPONENTS_FUNCTION,
+            Arc::new(crate::tables::identity::IdentityComponentsFunction::new(
+                catalog.clone(),
+            )),
+        );
         cache.refresh(&catalog).await?;
         Ok(Engine {
             ctx,
@@ -489,6 +501,51 @@ impl Engine {
                 if !self.catalog.drop_model(&name).await? && !if_exists {
                     return Err(Error::Usage(format!(
                         "unknown model {name} (DROP MODEL IF EXISTS ignores a missing model)"
+                    )));
+                }
+                self.done()
+            }
+            MicrosegStatement::CreateIdentityGraph { spec, or_replace } => {
+                let versions = self.catalog.graph_versions(&spec.name).await?;
+                if !versions.is_empty() && !or_replace {
+                    return Err(Error::Usage(format!(
+                        "identity graph {} already exists (CREATE OR REPLACE IDENTITY GRAPH adds a new version, keeping profile ids)",
+                        spec.name
+                    )));
+                }
+                let previous = match versions.last() {
+                    Some(&v) => match self.catalog.graph(&spec.name).await? {
+                        Some(meta) => {
+                            Some((meta, self.catalog.graph_components(&spec.name, v).await?))
+                        }
+                        None => None,
+                    },
+                    None => None,
+                };
+                let version = versions.last().copied().unwrap_or(0) + 1;
+                let (meta, components) =
+                    crate::tables::identity::build(&self.ctx, &spec, version, previous).await?;
+                self.catalog.put_graph(&meta, &components).await?;
+                self.done()
+            }
+            MicrosegStatement::ShowIdentityGraphs => {
+                let graphs = self.catalog.graphs().await?;
+                Ok(self
+                    .ctx
+                    .read_batch(crate::tables::identity::show(&graphs)?)?)
+            }
+            MicrosegStatement::DescribeIdentityGraph(name) => {
+                let Some(meta) = self.catalog.graph(&name).await? else {
+                    return Err(Error::Usage(format!("unknown identity graph {name}")));
+                };
+                Ok(self
+                    .ctx
+                    .read_batch(crate::tables::identity::describe(&meta)?)?)
+            }
+            MicrosegStatement::DropIdentityGraph { name, if_exists } => {
+                if !self.catalog.drop_graph(&name).await? && !if_exists {
+                    return Err(Error::Usage(format!(
+                        "unknown identity graph {name} (DROP IDENTITY GRAPH IF EXISTS ignores a missing graph)"
                     )));
                 }
                 self.done()

@@ -18,6 +18,7 @@ pub mod calibration;
 mod persona;
 mod rng;
 mod sim;
+mod sources;
 mod tables;
 mod text;
 mod vocabulary;
@@ -37,6 +38,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
 use sim::{Scratch, World};
+use sources::Sources;
 use tables::{
     Columns, ConsentCols, CustomerCols, EventCols, ItemCols, OrderCols, ProductCols, SendCols,
     Sink, StoreCols, Table, TicketCols, TruthCols, close_writer, io_at, open_writer, parquet_err,
@@ -72,6 +74,10 @@ pub struct GenerateOptions {
     pub as_of: NaiveDate,
     /// Worker threads; `None` uses all cores.
     pub threads: Option<usize>,
+    /// Also write the raw sources (`src_*` tables and `_truth/identities`);
+    /// they come from their own random streams, so the other tables are the
+    /// same bytes either way.
+    pub sources: bool,
 }
 
 impl Default for GenerateOptions {
@@ -83,6 +89,7 @@ impl Default for GenerateOptions {
             months: 24,
             as_of: NaiveDate::from_ymd_opt(2026, 10, 31).expect("valid default date"),
             threads: None,
+            sources: true,
         }
     }
 }
@@ -314,13 +321,15 @@ fn write_lake(
                     }
                     let first = chunk * chunk_customers + 1;
                     let ids = first..(first + chunk_customers).min(total + 1);
-                    let r = run_chunk(w, root, chunk, ids, &tick).and_then(|(c, batch)| {
-                        truth
-                            .lock()
-                            .expect("truth writer lock")
-                            .offer(chunk, batch)?;
-                        Ok(c)
-                    });
+                    let r = run_chunk(w, root, chunk, ids, opts.sources, &tick).and_then(
+                        |(c, batch)| {
+                            truth
+                                .lock()
+                                .expect("truth writer lock")
+                                .offer(chunk, batch)?;
+                            Ok(c)
+                        },
+                    );
                     if r.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -348,6 +357,7 @@ fn write_lake(
     Ok(Table::ALL
         .iter()
         .zip(counts)
+        .filter(|(t, _)| opts.sources || !t.is_source())
         .map(|(t, (rows, files))| TableReport {
             table: t.dir().to_string(),
             rows,
@@ -363,6 +373,7 @@ fn run_chunk(
     root: &Path,
     chunk: u64,
     ids: Range<u64>,
+    with_sources: bool,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<(Counts, RecordBatch)> {
     let name = format!("part-{chunk:05}.parquet");
@@ -373,7 +384,8 @@ fn run_chunk(
     let mut events: Sink<EventCols> = Sink::new(Table::Events, root, name.clone(), labels);
     let mut tickets: Sink<TicketCols> = Sink::new(Table::Tickets, root, name.clone(), labels);
     let mut sends: Sink<SendCols> = Sink::new(Table::CampaignSends, root, name.clone(), labels);
-    let mut consents: Sink<ConsentCols> = Sink::new(Table::Consents, root, name, labels);
+    let mut consents: Sink<ConsentCols> = Sink::new(Table::Consents, root, name.clone(), labels);
+    let mut sources = with_sources.then(|| Sources::new(w.seed, root, &name, labels));
     let mut truth = TruthCols::new();
     let mut scratch = Scratch::default();
     let assortment = &w.assortment;
@@ -404,6 +416,9 @@ fn run_chunk(
         for e in &scratch.events {
             events.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
         }
+        if let Some(s) = sources.as_mut() {
+            s.push(w, &p);
+        }
         since_tick += 1;
         if since_tick == PROGRESS_EVERY {
             customers.flush_full()?;
@@ -428,6 +443,11 @@ fn run_chunk(
     counts[slot(Table::Tickets)] = tickets.finish()?;
     counts[slot(Table::CampaignSends)] = sends.finish()?;
     counts[slot(Table::Consents)] = consents.finish()?;
+    if let Some(s) = sources {
+        for (t, c) in s.finish()? {
+            counts[slot(t)] = c;
+        }
+    }
     Ok((counts, tables::batch(Table::Truth, truth)?))
 }
 

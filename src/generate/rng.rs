@@ -29,6 +29,11 @@ pub(crate) mod stream {
     pub const PRODUCTS: u64 = 2;
     pub const STORES: u64 = 3;
     pub const CAMPAIGNS: u64 = 4;
+    /// The raw sources: a customer's records, a household's shared
+    /// contact details, and the keys that scramble record ids.
+    pub const SOURCES: u64 = 5;
+    pub const HOUSEHOLD: u64 = 6;
+    pub const SOURCE_IDS: u64 = 7;
 }
 
 impl Rng64 {

@@ -1,7 +1,6 @@
 //! Table schemas (the lake contract), Arrow column builders fed straight
 //! from the simulation, and a sink that streams them into Parquet files.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -24,8 +23,9 @@ use super::sim::{
     CHANNELS, Consent, DEVICES, EVENT_TYPES, Event, GENDERS, Item, LIFE_EVENTS, MARITAL, Order,
     PROMO_CODES, PURPOSES, Profile, Promo, STATUSES, Send, Ticket, World,
 };
+use super::sources;
 use super::text::{TICKET_CHANNELS, TOPICS};
-use super::vocabulary::{CATEGORIES, CITIES, EMAIL_DOMAINS, SUBCATS};
+use super::vocabulary::{CATEGORIES, CITIES, SUBCATS};
 use crate::error::{Error, Result};
 
 /// Rows per Arrow batch handed to a Parquet writer. Small, because every
@@ -46,11 +46,19 @@ pub(crate) enum Table {
     Tickets,
     CampaignSends,
     Consents,
+    SrcCrm,
+    SrcWeb,
+    SrcLoyalty,
+    SrcSupport,
+    SrcNewsletter,
     Truth,
+    Identities,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    /// Tables first, then the truth; the raw sources (`src_*` and
+    /// `_truth/identities`) are [`Table::is_source`].
+    pub const ALL: [Table; 16] = [
         Table::Customers,
         Table::Products,
         Table::Stores,
@@ -60,8 +68,27 @@ impl Table {
         Table::Tickets,
         Table::CampaignSends,
         Table::Consents,
+        Table::SrcCrm,
+        Table::SrcWeb,
+        Table::SrcLoyalty,
+        Table::SrcSupport,
+        Table::SrcNewsletter,
         Table::Truth,
+        Table::Identities,
     ];
+
+    /// Written by the raw-sources layer (skipped with `--no-sources`).
+    pub fn is_source(self) -> bool {
+        matches!(
+            self,
+            Table::SrcCrm
+                | Table::SrcWeb
+                | Table::SrcLoyalty
+                | Table::SrcSupport
+                | Table::SrcNewsletter
+                | Table::Identities
+        )
+    }
 
     /// Folder below the lake root; also the table name in reports.
     pub fn dir(self) -> &'static str {
@@ -75,7 +102,13 @@ impl Table {
             Table::Tickets => "tickets",
             Table::CampaignSends => "campaign_sends",
             Table::Consents => "consents",
+            Table::SrcCrm => "src_crm_contacts",
+            Table::SrcWeb => "src_web_accounts",
+            Table::SrcLoyalty => "src_loyalty_cards",
+            Table::SrcSupport => "src_support_contacts",
+            Table::SrcNewsletter => "src_newsletter",
             Table::Truth => "_truth/personas",
+            Table::Identities => "_truth/identities",
         }
     }
 
@@ -192,6 +225,7 @@ impl Table {
                 opt("life_event", Utf8),
                 opt("life_event_ts", ts()),
             ],
+            source => sources::fields(source),
         };
         Arc::new(Schema::new(fields))
     }
@@ -209,6 +243,7 @@ impl Table {
             Table::Consents => &["customer_id", "ts"],
             Table::Truth => &["customer_id", "life_event_ts"],
             Table::Products | Table::Stores => &[],
+            source => sources::plain_columns(source),
         }
     }
 
@@ -312,27 +347,11 @@ columns!(CustomerCols {
 
 impl CustomerCols {
     pub fn push(&mut self, p: &Profile, assortment: &Assortment) {
-        let first = if p.female_name {
-            &assortment.female_email[p.first as usize]
-        } else {
-            &assortment.male_email[p.first as usize]
-        };
-        let last = &assortment.last_email[p.last as usize];
-        let domain = EMAIL_DOMAINS[p.email_domain as usize];
-        // The customer id makes every address unique; the styles vary the
-        // look. Writing into a string builder cannot fail.
-        let _ = match p.email_style {
-            0 => write!(self.email, "{first}.{last}{}@{domain}", p.id),
-            1 => write!(self.email, "{}{last}{}@{domain}", &first[..1], p.id),
-            _ => write!(self.email, "{last}_{first}{}@{domain}", p.id),
-        };
+        // Writing into a string builder cannot fail.
+        let _ = p.write_email(assortment, &mut self.email);
         self.email.append_value("");
         let city = &CITIES[p.city as usize];
-        let _ = write!(
-            self.phone,
-            "+{} {} {:07}",
-            city.phone_cc, p.phone.0, p.phone.1
-        );
+        let _ = p.write_phone(&mut self.phone);
         self.phone.append_value("");
         self.customer_id.append_value(p.id);
         self.first_name.append_value(p.first_name());

@@ -13,8 +13,8 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Expr;
 use microseg_udfs::model::{Feature, Fitted};
 
-use crate::catalog::CatalogCache;
 use crate::catalog::models::parse_reference;
+use crate::catalog::{CatalogCache, ModelEntry};
 
 /// The SQL name.
 pub const NAME: &str = "model_centroids";
@@ -38,25 +38,33 @@ impl ModelCentroidsFunction {
     }
 }
 
+/// The model a table function's only argument names (a string literal),
+/// from the catalog snapshot; errors name `func`.
+pub(super) fn model_entry(
+    cache: &CatalogCache,
+    func: &str,
+    exprs: &[Expr],
+) -> Result<Arc<ModelEntry>> {
+    if exprs.len() != 1 {
+        return plan_err!(
+            "{func}: expected 1 argument (the model's name), got {}",
+            exprs.len()
+        );
+    }
+    let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = &exprs[0] else {
+        return plan_err!("{func}: argument 1 (model) must be a string literal");
+    };
+    let (name, version) = parse_reference(reference).map_err(|e| plan_datafusion_err!("{e}"))?;
+    match cache.snapshot().model(&name, version) {
+        Ok(Some(entry)) => Ok(entry),
+        Ok(None) => plan_err!("{func}: unknown model {reference}"),
+        Err(why) => plan_err!("{func}: model {reference} cannot be read: {why}"),
+    }
+}
+
 impl TableFunctionImpl for ModelCentroidsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if exprs.len() != 1 {
-            return plan_err!(
-                "{NAME}: expected 1 argument (the model's name), got {}",
-                exprs.len()
-            );
-        }
-        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = &exprs[0] else {
-            return plan_err!("{NAME}: argument 1 (model) must be a string literal");
-        };
-        let (name, version) =
-            parse_reference(reference).map_err(|e| plan_datafusion_err!("{e}"))?;
-        let entry = match self.cache.snapshot().model(&name, version) {
-            Ok(Some(entry)) => entry,
-            Ok(None) => return plan_err!("{NAME}: unknown model {reference}"),
-            Err(why) => return plan_err!("{NAME}: model {reference} cannot be read: {why}"),
-        };
+        let entry = model_entry(&self.cache, NAME, args.exprs())?;
         let Fitted::KMeans(model, _) = entry.bound.0.as_ref() else {
             return plan_err!(
                 "{NAME}: {} is a {} model; only k-means models have centroids",

@@ -208,6 +208,7 @@ pub async fn train(
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             metrics,
             parameters,
+            label: None,
         },
         centroids: vec![],
         sizes: vec![],

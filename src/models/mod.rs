@@ -5,6 +5,9 @@
 
 mod centroids;
 mod clv;
+mod importance;
+mod logistic;
+mod logistic_options;
 mod options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -22,6 +25,12 @@ use microseg_udfs::model::kmeans::{self, KMeansOptions};
 use microseg_udfs::model::{Feature, encode, is_categorical};
 
 pub use centroids::ModelCentroidsFunction;
+pub use importance::FeatureImportanceFunction;
+
+/// The SQL name of `model_feature_importance`.
+pub fn importance_name() -> &'static str {
+    importance::NAME
+}
 
 /// The SQL name of `model_centroids`.
 pub fn centroids_name() -> &'static str {
@@ -55,6 +64,9 @@ pub async fn train(
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("gamma_gamma") => {
             return clv::train(name, version, "gamma_gamma", options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("logistic_reg") => {
+            return logistic::train(name, version, options, query, training).await;
         }
         _ => {}
     }
@@ -183,6 +195,7 @@ pub async fn train(
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         metrics,
         parameters: BTreeMap::new(),
+        label: None,
     };
     Ok(StoredModel {
         meta,
@@ -264,12 +277,12 @@ fn previous_centroids(previous: &StoredModel, features: &[Feature]) -> Option<Ve
     Some(out)
 }
 
-fn usage(model: &str, message: impl std::fmt::Display) -> Error {
+pub(super) fn usage(model: &str, message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("CREATE MODEL {model}: {message}"))
 }
 
 /// What pass 1 learns about one training column.
-enum ColumnStats {
+pub(super) enum ColumnStats {
     Numeric {
         name: String,
         /// Exact sums: the statistics do not depend on row order.
@@ -282,7 +295,7 @@ enum ColumnStats {
 }
 
 impl ColumnStats {
-    fn new(model: &str, name: &str, data_type: &DataType) -> Result<Self> {
+    pub(super) fn new(model: &str, name: &str, data_type: &DataType) -> Result<Self> {
         if is_categorical(data_type) {
             Ok(ColumnStats::Categorical {
                 name: name.into(),
@@ -303,7 +316,7 @@ impl ColumnStats {
         }
     }
 
-    fn add(&mut self, model: &str, column: &ArrayRef) -> Result<()> {
+    pub(super) fn add(&mut self, model: &str, column: &ArrayRef) -> Result<()> {
         match self {
             ColumnStats::Numeric { name, moments } => {
                 let values = cast(column, &DataType::Float64)
@@ -317,7 +330,7 @@ impl ColumnStats {
                         return Err(usage(
                             model,
                             format!(
-                                "column {name} has {what} values: k-means needs finite numbers (filter those rows out, or turn the values into NULL, which is encoded as the column's mean)"
+                                "column {name} has {what} values: models need finite numbers (filter those rows out, or turn the values into NULL, which is encoded as the column's mean)"
                             ),
                         ));
                     }
@@ -347,7 +360,7 @@ impl ColumnStats {
         Ok(())
     }
 
-    fn feature(self, model: &str, standardize: bool) -> Result<Feature> {
+    pub(super) fn feature(self, model: &str, standardize: bool) -> Result<Feature> {
         match self {
             ColumnStats::Numeric { name, moments } => {
                 let (Some(mean), Some(std)) = (moments.mean(), moments.std()) else {
@@ -439,7 +452,9 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
             format!("{:.3}", m.training_seconds),
         ),
         ("created_at".into(), m.created_at.clone()),
-        (
+    ]);
+    if m.model_type == "kmeans" {
+        rows.push((
             "cluster_sizes".into(),
             model
                 .sizes
@@ -447,8 +462,18 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-        ),
-    ]);
+        ));
+    }
+    if let Some(label) = &m.label {
+        rows.push(("label".into(), label.column.clone()));
+        rows.push(("positive_class".into(), label.classes[1].clone()));
+        rows.push(("negative_class".into(), label.classes[0].clone()));
+        rows.push(("coefficients".into(), model.centroids.len().to_string()));
+        let names = microseg_udfs::model::classifier::dimension_names(&m.features);
+        for (feature, value) in names.iter().zip(&model.centroids) {
+            rows.push((format!("coefficient.{feature}"), format!("{value:.9}")));
+        }
+    }
     for (key, value) in &m.parameters {
         rows.push((format!("parameter.{key}"), format!("{value:.9}")));
     }

@@ -26,7 +26,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
-use microseg_udfs::model::{ClusterAssign, ModelFunction, ModelMean, ModelQuality};
+use microseg_udfs::model::{
+    ClassifierScores, ClusterAssign, ExplainPredict, ModelFunction, ModelMean, ModelQuality,
+    Predict,
+};
 use microseg_udfs::segment::SegmentOf;
 
 use crate::catalog::models::parse_reference;
@@ -120,10 +123,16 @@ impl BindCatalog {
         let bound = match (
             inner.downcast_ref::<ClusterAssign>(),
             inner.downcast_ref::<ClvFunction>(),
+            inner.downcast_ref::<Predict>(),
+            inner.downcast_ref::<ExplainPredict>(),
         ) {
-            (Some(f), _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+            (Some(f), _, _, _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
-            (_, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+            (_, Some(f), _, _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+            (_, _, Some(f), _) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+            (_, _, _, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
             _ => None,
         };
@@ -266,11 +275,16 @@ fn is_catalog_call(call: &ScalarFunction) -> bool {
     inner.is::<SegmentOf>()
         || inner.downcast_ref::<ClusterAssign>().is_some_and(unbound)
         || inner.downcast_ref::<ClvFunction>().is_some_and(unbound)
+        || inner.downcast_ref::<Predict>().is_some_and(unbound)
+        || inner.downcast_ref::<ExplainPredict>().is_some_and(unbound)
 }
 
 fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
     inner.downcast_ref::<ModelMean>().is_some_and(unbound)
         || inner.downcast_ref::<ModelQuality>().is_some_and(unbound)
+        || inner
+            .downcast_ref::<ClassifierScores>()
+            .is_some_and(unbound)
 }
 
 fn unbound(f: &impl ModelFunction) -> bool {
@@ -308,10 +322,13 @@ fn bind_udaf(
         match (
             inner.downcast_ref::<ModelMean>(),
             inner.downcast_ref::<ModelQuality>(),
+            inner.downcast_ref::<ClassifierScores>(),
         ) {
-            (Some(f), _) => bound_copy(f, name, args, snapshot)?
+            (Some(f), _, _) => bound_copy(f, name, args, snapshot)?
                 .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
-            (_, Some(f)) => bound_copy(f, name, args, snapshot)?
+            (_, Some(f), _) => bound_copy(f, name, args, snapshot)?
+                .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
+            (_, _, Some(f)) => bound_copy(f, name, args, snapshot)?
                 .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
             _ => None,
         },

@@ -36,11 +36,15 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
             | MicrosegStatement::ShowSegmentSets
             | MicrosegStatement::DescribeSegmentSet(_)
             | MicrosegStatement::ShowModels
-            | MicrosegStatement::DescribeModel(_) => Ok(()),
+            | MicrosegStatement::DescribeModel(_)
+            | MicrosegStatement::ShowIdentityGraphs
+            | MicrosegStatement::DescribeIdentityGraph(_) => Ok(()),
             MicrosegStatement::CreateSegmentSet { .. } => Err(refused("CREATE SEGMENT SET")),
             MicrosegStatement::DropSegmentSet { .. } => Err(refused("DROP SEGMENT SET")),
             MicrosegStatement::CreateModel { .. } => Err(refused("CREATE MODEL")),
             MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
+            MicrosegStatement::CreateIdentityGraph { .. } => Err(refused("CREATE IDENTITY GRAPH")),
+            MicrosegStatement::DropIdentityGraph { .. } => Err(refused("DROP IDENTITY GRAPH")),
         },
         Planned::DataFusion(plan) => check_plan(plan, lake),
     }

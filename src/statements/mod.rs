@@ -5,6 +5,7 @@
 //! DataFusion's `DFParser` unchanged. Statements are data first: the struct
 //! is validated here and executed by the engine.
 
+mod identity_graph;
 mod model;
 mod segment_set;
 mod split;
@@ -19,7 +20,7 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::catalog::SegmentSet;
+use crate::catalog::{GraphSpec, SegmentSet};
 
 /// A parsed statement: one of ours, or DataFusion's.
 #[derive(Debug)]
@@ -77,6 +78,24 @@ pub enum MicrosegStatement {
         /// Succeed when there is no such model.
         if_exists: bool,
     },
+    /// `CREATE [OR REPLACE] IDENTITY GRAPH name (SOURCE … KEY …, MATCH ON …, …)`.
+    CreateIdentityGraph {
+        /// The definition (expressions as SQL text, planned when it runs).
+        spec: GraphSpec,
+        /// Add a version to an existing graph instead of failing.
+        or_replace: bool,
+    },
+    /// `SHOW IDENTITY GRAPHS`.
+    ShowIdentityGraphs,
+    /// `DESCRIBE IDENTITY GRAPH name`.
+    DescribeIdentityGraph(String),
+    /// `DROP IDENTITY GRAPH [IF EXISTS] name`: every version.
+    DropIdentityGraph {
+        /// The graph's name.
+        name: String,
+        /// Succeed when there is no such graph.
+        if_exists: bool,
+    },
 }
 
 /// Parses exactly one statement (a trailing `;` is allowed).
@@ -92,6 +111,9 @@ pub fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Parsed> {
     }
 
     if let Some(statement) = segment_set::parse(p, dialect)? {
+        return Ok(Parsed::Microseg(statement));
+    }
+    if let Some(statement) = identity_graph::parse(p)? {
         return Ok(Parsed::Microseg(statement));
     }
     if let Some(statement) = model::parse(p)? {

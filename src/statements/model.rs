@@ -27,6 +27,9 @@ pub enum OptionValue {
     Number(String),
     /// `true` / `false`
     Bool(bool),
+    /// `['churned']`, `[1, 3]` (as in BigQuery ML): string or number
+    /// literals, possibly empty.
+    List(Vec<OptionValue>),
 }
 
 impl std::fmt::Display for OptionValue {
@@ -35,6 +38,16 @@ impl std::fmt::Display for OptionValue {
             OptionValue::Text(s) => write!(f, "'{s}'"),
             OptionValue::Number(n) => f.write_str(n),
             OptionValue::Bool(b) => write!(f, "{b}"),
+            OptionValue::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -102,6 +115,60 @@ fn model_reference(p: &mut Parser<'_>, what: &str) -> Result<(String, Option<u32
     parse_reference(&text).or_else(|e| plan_err!("{what}: {e}"))
 }
 
+/// One option's value: a literal, or a `[…]` list of string or number
+/// literals; errors name the model and the option.
+fn option_value(p: &mut Parser<'_>, model: &str, key: &str) -> Result<OptionValue> {
+    const WHAT: &str = "CREATE MODEL";
+    if !p.consume_token(&Token::LBracket) {
+        return scalar_value(p, model, key);
+    }
+    let mut items = Vec::new();
+    if p.consume_token(&Token::RBracket) {
+        return Ok(OptionValue::List(items));
+    }
+    loop {
+        match scalar_value(p, model, key)? {
+            OptionValue::Bool(b) => {
+                return plan_err!(
+                    "{WHAT} {model}: option {key}: a list holds strings or numbers, found {b}"
+                );
+            }
+            item => items.push(item),
+        }
+        if p.consume_token(&Token::Comma) {
+            continue;
+        }
+        if p.consume_token(&Token::RBracket) {
+            return Ok(OptionValue::List(items));
+        }
+        return plan_err!(
+            "{WHAT} {model}: option {key}: expected ',' or ']' in the list, found '{}'",
+            p.peek_token().token
+        );
+    }
+}
+
+fn scalar_value(p: &mut Parser<'_>, model: &str, key: &str) -> Result<OptionValue> {
+    const WHAT: &str = "CREATE MODEL";
+    // A leading minus (`-1`) is a sign, not an operator, in an option.
+    let negative = p.consume_token(&Token::Minus);
+    match p.parse_value() {
+        Ok(v) => match v.value {
+            Value::Number(n, _) if negative => Ok(OptionValue::Number(format!("-{n}"))),
+            Value::Number(n, _) => Ok(OptionValue::Number(n.to_string())),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) if !negative => {
+                Ok(OptionValue::Text(s))
+            }
+            Value::Boolean(b) if !negative => Ok(OptionValue::Bool(b)),
+            other => plan_err!(
+                "{WHAT} {model}: option {key}: expected a number, 'text', true/false or a [list], found {}{other}",
+                if negative { "-" } else { "" }
+            ),
+        },
+        Err(e) => plan_err!("{WHAT} {model}: option {key}: expected a value: {e}"),
+    }
+}
+
 fn create(p: &mut Parser<'_>, or_replace: bool) -> Result<MicrosegStatement> {
     const WHAT: &str = "CREATE MODEL";
     let name = match p.parse_identifier() {
@@ -126,19 +193,7 @@ fn create(p: &mut Parser<'_>, or_replace: bool) -> Result<MicrosegStatement> {
             Ok(ident) => ident.value.to_lowercase(),
             Err(e) => return plan_err!("{WHAT} {name}: expected an option name: {e}"),
         };
-        let value = match p.parse_value() {
-            Ok(v) => match v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => OptionValue::Text(s),
-                Value::Number(n, _) => OptionValue::Number(n.to_string()),
-                Value::Boolean(b) => OptionValue::Bool(b),
-                other => {
-                    return plan_err!(
-                        "{WHAT} {name}: option {key}: expected a number, 'text' or true/false, found {other}"
-                    );
-                }
-            },
-            Err(e) => return plan_err!("{WHAT} {name}: option {key}: expected a value: {e}"),
-        };
+        let value = option_value(p, &name, &key)?;
         if options.insert(key.clone(), value).is_some() {
             return plan_err!("{WHAT} {name}: option {key} is given twice");
         }
@@ -238,5 +293,69 @@ mod tests {
                 .contains("training query does not parse")
         );
         assert!(err("DROP MODEL 'm@1'").contains("every version"));
+    }
+
+    fn options_of(sql: &str) -> BTreeMap<String, OptionValue> {
+        match ours(sql) {
+            MicrosegStatement::CreateModel { options, .. } => options,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_options() {
+        let o = options_of(
+            "CREATE MODEL m OPTIONS (input_label_cols ['churned'], class_weights [1, 3.5], empty [], x -2) AS SELECT 1",
+        );
+        assert_eq!(
+            o["input_label_cols"],
+            OptionValue::List(vec![OptionValue::Text("churned".into())])
+        );
+        assert_eq!(
+            o["class_weights"],
+            OptionValue::List(vec![
+                OptionValue::Number("1".into()),
+                OptionValue::Number("3.5".into())
+            ])
+        );
+        assert_eq!(o["empty"], OptionValue::List(vec![]));
+        assert_eq!(o["x"], OptionValue::Number("-2".into()));
+        // Shown as written, for DESCRIBE MODEL.
+        assert_eq!(o["input_label_cols"].to_string(), "['churned']");
+        assert_eq!(o["class_weights"].to_string(), "[1, 3.5]");
+        let err = |sql: &str| {
+            parse_statement(sql, &GenericDialect {})
+                .unwrap_err()
+                .to_string()
+        };
+        for (sql, wanted) in [
+            (
+                "CREATE MODEL m OPTIONS (class_weights [1, 2) AS SELECT 1",
+                "option class_weights: expected ',' or ']'",
+            ),
+            (
+                "CREATE MODEL m OPTIONS (class_weights [1 2]) AS SELECT 1",
+                "option class_weights: expected ',' or ']'",
+            ),
+            (
+                "CREATE MODEL m OPTIONS (input_label_cols [true]) AS SELECT 1",
+                "option input_label_cols: a list holds strings or numbers",
+            ),
+            (
+                "CREATE MODEL m OPTIONS (input_label_cols [[1]]) AS SELECT 1",
+                "option input_label_cols: expected a value",
+            ),
+            (
+                "CREATE MODEL m OPTIONS (input_label_cols ['a',]) AS SELECT 1",
+                "option input_label_cols: expected a value",
+            ),
+            (
+                "CREATE MODEL m OPTIONS (w -'a') AS SELECT 1",
+                "option w: expected a number",
+            ),
+        ] {
+            let e = err(sql);
+            assert!(e.contains(wanted), "{sql}: {e}");
+        }
     }
 }

@@ -242,3 +242,37 @@ pub fn transactions(func: &str, session: &dyn Session, exprs: &[Expr]) -> Result
         micros_type: DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, tz),
     })
 }
+
+/// A constant date or timestamp argument (`index`, named `param`) of
+/// `func` as a constant of `target` (a timestamp or date type), or an error
+/// naming the argument.
+pub fn temporal(
+    func: &str,
+    index: usize,
+    param: &str,
+    value: &ScalarValue,
+    target: &DataType,
+) -> Result<ScalarValue> {
+    let ok_source = matches!(
+        value.data_type(),
+        DataType::Utf8
+            | DataType::Utf8View
+            | DataType::LargeUtf8
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(_, _)
+    );
+    if !ok_source {
+        return plan_err!(
+            "{func}: argument {} ({param}) must be a date or timestamp, got {} {value}",
+            index + 1,
+            value.data_type()
+        );
+    }
+    value.cast_to(target).or_else(|e| {
+        plan_err!(
+            "{func}: argument {} ({param}) is not a valid date or timestamp: {value}: {e}",
+            index + 1
+        )
+    })
+}

@@ -7,15 +7,22 @@
 //! - `affinity(table, customer_col, item_col, weight_col)` and
 //!   `top_affinity(table, customer_col, item_col, weight_col [, min_share [, min_rows [, min_customers]]])`
 //! - `clv_summary(table, customer_col, ts_col, amount_col, as_of [, period])`
+//! - `churn_labels(table, customer_col, ts_col, amount_col, cutoff, horizon)`:
+//!   point-in-time churn features and labels
 //! - `segment_changes` / `segment_flows(table, from_as_of, to_as_of [, segment_column])`
 //!   over a materialized Delta segment table's history
-//! - `lookalike(model, seeds, candidates, n)` and `model_evaluate(model, relation)`:
-//!   models applied to tables or views, the model and `n` possibly parameters
+//! - `lookalike(model, seeds, candidates, n)`, `model_evaluate(model, relation [, threshold])`,
+//!   `model_roc` and `model_gains`: models applied to tables or views, the model and `n`
+//!   possibly parameters
+//! - `identity_components(graph)`: a stored identity graph's profiles
+//!   ([`identity`] also builds the graphs for `CREATE IDENTITY GRAPH`)
 
 mod affinity;
 pub(crate) mod args;
+mod churn_labels;
 mod clv_summary;
 mod history;
+pub mod identity;
 mod lookalike;
 mod model_evaluate;
 mod rfm;
@@ -24,20 +31,38 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 
+use crate::catalog::CatalogCache;
+
 pub use affinity::{AffinityFunction, TopAffinityFunction};
 pub use clv_summary::ClvSummaryFunction;
 pub use lookalike::LookalikeFunction;
 pub use model_evaluate::ModelEvaluateFunction;
 pub use rfm::RfmFunction;
 
-/// Registers every table function of this module with `ctx`.
-pub fn register_all(ctx: &SessionContext) {
+/// Registers every table function of this module with `ctx`; the model
+/// reports read the catalog snapshot `cache` while planning.
+pub fn register_all(ctx: &SessionContext, cache: &Arc<CatalogCache>) {
     ctx.register_udtf(rfm::NAME, Arc::new(RfmFunction));
     ctx.register_udtf(affinity::AFFINITY, Arc::new(AffinityFunction));
     ctx.register_udtf(affinity::TOP_AFFINITY, Arc::new(TopAffinityFunction));
     ctx.register_udtf(clv_summary::NAME, Arc::new(ClvSummaryFunction));
+    ctx.register_udtf(
+        churn_labels::NAME,
+        Arc::new(churn_labels::ChurnLabelsFunction),
+    );
     ctx.register_udtf(history::CHANGES, Arc::new(history::SegmentChangesFunction));
     ctx.register_udtf(history::FLOWS, Arc::new(history::SegmentFlowsFunction));
     ctx.register_udtf(lookalike::NAME, Arc::new(LookalikeFunction));
-    ctx.register_udtf(model_evaluate::NAME, Arc::new(ModelEvaluateFunction));
+    ctx.register_udtf(
+        model_evaluate::NAME,
+        Arc::new(ModelEvaluateFunction::evaluate(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        model_evaluate::ROC,
+        Arc::new(ModelEvaluateFunction::roc(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        model_evaluate::GAINS,
+        Arc::new(ModelEvaluateFunction::gains(Arc::clone(cache))),
+    );
 }

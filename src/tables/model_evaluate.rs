@@ -1,63 +1,238 @@
-//! `model_evaluate(model, relation)`: how well a k-means model fits the
-//! rows of a table or view (its columns are the model's features, in
-//! training order). One row: rows, mean_squared_distance, davies_bouldin,
-//! silhouette (on a hash-chosen sample of at most 2,000 rows, since it is
-//! quadratic) and silhouette_sample.
+//! `model_evaluate(model, relation [, threshold])`, and for classifiers
+//! `model_roc(model, relation)` and `model_gains(model, relation)`.
 //!
-//! The plan is one streaming aggregate, `model_quality(model, f1, …, fk)`,
-//! unpacked into columns; the model may be a parameter (`$1`), bound by the
-//! engine's analyzer when the plan runs.
+//! k-means: the relation's columns are the model's features, in training
+//! order; one row: rows, mean_squared_distance, davies_bouldin, silhouette
+//! (on a hash-chosen sample of at most 2,000 rows, since it is quadratic)
+//! and silhouette_sample, from one streaming aggregate
+//! `model_quality(model, f1, …, fk)`.
+//!
+//! Classifiers: the relation holds the label and the features, found by
+//! name (other columns are ignored, so a `churn_labels` view with its
+//! customer id serves as it is); one row of metrics from
+//! `model_classification(model, threshold, label, f1, …)`, or the rows of
+//! `model_roc_curve` / `model_gains_table` unnested.
+//!
+//! Which form a call takes depends on the model's type, read from the
+//! catalog snapshot while planning when the model is named by a literal;
+//! the model is bound again by the engine's analyzer when the plan runs. A
+//! model given as a parameter (`$1`) plans the k-means form.
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Fields;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::{Column, Result, ScalarValue, plan_err};
 use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::{AggregateUDF, Expr, col};
-use microseg_udfs::model::ModelQuality;
+use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlanBuilder, col, lit};
+use microseg_udfs::model::evaluate::{gains_fields, metrics_fields, roc_fields};
 use microseg_udfs::model::quality::result_fields;
+use microseg_udfs::model::{ClassifierScores, Fitted, LogisticModel, ModelQuality};
 
 use super::args;
+use crate::catalog::CatalogCache;
+use crate::catalog::models::parse_reference;
 
 /// The SQL name.
 pub const NAME: &str = "model_evaluate";
-const USAGE: &str = "model_evaluate(model, relation)";
-const QUALITY: &str = "__model_quality";
+/// `model_roc`.
+pub const ROC: &str = "model_roc";
+/// `model_gains`.
+pub const GAINS: &str = "model_gains";
+const USAGE: &str = "model_evaluate(model, relation [, threshold])";
+const RESULT: &str = "__model_result";
 
-/// The `model_evaluate` table function.
-#[derive(Debug, Default)]
-pub struct ModelEvaluateFunction;
+/// Which of the three table functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    Evaluate,
+    Roc,
+    Gains,
+}
+
+/// `model_evaluate`, `model_roc` or `model_gains`.
+#[derive(Debug)]
+pub struct ModelEvaluateFunction {
+    report: Report,
+    cache: Arc<CatalogCache>,
+}
+
+impl ModelEvaluateFunction {
+    /// `model_evaluate` over the engine's catalog snapshot.
+    pub fn evaluate(cache: Arc<CatalogCache>) -> Self {
+        Self {
+            report: Report::Evaluate,
+            cache,
+        }
+    }
+
+    /// `model_roc`.
+    pub fn roc(cache: Arc<CatalogCache>) -> Self {
+        Self {
+            report: Report::Roc,
+            cache,
+        }
+    }
+
+    /// `model_gains`.
+    pub fn gains(cache: Arc<CatalogCache>) -> Self {
+        Self {
+            report: Report::Gains,
+            cache,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.report {
+            Report::Evaluate => NAME,
+            Report::Roc => ROC,
+            Report::Gains => GAINS,
+        }
+    }
+
+    /// The classifier a literal model argument names, if it is one.
+    fn classifier(&self, model: &Expr) -> Option<LogisticModel> {
+        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
+            return None;
+        };
+        let (name, version) = parse_reference(reference).ok()?;
+        let entry = self.cache.snapshot().model(&name, version).ok()??;
+        match entry.bound.0.as_ref() {
+            Fitted::Logistic(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+}
 
 impl TableFunctionImpl for ModelEvaluateFunction {
     fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let func = self.name();
         let exprs = call.exprs();
-        args::check_count(NAME, exprs, 2, 2, USAGE)?;
-        let model = args::model_arg(NAME, 0, exprs)?;
-        let name = args::name_arg(NAME, 1, "relation", exprs)?;
-        let relation = args::table_at(NAME, call.session(), 1, "relation", &name)?;
-        let scan = relation.scan()?;
-        let features: Vec<Expr> = scan
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        if features.is_empty() {
-            return plan_err!("{NAME}: argument 2 (relation): {name} has no columns");
+        match self.report {
+            Report::Evaluate => args::check_count(func, exprs, 2, 3, USAGE)?,
+            _ => args::check_count(func, exprs, 2, 2, &format!("{func}(model, relation)"))?,
         }
-        let quality = AggregateUDF::new_from_impl(ModelQuality::new());
-        let call_args = std::iter::once(model).chain(features).collect();
-        let plan = scan
-            .aggregate(
-                Vec::<Expr>::new(),
-                vec![quality.call(call_args).alias(QUALITY)],
-            )?
-            .project(
-                result_fields()
-                    .iter()
-                    .map(|f| get_field(col(QUALITY), f.name().as_str()).alias(f.name())),
-            )?
-            .build()?;
-        Ok(Arc::new(ViewTable::new(plan, None)))
+        let model = args::model_arg(func, 0, exprs)?;
+        let name = args::name_arg(func, 1, "relation", exprs)?;
+        let relation = args::table_at(func, call.session(), 1, "relation", &name)?;
+        let scan = relation.scan()?;
+        if scan.schema().columns().is_empty() {
+            return plan_err!("{func}: argument 2 (relation): {name} has no columns");
+        }
+        let Some(classifier) = self.classifier(&model) else {
+            if self.report != Report::Evaluate {
+                return plan_err!(
+                    "{func}: argument 1 (model) must name a classifier (model_type 'logistic_reg') by a string literal, got {model}"
+                );
+            }
+            if exprs.len() == 3 {
+                return plan_err!(
+                    "{func}: argument 3 (threshold) is for classifiers, named by a string literal; {model} is not one"
+                );
+            }
+            return kmeans(model, scan);
+        };
+        // The label and the features, by name.
+        let schema = relation.schema();
+        let column = |column: &str, what: &str| -> Result<Expr> {
+            match schema.field_with_name(column) {
+                Ok(_) => Ok(Expr::Column(Column::new_unqualified(column))),
+                Err(_) => plan_err!(
+                    "{func}: argument 2 (relation): {name} has no column {column} ({what} of model {}; columns: {})",
+                    classifier.label,
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        };
+        let label = column(&classifier.label_column, "the label")?;
+        let features = classifier
+            .features
+            .iter()
+            .map(|f| column(f.name(), "a feature"))
+            .collect::<Result<Vec<_>>>()?;
+        let (udaf, lead, fields) = match self.report {
+            Report::Evaluate => {
+                let threshold = match exprs.get(2) {
+                    None => lit(0.5),
+                    Some(e @ Expr::Placeholder(_)) => e.clone(),
+                    Some(_) => match args::constant_arg(func, 2, "threshold", exprs)? {
+                        Some(v) => {
+                            match v.cast_to(&datafusion::arrow::datatypes::DataType::Float64) {
+                                Ok(ScalarValue::Float64(Some(t))) if (0.0..=1.0).contains(&t) => {
+                                    lit(t)
+                                }
+                                _ => {
+                                    return plan_err!(
+                                        "{func}: argument 3 (threshold) must be a number in [0, 1], got {v}"
+                                    );
+                                }
+                            }
+                        }
+                        None => lit(0.5),
+                    },
+                };
+                (
+                    ClassifierScores::metrics(),
+                    vec![model, threshold, label],
+                    metrics_fields(),
+                )
+            }
+            Report::Roc => (ClassifierScores::roc(), vec![model, label], roc_fields()),
+            Report::Gains => (
+                ClassifierScores::gains(),
+                vec![model, label],
+                gains_fields(),
+            ),
+        };
+        let call_args = lead.into_iter().chain(features).collect();
+        let aggregated = scan.aggregate(
+            Vec::<Expr>::new(),
+            vec![
+                AggregateUDF::new_from_impl(udaf)
+                    .call(call_args)
+                    .alias(RESULT),
+            ],
+        )?;
+        let plan = if self.report == Report::Evaluate {
+            unpack(aggregated, &fields)?
+        } else {
+            unpack(aggregated.unnest_column(RESULT)?, &fields)?
+        };
+        Ok(Arc::new(ViewTable::new(plan.build()?, None)))
     }
+}
+
+/// The struct column's fields as columns.
+fn unpack(plan: LogicalPlanBuilder, fields: &Fields) -> Result<LogicalPlanBuilder> {
+    plan.project(
+        fields
+            .iter()
+            .map(|f| get_field(col(RESULT), f.name().as_str()).alias(f.name())),
+    )
+}
+
+/// The k-means form: every column of the relation is a feature, in order.
+fn kmeans(model: Expr, scan: LogicalPlanBuilder) -> Result<Arc<dyn TableProvider>> {
+    let features: Vec<Expr> = scan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    let quality = AggregateUDF::new_from_impl(ModelQuality::new());
+    let call_args = std::iter::once(model).chain(features).collect();
+    let plan = unpack(
+        scan.aggregate(
+            Vec::<Expr>::new(),
+            vec![quality.call(call_args).alias(RESULT)],
+        )?,
+        &result_fields(),
+    )?
+    .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }

@@ -63,8 +63,8 @@ impl TableFunctionImpl for RfmFunction {
         let as_of_micros = match &as_of {
             None => None,
             Some(value) => {
-                let at_ts_type = temporal(value, &ts_type)?;
-                let at_micros = match temporal(value, &micros_type)? {
+                let at_ts_type = args::temporal(NAME, 4, "as_of", value, &ts_type)?;
+                let at_micros = match args::temporal(NAME, 4, "as_of", value, &micros_type)? {
                     ScalarValue::TimestampMicrosecond(Some(v), _) => v,
                     _ => return plan_err!("{NAME}: argument 5 (as_of) must not be NULL"),
                 };
@@ -141,27 +141,4 @@ impl TableFunctionImpl for RfmFunction {
         let plan = args::analyzed(NAME, call.session(), plan.build()?)?;
         Ok(Arc::new(ViewTable::new(plan, None)))
     }
-}
-
-/// `value` as a constant of `target` (a timestamp or date type), or an
-/// error naming the as_of argument.
-fn temporal(value: &ScalarValue, target: &DataType) -> Result<ScalarValue> {
-    let ok_source = matches!(
-        value.data_type(),
-        DataType::Utf8
-            | DataType::Utf8View
-            | DataType::LargeUtf8
-            | DataType::Date32
-            | DataType::Date64
-            | DataType::Timestamp(_, _)
-    );
-    if !ok_source {
-        return plan_err!(
-            "{NAME}: argument 5 (as_of) must be a date or timestamp, got {} {value}",
-            value.data_type()
-        );
-    }
-    value.cast_to(target).or_else(|e| {
-        plan_err!("{NAME}: argument 5 (as_of) is not a valid date or timestamp: {value}: {e}")
-    })
 }

@@ -18,6 +18,7 @@ pub mod journey;
 pub mod model;
 pub mod score;
 pub mod segment;
+pub mod text;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -26,6 +27,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     functions.extend(experiment::scalar_functions());
     functions.extend(segment::scalar_functions());
     functions.extend(model::scalar_functions());
+    functions.extend(text::scalar_functions());
     functions
 }
 

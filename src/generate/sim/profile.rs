@@ -3,6 +3,7 @@
 
 use super::codes::{BABY, GOT_MARRIED, MARRIED, MOVED};
 use super::{Sim, World, time_of_day};
+use crate::generate::assortment::Assortment;
 use crate::generate::calendar::{DAY, HOUR};
 use crate::generate::persona::{PersonaModel, Signup};
 use crate::generate::rng::Rng64;
@@ -32,6 +33,8 @@ pub(crate) struct Profile {
     pub lon: f64,
     pub acquisition: u8,
     pub life: Option<(u8, i64)>,
+    /// The city lived in before a move, and when the move happened.
+    pub moved: Option<(u16, i64)>,
 }
 
 impl Profile {
@@ -45,6 +48,32 @@ impl Profile {
 
     pub fn last_name(&self) -> &'static str {
         LAST_NAMES[self.last as usize]
+    }
+
+    /// The customers table's e-mail address; the customer id makes it unique.
+    pub fn write_email(&self, a: &Assortment, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let first = if self.female_name {
+            &a.female_email[self.first as usize]
+        } else {
+            &a.male_email[self.first as usize]
+        };
+        let last = &a.last_email[self.last as usize];
+        let domain = EMAIL_DOMAINS[self.email_domain as usize];
+        match self.email_style {
+            0 => write!(out, "{first}.{last}{}@{domain}", self.id),
+            1 => write!(out, "{}{last}{}@{domain}", &first[..1], self.id),
+            _ => write!(out, "{last}_{first}{}@{domain}", self.id),
+        }
+    }
+
+    /// The customers table's phone number, `+cc area number`.
+    pub fn write_phone(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let city = &CITIES[self.city as usize];
+        write!(
+            out,
+            "+{} {} {:07}",
+            city.phone_cc, self.phone.0, self.phone.1
+        )
     }
 }
 
@@ -133,10 +162,12 @@ pub(super) fn demographics(
     }
     let (mut cur_city, mut cur_home, mut cur_store) = (city, home, home_store);
     let mut move_ts = i64::MAX;
+    let mut moved = None;
     if let Some((kind, ts)) = life {
         match kind {
             MOVED => {
                 move_ts = ts;
+                moved = Some((city as u16, ts));
                 for _ in 0..8 {
                     cur_city = w.assortment.city_weights.sample(rng);
                     if cur_city != city {
@@ -174,6 +205,7 @@ pub(super) fn demographics(
         lon: cur_home.1,
         acquisition,
         life,
+        moved,
     };
     let hidden = Hidden {
         home_store: cur_store,

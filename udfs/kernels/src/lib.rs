@@ -2,9 +2,12 @@
 //! functions in `microseg-udfs` and the engine's training drive them; they
 //! build, test and bench on their own in seconds.
 
+pub mod classification;
 pub mod clv;
 pub mod exact;
 pub mod kmeans;
+pub mod logistic;
 pub mod metrics;
 pub mod nearest;
 pub mod optimize;
+pub mod text;

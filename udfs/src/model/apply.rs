@@ -59,29 +59,14 @@ fn refuse_non_finite(
     features: &[Feature],
     columns: &[ArrayRef],
 ) -> Result<()> {
-    for (feature, column) in features.iter().zip(columns) {
-        if feature.scale().is_none() || !column.data_type().is_floating() {
-            continue;
-        }
-        let values = match cast(column, &DataType::Float64) {
-            Ok(values) => values,
-            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
-        };
-        let values = values.as_primitive::<Float64Type>();
-        let bad = values
-            .values()
-            .iter()
-            .enumerate()
-            .find(|&(i, x)| !x.is_finite() && values.is_valid(i));
-        if let Some((_, x)) = bad {
-            return exec_err!(
-                "{func}: feature {} of model {} is {x}: a value that is not a finite number has no nearest cluster (filter such rows out, or turn them into NULL, which is encoded as the training mean)",
-                feature.name(),
-                model.label
-            );
-        }
+    match super::first_non_finite(features, columns)? {
+        Some((feature, x)) => exec_err!(
+            "{func}: feature {} of model {} is {x}: a value that is not a finite number has no nearest cluster (filter such rows out, or turn them into NULL, which is encoded as the training mean)",
+            feature.name(),
+            model.label
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether `data_type` is a list (a point given as coordinates).

@@ -17,6 +17,7 @@ use datafusion::logical_expr::{Expr, Signature, Volatility};
 use serde::{Deserialize, Serialize};
 
 use super::KMeansModel;
+use super::classifier::LogisticModel;
 use super::clv_apply::ClvModel;
 use super::nearest::Centroids;
 
@@ -28,6 +29,8 @@ pub enum Fitted {
     KMeans(KMeansModel, #[serde(skip)] OnceLock<Centroids>),
     /// A BG/NBD or Gamma-Gamma lifetime-value model.
     Clv(ClvModel),
+    /// A binary logistic-regression classifier.
+    Logistic(LogisticModel),
 }
 
 impl Fitted {
@@ -41,6 +44,7 @@ impl Fitted {
         match self {
             Fitted::KMeans(m, _) => &m.label,
             Fitted::Clv(m) => &m.label,
+            Fitted::Logistic(m) => &m.label,
         }
     }
 
@@ -50,6 +54,7 @@ impl Fitted {
             Fitted::KMeans(..) => "k-means",
             Fitted::Clv(m) if m.bgnbd.is_some() => "BG/NBD",
             Fitted::Clv(_) => "Gamma-Gamma",
+            Fitted::Logistic(_) => "logistic regression",
         }
     }
 }
@@ -70,7 +75,21 @@ impl Bound {
                 layout.get_or_init(|| Centroids::new(&model.centroids, model.dims())),
             )),
             other => exec_err!(
-                "{func}: model {} is a {} model, not a k-means model",
+                "{func}: argument 1 (model): {} is a {} model, not a k-means model",
+                other.label(),
+                other.kind()
+            ),
+        }
+    }
+}
+
+impl Bound {
+    /// The classifier, or an error for `func` naming the model and its kind.
+    pub(crate) fn classifier(&self, func: &str) -> Result<&LogisticModel> {
+        match self.0.as_ref() {
+            Fitted::Logistic(model) => Ok(model),
+            other => plan_err!(
+                "{func}: argument 1 (model): {} is a {} model, not a classifier (model_type 'logistic_reg')",
                 other.label(),
                 other.kind()
             ),
@@ -84,6 +103,7 @@ impl PartialEq for Bound {
             || match (self.0.as_ref(), other.0.as_ref()) {
                 (Fitted::KMeans(a, _), Fitted::KMeans(b, _)) => a == b,
                 (Fitted::Clv(a), Fitted::Clv(b)) => a == b,
+                (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
                 _ => false,
             }
     }
@@ -113,15 +133,15 @@ pub trait ModelFunction: Sized {
     fn bind(&self, models: Vec<Bound>) -> Result<Self>;
 }
 
-/// What a one-model k-means function holds: its signature and, once bound,
-/// the model.
+/// What a one-model function holds: its signature and, once bound, the
+/// model (checked to be of the kind the function applies).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct KMeansSlot {
+pub(crate) struct ModelSlot {
     pub signature: Signature,
     pub model: Option<Bound>,
 }
 
-impl KMeansSlot {
+impl ModelSlot {
     /// As registered: user-defined argument types, no model.
     pub fn unbound() -> Self {
         Self {
@@ -132,9 +152,23 @@ impl KMeansSlot {
 
     /// Bound to the one k-means model in `models`, for function `func`.
     pub fn bind(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        self.bind_checked(func, models, |m| m.kmeans(func).map(|_| ()))
+    }
+
+    /// Bound to the one classifier in `models`, for function `func`.
+    pub fn bind_classifier(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        self.bind_checked(func, models, |m| m.classifier(func).map(|_| ()))
+    }
+
+    fn bind_checked(
+        &self,
+        func: &str,
+        models: Vec<Bound>,
+        check: impl Fn(&Bound) -> Result<()>,
+    ) -> Result<Self> {
         let [model] = <[Bound; 1]>::try_from(models)
             .map_err(|m| plan_datafusion_err!("{func}: expected 1 model, got {}", m.len()))?;
-        model.kmeans(func)?;
+        check(&model)?;
         Ok(Self {
             signature: self.signature.clone(),
             model: Some(model),
@@ -177,13 +211,23 @@ pub(crate) fn check_features(
     fields: &[FieldRef],
     lead: usize,
 ) -> Result<()> {
-    if fields.len() != model.features.len() {
+    check_model_features(func, &model.label, &model.features, fields, lead)
+}
+
+/// [`check_features`] for any model's `features`.
+pub(crate) fn check_model_features(
+    func: &str,
+    label: &str,
+    features: &[super::Feature],
+    fields: &[FieldRef],
+    lead: usize,
+) -> Result<()> {
+    if fields.len() != features.len() {
         return plan_err!(
             "{func}: model {} has {} features ({}), got {}",
-            model.label,
-            model.features.len(),
-            model
-                .features
+            label,
+            features.len(),
+            features
                 .iter()
                 .map(|f| f.name())
                 .collect::<Vec<_>>()
@@ -191,7 +235,7 @@ pub(crate) fn check_features(
             fields.len()
         );
     }
-    for (i, (feature, field)) in model.features.iter().zip(fields).enumerate() {
+    for (i, (feature, field)) in features.iter().zip(fields).enumerate() {
         if !feature.accepts(field.data_type()) {
             return plan_err!(
                 "{func}: argument {} ({}) is {}, but the model's feature {} is {}",

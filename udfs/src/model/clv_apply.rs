@@ -150,7 +150,7 @@ impl ClvFunction {
             .iter()
             .map(|b| match b.0.as_ref() {
                 Fitted::Clv(m) => Ok(m),
-                Fitted::KMeans(..) => exec_err!("{}: wrong model kinds", self.name),
+                _ => exec_err!("{}: wrong model kinds", self.name),
             })
             .collect()
     }
@@ -214,7 +214,7 @@ impl ModelFunction for ClvFunction {
             let fits = match bound.0.as_ref() {
                 Fitted::Clv(m) if wants_bgnbd => m.bgnbd.is_some(),
                 Fitted::Clv(m) => m.gamma_gamma.is_some(),
-                Fitted::KMeans(..) => false,
+                _ => false,
             };
             if !fits {
                 return plan_err!(

@@ -11,7 +11,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, KMeansSlot, ModelFunction, check_features};
+use super::bound::{Bound, ModelFunction, ModelSlot, check_features};
 use super::encode;
 
 /// The SQL name.
@@ -46,7 +46,7 @@ engine binds the call to the named model each time the plan runs.",
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ModelMean(KMeansSlot);
+pub struct ModelMean(ModelSlot);
 
 impl Default for ModelMean {
     fn default() -> Self {
@@ -57,7 +57,7 @@ impl Default for ModelMean {
 impl ModelMean {
     /// The registered, unbound function.
     pub fn new() -> Self {
-        Self(KMeansSlot::unbound())
+        Self(ModelSlot::unbound())
     }
 }
 

@@ -8,11 +8,17 @@
 
 pub mod apply;
 pub mod bound;
+pub mod classifier;
 pub mod clv_apply;
+pub mod evaluate;
+pub mod explain;
+pub mod predict;
 
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
-pub use microseg_kernels::{clv, exact, kmeans, metrics, nearest, optimize};
+pub use microseg_kernels::{
+    classification, clv, exact, kmeans, logistic, metrics, nearest, optimize,
+};
 pub mod mean;
 pub mod quality;
 
@@ -29,7 +35,11 @@ use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
 pub use bound::{Bound, Fitted, ModelFunction};
+pub use classifier::LogisticModel;
+pub use evaluate::ClassifierScores;
+pub use explain::ExplainPredict;
 pub use mean::ModelMean;
+pub use predict::Predict;
 pub use quality::ModelQuality;
 
 /// How one input column becomes model dimensions.
@@ -249,6 +259,34 @@ pub fn encode_into<T: From<f32> + Copy>(
     Ok(())
 }
 
+/// The first numeric feature value that is NaN or ±infinity (only
+/// floating-point columns can hold one), with its feature: a broken value,
+/// not a missing one (that is NULL), which the applying functions refuse.
+pub(crate) fn first_non_finite<'a>(
+    features: &'a [Feature],
+    columns: &[ArrayRef],
+) -> Result<Option<(&'a Feature, f64)>> {
+    for (feature, column) in features.iter().zip(columns) {
+        if feature.scale().is_none() || !column.data_type().is_floating() {
+            continue;
+        }
+        let values = match cast(column, &DataType::Float64) {
+            Ok(values) => values,
+            Err(e) => return exec_err!("feature {}: {e}", feature.name()),
+        };
+        let values = values.as_primitive::<Float64Type>();
+        if let Some((_, x)) = values
+            .values()
+            .iter()
+            .enumerate()
+            .find(|&(i, x)| !x.is_finite() && values.is_valid(i))
+        {
+            return Ok(Some((feature, *x)));
+        }
+    }
+    Ok(None)
+}
+
 /// The model functions.
 pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
     vec![
@@ -273,6 +311,15 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             clv_apply::ClvFunction::clv(),
         )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Predict::proba(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Predict::label(),
+        )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            ExplainPredict::new(),
+        )),
     ]
 }
 
@@ -284,6 +331,15 @@ pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>>
         )),
         Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
             ModelQuality::new(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::metrics(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::roc(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            ClassifierScores::gains(),
         )),
     ]
 }

@@ -23,7 +23,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
 
-use super::bound::{Bound, KMeansSlot, ModelFunction, check_features};
+use super::bound::{Bound, ModelFunction, ModelSlot, check_features};
 use super::encode;
 use super::kmeans::nearest;
 use super::mean::coerce_model_arguments;
@@ -76,7 +76,7 @@ is NULL. The model_evaluate() table function reports it.",
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ModelQuality(KMeansSlot);
+pub struct ModelQuality(ModelSlot);
 
 impl Default for ModelQuality {
     fn default() -> Self {
@@ -87,7 +87,7 @@ impl Default for ModelQuality {
 impl ModelQuality {
     /// The registered, unbound function.
     pub fn new() -> Self {
-        Self(KMeansSlot::unbound())
+        Self(ModelSlot::unbound())
     }
 }
 
