@@ -25,7 +25,10 @@ use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use microseg_udfs::model::clv_apply::ClvFunction;
-use microseg_udfs::model::{Bound, ClusterAssign, Fitted, ModelFunction, ModelMean, ModelQuality};
+use microseg_udfs::model::{
+    Bound, ClassifierScores, ClusterAssign, ExplainPredict, Fitted, ModelFunction, ModelMean,
+    ModelQuality, Predict,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a bound model call carries besides its name. `format` changes when
@@ -210,13 +213,16 @@ fn unknown(kind: &str, name: &str) -> DataFusionError {
 impl Functions {
     fn encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         let inner = node.inner();
-        let models = match (
-            inner.downcast_ref::<ClusterAssign>(),
-            inner.downcast_ref::<ClvFunction>(),
-        ) {
-            (Some(f), _) => f.models(),
-            (_, Some(f)) => f.models(),
-            _ => return Ok(()),
+        let models = if let Some(f) = inner.downcast_ref::<ClusterAssign>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<ClvFunction>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<Predict>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<ExplainPredict>() {
+            f.models()
+        } else {
+            return Ok(());
         };
         encode_models(models, buf)
     }
@@ -231,25 +237,29 @@ impl Functions {
         }
         let models = decode_models(name, buf)?;
         let inner = registered.inner();
-        match (
-            inner.downcast_ref::<ClusterAssign>(),
-            inner.downcast_ref::<ClvFunction>(),
-        ) {
-            (Some(f), _) => Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?))),
-            (_, Some(f)) => Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?))),
-            _ => plan_err!("{name}: a model was sent with a function that takes none"),
+        if let Some(f) = inner.downcast_ref::<ClusterAssign>() {
+            Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<ClvFunction>() {
+            Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<Predict>() {
+            Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<ExplainPredict>() {
+            Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
+        } else {
+            plan_err!("{name}: a model was sent with a function that takes none")
         }
     }
 
     fn encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
         let inner = node.inner();
-        let models = match (
-            inner.downcast_ref::<ModelMean>(),
-            inner.downcast_ref::<ModelQuality>(),
-        ) {
-            (Some(f), _) => f.models(),
-            (_, Some(f)) => f.models(),
-            _ => return Ok(()),
+        let models = if let Some(f) = inner.downcast_ref::<ModelMean>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<ClassifierScores>() {
+            f.models()
+        } else {
+            return Ok(());
         };
         encode_models(models, buf)
     }
@@ -264,13 +274,14 @@ impl Functions {
         }
         let models = decode_models(name, buf)?;
         let inner = registered.inner();
-        match (
-            inner.downcast_ref::<ModelMean>(),
-            inner.downcast_ref::<ModelQuality>(),
-        ) {
-            (Some(f), _) => Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?))),
-            (_, Some(f)) => Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?))),
-            _ => plan_err!("{name}: a model was sent with a function that takes none"),
+        if let Some(f) = inner.downcast_ref::<ModelMean>() {
+            Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
+            Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<ClassifierScores>() {
+            Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
+        } else {
+            plan_err!("{name}: a model was sent with a function that takes none")
         }
     }
 }
