@@ -7,6 +7,7 @@
 pub mod args;
 pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod delta;
 pub mod engine;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The one integration-test binary.
 
 mod cli;
+mod cluster;
 mod delta;
 mod engine;
 mod fixtures;

@@ -1,6 +1,7 @@
 //! The `microseg` command: `sql`, `serve`, `users`, `generate`, `demo`,
-//! `materialize` and `vacuum`.
+//! `materialize`, `vacuum` and `cluster`.
 
+mod cluster;
 mod demo;
 mod generate;
 mod materialize;
@@ -41,6 +42,8 @@ enum Command {
     Materialize(materialize::MaterializeArgs),
     /// Delete files of interrupted runs and of expired versions from Delta tables.
     Vacuum(materialize::VacuumArgs),
+    /// Run the scheduler or an executor of a cluster (`sql --cluster` runs queries there).
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Where the lake is and how the engine is sized.
@@ -100,6 +103,10 @@ struct SqlArgs {
     /// Print no row counts or timings on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Execute queries on the cluster whose scheduler is at df://HOST:PORT
+    /// (planning stays here).
+    #[arg(long, env = "MICROSEG_CLUSTER")]
+    cluster: Option<String>,
 }
 
 /// Runs the command line; the returned error is printed by `main`.
@@ -107,6 +114,10 @@ pub async fn main(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sql(args) => {
             let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+            let engine = match &args.cluster {
+                Some(address) => crate::cluster::connect(engine, address).await?,
+                None => engine,
+            };
             let opts = run::RunOptions {
                 format: args.format,
                 output: args.output,
@@ -131,5 +142,6 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Users(args) => serve::users(args),
         Command::Materialize(args) => materialize::materialize(args).await,
         Command::Vacuum(args) => materialize::vacuum(args).await,
+        Command::Cluster(args) => cluster::run(args).await,
     }
 }

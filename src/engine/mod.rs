@@ -7,7 +7,7 @@ mod prepared;
 mod settings;
 
 pub use policy::Policy;
-pub use settings::{EngineOptions, Settings};
+pub use settings::{EngineOptions, Settings, total_memory_bytes};
 
 use std::sync::Arc;
 
@@ -15,10 +15,10 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{CatalogProviderList, DynamicFileCatalog};
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, Statement};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -29,6 +29,30 @@ use crate::catalog::{Catalog, CatalogCache, SegmentSet};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::statements::{self, MicrosegStatement, Parsed, StatementText};
+
+/// A context over `state` whose URL tables (a path used as a table name)
+/// belong to it: the layer holds its session, so a new session needs its
+/// own; a restricted session's asks `policy` about each path.
+fn with_url_tables(
+    state: SessionState,
+    catalogs: &Arc<dyn CatalogProviderList>,
+    policy: Option<&Arc<dyn Policy>>,
+) -> SessionContext {
+    let state = SessionStateBuilder::new_from_existing(state);
+    match policy {
+        None => {
+            SessionContext::new_with_state(state.with_catalog_list(Arc::clone(catalogs)).build())
+                .enable_url_table()
+        }
+        Some(policy) => {
+            let urls = Arc::new(policy::PolicedUrlTables::new(Arc::clone(policy)));
+            let layer = Arc::new(DynamicFileCatalog::new(Arc::clone(catalogs), urls.clone()));
+            let ctx = SessionContext::new_with_state(state.with_catalog_list(layer).build());
+            urls.attach(&ctx);
+            ctx
+        }
+    }
+}
 
 /// One statement parsed and planned by [`Engine::plan`], not yet run.
 #[derive(Debug, Clone)]
@@ -327,13 +351,7 @@ impl Engine {
     /// statement before it runs (CREATE MODEL's training query included) and every path
     /// named as a table before it is opened.
     pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
-        let urls = Arc::new(policy::PolicedUrlTables::new(policy.clone()));
-        let catalogs = Arc::new(DynamicFileCatalog::new(self.catalogs.clone(), urls.clone()));
-        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
-            .with_catalog_list(catalogs)
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        urls.attach(&ctx);
+        let ctx = with_url_tables(self.ctx.state(), &self.catalogs, Some(&policy));
         Engine {
             ctx,
             lake: self.lake.clone(),
@@ -344,6 +362,19 @@ impl Engine {
             policy: Some(policy),
             prepared: Default::default(),
         }
+    }
+
+    /// This engine on a session rebuilt by `rebuild`: for front doors that
+    /// keep planning here but execute elsewhere (a cluster's query planner).
+    pub fn with_session_state(
+        self,
+        rebuild: impl FnOnce(SessionState) -> datafusion::common::Result<SessionState>,
+    ) -> Result<Engine> {
+        let state = rebuild(self.ctx.state())?;
+        Ok(Engine {
+            ctx: with_url_tables(state, &self.catalogs, self.policy.as_ref()),
+            ..self
+        })
     }
 
     /// Splits a script into statements (with their line numbers) using the

@@ -230,6 +230,10 @@ impl ModelFunction for ClusterAssign {
         self.model.is_some()
     }
 
+    fn models(&self) -> Vec<Bound> {
+        self.model.iter().cloned().collect()
+    }
+
     /// What the engine's analyzer puts in the plan in place of the
     /// registered (unbound) function.
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {

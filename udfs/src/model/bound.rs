@@ -124,6 +124,10 @@ pub trait ModelFunction: Sized {
     fn model_arguments(&self) -> usize;
     /// Whether the engine has bound the call to its models.
     fn is_bound(&self) -> bool;
+    /// The models the call is bound to, in argument order (empty when
+    /// unbound): what a plan codec ships to another process, which binds
+    /// the registered function to them again with [`ModelFunction::bind`].
+    fn models(&self) -> Vec<Bound>;
     /// A copy bound to `models`, one per model argument, each checked to be
     /// of the kind its argument wants.
     fn bind(&self, models: Vec<Bound>) -> Result<Self>;

@@ -195,6 +195,10 @@ impl ModelFunction for ClvFunction {
         !self.models.is_empty()
     }
 
+    fn models(&self) -> Vec<Bound> {
+        self.models.clone()
+    }
+
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
         if models.len() != self.model_arguments() {
             return plan_err!(

@@ -199,6 +199,10 @@ impl ClassifierScores {
 }
 
 impl ModelFunction for ClassifierScores {
+    fn models(&self) -> Vec<Bound> {
+        self.slot.model.iter().cloned().collect()
+    }
+
     fn model_arguments(&self) -> usize {
         1
     }

@@ -84,6 +84,10 @@ fn k_of(value: Option<&ScalarValue>) -> Result<usize> {
 }
 
 impl ModelFunction for ExplainPredict {
+    fn models(&self) -> Vec<Bound> {
+        self.0.model.iter().cloned().collect()
+    }
+
     fn model_arguments(&self) -> usize {
         1
     }

@@ -70,6 +70,10 @@ impl ModelFunction for ModelMean {
         self.0.model.is_some()
     }
 
+    fn models(&self) -> Vec<Bound> {
+        self.0.model.iter().cloned().collect()
+    }
+
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
         self.0.bind(NAME, models).map(Self)
     }

@@ -127,6 +127,10 @@ impl Predict {
 }
 
 impl ModelFunction for Predict {
+    fn models(&self) -> Vec<Bound> {
+        self.slot.model.iter().cloned().collect()
+    }
+
     fn model_arguments(&self) -> usize {
         1
     }

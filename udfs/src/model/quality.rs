@@ -100,6 +100,10 @@ impl ModelFunction for ModelQuality {
         self.0.model.is_some()
     }
 
+    fn models(&self) -> Vec<Bound> {
+        self.0.model.iter().cloned().collect()
+    }
+
     fn bind(&self, models: Vec<Bound>) -> Result<Self> {
         self.0.bind(NAME, models).map(Self)
     }

@@ -1,0 +1,413 @@
+//! The same SQL on a Ballista cluster: one scheduler and two executors on
+//! loopback, first inside this process (through `microseg::cluster`), then
+//! as `microseg cluster …` processes driven by `microseg sql --cluster`.
+//! The reference is the local engine over the same lake: DataFusion's own
+//! single-process execution, which the other test modules check against
+//! DuckDB, scikit-learn and closed forms.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::common::ScalarValue;
+use microseg::cluster::{
+    ExecutorOptions, RunningExecutor, RunningScheduler, SchedulerOptions, start_executor,
+    start_scheduler,
+};
+use microseg::{Engine, EngineOptions};
+
+use crate::fixtures::{small_lake_copy, small_lake_str};
+use crate::support::{parquet_bytes, run};
+
+/// A port free at the time of asking (executors need fixed ports).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_cluster() -> (RunningScheduler, Vec<RunningExecutor>) {
+    let scheduler = start_scheduler(&SchedulerOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        executor_timeout: 30,
+    })
+    .await
+    .expect("start the scheduler");
+    let mut executors = Vec::new();
+    for _ in 0..2 {
+        let options = ExecutorOptions {
+            bind: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            grpc_port: Some(free_port()),
+            heartbeat: 5,
+            concurrent_tasks: Some(2),
+            ..ExecutorOptions::new(scheduler.addr().to_string())
+        };
+        executors.push(start_executor(&options).await.expect("start an executor"));
+    }
+    (scheduler, executors)
+}
+
+async fn open_partitioned(location: &str) -> Engine {
+    let options = EngineOptions {
+        target_partitions: Some(4),
+        ..EngineOptions::default()
+    };
+    Engine::open(location, options).await.unwrap()
+}
+
+/// Rows as values, sorted so that order SQL does not fix is ignored.
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<ScalarValue>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            out.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| ScalarValue::try_from_array(c, row).unwrap())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    // Floats sort by a rounded key so last-bit differences keep the order.
+    let key = |r: &Vec<ScalarValue>| -> Vec<String> {
+        r.iter()
+            .map(|v| match v {
+                ScalarValue::Float64(Some(x)) => format!("{x:.6e}"),
+                other => other.to_string(),
+            })
+            .collect()
+    };
+    out.sort_by_key(key);
+    out
+}
+
+fn same_value(a: &ScalarValue, b: &ScalarValue) -> bool {
+    match (a, b) {
+        (ScalarValue::Float64(Some(x)), ScalarValue::Float64(Some(y))) => {
+            x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+        }
+        (ScalarValue::List(x), ScalarValue::List(y)) if !x.is_null(0) && !y.is_null(0) => {
+            let (x, y) = (x.value(0), y.value(0));
+            let at = |a: &dyn Array, i: usize| ScalarValue::try_from_array(a, i).unwrap();
+            x.len() == y.len()
+                && (0..x.len()).all(|i| same_value(&at(x.as_ref(), i), &at(y.as_ref(), i)))
+        }
+        _ => a == b,
+    }
+}
+
+#[track_caller]
+fn assert_same(sql: &str, local: &[RecordBatch], remote: &[RecordBatch]) {
+    let (l, r) = (rows(local), rows(remote));
+    assert!(!l.is_empty(), "{sql}: the reference has no rows");
+    assert_eq!(l.len(), r.len(), "{sql}: row counts differ");
+    for (a, b) in l.iter().zip(&r) {
+        assert!(
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y)),
+            "{sql}:\nlocal   {a:?}\ncluster {b:?}"
+        );
+    }
+}
+
+const PER_CUSTOMER: &str = "(SELECT customer_id, CAST(sum(amount) AS DOUBLE) AS total, CAST(count(*) AS DOUBLE) AS n FROM orders GROUP BY customer_id)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queries_give_the_local_answers_on_a_cluster() {
+    let lake = small_lake_copy();
+    let location = lake.path().to_string_lossy().into_owned();
+    let local = open_partitioned(&location).await;
+    run(
+        &local,
+        "CREATE SEGMENT SET spend ('big' WHEN total >= 1000, 'mid' WHEN total >= 200, ELSE 'small')",
+    )
+    .await;
+    run(
+        &local,
+        &format!(
+            "CREATE MODEL m OPTIONS (model_type 'kmeans', num_clusters 3, seed 1) AS SELECT total, n FROM {PER_CUSTOMER}"
+        ),
+    )
+    .await;
+
+    let (scheduler, _executors) = start_cluster().await;
+    let address = format!("df://{}", scheduler.addr());
+    let remote = microseg::cluster::connect(open_partitioned(&location).await, &address)
+        .await
+        .expect("connect to the cluster");
+
+    let queries = [
+        // Aggregate with GROUP BY: a hash repartition between two stages.
+        "SELECT channel, count(*) AS n, sum(amount) AS revenue, avg(CAST(amount AS DOUBLE)) AS aov FROM orders GROUP BY channel".to_string(),
+        // A join of two lake tables.
+        "SELECT c.city, count(DISTINCT o.customer_id) AS buyers, sum(o.amount) AS revenue FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.city".to_string(),
+        // A table function (a view over the lake, inlined before shipping).
+        "SELECT * FROM rfm(orders, customer_id, order_ts, amount)".to_string(),
+        // A segment set (expanded by the client's analyzer).
+        format!("SELECT segment_of('spend') AS s, count(*) AS n FROM {PER_CUSTOMER} GROUP BY s"),
+        // A model function bound to the fitted model, which travels with the plan.
+        format!("SELECT customer_id, cluster_assign('m', total, n) AS c, cluster_distance('m', total, n) AS d FROM {PER_CUSTOMER}"),
+        // A model aggregate, bound the same way.
+        format!("SELECT cluster_assign('m', total, n) AS c, model_mean('m', total, n) AS centre FROM {PER_CUSTOMER} GROUP BY c"),
+        // Window functions over a partition per customer.
+        "SELECT customer_id, order_id, row_number() OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS k, sum(amount) OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS running FROM orders".to_string(),
+    ];
+    for sql in &queries {
+        let expected = run(&local, sql).await;
+        let got = remote
+            .sql(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{sql} on the cluster: {e}"));
+        assert_same(sql, &expected, &got);
+    }
+}
+
+/// The error connecting `engine` to `address` fails with.
+async fn connect_error(engine: Engine, address: &str) -> String {
+    match microseg::cluster::connect(engine, address).await {
+        Ok(_) => panic!("{address}: expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_is_named() {
+    let port = free_port();
+    let engine = open_partitioned(&small_lake_str()).await;
+    let address = format!("df://127.0.0.1:{port}");
+    let err = connect_error(engine, &address).await;
+    assert!(
+        err.contains(&address) && err.contains("does not answer"),
+        "{err}"
+    );
+    let engine = open_partitioned(&small_lake_str()).await;
+    let err = connect_error(engine, "http://127.0.0.1:1").await;
+    assert!(err.contains("df://HOST:PORT"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_lake_is_refused() {
+    let store = microseg::lake::memory_store("cluster-refused");
+    let batch = crate::support::batch(vec![(
+        "x",
+        crate::support::col(datafusion::arrow::array::Int64Array::from(vec![1, 2])),
+    )]);
+    object_store::ObjectStoreExt::put(
+        store.as_ref(),
+        &object_store::path::Path::from("lake/t/part-0.parquet"),
+        parquet_bytes(&batch).into(),
+    )
+    .await
+    .unwrap();
+    let engine = open_partitioned("memory://cluster-refused/lake").await;
+    let err = connect_error(engine, "df://127.0.0.1:1").await;
+    assert!(
+        err.contains("memory://cluster-refused/lake") && err.contains("executors cannot read"),
+        "{err}"
+    );
+}
+
+/// A child process stopped with SIGTERM when dropped (test failures too).
+struct Process(Child);
+
+impl Process {
+    /// Starts `microseg args…` and waits for its "ready" line on stderr.
+    fn start(args: &[&str]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_microseg"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start microseg");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("ready") => return Process(child),
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("microseg {args:?} never became ready:\n{}", seen.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn sql_output(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .arg("sql")
+        .args(args)
+        .env_remove("MICROSEG_CLUSTER")
+        .output()
+        .expect("run microseg sql")
+}
+
+#[test]
+fn cluster_processes_answer_sql_cluster() {
+    let lake = small_lake_str();
+    let scheduler_port = free_port().to_string();
+    let scheduler_addr = format!("127.0.0.1:{scheduler_port}");
+    let mut scheduler = Process::start(&[
+        "cluster",
+        "scheduler",
+        "--bind",
+        &scheduler_addr,
+        "--executor-timeout",
+        "20",
+    ]);
+    let mut executors: Vec<Process> = (0..2)
+        .map(|_| {
+            let bind = format!("127.0.0.1:{}", free_port());
+            let grpc = free_port().to_string();
+            Process::start(&[
+                "cluster",
+                "executor",
+                "--scheduler",
+                &scheduler_addr,
+                "--bind",
+                &bind,
+                "--grpc-port",
+                &grpc,
+                "--heartbeat",
+                "5",
+                "--concurrent-tasks",
+                "2",
+                "--memory-limit",
+                "512MiB",
+            ])
+        })
+        .collect();
+
+    let sql = "SELECT channel, count(*) AS n, sum(amount) AS revenue FROM orders GROUP BY channel ORDER BY channel";
+    let common = [
+        "--lake",
+        lake.as_str(),
+        "--target-partitions",
+        "4",
+        "--format",
+        "csv",
+        "-q",
+        "-c",
+        sql,
+    ];
+    let local = sql_output(&common);
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let cluster_url = format!("df://{scheduler_addr}");
+    let mut args = common.to_vec();
+    args.extend(["--cluster", cluster_url.as_str()]);
+    let remote = sql_output(&args);
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&remote.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
+    assert!(String::from_utf8_lossy(&local.stdout).lines().count() > 1);
+
+    // The environment variable does the same.
+    let remote = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .arg("sql")
+        .args(common)
+        .env("MICROSEG_CLUSTER", &cluster_url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        remote.stdout,
+        local.stdout,
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+
+    for executor in &mut executors {
+        assert!(executor.terminate().success(), "executor exit on SIGTERM");
+    }
+    assert!(scheduler.terminate().success(), "scheduler exit on SIGTERM");
+
+    // With the scheduler gone the client names the address.
+    let o = sql_output(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&cluster_url) && err.contains("does not answer"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delta_tables_are_refused_by_name() {
+    let lake = small_lake_copy();
+    let location = microseg::lake::LakeLocation::parse(&lake.path().to_string_lossy()).unwrap();
+    let rows = crate::support::batch(vec![(
+        "customer_id",
+        crate::support::col(datafusion::arrow::array::Int64Array::from(vec![1, 2, 3])),
+    )]);
+    microseg::delta::uninitialized(&location, "segments/tiny")
+        .unwrap()
+        .write(vec![rows])
+        .await
+        .unwrap();
+    let location = lake.path().to_string_lossy().into_owned();
+    let (scheduler, _executors) = start_cluster().await;
+    let remote = microseg::cluster::connect(
+        open_partitioned(&location).await,
+        &format!("df://{}", scheduler.addr()),
+    )
+    .await
+    .unwrap();
+    let err = crate::support::error(&remote, "SELECT count(*) FROM segments.tiny").await;
+    assert!(
+        err.contains("segments.tiny") && err.contains("not yet supported on a cluster"),
+        "{err}"
+    );
+    // The Parquet tables of the same lake still run there.
+    let n = run(&remote, "SELECT count(*) FROM customers").await;
+    assert_eq!(n[0].num_rows(), 1);
+}
