@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::{MicrosegStatement, expect_end, is_word};
+use super::{CatalogVerb, MicrosegStatement, catalog_verb, expect_end, is_word};
 use crate::catalog::{Catalog, GraphSource, GraphSpec, MatchKey};
 
 const WHAT: &str = "CREATE IDENTITY GRAPH";
@@ -48,37 +48,15 @@ pub(super) fn parse(p: &mut Parser<'_>) -> Result<Option<MicrosegStatement>> {
             or_replace,
         }));
     }
-    if p.peek_keyword(Keyword::SHOW) && word(p, 1, "IDENTITY") && word(p, 2, "GRAPHS") {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        expect_end(p, "SHOW IDENTITY GRAPHS")?;
-        return Ok(Some(MicrosegStatement::ShowIdentityGraphs));
-    }
-    if (p.peek_keyword(Keyword::DESCRIBE) || p.peek_keyword(Keyword::DESC))
-        && word(p, 1, "IDENTITY")
-        && word(p, 2, "GRAPH")
-    {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        let name = graph_name(p, "DESCRIBE IDENTITY GRAPH")?;
-        expect_end(p, "DESCRIBE IDENTITY GRAPH")?;
-        return Ok(Some(MicrosegStatement::DescribeIdentityGraph(name)));
-    }
-    if p.peek_keyword(Keyword::DROP) && word(p, 1, "IDENTITY") && word(p, 2, "GRAPH") {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
-        let name = graph_name(p, "DROP IDENTITY GRAPH")?;
-        expect_end(p, "DROP IDENTITY GRAPH")?;
-        return Ok(Some(MicrosegStatement::DropIdentityGraph {
-            name,
-            if_exists,
-        }));
-    }
-    Ok(None)
+    Ok(
+        catalog_verb(p, ["IDENTITY", "GRAPH"], "GRAPHS", graph_name)?.map(|verb| match verb {
+            CatalogVerb::Show => MicrosegStatement::ShowIdentityGraphs,
+            CatalogVerb::Describe(name) => MicrosegStatement::DescribeIdentityGraph(name),
+            CatalogVerb::Drop { name, if_exists } => {
+                MicrosegStatement::DropIdentityGraph { name, if_exists }
+            }
+        }),
+    )
 }
 
 /// An identifier, lower-cased unless quoted, usable as a folder name.

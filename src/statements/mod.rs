@@ -129,6 +129,67 @@ fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
 }
 
+/// What `SHOW`, `DESCRIBE` and `DROP` ask of one kind of catalog object.
+enum CatalogVerb {
+    Show,
+    Describe(String),
+    Drop { name: String, if_exists: bool },
+}
+
+/// Parses `SHOW <kind> <plural>`, `DESCRIBE|DESC <kind> name` and
+/// `DROP <kind> [IF EXISTS] name` for a two-word kind such as
+/// `["SEGMENT", "SET"]`; `name` reads and checks the object's name. Consumes
+/// nothing and returns `None` when the tokens start none of them.
+fn catalog_verb(
+    p: &mut datafusion::sql::sqlparser::parser::Parser<'_>,
+    kind: [&str; 2],
+    plural: &str,
+    name: impl Fn(&mut datafusion::sql::sqlparser::parser::Parser<'_>, &str) -> Result<String>,
+) -> Result<Option<CatalogVerb>> {
+    let at = |p: &datafusion::sql::sqlparser::parser::Parser<'_>, n: usize, w: &str| {
+        is_word(&p.peek_nth_token(n).token, w)
+    };
+    let [first, second] = kind;
+    let verb = if p.peek_keyword(Keyword::SHOW) && at(p, 1, first) && at(p, 2, plural) {
+        "SHOW"
+    } else if (p.peek_keyword(Keyword::DESCRIBE) || p.peek_keyword(Keyword::DESC))
+        && at(p, 1, first)
+        && at(p, 2, second)
+    {
+        "DESCRIBE"
+    } else if p.peek_keyword(Keyword::DROP) && at(p, 1, first) && at(p, 2, second) {
+        "DROP"
+    } else {
+        return Ok(None);
+    };
+    for _ in 0..3 {
+        p.next_token();
+    }
+    let verb = match verb {
+        "SHOW" => {
+            expect_end(p, &format!("SHOW {first} {plural}"))?;
+            CatalogVerb::Show
+        }
+        "DESCRIBE" => {
+            let what = format!("DESCRIBE {first} {second}");
+            let object = name(p, &what)?;
+            expect_end(p, &what)?;
+            CatalogVerb::Describe(object)
+        }
+        _ => {
+            let what = format!("DROP {first} {second}");
+            let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let object = name(p, &what)?;
+            expect_end(p, &what)?;
+            CatalogVerb::Drop {
+                name: object,
+                if_exists,
+            }
+        }
+    };
+    Ok(Some(verb))
+}
+
 /// Only one statement per call: a second one would silently be ignored otherwise.
 fn expect_end(p: &mut datafusion::sql::sqlparser::parser::Parser<'_>, what: &str) -> Result<()> {
     while p.consume_token(&Token::SemiColon) {}

@@ -15,7 +15,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::{MicrosegStatement, expect_end, is_word};
+use super::{CatalogVerb, MicrosegStatement, catalog_verb, expect_end, is_word};
 use crate::catalog::segment_sets::check_name;
 use crate::catalog::{SegmentRule, SegmentSet};
 
@@ -41,34 +41,15 @@ pub(super) fn parse(
         }
         return create(p, dialect, or_replace).map(Some);
     }
-    if p.peek_keyword(Keyword::SHOW) && word(p, 1, "SEGMENT") && word(p, 2, "SETS") {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        expect_end(p, "SHOW SEGMENT SETS")?;
-        return Ok(Some(MicrosegStatement::ShowSegmentSets));
-    }
-    if (p.peek_keyword(Keyword::DESCRIBE) || p.peek_keyword(Keyword::DESC))
-        && word(p, 1, "SEGMENT")
-        && word(p, 2, "SET")
-    {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        let name = set_name(p, "DESCRIBE SEGMENT SET")?;
-        expect_end(p, "DESCRIBE SEGMENT SET")?;
-        return Ok(Some(MicrosegStatement::DescribeSegmentSet(name)));
-    }
-    if p.peek_keyword(Keyword::DROP) && word(p, 1, "SEGMENT") && word(p, 2, "SET") {
-        for _ in 0..3 {
-            p.next_token();
-        }
-        let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
-        let name = set_name(p, "DROP SEGMENT SET")?;
-        expect_end(p, "DROP SEGMENT SET")?;
-        return Ok(Some(MicrosegStatement::DropSegmentSet { name, if_exists }));
-    }
-    Ok(None)
+    Ok(
+        catalog_verb(p, ["SEGMENT", "SET"], "SETS", set_name)?.map(|verb| match verb {
+            CatalogVerb::Show => MicrosegStatement::ShowSegmentSets,
+            CatalogVerb::Describe(name) => MicrosegStatement::DescribeSegmentSet(name),
+            CatalogVerb::Drop { name, if_exists } => {
+                MicrosegStatement::DropSegmentSet { name, if_exists }
+            }
+        }),
+    )
 }
 
 /// An identifier, lower-cased unless quoted (as DataFusion treats table
