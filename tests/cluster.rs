@@ -381,33 +381,90 @@ fn cluster_processes_answer_sql_cluster() {
     );
 }
 
+fn materialize(lake: &std::path::Path, as_of: &str, cluster: Option<&str>) {
+    let job =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/jobs/daily_segments.toml");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_microseg"));
+    command
+        .arg("materialize")
+        .arg("--lake")
+        .arg(lake)
+        .arg(job)
+        .args(["--as-of", as_of, "--target-partitions", "4"])
+        .env_remove("MICROSEG_CLUSTER")
+        .env_remove("MICROSEG_LAKE");
+    if let Some(address) = cluster {
+        command.args(["--cluster", address]);
+    }
+    let o = command.output().expect("run microseg materialize");
+    assert!(
+        o.status.success(),
+        "materialize --as-of {as_of} {cluster:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Delta tables (the newest version and `table_at`) travel as the file
+/// lists of the versions the client pinned, and `materialize --cluster`
+/// writes the same table as a local run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn delta_tables_are_refused_by_name() {
-    let lake = small_lake_copy();
-    let location = microseg::lake::LakeLocation::parse(&lake.path().to_string_lossy()).unwrap();
-    let rows = crate::support::batch(vec![(
-        "customer_id",
-        crate::support::col(datafusion::arrow::array::Int64Array::from(vec![1, 2, 3])),
-    )]);
-    microseg::delta::uninitialized(&location, "segments/tiny")
-        .unwrap()
-        .write(vec![rows])
-        .await
-        .unwrap();
-    let location = lake.path().to_string_lossy().into_owned();
+async fn delta_tables_and_materialize_run_on_a_cluster() {
     let (scheduler, _executors) = start_cluster().await;
+    let address = format!("df://{}", scheduler.addr());
+
+    let local_lake = small_lake_copy();
+    let cluster_lake = small_lake_copy();
+    for as_of in ["2025-09-30", "2025-10-31"] {
+        materialize(local_lake.path(), as_of, None);
+        materialize(cluster_lake.path(), as_of, Some(&address));
+    }
+    let local = open_partitioned(&local_lake.path().to_string_lossy()).await;
+    // The table the cluster wrote, read locally: the same rows.
+    let written = open_partitioned(&cluster_lake.path().to_string_lossy()).await;
+    let all = "SELECT * FROM segments.customer_segments";
+    assert_same(all, &run(&local, all).await, &run(&written, all).await);
+
     let remote = microseg::cluster::connect(
-        open_partitioned(&location).await,
-        &format!("df://{}", scheduler.addr()),
+        open_partitioned(&local_lake.path().to_string_lossy()).await,
+        &address,
     )
     .await
     .unwrap();
-    let err = crate::support::error(&remote, "SELECT count(*) FROM segments.tiny").await;
+    let queries = [
+        all,
+        "SELECT as_of, rfm_segment, lifecycle, count(*) AS n, avg(CAST(monetary AS DOUBLE)) AS m FROM segments.customer_segments GROUP BY as_of, rfm_segment, lifecycle",
+        // The first version holds only the first date.
+        "SELECT as_of, count(*) AS n FROM table_at('segments.customer_segments', 0) GROUP BY as_of",
+        // A Delta table joined to a Parquet table, the same table twice.
+        "SELECT c.city, s.as_of, count(*) AS n FROM segments.customer_segments s JOIN customers c ON s.customer_id = c.customer_id JOIN segments.customer_segments t ON t.customer_id = s.customer_id AND t.as_of = s.as_of GROUP BY c.city, s.as_of",
+    ];
+    for sql in queries {
+        let expected = run(&local, sql).await;
+        let got = remote
+            .sql(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{sql} on the cluster: {e}"));
+        assert_same(sql, &expected, &got);
+    }
+    let versions = run(
+        &local,
+        "SELECT count(DISTINCT as_of) FROM table_at('segments.customer_segments', 0)",
+    )
+    .await;
+    assert_eq!(
+        ScalarValue::try_from_array(versions[0].column(0), 0).unwrap(),
+        ScalarValue::Int64(Some(1)),
+        "version 0 should hold one snapshot date, else the table_at query tests nothing"
+    );
+
+    // A table that lives only in the client's session cannot travel: named.
+    run(&remote, "CREATE TABLE scratch AS VALUES (1), (2)").await;
+    let err = crate::support::error(&remote, "SELECT count(*) FROM scratch").await;
     assert!(
-        err.contains("segments.tiny") && err.contains("not yet supported on a cluster"),
+        err.contains("scratch") && err.contains("not yet supported on a cluster"),
         "{err}"
     );
-    // The Parquet tables of the same lake still run there.
-    let n = run(&remote, "SELECT count(*) FROM customers").await;
-    assert_eq!(n[0].num_rows(), 1);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use clap::Args;
 
-use super::LakeArgs;
+use super::{ClusterTarget, LakeArgs};
 use crate::error::{Error, JobFailure, Result};
 use crate::jobs::{self, LogFormat};
 use crate::server::users::parse_ttl;
@@ -17,6 +17,8 @@ use crate::server::users::parse_ttl;
 pub struct MaterializeArgs {
     #[command(flatten)]
     lake: LakeArgs,
+    #[command(flatten)]
+    cluster: ClusterTarget,
     /// The job file, e.g. sql/jobs/daily_segments.toml.
     job: PathBuf,
     /// Snapshot date bound to $as_of (YYYY-MM-DD; default: today, UTC).
@@ -78,7 +80,7 @@ pub async fn materialize(args: MaterializeArgs) -> Result<()> {
         log: args.log_format,
         progress: args.log_format == LogFormat::Text && std::io::stderr().is_terminal(),
     };
-    let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+    let engine = args.cluster.open(&args.lake).await?;
     jobs::run(&engine, &job, &opts).await?;
     Ok(())
 }

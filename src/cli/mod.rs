@@ -103,21 +103,35 @@ struct SqlArgs {
     /// Print no row counts or timings on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    cluster: ClusterTarget,
+}
+
+/// `--cluster df://HOST:PORT`, shared by `sql`, `serve` and `materialize`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterTarget {
     /// Execute queries on the cluster whose scheduler is at df://HOST:PORT
     /// (planning stays here).
     #[arg(long, env = "MICROSEG_CLUSTER")]
-    cluster: Option<String>,
+    pub cluster: Option<String>,
+}
+
+impl ClusterTarget {
+    /// Opens the lake's engine, executing on the cluster when one is named.
+    async fn open(&self, lake: &LakeArgs) -> Result<crate::Engine> {
+        let engine = crate::Engine::open(&lake.lake, lake.engine_options()).await?;
+        match &self.cluster {
+            Some(address) => crate::cluster::connect(engine, address).await,
+            None => Ok(engine),
+        }
+    }
 }
 
 /// Runs the command line; the returned error is printed by `main`.
 pub async fn main(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sql(args) => {
-            let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
-            let engine = match &args.cluster {
-                Some(address) => crate::cluster::connect(engine, address).await?,
-                None => engine,
-            };
+            let engine = args.cluster.open(&args.lake).await?;
             let opts = run::RunOptions {
                 format: args.format,
                 output: args.output,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::LakeArgs;
+use super::{ClusterTarget, LakeArgs};
 use crate::error::{Error, Result};
 use crate::server::users::{Role, UsersFile, parse_ttl};
 use crate::server::{AuthMode, Limits, ServeOptions};
@@ -16,6 +16,8 @@ use crate::server::{AuthMode, Limits, ServeOptions};
 pub struct ServeArgs {
     #[command(flatten)]
     lake: LakeArgs,
+    #[command(flatten)]
+    cluster: ClusterTarget,
     /// Address to listen on; loopback unless another is given.
     #[arg(long, default_value = "127.0.0.1:50051")]
     bind: SocketAddr,
@@ -81,7 +83,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     if let AuthMode::Users(path) = &options.auth {
         UsersFile::load(path)?;
     }
-    let engine = crate::Engine::open(&args.lake.lake, args.lake.engine_options()).await?;
+    let engine = args.cluster.open(&args.lake).await?;
     let mut options = options;
     if let Some(text) = &args.query_memory_limit {
         // A percentage is of the engine's pool, which all queries share.

@@ -25,6 +25,8 @@ use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use microseg_udfs::model::clv_apply::ClvFunction;
+
+use crate::delta::{DeltaFiles, DeltaFilesTable};
 use microseg_udfs::model::{
     Bound, ClassifierScores, ClusterAssign, ExplainPredict, Fitted, ModelFunction, ModelMean,
     ModelQuality, Predict,
@@ -47,6 +49,9 @@ struct Received {
 }
 
 const FORMAT: u32 = 1;
+
+/// Marks a table provider payload as a pinned Delta file list.
+const DELTA_FILES: &[u8] = b"microseg.delta_files\0";
 
 /// The functions a process knows by name, for decoding calls whose
 /// registered form must be bound again.
@@ -374,21 +379,30 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(files) = buf.strip_prefix(DELTA_FILES) {
+            let files = DeltaFiles::decode(files)?;
+            return Ok(Arc::new(DeltaFilesTable::try_new(files, schema)?));
+        }
         self.inner
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
 
     /// Parquet lake tables (ListingTable) never reach here: DataFusion's
-    /// serde writes them itself. What does is a table that cannot travel
-    /// yet, such as a Delta table.
+    /// serde writes them itself. Delta tables arrive as the file lists the
+    /// client pinned ([`super::pin`]); anything else cannot travel yet.
     fn try_encode_table_provider(
         &self,
         table_ref: &TableReference,
-        _node: Arc<dyn TableProvider>,
-        _buf: &mut Vec<u8>,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(table) = node.downcast_ref::<DeltaFilesTable>() {
+            buf.extend_from_slice(DELTA_FILES);
+            buf.extend(table.files().encode()?);
+            return Ok(());
+        }
         not_impl_err!(
-            "table {table_ref} is not yet supported on a cluster: only the lake's Parquet tables (and views and table functions over them) run there for now"
+            "table {table_ref} is not yet supported on a cluster: only the lake's Parquet and Delta tables (and views and table functions over them) run there for now"
         )
     }
 

@@ -1,10 +1,12 @@
 //! The client side: an engine whose plans run on a cluster.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::execution::{FunctionRegistry, SessionStateBuilder};
 
+use super::pin::PinDeltaTables;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -82,7 +84,7 @@ pub(super) async fn check_reachable(host: &str, port: u16, what: &str) -> Result
 ///
 /// Planning stays here: the session keeps its tables, analyzer rule and
 /// functions; only the query planner becomes Ballista's, which sends the
-/// optimized plan to the scheduler. Ballista's upgrade replaces the
+/// optimized plan to the scheduler, behind [`PinDeltaTables`]. Ballista's upgrade replaces the
 /// function lists with DataFusion's, so the engine's are registered again.
 pub async fn connect(engine: Engine, address: &str) -> Result<Engine> {
     let cluster = ClusterAddress::parse(address)?;
@@ -115,7 +117,13 @@ pub async fn connect(engine: Engine, address: &str) -> Result<Engine> {
         let state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build();
-        let mut state = state.upgrade_for_ballista(url)?;
+        let state = state.upgrade_for_ballista(url)?;
+        let planner = Arc::new(PinDeltaTables {
+            inner: Arc::clone(state.query_planner()),
+        });
+        let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(planner)
+            .build();
         for f in scalar {
             state.register_udf(f)?;
         }

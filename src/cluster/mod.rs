@@ -9,6 +9,7 @@
 pub mod codec;
 mod connect;
 mod executor;
+mod pin;
 mod scheduler;
 
 pub use connect::{ClusterAddress, connect};

@@ -74,6 +74,11 @@ impl DeltaHandle {
         &self.spec.name
     }
 
+    /// Where the lake is.
+    pub fn location(&self) -> &LakeLocation {
+        &self.location
+    }
+
     /// The newest snapshot loaded, without looking at the log.
     pub fn cached(&self) -> Arc<DeltaSnapshotTable> {
         Arc::clone(&self.latest.read().unwrap_or_else(|e| e.into_inner()))

@@ -91,6 +91,11 @@ impl DeltaSnapshotTable {
         })
     }
 
+    /// The loaded table.
+    pub(crate) fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
     /// A table property, e.g. `microseg.key`.
     pub fn property(&self, key: &str) -> Option<&str> {
         self.properties.get(key).map(String::as_str)
@@ -114,88 +119,117 @@ impl DeltaSnapshotTable {
         self.table
             .update_datafusion_session(state)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        let own = self.inner.schema();
-        let wanted: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..schema.fields().len()).collect(),
-        };
-        // Where each wanted column is in this version.
-        let mut sources: Vec<Option<usize>> = Vec::with_capacity(wanted.len());
-        for &i in &wanted {
-            let field = schema.field(i);
-            match own.index_of(field.name()) {
-                Ok(j) => sources.push(Some(j)),
-                Err(_) if missing == Missing::Null => sources.push(None),
-                Err(_) => {
-                    return plan_err!(
-                        "Delta table {}: version {} has no column {:?}; the table's columns changed \
-                         since this statement (or the view it reads) was planned: plan it again",
-                        self.name,
-                        self.version,
-                        field.name()
-                    );
-                }
-            }
-        }
-        let mut inner_projection: Vec<usize> = Vec::new();
-        for j in sources.iter().flatten() {
-            if !inner_projection.contains(j) {
-                inner_projection.push(*j);
-            }
-        }
-        let usable: Vec<Expr> = filters
-            .iter()
-            .filter(|f| {
-                let mut columns = std::collections::HashSet::new();
-                expr_to_columns(f, &mut columns).is_ok()
-                    && columns.iter().all(|c| own.index_of(&c.name).is_ok())
-            })
-            .cloned()
-            .collect();
-        let limit = if usable.len() == filters.len() {
-            limit
-        } else {
-            None
-        };
-        let plan = self
-            .inner
-            .scan(state, Some(&inner_projection), &usable, limit)
-            .await?;
-        let scanned = plan.schema();
-        let direct = sources.len() == inner_projection.len()
-            && sources
-                .iter()
-                .zip(&inner_projection)
-                .all(|(s, j)| *s == Some(*j))
-            && wanted.iter().enumerate().all(|(k, &i)| {
-                scanned.fields().get(k).map(|f| f.data_type()) == Some(schema.field(i).data_type())
-            });
-        if direct {
-            return Ok(plan);
-        }
-        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(wanted.len());
-        for (&i, source) in wanted.iter().zip(&sources) {
-            let field = schema.field(i);
-            let expr: Arc<dyn PhysicalExpr> = match source {
-                Some(j) => {
-                    let k = inner_projection
-                        .iter()
-                        .position(|p| p == j)
-                        .unwrap_or_default();
-                    let column: Arc<dyn PhysicalExpr> =
-                        Arc::new(Column::new(scanned.field(k).name(), k));
-                    if scanned.field(k).data_type() == field.data_type() {
-                        column
-                    } else {
-                        cast(column, &scanned, field.data_type().clone())?
-                    }
-                }
-                None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
-            };
-            exprs.push((expr, field.name().clone()));
-        }
-        Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+        scan_mapped(
+            self.inner.as_ref(),
+            &self.name,
+            self.version,
+            state,
+            schema,
+            projection,
+            filters,
+            limit,
+            missing,
+        )
+        .await
     }
+}
+
+/// Scans `inner` (a version whose own columns are `inner.schema()`) as a
+/// table with columns `schema`: see [`DeltaSnapshotTable::scan_as`]. Shared
+/// by the local scan and the file-list scan a cluster runs
+/// ([`super::files`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn scan_mapped(
+    inner: &dyn TableProvider,
+    name: &str,
+    version: u64,
+    state: &dyn Session,
+    schema: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+    missing: Missing,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let own = inner.schema();
+    let wanted: Vec<usize> = match projection {
+        Some(p) => p.clone(),
+        None => (0..schema.fields().len()).collect(),
+    };
+    // Where each wanted column is in this version.
+    let mut sources: Vec<Option<usize>> = Vec::with_capacity(wanted.len());
+    for &i in &wanted {
+        let field = schema.field(i);
+        match own.index_of(field.name()) {
+            Ok(j) => sources.push(Some(j)),
+            Err(_) if missing == Missing::Null => sources.push(None),
+            Err(_) => {
+                return plan_err!(
+                    "Delta table {}: version {} has no column {:?}; the table's columns changed \
+                     since this statement (or the view it reads) was planned: plan it again",
+                    name,
+                    version,
+                    field.name()
+                );
+            }
+        }
+    }
+    let mut inner_projection: Vec<usize> = Vec::new();
+    for j in sources.iter().flatten() {
+        if !inner_projection.contains(j) {
+            inner_projection.push(*j);
+        }
+    }
+    let usable: Vec<Expr> = filters
+        .iter()
+        .filter(|f| {
+            let mut columns = std::collections::HashSet::new();
+            expr_to_columns(f, &mut columns).is_ok()
+                && columns.iter().all(|c| own.index_of(&c.name).is_ok())
+        })
+        .cloned()
+        .collect();
+    let limit = if usable.len() == filters.len() {
+        limit
+    } else {
+        None
+    };
+    let plan = inner
+        .scan(state, Some(&inner_projection), &usable, limit)
+        .await?;
+    let scanned = plan.schema();
+    let direct = sources.len() == inner_projection.len()
+        && sources
+            .iter()
+            .zip(&inner_projection)
+            .all(|(s, j)| *s == Some(*j))
+        && wanted.iter().enumerate().all(|(k, &i)| {
+            scanned.fields().get(k).map(|f| f.data_type()) == Some(schema.field(i).data_type())
+        });
+    if direct {
+        return Ok(plan);
+    }
+    let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(wanted.len());
+    for (&i, source) in wanted.iter().zip(&sources) {
+        let field = schema.field(i);
+        let expr: Arc<dyn PhysicalExpr> = match source {
+            Some(j) => {
+                let k = inner_projection
+                    .iter()
+                    .position(|p| p == j)
+                    .unwrap_or_default();
+                let column: Arc<dyn PhysicalExpr> =
+                    Arc::new(Column::new(scanned.field(k).name(), k));
+                if scanned.field(k).data_type() == field.data_type() {
+                    column
+                } else {
+                    cast(column, &scanned, field.data_type().clone())?
+                }
+            }
+            None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+        };
+        exprs.push((expr, field.name().clone()));
+    }
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }
 
 #[async_trait]

@@ -218,6 +218,26 @@ impl TableProvider for TableAtProvider {
     }
 }
 
+/// The table and version a constant `table_at(…)` reads, loaded; `None`
+/// when `provider` is not one.
+pub(crate) async fn pinned(
+    provider: &dyn TableProvider,
+) -> Option<DFResult<(Arc<DeltaHandle>, Arc<DeltaSnapshotTable>)>> {
+    let provider = provider.downcast_ref::<TableAtProvider>()?;
+    let at = match &provider.at {
+        Some(at) => at.clone(),
+        None => match at_of_expr(&provider.at_expr) {
+            Ok(at) => at,
+            Err(e) => return Some(Err(e)),
+        },
+    };
+    Some(
+        load(&provider.handle, &at)
+            .await
+            .map(|snapshot| (Arc::clone(&provider.handle), snapshot)),
+    )
+}
+
 /// `table_at` with a parameter for its version: a leaf of the logical
 /// plan whose one expression is the version, bound by `EXECUTE`.
 pub struct TableAtNode {
