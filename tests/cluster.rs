@@ -30,7 +30,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_cluster() -> (RunningScheduler, Vec<RunningExecutor>) {
+pub(crate) async fn start_cluster() -> (RunningScheduler, Vec<RunningExecutor>) {
     let scheduler = start_scheduler(&SchedulerOptions {
         bind: "127.0.0.1:0".parse().unwrap(),
         executor_timeout: 30,
@@ -460,11 +460,21 @@ async fn delta_tables_and_materialize_run_on_a_cluster() {
         "version 0 should hold one snapshot date, else the table_at query tests nothing"
     );
 
-    // A table that lives only in the client's session cannot travel: named.
-    run(&remote, "CREATE TABLE scratch AS VALUES (1), (2)").await;
-    let err = crate::support::error(&remote, "SELECT count(*) FROM scratch").await;
+    // A table in the client's memory travels with the plan as its rows.
+    run(
+        &remote,
+        "CREATE TABLE scratch (k BIGINT) AS VALUES (1), (2), (40)",
+    )
+    .await;
+    let sum = run(&remote, "SELECT sum(k) FROM scratch").await;
+    assert_eq!(
+        ScalarValue::try_from_array(sum[0].column(0), 0).unwrap(),
+        ScalarValue::Int64(Some(43))
+    );
+    // A table the codec cannot carry is named.
+    let err = crate::support::error(&remote, "SELECT count(*) FROM generate_series(1, 10)").await;
     assert!(
-        err.contains("scratch") && err.contains("not yet supported on a cluster"),
+        err.contains("generate_series") && err.contains("not yet supported on a cluster"),
         "{err}"
     );
 }

@@ -16,6 +16,9 @@ use crate::fixtures::small_lake_copy;
 
 struct MicrosegDb {
     engine: Arc<Engine>,
+    /// `microseg`, or `microseg-cluster` in cluster mode, so a file can
+    /// say `skipif microseg-cluster` for what a cluster cannot run yet.
+    name: &'static str,
 }
 
 #[derive(Debug)]
@@ -60,7 +63,7 @@ impl sqllogictest::AsyncDB for MicrosegDb {
     async fn shutdown(&mut self) {}
 
     fn engine_name(&self) -> &str {
-        "microseg"
+        self.name
     }
 
     async fn sleep(dur: Duration) {
@@ -123,32 +126,85 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqllogictests() {
-    let files = slt_files();
-    assert!(!files.is_empty(), "no .slt files found");
+/// Whether `file` asks any query (statement-only files check nothing a
+/// cluster could answer differently).
+fn has_queries(file: &std::path::Path) -> bool {
+    std::fs::read_to_string(file)
+        .expect("read slt file")
+        .lines()
+        .any(|l| l.starts_with("query"))
+}
+
+/// Runs the files, each on a fresh engine over its own copy of the lake
+/// (views, settings, segment sets and models don't leak between files,
+/// and the shared lake stays read-only); with `cluster`, the engine
+/// executes on that scheduler, reading shuffles remotely.
+async fn run_files(files: &[PathBuf], cluster: Option<&str>) -> Vec<String> {
     let mut failures = Vec::new();
-    for file in &files {
-        // A fresh engine per file on its own copy of the lake: views,
-        // settings, segment sets and models don't leak between files, and
-        // the shared lake stays read-only.
+    for file in files {
         let copy = small_lake_copy();
-        let engine = Arc::new(
-            Engine::open(&copy.path().to_string_lossy(), EngineOptions::default())
-                .await
-                .expect("open lake"),
-        );
+        let options = EngineOptions {
+            target_partitions: cluster.map(|_| 4),
+            ..EngineOptions::default()
+        };
+        let engine = Engine::open(&copy.path().to_string_lossy(), options)
+            .await
+            .expect("open lake");
+        let engine = match cluster {
+            None => engine,
+            Some(address) => {
+                let engine = microseg::cluster::connect(engine, address)
+                    .await
+                    .expect("connect to the cluster");
+                engine
+                    .sql("SET ballista.shuffle.force_remote_read = true")
+                    .await
+                    .expect("force remote shuffle reads");
+                engine
+            }
+        };
+        let engine = Arc::new(engine);
+        let name = if cluster.is_some() {
+            "microseg-cluster"
+        } else {
+            "microseg"
+        };
         let mut runner = sqllogictest::Runner::new(move || {
             let engine = engine.clone();
-            async move { Ok(MicrosegDb { engine }) }
+            async move { Ok(MicrosegDb { engine, name }) }
         });
         if let Err(e) = runner.run_file_async(file).await {
             failures.push(format!("{}:\n{e}", file.display()));
         }
     }
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictests() {
+    let files = slt_files();
+    assert!(!files.is_empty(), "no .slt files found");
+    let failures = run_files(&files, None).await;
     assert!(
         failures.is_empty(),
         "{} slt file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// The same files on one scheduler and two executors on loopback: the
+/// answers the files expect are the single-process answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqllogictests_on_a_cluster() {
+    let files: Vec<PathBuf> = slt_files().into_iter().filter(|f| has_queries(f)).collect();
+    assert!(!files.is_empty(), "no .slt files with queries found");
+    let (scheduler, _executors) = crate::cluster::start_cluster().await;
+    let address = format!("df://{}", scheduler.addr());
+    let failures = run_files(&files, Some(&address)).await;
+    assert!(
+        failures.is_empty(),
+        "{} slt file(s) failed on the cluster:\n{}",
         failures.len(),
         failures.join("\n\n")
     );

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result, TableReference, not_impl_err, plan_err};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::{
@@ -26,6 +29,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use microseg_udfs::model::clv_apply::ClvFunction;
 
+use super::MAX_MESSAGE_BYTES;
 use crate::delta::{DeltaFiles, DeltaFilesTable};
 use microseg_udfs::model::{
     Bound, ClassifierScores, ClusterAssign, ExplainPredict, Fitted, ModelFunction, ModelMean,
@@ -49,6 +53,42 @@ struct Received {
 }
 
 const FORMAT: u32 = 1;
+
+/// Marks a table provider payload as the rows of an in-memory table.
+const BATCHES: &[u8] = b"microseg.batches\0";
+
+/// The most rows an in-memory table may carry into a plan, in bytes: far
+/// below the message limit, which also carries the rest of the plan.
+const MAX_BATCH_BYTES: usize = MAX_MESSAGE_BYTES / 4;
+
+/// The rows of `table`, as one Arrow IPC stream.
+fn encode_batches(table_ref: &TableReference, table: &MemTable, buf: &mut Vec<u8>) -> Result<()> {
+    let start = buf.len();
+    let mut writer = StreamWriter::try_new(&mut *buf, &table.schema())?;
+    for partition in &table.batches {
+        let Ok(batches) = partition.try_read() else {
+            return plan_err!("table {table_ref} is being written to; try again");
+        };
+        for batch in batches.iter() {
+            writer.write(batch)?;
+        }
+    }
+    writer.finish()?;
+    drop(writer);
+    let size = buf.len() - start;
+    if size > MAX_BATCH_BYTES {
+        return plan_err!(
+            "table {table_ref} holds {size} bytes in this session's memory, more than the {MAX_BATCH_BYTES} a plan may carry to a cluster: write it to the lake instead"
+        );
+    }
+    Ok(())
+}
+
+fn decode_batches(ipc: &[u8], schema: SchemaRef) -> Result<MemTable> {
+    let reader = StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    MemTable::try_new(schema, vec![batches])
+}
 
 /// Marks a table provider payload as a pinned Delta file list.
 const DELTA_FILES: &[u8] = b"microseg.delta_files\0";
@@ -379,6 +419,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(ipc) = buf.strip_prefix(BATCHES) {
+            return Ok(Arc::new(decode_batches(ipc, schema)?));
+        }
         if let Some(files) = buf.strip_prefix(DELTA_FILES) {
             let files = DeltaFiles::decode(files)?;
             return Ok(Arc::new(DeltaFilesTable::try_new(files, schema)?));
@@ -389,7 +432,9 @@ impl LogicalExtensionCodec for LogicalCodec {
 
     /// Parquet lake tables (ListingTable) never reach here: DataFusion's
     /// serde writes them itself. Delta tables arrive as the file lists the
-    /// client pinned ([`super::pin`]); anything else cannot travel yet.
+    /// client pinned ([`super::pin`]); tables held in the client's memory
+    /// (SHOW/DESCRIBE results, `identity_components`, `CREATE TABLE` in
+    /// the session) travel as their rows; anything else cannot travel yet.
     fn try_encode_table_provider(
         &self,
         table_ref: &TableReference,
@@ -400,6 +445,10 @@ impl LogicalExtensionCodec for LogicalCodec {
             buf.extend_from_slice(DELTA_FILES);
             buf.extend(table.files().encode()?);
             return Ok(());
+        }
+        if let Some(table) = node.downcast_ref::<MemTable>() {
+            buf.extend_from_slice(BATCHES);
+            return encode_batches(table_ref, table, buf);
         }
         not_impl_err!(
             "table {table_ref} is not yet supported on a cluster: only the lake's Parquet and Delta tables (and views and table functions over them) run there for now"

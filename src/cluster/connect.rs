@@ -121,8 +121,24 @@ pub async fn connect(engine: Engine, address: &str) -> Result<Engine> {
         let planner = Arc::new(PinDeltaTables {
             inner: Arc::clone(state.query_planner()),
         });
+        // Field accesses pulled out as `__datafusion_extracted_N` columns
+        // come back from protobuf with other names than the plan gives
+        // its aggregates, and the scheduler refuses the plan; it
+        // optimizes again on its side anyway.
+        let rules: Vec<_> = state
+            .optimizers()
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r.name(),
+                    "extract_leaf_expressions" | "push_down_leaf_projections"
+                )
+            })
+            .cloned()
+            .collect();
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_query_planner(planner)
+            .with_optimizer_rules(rules)
             .build();
         for f in scalar {
             state.register_udf(f)?;

@@ -1,6 +1,8 @@
-//! The client's query planner on a cluster: pins every Delta table a plan
-//! reads to the file list of the version the statement reads, then hands
-//! the plan to Ballista's planner, which sends it to the scheduler.
+//! The client's query planner on a cluster: pins every table the client
+//! reads at scan time (Delta tables to the file list of the version the
+//! statement reads, identity graph components to their rows), then hands
+//! the plan to Ballista's planner, which sends it to the scheduler. It also
+//! gives empty relations a form that keeps their columns on the wire.
 //!
 //! Pinning happens here, not on the scheduler, because the client is
 //! where the statement's version is chosen (one version per statement,
@@ -10,15 +12,33 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::Session;
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::{LogicalPlan, TableScan};
+use datafusion::logical_expr::{
+    EmptyRelation, Expr, Filter, LogicalPlan, Projection, TableScan, lit,
+};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::delta::pin_files;
+use crate::tables::identity::Components;
+
+/// What a table the client reads at scan time becomes in a plan for the
+/// cluster: a Delta table its pinned file list, an identity graph's
+/// components their rows (shipped by the codec). `None`: left as it is.
+async fn pin(
+    provider: &dyn TableProvider,
+    started: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<Result<Arc<dyn TableProvider>>> {
+    if let Some(files) = pin_files(provider, started).await {
+        return Some(files.map(|f| Arc::new(f) as _));
+    }
+    let components = provider.downcast_ref::<Components>()?;
+    Some(components.rows().await.map(|rows| Arc::new(rows) as _))
+}
 
 /// Wraps the planner that sends plans to the cluster.
 #[derive(Debug)]
@@ -47,31 +67,58 @@ impl QueryPlanner for PinDeltaTables {
         })?;
         let mut pinned = Vec::new();
         for provider in scans {
-            if let Some(files) = pin_files(provider.as_ref(), started).await {
-                pinned.push((provider, Arc::new(files?)));
+            if let Some(fixed) = pin(provider.as_ref(), started).await {
+                pinned.push((provider, fixed?));
             }
-        }
-        if pinned.is_empty() {
-            return self.inner.create_physical_plan(logical_plan, session).await;
         }
         let plan = logical_plan
             .clone()
-            .transform_up_with_subqueries(|node| {
-                let LogicalPlan::TableScan(scan) = &node else {
-                    return Ok(Transformed::no(node));
-                };
-                let Ok(provider) = source_as_provider(&scan.source) else {
-                    return Ok(Transformed::no(node));
-                };
-                let Some((_, files)) = pinned.iter().find(|(p, _)| Arc::ptr_eq(p, &provider))
-                else {
-                    return Ok(Transformed::no(node));
-                };
-                let mut rebuilt: TableScan = scan.clone();
-                rebuilt.source = provider_as_source(Arc::clone(files) as _);
-                Ok(Transformed::yes(LogicalPlan::TableScan(rebuilt)))
+            .transform_up_with_subqueries(|node| match &node {
+                LogicalPlan::TableScan(scan) => {
+                    let Ok(provider) = source_as_provider(&scan.source) else {
+                        return Ok(Transformed::no(node));
+                    };
+                    let Some((_, fixed)) = pinned.iter().find(|(p, _)| Arc::ptr_eq(p, &provider))
+                    else {
+                        return Ok(Transformed::no(node));
+                    };
+                    let mut rebuilt: TableScan = scan.clone();
+                    rebuilt.source = provider_as_source(Arc::clone(fixed));
+                    Ok(Transformed::yes(LogicalPlan::TableScan(rebuilt)))
+                }
+                LogicalPlan::EmptyRelation(empty)
+                    if !empty.produce_one_row && !empty.schema.fields().is_empty() =>
+                {
+                    Ok(Transformed::yes(typed_empty(&empty.schema)?))
+                }
+                _ => Ok(Transformed::no(node)),
             })?
             .data;
         self.inner.create_physical_plan(&plan, session).await
     }
+}
+
+/// An empty relation that keeps its columns through serialization.
+///
+/// DataFusion's protobuf form of `EmptyRelation` has no schema, so a
+/// subtree the optimizer proved empty (`WHERE false`) reaches the
+/// scheduler without the columns its parent reads. The same empty result
+/// as typed NULLs, filtered away, carries them.
+fn typed_empty(schema: &DFSchemaRef) -> Result<LogicalPlan> {
+    let one_row = LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: true,
+        schema: Arc::new(DFSchema::empty()),
+    });
+    let none = LogicalPlan::Filter(Filter::try_new(lit(false), Arc::new(one_row))?);
+    let columns = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let null = lit(ScalarValue::try_from(field.data_type())?);
+            Ok(null.alias_qualified(qualifier.cloned(), field.name()))
+        })
+        .collect::<Result<Vec<Expr>>>()?;
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        columns,
+        Arc::new(none),
+    )?))
 }

@@ -52,9 +52,37 @@ impl TableFunctionImpl for IdentityComponentsFunction {
 }
 
 #[derive(Debug)]
-struct Components {
+/// What `identity_components('g')` returns: the newest version's
+/// components, read at each scan.
+pub struct Components {
     catalog: Catalog,
     name: String,
+}
+
+impl Components {
+    /// The newest version's components, loaded: what a scan reads, and
+    /// what a cluster client ships in the plan instead of this provider.
+    pub async fn rows(&self) -> Result<MemTable> {
+        let versions = self
+            .catalog
+            .graph_versions(&self.name)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let Some(&version) = versions.last() else {
+            return plan_err!(
+                "{NAME}: unknown identity graph '{}' (SHOW IDENTITY GRAPHS lists them)",
+                self.name
+            );
+        };
+        // The components of one version are read whole: they are one row
+        // per source record, small next to the sources themselves.
+        let batches = self
+            .catalog
+            .graph_components(&self.name, version)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        MemTable::try_new(components_schema(), vec![batches])
+    }
 }
 
 #[async_trait]
@@ -74,25 +102,8 @@ impl TableProvider for Components {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let versions = self
-            .catalog
-            .graph_versions(&self.name)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let Some(&version) = versions.last() else {
-            return plan_err!(
-                "{NAME}: unknown identity graph '{}' (SHOW IDENTITY GRAPHS lists them)",
-                self.name
-            );
-        };
-        // The components of one version are read whole: they are one row
-        // per source record, small next to the sources themselves.
-        let batches = self
-            .catalog
-            .graph_components(&self.name, version)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        MemTable::try_new(components_schema(), vec![batches])?
+        self.rows()
+            .await?
             .scan(state, projection, filters, limit)
             .await
     }

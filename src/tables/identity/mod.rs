@@ -21,7 +21,7 @@ use futures::StreamExt;
 
 use crate::catalog::{GraphMeta, GraphSpec, identity_graphs::components_schema};
 use crate::error::{Error, Result};
-pub use components::{IdentityComponentsFunction, NAME as COMPONENTS_FUNCTION};
+pub use components::{Components, IdentityComponentsFunction, NAME as COMPONENTS_FUNCTION};
 
 /// Separates the parts of a composite key's value.
 const SEP: char = '\u{1f}';
