@@ -478,3 +478,135 @@ async fn delta_tables_and_materialize_run_on_a_cluster() {
         "{err}"
     );
 }
+
+/// `kill -9` of one executor while a multi-stage query runs: the query
+/// completes with the local answer (Ballista retries the lost tasks on the
+/// other executor) or fails naming what was lost — within the scheduler's
+/// executor timeout plus 30 s, never a hang.
+#[test]
+fn a_killed_executor_does_not_hang_a_query() {
+    let lake = crate::fixtures::medium_lake()
+        .to_string_lossy()
+        .into_owned();
+    let scheduler_addr = format!("127.0.0.1:{}", free_port());
+    let _scheduler = Process::start(&[
+        "cluster",
+        "scheduler",
+        "--bind",
+        &scheduler_addr,
+        "--executor-timeout",
+        "5",
+    ]);
+    let mut executors: Vec<(Process, String)> = (0..2)
+        .map(|_| {
+            let bind = format!("127.0.0.1:{}", free_port());
+            let grpc = free_port().to_string();
+            let process = Process::start(&[
+                "cluster",
+                "executor",
+                "--scheduler",
+                &scheduler_addr,
+                "--bind",
+                &bind,
+                "--grpc-port",
+                &grpc,
+                "--heartbeat",
+                "1",
+                "--concurrent-tasks",
+                "2",
+            ]);
+            (process, bind)
+        })
+        .collect();
+    // A self join through a hash repartition, then an aggregate: three stages.
+    let sql = "SELECT a.channel, count(*) AS n, sum(b.amount) AS s FROM orders a JOIN orders b ON a.customer_id = b.customer_id GROUP BY a.channel ORDER BY a.channel";
+    let common = [
+        "--lake",
+        lake.as_str(),
+        "--target-partitions",
+        "4",
+        "--format",
+        "csv",
+        "-q",
+        "-c",
+        sql,
+    ];
+    let local = sql_output(&common);
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+
+    let cluster_url = format!("df://{scheduler_addr}");
+    let query = || {
+        Command::new(env!("CARGO_BIN_EXE_microseg"))
+            .arg("sql")
+            .args(common)
+            .args(["--cluster", &cluster_url])
+            .env_remove("MICROSEG_CLUSTER")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map(Process)
+            .unwrap()
+    };
+    // The first query is running when the executor dies; the second starts
+    // right after, while the scheduler still counts the dead executor (its
+    // timeout is 5 s), so its tasks are sent there and must be retried.
+    let first = query();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed_at = Instant::now();
+    let (victim, victim_addr) = &mut executors[0];
+    victim.0.kill().unwrap();
+    let _ = victim.0.wait();
+    let second = query();
+    for (which, mut client) in [("running", first), ("next", second)] {
+        let deadline = Duration::from_secs(5 + 30);
+        let status = loop {
+            if let Some(status) = client.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                killed_at.elapsed() < deadline,
+                "the {which} query hung {:?} after the executor at {victim_addr} was killed",
+                killed_at.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        use std::io::Read;
+        client
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        client
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        eprintln!(
+            "{which} query after kill -9 of {victim_addr}: {} {:?} after the kill\n{err}",
+            if status.success() {
+                "completed"
+            } else {
+                "failed"
+            },
+            killed_at.elapsed()
+        );
+        if status.success() {
+            assert_eq!(out, String::from_utf8_lossy(&local.stdout), "{which} query");
+        } else {
+            assert!(
+                err.contains("executor") || err.contains(victim_addr.as_str()),
+                "{which} query: {err}"
+            );
+        }
+    }
+}
