@@ -578,3 +578,85 @@ def test_users_command_errors_are_clear(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode != 0 and "users add" in done.stderr
+
+
+class ClusterProcess:
+    """A `microseg cluster …` process, stopped with SIGTERM."""
+
+    def __init__(self, *args):
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"microseg-cluster-{free_port()}.log", "w+")
+        self.proc = subprocess.Popen(
+            [BIN, "cluster", *args], stdout=self.log, stderr=subprocess.STDOUT, text=True
+        )
+        deadline = time.time() + 60
+        while "ready" not in self.output():
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise AssertionError(f"microseg cluster {args} did not start:\n{self.output()}")
+            time.sleep(0.1)
+
+    def output(self):
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            assert self.proc.wait(timeout=20) == 0, self.output()
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
+
+
+def test_serve_cluster_answers_as_the_local_server(server, lake, users):
+    """`serve --cluster`: an ADBC client gets the local server's answers,
+    prepared statements and our functions included, executed on one
+    scheduler and two executors."""
+    scheduler = f"127.0.0.1:{free_port()}"
+    processes = [ClusterProcess("scheduler", "--bind", scheduler)]
+    try:
+        for _ in range(2):
+            processes.append(
+                ClusterProcess(
+                    "executor", "--scheduler", scheduler,
+                    "--bind", f"127.0.0.1:{free_port()}", "--grpc-port", str(free_port()),
+                    "--concurrent-tasks", "2",
+                )
+            )
+        remote = Server(
+            "--lake", str(lake), "--users", str(users[0]),
+            "--target-partitions", "4", "--cluster", f"df://{scheduler}",
+        )
+        try:
+            queries = [
+                ("SELECT segment, count(*) AS n FROM rfm(orders, customer_id, order_ts, amount) "
+                 "GROUP BY segment ORDER BY segment", None),
+                ("SELECT c.city, count(DISTINCT o.customer_id) AS buyers, sum(o.amount) AS revenue "
+                 "FROM orders o JOIN customers c USING (customer_id) GROUP BY c.city ORDER BY c.city", None),
+                ("SELECT count(*) AS n, sum(amount) AS s FROM orders WHERE channel = $1", ["web"]),
+            ]
+            with connect(server) as here, connect(remote) as there:
+                for sql, params in queries:
+                    want = columns_of(here, sql, params)
+                    got = columns_of(there, sql, params)
+                    assert got == want, sql
+                    assert len(next(iter(want.values()))) >= 1, sql
+            # The answers came from the cluster: without it the server fails.
+            while processes:
+                processes.pop().stop()
+            with connect(remote) as there:
+                with pytest.raises(Exception) as refused:
+                    columns_of(there, queries[0][0], None)
+            assert scheduler in str(refused.value), str(refused.value)
+        finally:
+            remote.stop()
+    finally:
+        while processes:
+            processes.pop().stop()
+
+
+def columns_of(conn, sql, params):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetch_arrow_table().to_pydict()
