@@ -58,8 +58,14 @@ impl<'a> Grower<'a> {
     }
 
     /// A tree on `rows` (ascending indices) for gradients and hessians
-    /// `gh`; `None` when the root cannot split.
-    pub(super) fn grow(&self, gh: &[[f64; 2]], mut rows: Vec<u32>) -> Option<Tree> {
+    /// `gh`, and the rows each leaf holds (leaf node, row indices): what
+    /// updating the margins needs without walking the tree; `None` when the
+    /// root cannot split.
+    pub(super) fn grow(
+        &self,
+        gh: &[[f64; 2]],
+        mut rows: Vec<u32>,
+    ) -> Option<(Tree, Vec<(usize, Vec<u32>)>)> {
         let sums = rows.iter().fold([0.0; 3], |acc, &i| {
             let [g, h] = gh[i as usize];
             [acc[0] + g, acc[1] + h, acc[2] + 1.0]
@@ -166,7 +172,11 @@ impl<'a> Grower<'a> {
                 });
             }
         }
-        Some(Tree { nodes })
+        let held = leaves
+            .iter()
+            .map(|l| (l.node, rows[l.start..l.end].to_vec()))
+            .collect();
+        Some((Tree { nodes }, held))
     }
 
     fn node(&self, sums: Sums) -> Node {

@@ -191,8 +191,8 @@ pub struct GbdtFit {
     pub ensemble: Ensemble,
     /// Trees grown before early stopping cut back to the best count.
     pub grown: usize,
-    /// Evaluation log-loss (per unit weight) after each kept tree, when
-    /// there were evaluation rows.
+    /// Mean (unweighted) log-loss of the evaluation rows after each kept
+    /// tree, when there were evaluation rows.
     pub eval_loss: Vec<f64>,
 }
 
@@ -260,11 +260,24 @@ pub fn fit(
         } else {
             (0..n as u32).collect()
         };
-        let Some(tree) = grower.grow(&gh, rows) else {
+        let sampled = rows.len() < n;
+        let Some((tree, held)) = grower.grow(&gh, rows) else {
             break;
         };
-        for (i, m) in margins.iter_mut().enumerate() {
-            *m += tree.nodes[binned_leaf(&tree, &binned[i * d..(i + 1) * d], &edges)].value;
+        // The rows the tree saw sit in its leaves; the others (sampled
+        // out) walk it.
+        let mut seen = vec![!sampled; if sampled { n } else { 0 }];
+        for (node, rows) in &held {
+            let value = tree.nodes[*node].value;
+            for &i in rows {
+                margins[i as usize] += value;
+                if sampled {
+                    seen[i as usize] = true;
+                }
+            }
+        }
+        for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+            margins[i] += tree.nodes[binned_leaf(&tree, &binned[i * d..(i + 1) * d], &edges)].value;
         }
         if let (Some((eb, ey)), true) = (&eval_binned, !eval_margins.is_empty()) {
             for (i, m) in eval_margins.iter_mut().enumerate() {
@@ -310,7 +323,8 @@ fn binned_leaf(tree: &Tree, row: &[u8], edges: &[Edges]) -> usize {
         let left = if b == bins::MISSING {
             s.default_left
         } else {
-            edges[s.feature].uppers[usize::from(b)] <= s.threshold
+            // The last bin's edge is +∞; a threshold there is f64::MAX.
+            edges[s.feature].uppers[usize::from(b)].min(f64::MAX) <= s.threshold
         };
         at = if left { s.left } else { s.right };
     }

@@ -175,3 +175,29 @@ fn importance_counts_splits_gain_and_cover() {
     assert!((imp[0].1 - 2.0 * 625.0 / 13.5).abs() < 1e-9);
     assert!((imp[0].2 - 25.0).abs() < 1e-12);
 }
+
+#[test]
+fn binned_rows_fall_in_the_leaves_their_values_do() {
+    // Missing exactly on the positives: the first split sends every value
+    // left and missing right, a threshold at the last bin's edge.
+    let (mut x, y) = task(3000, 3);
+    for (i, &l) in y.iter().enumerate() {
+        x[i * 6] = if l { f64::NAN } else { x[i * 6] };
+    }
+    let options = GbdtOptions {
+        max_iterations: 5,
+        ..GbdtOptions::default()
+    };
+    let fit = fit(&x, &y, &vec![1.0; y.len()], 6, None, &options).unwrap();
+    let root = fit.ensemble.trees[0].nodes[0].split.clone().unwrap();
+    assert_eq!((root.feature, root.threshold), (0, f64::MAX));
+    let edges: Vec<Edges> = (0..6)
+        .map(|j| Edges::from_values(&mut x.iter().skip(j).step_by(6).copied().collect(), 255))
+        .collect();
+    for row in x.chunks_exact(6) {
+        let binned: Vec<u8> = row.iter().zip(&edges).map(|(v, e)| e.bin(*v)).collect();
+        for tree in &fit.ensemble.trees {
+            assert_eq!(binned_leaf(tree, &binned, &edges), tree.leaf(row));
+        }
+    }
+}
