@@ -13,6 +13,9 @@ type Sums = [f64; 3];
 /// (spawning costs more than it saves).
 const PARALLEL_FROM: usize = 200_000;
 
+/// Each leaf's node and the rows it holds.
+pub(super) type LeafRows = Vec<(usize, Vec<u32>)>;
+
 /// The best split found for a leaf.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -61,11 +64,7 @@ impl<'a> Grower<'a> {
     /// `gh`, and the rows each leaf holds (leaf node, row indices): what
     /// updating the margins needs without walking the tree; `None` when the
     /// root cannot split.
-    pub(super) fn grow(
-        &self,
-        gh: &[[f64; 2]],
-        mut rows: Vec<u32>,
-    ) -> Option<(Tree, Vec<(usize, Vec<u32>)>)> {
+    pub(super) fn grow(&self, gh: &[[f64; 2]], mut rows: Vec<u32>) -> Option<(Tree, LeafRows)> {
         let sums = rows.iter().fold([0.0; 3], |acc, &i| {
             let [g, h] = gh[i as usize];
             [acc[0] + g, acc[1] + h, acc[2] + 1.0]

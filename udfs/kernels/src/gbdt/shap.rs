@@ -44,10 +44,8 @@ fn tree_expectation(tree: &Tree) -> f64 {
 /// Adds each dimension's contribution for `row` (of the ensemble's margin)
 /// to `phi` (one slot per dimension).
 pub fn contributions(ensemble: &Ensemble, row: &[f64], phi: &mut [f64]) {
-    let mut path = Vec::with_capacity(64);
     for tree in &ensemble.trees {
-        path.clear();
-        recurse(tree, 0, row, phi, &mut path, 1.0, 1.0, None);
+        recurse(tree, 0, row, phi, &[], 1.0, 1.0, None);
     }
 }
 
@@ -57,12 +55,12 @@ fn recurse(
     at: usize,
     row: &[f64],
     phi: &mut [f64],
-    parent: &mut Vec<Element>,
+    parent: &[Element],
     zero: f64,
     one: f64,
     feature: Option<usize>,
 ) {
-    let mut path = parent.clone();
+    let mut path = parent.to_vec();
     extend(&mut path, zero, one, feature);
     let node = &tree.nodes[at];
     let Some(s) = &node.split else {
@@ -93,7 +91,7 @@ fn recurse(
         hot,
         row,
         phi,
-        &mut path,
+        &path,
         hot_share * in_zero,
         in_one,
         Some(s.feature),
@@ -103,7 +101,7 @@ fn recurse(
         cold,
         row,
         phi,
-        &mut path,
+        &path,
         cold_share * in_zero,
         0.0,
         Some(s.feature),
