@@ -133,6 +133,16 @@ async fn queries_give_the_local_answers_on_a_cluster() {
         ),
     )
     .await;
+    // Classifiers: their functions ship the fitted coefficients and trees.
+    for model_type in ["logistic_reg", "boosted_tree_classifier"] {
+        run(
+            &local,
+            &format!(
+                "CREATE MODEL {model_type} OPTIONS (model_type '{model_type}', input_label_cols ['regular'], max_iterations 20) AS SELECT total, n >= 4 AS regular FROM {PER_CUSTOMER}"
+            ),
+        )
+        .await;
+    }
 
     let (scheduler, _executors) = start_cluster().await;
     let address = format!("df://{}", scheduler.addr());
@@ -153,6 +163,8 @@ async fn queries_give_the_local_answers_on_a_cluster() {
         format!("SELECT customer_id, cluster_assign('m', total, n) AS c, cluster_distance('m', total, n) AS d FROM {PER_CUSTOMER}"),
         // A model aggregate, bound the same way.
         format!("SELECT cluster_assign('m', total, n) AS c, model_mean('m', total, n) AS centre FROM {PER_CUSTOMER} GROUP BY c"),
+        // Classifier functions, both kinds, and an explanation (TreeSHAP).
+        format!("SELECT customer_id, predict_proba('logistic_reg', total) AS p, predict_label('boosted_tree_classifier', total) AS l, predict_proba('boosted_tree_classifier', total) AS q, explain_predict('boosted_tree_classifier', 1, total) AS e FROM {PER_CUSTOMER}"),
         // Window functions over a partition per customer.
         "SELECT customer_id, order_id, row_number() OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS k, sum(amount) OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS running FROM orders".to_string(),
     ];

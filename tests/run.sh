@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 venv=target/test-venv
 # Bump when the list changes, so an existing venv gets the new packages.
-requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3 pytest>=8,<10 pyarrow>=16 adbc-driver-manager>=1.3,<2 adbc-driver-flightsql>=1.3,<2 flightsql-dbapi>=0.2,<0.3 pandas>=2,<4 deltalake>=1,<2 jellyfish>=1.1,<2 doublemetaphone==1.2 phonenumbers==9.0.33'
+requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3 pytest>=8,<10 pyarrow>=16 adbc-driver-manager>=1.3,<2 adbc-driver-flightsql>=1.3,<2 flightsql-dbapi>=0.2,<0.3 pandas>=2,<4 deltalake>=1,<2 jellyfish>=1.1,<2 doublemetaphone==1.2 phonenumbers==9.0.33 lightgbm==4.7.0'
 stamp="$venv/.microseg-requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
   echo "setting up $venv (moto S3 server, duckdb, jellyfish, phonenumbers references, Flight SQL clients)…" >&2
@@ -18,6 +18,14 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requireme
   echo "$requirements" > "$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
+
+# Third-party data read from inside a PyPI package at test time, never
+# committed or installed: the Telco churn CSV in evalml's wheel
+# (tests/models/boosted.rs reads it from the archive).
+data=target/test-data
+if ! ls "$data"/evalml-0.84.0-*.whl >/dev/null 2>&1; then
+  "$venv/bin/pip" download --quiet --no-deps --disable-pip-version-check evalml==0.84.0 -d "$data"
+fi
 
 cargo test --workspace "$@"
 

@@ -7,6 +7,7 @@ pub mod identity_graphs;
 pub mod models;
 pub mod segment_sets;
 mod snapshot;
+mod trees;
 
 use futures::TryStreamExt;
 use object_store::path::Path;

@@ -14,13 +14,17 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
-use microseg_udfs::model::{Feature, Fitted, KMeansModel, LogisticModel};
+use microseg_udfs::model::gbdt::Ensemble;
+use microseg_udfs::model::{BoostedModel, Feature, Fitted, KMeansModel, LogisticModel};
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
 use crate::error::{Error, Result};
 
 pub(super) const DIR: &str = "models";
+
+/// `model_type` of the boosted-tree classifier.
+pub const BOOSTED: &str = "boosted_tree_classifier";
 
 /// Everything about one trained model version but its centroids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +82,8 @@ pub struct StoredModel {
     pub centroids: Vec<f64>,
     /// Training rows per cluster.
     pub sizes: Vec<u64>,
+    /// A boosted-tree model's trees (in `trees.parquet`).
+    pub trees: Option<Ensemble>,
 }
 
 impl StoredModel {
@@ -133,6 +139,23 @@ impl StoredModel {
                     classes: label.classes,
                     intercept: p("intercept"),
                     coefficients: self.centroids.clone(),
+                    offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
+                })
+            }
+            BOOSTED => {
+                let label = self.meta.label.clone().unwrap_or(LabelMeta {
+                    column: String::new(),
+                    classes: [String::new(), String::new()],
+                });
+                Fitted::Boosted(BoostedModel {
+                    label: self.label(),
+                    features: self.meta.features.clone(),
+                    label_column: label.column,
+                    classes: label.classes,
+                    ensemble: self.trees.clone().unwrap_or(Ensemble {
+                        base: 0.0,
+                        trees: Vec::new(),
+                    }),
                     offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
                 })
             }
@@ -290,10 +313,20 @@ impl Catalog {
                 }
             }
         }
+        let trees = if meta.model_type == BOOSTED {
+            let file = format!("{dir}/trees.parquet");
+            let Some(bytes) = self.get(&file).await? else {
+                return Err(self.error(&file, "missing: the model's trees are gone"));
+            };
+            Some(super::trees::read(bytes).map_err(|e| self.error(&file, e))?)
+        } else {
+            None
+        };
         Ok(Some(StoredModel {
             meta,
             centroids,
             sizes,
+            trees,
         }))
     }
 
@@ -306,6 +339,10 @@ impl Catalog {
             centroids_parquet(&model.centroids, &model.sizes, dims)?,
         )
         .await?;
+        if let Some(trees) = &model.trees {
+            self.put(&format!("{dir}/trees.parquet"), super::trees::write(trees)?)
+                .await?;
+        }
         let json =
             serde_json::to_vec_pretty(&model.meta).map_err(|e| Error::Usage(e.to_string()))?;
         self.put(&format!("{dir}/model.json"), json).await

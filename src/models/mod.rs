@@ -3,11 +3,13 @@
 //! models by the analyzer rule in `planning`; `lookalike` and
 //! `model_evaluate` are table functions in `tables`.
 
+mod boosted;
 mod centroids;
+mod classifier;
+mod classifier_options;
 mod clv;
 mod importance;
 mod logistic;
-mod logistic_options;
 mod options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -67,6 +69,9 @@ pub async fn train(
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("logistic_reg") => {
             return logistic::train(name, version, options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case(crate::catalog::models::BOOSTED) => {
+            return boosted::train(name, version, options, query, training).await;
         }
         _ => {}
     }
@@ -201,6 +206,7 @@ pub async fn train(
         meta,
         centroids: fit.centroids,
         sizes: fit.sizes,
+        trees: None,
     })
 }
 
@@ -468,10 +474,20 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
         rows.push(("label".into(), label.column.clone()));
         rows.push(("positive_class".into(), label.classes[1].clone()));
         rows.push(("negative_class".into(), label.classes[0].clone()));
-        rows.push(("coefficients".into(), model.centroids.len().to_string()));
-        let names = microseg_udfs::model::classifier::dimension_names(&m.features);
-        for (feature, value) in names.iter().zip(&model.centroids) {
-            rows.push((format!("coefficient.{feature}"), format!("{value:.9}")));
+        if let Some(ensemble) = &model.trees {
+            rows.push(("trees".into(), ensemble.trees.len().to_string()));
+            let leaves: Vec<usize> = ensemble.trees.iter().map(|t| t.leaves()).collect();
+            rows.push(("leaves".into(), leaves.iter().sum::<usize>().to_string()));
+            rows.push((
+                "max_leaves_per_tree".into(),
+                leaves.iter().max().copied().unwrap_or(0).to_string(),
+            ));
+        } else {
+            rows.push(("coefficients".into(), model.centroids.len().to_string()));
+            let names = microseg_udfs::model::classifier::dimension_names(&m.features);
+            for (feature, value) in names.iter().zip(&model.centroids) {
+                rows.push((format!("coefficient.{feature}"), format!("{value:.9}")));
+            }
         }
     }
     for (key, value) in &m.parameters {

@@ -27,7 +27,7 @@ use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlanBuilder, col, lit};
 use microseg_udfs::model::evaluate::{gains_fields, metrics_fields, roc_fields};
 use microseg_udfs::model::quality::result_fields;
-use microseg_udfs::model::{ClassifierScores, Fitted, LogisticModel, ModelQuality};
+use microseg_udfs::model::{Bound, ClassifierScores, ModelQuality};
 
 use super::args;
 use crate::catalog::CatalogCache;
@@ -91,16 +91,17 @@ impl ModelEvaluateFunction {
     }
 
     /// The classifier a literal model argument names, if it is one.
-    fn classifier(&self, model: &Expr) -> Option<LogisticModel> {
+    fn classifier(&self, model: &Expr) -> Option<Bound> {
         let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
             return None;
         };
         let (name, version) = parse_reference(reference).ok()?;
         let entry = self.cache.snapshot().model(&name, version).ok()??;
-        match entry.bound.0.as_ref() {
-            Fitted::Logistic(m) => Some(m.clone()),
-            _ => None,
-        }
+        entry
+            .bound
+            .classifier(NAME)
+            .is_ok()
+            .then(|| entry.bound.clone())
     }
 }
 
@@ -119,10 +120,10 @@ impl TableFunctionImpl for ModelEvaluateFunction {
         if scan.schema().columns().is_empty() {
             return plan_err!("{func}: argument 2 (relation): {name} has no columns");
         }
-        let Some(classifier) = self.classifier(&model) else {
+        let Some(bound) = self.classifier(&model) else {
             if self.report != Report::Evaluate {
                 return plan_err!(
-                    "{func}: argument 1 (model) must name a classifier (model_type 'logistic_reg') by a string literal, got {model}"
+                    "{func}: argument 1 (model) must name a classifier (model_type 'logistic_reg' or 'boosted_tree_classifier') by a string literal, got {model}"
                 );
             }
             if exprs.len() == 3 {
@@ -132,6 +133,7 @@ impl TableFunctionImpl for ModelEvaluateFunction {
             }
             return kmeans(model, scan);
         };
+        let classifier = bound.classifier(func)?;
         // The label and the features, by name.
         let schema = relation.schema();
         let column = |column: &str, what: &str| -> Result<Expr> {
@@ -139,7 +141,7 @@ impl TableFunctionImpl for ModelEvaluateFunction {
                 Ok(_) => Ok(Expr::Column(Column::new_unqualified(column))),
                 Err(_) => plan_err!(
                     "{func}: argument 2 (relation): {name} has no column {column} ({what} of model {}; columns: {})",
-                    classifier.label,
+                    classifier.label(),
                     schema
                         .fields()
                         .iter()
@@ -149,9 +151,9 @@ impl TableFunctionImpl for ModelEvaluateFunction {
                 ),
             }
         };
-        let label = column(&classifier.label_column, "the label")?;
+        let label = column(classifier.label_column(), "the label")?;
         let features = classifier
-            .features
+            .features()
             .iter()
             .map(|f| column(f.name(), "a feature"))
             .collect::<Result<Vec<_>>>()?;

@@ -17,7 +17,7 @@ use crate::support::{error, open, run};
 
 /// Features of a churn model at a cutoff: churn_labels' RFM columns, a
 /// text column (one-hot) and an age that is NULL for 2% of customers.
-fn churn_view(view: &str, cutoff: &str) -> String {
+pub(super) fn churn_view(view: &str, cutoff: &str) -> String {
     format!(
         "CREATE VIEW {view} AS
          SELECT l.customer_id, l.recency_days, l.frequency, CAST(l.monetary AS DOUBLE) AS monetary, l.tenure_days,
@@ -29,7 +29,8 @@ fn churn_view(view: &str, cutoff: &str) -> String {
     )
 }
 
-const FEATURES: &str = "recency_days, frequency, monetary, tenure_days, acquisition_channel, age";
+pub(super) const FEATURES: &str =
+    "recency_days, frequency, monetary, tenure_days, acquisition_channel, age";
 
 fn python(args: &[&str]) -> serde_json::Value {
     let script =
@@ -48,7 +49,7 @@ fn python(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-async fn copy_csv(engine: &Engine, query: &str, csv: &Path) {
+pub(super) async fn copy_csv(engine: &Engine, query: &str, csv: &Path) {
     run(
         engine,
         &format!("COPY ({query}) TO '{}' STORED AS CSV", csv.display()),
@@ -57,7 +58,7 @@ async fn copy_csv(engine: &Engine, query: &str, csv: &Path) {
 }
 
 /// Every column of the single-row or multi-row result as f64, by name.
-fn column(batches: &[RecordBatch], name: &str) -> Vec<Option<f64>> {
+pub(super) fn column(batches: &[RecordBatch], name: &str) -> Vec<Option<f64>> {
     let mut out = Vec::new();
     for b in batches {
         let c = cast(b.column_by_name(name).unwrap(), &DataType::Float64).unwrap();

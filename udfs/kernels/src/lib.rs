@@ -5,6 +5,7 @@
 pub mod classification;
 pub mod clv;
 pub mod exact;
+pub mod gbdt;
 pub mod kmeans;
 pub mod logistic;
 pub mod metrics;

@@ -17,7 +17,8 @@ use datafusion::logical_expr::{Expr, Signature, Volatility};
 use serde::{Deserialize, Serialize};
 
 use super::KMeansModel;
-use super::classifier::LogisticModel;
+use super::boosted::BoostedModel;
+use super::classifier::{Classifier, LogisticModel};
 use super::clv_apply::ClvModel;
 use super::nearest::Centroids;
 
@@ -31,6 +32,8 @@ pub enum Fitted {
     Clv(ClvModel),
     /// A binary logistic-regression classifier.
     Logistic(LogisticModel),
+    /// A gradient-boosted tree classifier.
+    Boosted(BoostedModel),
 }
 
 impl Fitted {
@@ -45,6 +48,7 @@ impl Fitted {
             Fitted::KMeans(m, _) => &m.label,
             Fitted::Clv(m) => &m.label,
             Fitted::Logistic(m) => &m.label,
+            Fitted::Boosted(m) => &m.label,
         }
     }
 
@@ -55,6 +59,7 @@ impl Fitted {
             Fitted::Clv(m) if m.bgnbd.is_some() => "BG/NBD",
             Fitted::Clv(_) => "Gamma-Gamma",
             Fitted::Logistic(_) => "logistic regression",
+            Fitted::Boosted(_) => "boosted tree",
         }
     }
 }
@@ -85,11 +90,12 @@ impl Bound {
 
 impl Bound {
     /// The classifier, or an error for `func` naming the model and its kind.
-    pub(crate) fn classifier(&self, func: &str) -> Result<&LogisticModel> {
+    pub fn classifier(&self, func: &str) -> Result<&dyn Classifier> {
         match self.0.as_ref() {
             Fitted::Logistic(model) => Ok(model),
+            Fitted::Boosted(model) => Ok(model),
             other => plan_err!(
-                "{func}: argument 1 (model): {} is a {} model, not a classifier (model_type 'logistic_reg')",
+                "{func}: argument 1 (model): {} is a {} model, not a classifier (model_type 'logistic_reg' or 'boosted_tree_classifier')",
                 other.label(),
                 other.kind()
             ),
@@ -104,6 +110,7 @@ impl PartialEq for Bound {
                 (Fitted::KMeans(a, _), Fitted::KMeans(b, _)) => a == b,
                 (Fitted::Clv(a), Fitted::Clv(b)) => a == b,
                 (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
+                (Fitted::Boosted(a), Fitted::Boosted(b)) => a == b,
                 _ => false,
             }
     }

@@ -1,7 +1,8 @@
-//! A fitted binary classifier as the applying functions use it: how to
-//! encode the features (as k-means does: NULL numbers → training mean,
-//! z-scored; text and booleans one-hot), the coefficients, and which label
-//! value is the positive class.
+//! A fitted binary classifier as the applying functions use it
+//! ([`Classifier`]: its features, label classes, logits and per-column
+//! contributions), and logistic regression's: features encoded as k-means
+//! does (NULL numbers → training mean, z-scored; text and booleans
+//! one-hot) times the coefficients.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
@@ -39,35 +40,121 @@ impl LogisticModel {
         dims(&self.features)
     }
 
-    /// The calibrated probability of the positive class for each row of
-    /// `columns` (one per feature). NaN or infinite numbers are errors
-    /// naming the feature (`func` names the caller).
-    pub fn probabilities(&self, func: &str, columns: &[ArrayRef], rows: usize) -> Result<Vec<f64>> {
+    /// The encoded rows and each row's calibrated logit.
+    fn encoded_logits(
+        &self,
+        func: &str,
+        columns: &[ArrayRef],
+        rows: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         refuse_non_finite(func, &self.label, &self.features, columns)?;
         let d = self.dims();
         let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
         encode(&self.features, columns, rows, &mut encoded)?;
         let b = self.intercept + self.offset;
+        let logits = encoded
+            .chunks_exact(d.max(1))
+            .take(rows)
+            .map(|row| {
+                b + row
+                    .iter()
+                    .zip(&self.coefficients)
+                    .map(|(x, w)| x * w)
+                    .sum::<f64>()
+            })
+            .collect();
+        Ok((encoded, logits))
+    }
+}
+
+impl Classifier for LogisticModel {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn features(&self) -> &[Feature] {
+        &self.features
+    }
+
+    fn label_column(&self) -> &str {
+        &self.label_column
+    }
+
+    fn classes(&self) -> &[String; 2] {
+        &self.classes
+    }
+
+    fn logits(&self, func: &str, columns: &[ArrayRef], rows: usize) -> Result<Vec<f64>> {
+        Ok(self.encoded_logits(func, columns, rows)?.1)
+    }
+
+    /// Coefficient × standardized value, per dimension.
+    fn explain(
+        &self,
+        func: &str,
+        columns: &[ArrayRef],
+        rows: usize,
+    ) -> Result<Vec<Vec<(String, f64)>>> {
+        let (encoded, _) = self.encoded_logits(func, columns, rows)?;
+        let d = self.dims();
+        let mut phi = vec![0.0; d];
         Ok(encoded
             .chunks_exact(d.max(1))
             .take(rows)
             .map(|row| {
-                let z: f64 = b + row
-                    .iter()
-                    .zip(&self.coefficients)
-                    .map(|(x, w)| x * w)
-                    .sum::<f64>();
-                sigmoid(z)
+                for ((p, x), w) in phi.iter_mut().zip(row).zip(&self.coefficients) {
+                    *p = x * w;
+                }
+                by_column(&self.features, row, &phi)
             })
+            .collect())
+    }
+}
+
+/// A fitted binary classifier, whatever its kind.
+pub trait Classifier: std::fmt::Debug + Send + Sync {
+    /// `name@version`, for messages.
+    fn label(&self) -> &str;
+
+    /// Input columns, in call order (the label is not one).
+    fn features(&self) -> &[Feature];
+
+    /// The label column at training.
+    fn label_column(&self) -> &str;
+
+    /// The label values as text: [negative, positive].
+    fn classes(&self) -> &[String; 2];
+
+    /// Each row's calibrated log-odds of the positive class. NaN or
+    /// infinite numbers are errors naming the feature (`func` names the
+    /// caller).
+    fn logits(&self, func: &str, columns: &[ArrayRef], rows: usize) -> Result<Vec<f64>>;
+
+    /// Per row, per input column (training order): its name (`column=value`
+    /// for a category) and what it adds to the logit.
+    fn explain(
+        &self,
+        func: &str,
+        columns: &[ArrayRef],
+        rows: usize,
+    ) -> Result<Vec<Vec<(String, f64)>>>;
+
+    /// The calibrated probability of the positive class for each row.
+    fn probabilities(&self, func: &str, columns: &[ArrayRef], rows: usize) -> Result<Vec<f64>> {
+        Ok(self
+            .logits(func, columns, rows)?
+            .into_iter()
+            .map(sigmoid)
             .collect())
     }
 
     /// Whether each label is the positive class; NULL labels are `None`, a
     /// value that is neither class is an error naming the model.
-    pub fn positives(&self, func: &str, labels: &ArrayRef) -> Result<Vec<Option<bool>>> {
+    fn positives(&self, func: &str, labels: &ArrayRef) -> Result<Vec<Option<bool>>> {
+        let (column, classes) = (self.label_column(), self.classes());
         let text = match cast(labels, &DataType::Utf8) {
             Ok(text) => text,
-            Err(e) => return exec_err!("{func}: label {}: {e}", self.label_column),
+            Err(e) => return exec_err!("{func}: label {column}: {e}"),
         };
         let text = text.as_string::<i32>();
         (0..text.len())
@@ -76,22 +163,43 @@ impl LogisticModel {
                     return Ok(None);
                 }
                 let v = text.value(i);
-                if v == self.classes[1] {
+                if v == classes[1] {
                     Ok(Some(true))
-                } else if v == self.classes[0] {
+                } else if v == classes[0] {
                     Ok(Some(false))
                 } else {
                     exec_err!(
-                        "{func}: label {} is {v:?}, but model {} knows only {:?} (negative) and {:?} (positive)",
-                        self.label_column,
-                        self.label,
-                        self.classes[0],
-                        self.classes[1]
+                        "{func}: label {column} is {v:?}, but model {} knows only {:?} (negative) and {:?} (positive)",
+                        self.label(),
+                        classes[0],
+                        classes[1]
                     )
                 }
             })
             .collect()
     }
+}
+
+/// Per input column: its name and the sum of its dimensions' `phi` (one
+/// per encoded dimension of `row`). A category is named `column=value`
+/// after the row's category (`(unseen)` for none seen at training).
+pub(crate) fn by_column(features: &[Feature], row: &[f64], phi: &[f64]) -> Vec<(String, f64)> {
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(features.len());
+    for feature in features {
+        let range = offset..offset + feature.dims();
+        let total: f64 = phi[range.clone()].iter().sum();
+        match feature {
+            Feature::Numeric { name, .. } => out.push((name.clone(), total)),
+            Feature::Categorical { name, categories } => {
+                let hit = row[range].iter().position(|v| *v != 0.0);
+                let value = hit.map_or("(unseen)", |i| categories[i].as_deref().unwrap_or("NULL"));
+                out.push((format!("{name}={value}"), total));
+            }
+        }
+        offset += feature.dims();
+    }
+    out
 }
 
 /// The name of each encoded dimension: a numeric column's name, or

@@ -259,8 +259,8 @@ impl AggregateUDFImpl for ClassifierScores {
             let model = bound.classifier(self.name)?;
             check_model_features(
                 self.name,
-                &model.label,
-                &model.features,
+                model.label(),
+                model.features(),
                 arg_fields.get(self.leading()..).unwrap_or_default(),
                 self.leading(),
             )?;
@@ -340,9 +340,13 @@ impl Accumulator for ScoresAccumulator {
         let lead = if self.kind == Kind::Metrics { 3 } else { 2 };
         let Some(columns) = values
             .get(lead..)
-            .filter(|c| c.len() == model.features.len())
+            .filter(|c| c.len() == model.features().len())
         else {
-            return internal_err!("{}: expected {} features", self.name, model.features.len());
+            return internal_err!(
+                "{}: expected {} features",
+                self.name,
+                model.features().len()
+            );
         };
         let rows = values[0].len();
         if rows == 0 {
@@ -363,8 +367,8 @@ impl Accumulator for ScoresAccumulator {
             return exec_err!(
                 "{}: label {} is NULL in a row: model {} can only be scored on labelled rows (filter the others out)",
                 self.name,
-                model.label_column,
-                model.label
+                model.label_column(),
+                model.label()
             );
         }
         let p = model.probabilities(self.name, columns, rows)?;

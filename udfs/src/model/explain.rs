@@ -1,5 +1,5 @@
 //! `explain_predict(model, k, f1, …, fN)`: the k features that move a
-//! row's predicted log-odds most, for a logistic-regression model.
+//! row's predicted log-odds most, for a classifier.
 
 use std::sync::Arc;
 
@@ -15,7 +15,6 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use super::bound::{Bound, ModelFunction, ModelSlot, check_model_features};
-use super::{Feature, encode};
 
 /// The SQL name.
 pub const NAME: &str = "explain_predict";
@@ -37,11 +36,14 @@ fn output_type() -> DataType {
 #[user_doc(
     doc_section(label = "Model Functions"),
     description = "The k input columns that move a row's predicted log-odds most under a \
-logistic-regression model, largest |contribution| first: a list of {feature, contribution}. A \
-numeric column contributes coefficient × its standardized value (NULL is the training mean: 0); \
-a text or boolean column contributes the coefficient of the row's category (0 for a category \
-unseen at training) and is named `column=value`. The logit is the model's intercept (plus its \
-class-weight offset) plus the sum of every column's contribution.",
+classifier, largest |contribution| first: a list of {feature, contribution}. Under logistic \
+regression a numeric column contributes coefficient × its standardized value (NULL is the \
+training mean: 0) and a text or boolean column the coefficient of the row's category (0 for a \
+category unseen at training); the logit is the intercept (plus the class-weight offset) plus \
+every column's contribution. Under boosted trees contributions are TreeSHAP values \
+(path-dependent, Lundberg et al. 2018; a category's one-hot dimensions summed); the logit is \
+DESCRIBE MODEL's parameter.expected_value plus every column's contribution. A text or boolean \
+column is named `column=value`.",
     syntax_example = "explain_predict('model[@version]', k, feature1, …, featureN)",
     sql_example = r#"```sql
 > SELECT customer_id, explain_predict('churn', 3, recency_days, frequency, monetary) FROM next;
@@ -136,8 +138,8 @@ impl ScalarUDFImpl for ExplainPredict {
             let model = bound.classifier(NAME)?;
             check_model_features(
                 NAME,
-                &model.label,
-                &model.features,
+                model.label(),
+                model.features(),
                 &args.arg_fields[2..],
                 2,
             )?;
@@ -159,31 +161,11 @@ impl ScalarUDFImpl for ExplainPredict {
             .iter()
             .map(|c| c.to_array(rows))
             .collect::<Result<_>>()?;
-        super::classifier::refuse_non_finite(NAME, &model.label, &model.features, &columns)?;
-        let d = model.dims();
-        let mut encoded: Vec<f64> = Vec::with_capacity(rows * d);
-        encode(&model.features, &columns, rows, &mut encoded)?;
+        let explained = model.explain(NAME, &columns, rows)?;
         let mut out = ListBuilder::new(StructBuilder::from_fields(item_fields(), k)).with_field(
             Arc::new(Field::new_list_field(DataType::Struct(item_fields()), true)),
         );
-        let mut items: Vec<(String, f64)> = Vec::with_capacity(model.features.len());
-        for row in encoded.chunks_exact(d.max(1)).take(rows) {
-            items.clear();
-            let mut offset = 0;
-            for feature in &model.features {
-                let w = &model.coefficients[offset..offset + feature.dims()];
-                let x = &row[offset..offset + feature.dims()];
-                match feature {
-                    Feature::Numeric { name, .. } => items.push((name.clone(), w[0] * x[0])),
-                    Feature::Categorical { name, categories } => {
-                        let hit = x.iter().position(|v| *v != 0.0);
-                        let value =
-                            hit.map_or("(unseen)", |i| categories[i].as_deref().unwrap_or("NULL"));
-                        items.push((format!("{name}={value}"), hit.map_or(0.0, |i| w[i])));
-                    }
-                }
-                offset += feature.dims();
-            }
+        for mut items in explained {
             // Stable: equal magnitudes keep training order.
             items.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
             let entries = out.values();

@@ -7,6 +7,7 @@
 //! does no I/O and the plan carries the model to any worker.
 
 pub mod apply;
+pub mod boosted;
 pub mod bound;
 pub mod classifier;
 pub mod clv_apply;
@@ -17,7 +18,7 @@ pub mod predict;
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
-    classification, clv, exact, kmeans, logistic, metrics, nearest, optimize,
+    classification, clv, exact, gbdt, kmeans, logistic, metrics, nearest, optimize,
 };
 pub mod mean;
 pub mod quality;
@@ -34,8 +35,9 @@ pub use nearest::Scale;
 use nearest::{Layout, PANEL};
 
 pub use apply::ClusterAssign;
+pub use boosted::BoostedModel;
 pub use bound::{Bound, Fitted, ModelFunction};
-pub use classifier::LogisticModel;
+pub use classifier::{Classifier, LogisticModel};
 pub use evaluate::ClassifierScores;
 pub use explain::ExplainPredict;
 pub use mean::ModelMean;

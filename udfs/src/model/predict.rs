@@ -20,10 +20,12 @@ use super::bound::{Bound, ModelFunction, ModelSlot, check_model_features};
 #[user_doc(
     doc_section(label = "Model Functions"),
     description = "The probability of the positive class under a classifier (CREATE MODEL … \
-model_type 'logistic_reg'), features passed in training order (the label is not one) and encoded \
-as at training: NULL numbers become the training mean, numbers are z-scored, text and booleans \
-one-hot (a category unseen at training adds nothing). When the model was trained with class \
-weights, the logit is shifted by −ln(w₁/w₀), so the probability estimates the true base rate. \
+model_type 'logistic_reg' or 'boosted_tree_classifier'), features passed in training order (the \
+label is not one) and encoded as at training: for logistic regression NULL numbers become the \
+training mean and numbers are z-scored; for boosted trees numbers are taken raw and NULL follows \
+each split's learned missing-value side; text and booleans are one-hot (a category unseen at \
+training adds nothing). When the model was trained with class weights, the logit is shifted by \
+−ln(w₁/w₀), so the probability estimates the true base rate. \
 DESCRIBE MODEL names the positive class. A NaN or infinite feature is an error naming it.",
     syntax_example = "predict_proba('model[@version]', feature1, …, featureN)",
     sql_example = r#"```sql
@@ -182,11 +184,11 @@ impl ScalarUDFImpl for Predict {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         if let Some(bound) = &self.slot.model {
             let model = bound.classifier(self.name)?;
-            let n = self.features_of(args.arg_fields.len(), model.features.len())?;
+            let n = self.features_of(args.arg_fields.len(), model.features().len())?;
             check_model_features(
                 self.name,
-                &model.label,
-                &model.features,
+                model.label(),
+                model.features(),
                 &args.arg_fields[1..=n],
                 1,
             )?;
@@ -207,7 +209,7 @@ impl ScalarUDFImpl for Predict {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.slot.model(self.name)?.classifier(self.name)?;
         let rows = args.number_rows;
-        let n = self.features_of(args.args.len(), model.features.len())?;
+        let n = self.features_of(args.args.len(), model.features().len())?;
         let columns: Vec<ArrayRef> = args.args[1..=n]
             .iter()
             .map(|c| c.to_array(rows))

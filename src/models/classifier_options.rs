@@ -1,5 +1,6 @@
-//! `OPTIONS (…)` of `CREATE MODEL … model_type 'logistic_reg'`: checked all
-//! at once, every unknown or out-of-range option named.
+//! `OPTIONS (…)` of `CREATE MODEL … model_type 'logistic_reg'` or
+//! `'boosted_tree_classifier'`: checked all at once, every unknown or
+//! out-of-range option named.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,36 @@ const KNOWN: [&str; 12] = [
     "seed",
 ];
 
+/// Options only trees take.
+const TREE_ONLY: [&str; 7] = [
+    "learning_rate",
+    "num_leaves",
+    "max_tree_depth",
+    "min_child_weight",
+    "min_rows_in_leaf",
+    "subsample",
+    "early_stop",
+];
+
+/// Resolved boosted-tree options (LightGBM's defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeSettings {
+    /// η.
+    pub learning_rate: f64,
+    /// Leaves per tree at most.
+    pub num_leaves: usize,
+    /// Depth at most; `None` unlimited.
+    pub max_depth: Option<usize>,
+    /// Hessian per leaf at least.
+    pub min_child_weight: f64,
+    /// Rows per leaf at least.
+    pub min_rows_in_leaf: usize,
+    /// Rows each tree samples.
+    pub subsample: f64,
+    /// Stop after 10 trees without progress on the evaluation rows.
+    pub early_stop: bool,
+}
+
 /// How rows are split into training and evaluation rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Split {
@@ -40,9 +71,16 @@ pub enum Split {
     None,
 }
 
-/// Resolved logistic-regression options.
+/// Trees without progress on the evaluation rows before training stops.
+pub const EARLY_STOP_ROUNDS: usize = 10;
+
+/// Resolved classifier options.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogisticSettings {
+pub struct ClassifierSettings {
+    /// `logistic_reg` or `boosted_tree_classifier`.
+    pub model_type: &'static str,
+    /// The boosted-tree options, for trees.
+    pub trees: Option<TreeSettings>,
     /// The label column.
     pub label: String,
     /// The label value taken as positive (text), when given.
@@ -53,7 +91,7 @@ pub struct LogisticSettings {
     pub auto_class_weights: bool,
     /// [negative, positive] weights.
     pub class_weights: Option<[f64; 2]>,
-    /// Newton iterations at most.
+    /// Newton iterations (trees) at most.
     pub max_iterations: u32,
     /// The split.
     pub split: Split,
@@ -61,15 +99,26 @@ pub struct LogisticSettings {
     pub seed: u64,
 }
 
-impl LogisticSettings {
-    /// Validates `options` for a logistic-regression model named `model`.
+impl ClassifierSettings {
+    /// Validates `options` for a classifier named `model`.
     pub fn from_options(model: &str, options: &BTreeMap<String, OptionValue>) -> Result<Self> {
         let err = |m: String| usage(model, m);
+        let trees = matches!(options.get("model_type"), Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case(crate::catalog::models::BOOSTED));
+        let model_type = if trees {
+            crate::catalog::models::BOOSTED
+        } else {
+            "logistic_reg"
+        };
+        let known: Vec<&str> = KNOWN
+            .iter()
+            .chain(if trees { &TREE_ONLY[..] } else { &[] })
+            .copied()
+            .collect();
         for key in options.keys() {
-            if !KNOWN.contains(&key.as_str()) {
+            if !known.contains(&key.as_str()) {
                 return Err(err(format!(
-                    "unknown option {key} (options for logistic_reg: {})",
-                    KNOWN.join(", ")
+                    "unknown option {key} (options for {model_type}: {})",
+                    known.join(", ")
                 )));
             }
         }
@@ -109,10 +158,9 @@ impl LogisticSettings {
         };
         let l1 = number("l1_reg", 0.0, &|v| v >= 0.0, "a number ≥ 0")?;
         if l1 > 0.0 {
-            return Err(err(
-                "option l1_reg: L1 regularisation is not supported yet for logistic_reg (use l2_reg)"
-                    .into(),
-            ));
+            return Err(err(format!(
+                "option l1_reg: L1 regularisation is not supported yet for {model_type} (use l2_reg)"
+            )));
         }
         let auto_class_weights = match options.get("auto_class_weights") {
             None => false,
@@ -218,7 +266,49 @@ impl LogisticSettings {
                 )));
             }
         };
+        let whole = |key: &str, default: f64, low: f64, high: f64| -> Result<f64> {
+            number(
+                key,
+                default,
+                &|v| (low..=high).contains(&v) && v.fract() == 0.0,
+                &format!("a whole number from {low} to {high}"),
+            )
+        };
+        let tree_settings = if trees {
+            let depth = whole("max_tree_depth", 0.0, 0.0, 64.0)? as usize;
+            Some(TreeSettings {
+                learning_rate: number(
+                    "learning_rate",
+                    0.1,
+                    &|v| v > 0.0 && v <= 1.0,
+                    "a number in (0, 1]",
+                )?,
+                num_leaves: whole("num_leaves", 31.0, 2.0, 4096.0)? as usize,
+                max_depth: (depth > 0).then_some(depth),
+                min_child_weight: number("min_child_weight", 1e-3, &|v| v >= 0.0, "a number ≥ 0")?,
+                min_rows_in_leaf: whole("min_rows_in_leaf", 20.0, 1.0, 1e9)? as usize,
+                subsample: number(
+                    "subsample",
+                    1.0,
+                    &|v| v > 0.0 && v <= 1.0,
+                    "a number in (0, 1]",
+                )?,
+                early_stop: match options.get("early_stop") {
+                    None => true,
+                    Some(OptionValue::Bool(b)) => *b,
+                    Some(other) => {
+                        return Err(err(format!(
+                            "option early_stop must be true or false, got {other}"
+                        )));
+                    }
+                },
+            })
+        } else {
+            None
+        };
         Ok(Self {
+            model_type,
+            trees: tree_settings,
             label,
             positive_label: text("positive_label")?,
             l2: number("l2_reg", 0.0, &|v| v >= 0.0, "a number ≥ 0")?,
@@ -236,7 +326,7 @@ impl LogisticSettings {
             OptionValue::List(v.iter().map(|s| OptionValue::Text(s.clone())).collect())
         };
         let mut out: BTreeMap<String, String> = [
-            ("model_type", "logistic_reg".to_string()),
+            ("model_type", self.model_type.to_string()),
             (
                 "input_label_cols",
                 list(std::slice::from_ref(&self.label)).to_string(),
@@ -250,6 +340,23 @@ impl LogisticSettings {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if let Some(t) = &self.trees {
+            for (key, value) in [
+                ("learning_rate", t.learning_rate.to_string()),
+                ("num_leaves", t.num_leaves.to_string()),
+                (
+                    "max_tree_depth",
+                    t.max_depth
+                        .map_or("0 (unlimited)".into(), |d| d.to_string()),
+                ),
+                ("min_child_weight", t.min_child_weight.to_string()),
+                ("min_rows_in_leaf", t.min_rows_in_leaf.to_string()),
+                ("subsample", t.subsample.to_string()),
+                ("early_stop", t.early_stop.to_string()),
+            ] {
+                out.insert(key.into(), value);
+            }
+        }
         if let Some([w0, w1]) = self.class_weights {
             out.insert("class_weights".into(), format!("[{w0}, {w1}]"));
         }
@@ -289,7 +396,7 @@ mod tests {
 
     #[test]
     fn defaults_and_lists() {
-        let s = LogisticSettings::from_options(
+        let s = ClassifierSettings::from_options(
             "m",
             &opts(&[
                 ("model_type", text("logistic_reg")),
@@ -306,9 +413,41 @@ mod tests {
     }
 
     #[test]
+    fn tree_options_and_defaults() {
+        let s = ClassifierSettings::from_options(
+            "m",
+            &opts(&[
+                ("model_type", text("boosted_tree_classifier")),
+                ("num_leaves", num("8")),
+                ("max_tree_depth", num("3")),
+                ("early_stop", OptionValue::Bool(false)),
+            ]),
+        )
+        .unwrap();
+        let t = s.trees.clone().unwrap();
+        assert_eq!(
+            (t.num_leaves, t.max_depth, t.early_stop),
+            (8, Some(3), false)
+        );
+        assert_eq!(
+            (t.learning_rate, t.min_rows_in_leaf, t.subsample),
+            (0.1, 20, 1.0)
+        );
+        let r = s.resolved();
+        assert_eq!(r["model_type"], "boosted_tree_classifier");
+        assert_eq!(r["num_leaves"], "8");
+        assert!(
+            ClassifierSettings::from_options("m", &opts(&[("num_leaves", num("8"))]))
+                .unwrap_err()
+                .to_string()
+                .contains("unknown option num_leaves (options for logistic_reg")
+        );
+    }
+
+    #[test]
     fn errors_name_the_option() {
         let bad = |pairs: &[(&str, OptionValue)], wanted: &str| {
-            let e = LogisticSettings::from_options("m", &opts(pairs))
+            let e = ClassifierSettings::from_options("m", &opts(pairs))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("CREATE MODEL m") && e.contains(wanted), "{e}");

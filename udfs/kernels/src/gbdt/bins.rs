@@ -1,0 +1,124 @@
+//! Feature binning: each column's values become at most 255 ordered bins
+//! (a byte a value), so a split search scans bins, not rows.
+//!
+//! Edges are midpoints between consecutive distinct values, as LightGBM
+//! places its thresholds: with at most 255 distinct values every value is
+//! a bin of its own; beyond, bins are closed greedily once they hold their
+//! share of the remaining rows (quantiles that respect ties: a value never
+//! straddles two bins). NaN (the missing value) is bin [`MISSING`].
+
+/// The bin of a missing value.
+pub const MISSING: u8 = 255;
+
+/// Most value bins per feature (codes 0..=254).
+pub const MAX_BINS: usize = 255;
+
+/// Upper edges of one feature's bins: bin k holds the values x with
+/// `uppers[k-1] < x ≤ uppers[k]`; the last edge is +∞.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edges {
+    /// Ascending; never empty.
+    pub uppers: Vec<f64>,
+}
+
+impl Edges {
+    /// Edges from a feature's (non-missing) values; `max_bins` ≤ 255.
+    pub fn from_values(values: &mut Vec<f64>, max_bins: usize) -> Self {
+        let max_bins = max_bins.clamp(2, MAX_BINS);
+        values.retain(|x| !x.is_nan());
+        values.sort_unstable_by(f64::total_cmp);
+        let mut distinct: Vec<(f64, usize)> = Vec::new();
+        for &x in values.iter() {
+            match distinct.last_mut() {
+                Some((v, n)) if *v == x => *n += 1,
+                _ => distinct.push((x, 1)),
+            }
+        }
+        let mut uppers = Vec::new();
+        if distinct.len() <= max_bins {
+            for pair in distinct.windows(2) {
+                uppers.push(midpoint(pair[0].0, pair[1].0));
+            }
+        } else {
+            let mut remaining = values.len();
+            let mut bins_left = max_bins;
+            let mut held = 0;
+            for (i, &(x, n)) in distinct.iter().enumerate() {
+                held += n;
+                let target = remaining.div_ceil(bins_left);
+                let last = i + 1 == distinct.len();
+                if held >= target && !last && bins_left > 1 {
+                    uppers.push(midpoint(x, distinct[i + 1].0));
+                    remaining -= held;
+                    bins_left -= 1;
+                    held = 0;
+                }
+            }
+        }
+        uppers.push(f64::INFINITY);
+        Self { uppers }
+    }
+
+    /// Value bins.
+    pub fn len(&self) -> usize {
+        self.uppers.len()
+    }
+
+    /// Whether there are no bins (never, by construction).
+    pub fn is_empty(&self) -> bool {
+        self.uppers.is_empty()
+    }
+
+    /// The bin of `x`: the first k with x ≤ uppers[k]; NaN is [`MISSING`].
+    pub fn bin(&self, x: f64) -> u8 {
+        if x.is_nan() {
+            MISSING
+        } else {
+            self.uppers.partition_point(|&u| u < x) as u8
+        }
+    }
+}
+
+/// A threshold between a and b (a < b) that is neither when they differ
+/// by more than rounding.
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = a + (b - a) / 2.0;
+    if m >= b || !m.is_finite() { a } else { m }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_values_are_a_bin_each() {
+        let e = Edges::from_values(&mut vec![3.0, 1.0, f64::NAN, 2.0, 1.0], 255);
+        assert_eq!(e.uppers, vec![1.5, 2.5, f64::INFINITY]);
+        assert_eq!(
+            [
+                e.bin(1.0),
+                e.bin(1.5),
+                e.bin(2.0),
+                e.bin(9.0),
+                e.bin(f64::NAN)
+            ],
+            [0, 0, 1, 2, MISSING]
+        );
+    }
+
+    #[test]
+    fn quantile_bins_keep_ties_together() {
+        // 1000 distinct values into 4 bins: 250 each.
+        let mut v: Vec<f64> = (0..1000).map(f64::from).collect();
+        let e = Edges::from_values(&mut v, 4);
+        assert_eq!(e.uppers, vec![249.5, 499.5, 749.5, f64::INFINITY]);
+        // A heavy tie fills a bin alone.
+        let mut v: Vec<f64> = (0..300)
+            .map(|i| if i < 200 { 0.0 } else { f64::from(i) })
+            .collect();
+        let e = Edges::from_values(&mut v, 3);
+        assert_eq!(e.bin(0.0), 0);
+        assert!(e.bin(200.0) >= 1);
+        assert!(e.len() <= 3);
+    }
+}
