@@ -212,5 +212,6 @@ pub async fn train(
         },
         centroids: vec![],
         sizes: vec![],
+        recommender: None,
     })
 }

@@ -315,6 +315,7 @@ pub async fn train(
         },
         centroids: fit.coefficients,
         sizes: vec![train_count as u64],
+        recommender: None,
     })
 }
 

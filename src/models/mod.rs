@@ -9,6 +9,8 @@ mod importance;
 mod logistic;
 mod logistic_options;
 mod options;
+mod recommender;
+mod recommender_options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -67,6 +69,9 @@ pub async fn train(
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("logistic_reg") => {
             return logistic::train(name, version, options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("recommender") => {
+            return recommender::train(name, version, options, query, training).await;
         }
         _ => {}
     }
@@ -201,6 +206,7 @@ pub async fn train(
         meta,
         centroids: fit.centroids,
         sizes: fit.sizes,
+        recommender: None,
     })
 }
 

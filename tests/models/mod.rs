@@ -5,6 +5,7 @@
 mod classifier;
 mod clv;
 mod kmeans;
+mod recommender;
 mod registry;
 mod relations;
 

@@ -20,6 +20,7 @@ use super::KMeansModel;
 use super::classifier::LogisticModel;
 use super::clv_apply::ClvModel;
 use super::nearest::Centroids;
+use super::recommender::RecommenderModel;
 
 /// A fitted model, as the applying functions use it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ pub enum Fitted {
     Clv(ClvModel),
     /// A binary logistic-regression classifier.
     Logistic(LogisticModel),
+    /// A recommender.
+    Recommender(RecommenderModel),
 }
 
 impl Fitted {
@@ -45,6 +48,7 @@ impl Fitted {
             Fitted::KMeans(m, _) => &m.label,
             Fitted::Clv(m) => &m.label,
             Fitted::Logistic(m) => &m.label,
+            Fitted::Recommender(m) => &m.label,
         }
     }
 
@@ -55,6 +59,7 @@ impl Fitted {
             Fitted::Clv(m) if m.bgnbd.is_some() => "BG/NBD",
             Fitted::Clv(_) => "Gamma-Gamma",
             Fitted::Logistic(_) => "logistic regression",
+            Fitted::Recommender(_) => "recommender",
         }
     }
 }
@@ -104,6 +109,7 @@ impl PartialEq for Bound {
                 (Fitted::KMeans(a, _), Fitted::KMeans(b, _)) => a == b,
                 (Fitted::Clv(a), Fitted::Clv(b)) => a == b,
                 (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
+                (Fitted::Recommender(a), Fitted::Recommender(b)) => a == b,
                 _ => false,
             }
     }

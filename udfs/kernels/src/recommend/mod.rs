@@ -9,6 +9,7 @@
 //! the training rows arrived in.
 
 mod assoc;
+pub mod rank;
 mod score;
 mod segments;
 
@@ -24,7 +25,7 @@ pub use segments::parent_label;
 pub const NO_SEGMENT: u32 = u32::MAX;
 
 /// How a recommender ranks items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// The customer's own items, by recency-decayed weight.
@@ -34,6 +35,7 @@ pub enum Method {
     /// The items most customers of the customer's segment bought.
     SegmentPopular,
     /// Weighted sum of the three, see [`BLEND`].
+    #[default]
     Blend,
 }
 
@@ -59,7 +61,7 @@ pub const BLEND: [f64; 3] = [1.0, 0.5, 0.25];
 pub const NEIGHBOURS: usize = 50;
 
 /// Scoring settings stored with a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Settings {
     /// How items are ranked.
     pub method: Method,
@@ -88,7 +90,7 @@ pub struct Row {
 
 /// What a recommender keeps: the customer × item matrix (compressed rows)
 /// with the segment of each customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Interactions {
     /// Customer keys, canonical order.
     pub customers: Vec<String>,
@@ -358,6 +360,12 @@ impl Recommender {
     /// Index of an item key.
     pub fn item(&self, key: &str) -> Option<usize> {
         self.item_index.get(key).map(|&i| i as usize)
+    }
+
+    /// A segment cell by label (a segment, or a `micro_segment` ancestor
+    /// of one), for statistics within it.
+    pub fn segment_cell(&self, label: &str) -> Option<u32> {
+        self.segments.node(label)
     }
 
     /// Segment label's index, if training saw it.

@@ -149,6 +149,24 @@ impl Recommender {
         out
     }
 
+    /// Everyone's favourites for customer `c` (the popularity baseline),
+    /// bought items left out when the model leaves them out.
+    pub fn popular(&self, c: usize, k: usize) -> Vec<Recommendation> {
+        let bought = &self.data.item[self.data.range(c)];
+        let top = self.segments.global.first().map_or(1.0, |p| p.1);
+        self.segments
+            .global
+            .iter()
+            .filter(|(i, _)| !(self.settings.exclude_bought && bought.binary_search(i).is_ok()))
+            .take(k)
+            .map(|&(item, s)| Recommendation {
+                item,
+                score: s / top,
+                source: Source::Popular,
+            })
+            .collect()
+    }
+
     /// A customer the model does not know: the favourites of segment cell
     /// `segment` (backing off like a known customer's) or of everyone.
     pub fn favourites(&self, segment: Option<&str>, k: usize) -> Vec<Recommendation> {
