@@ -19,6 +19,14 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requireme
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
+# MovieLens-100k for the recommender's test, read from inside the recbole wheel: downloaded, never
+# installed (it would pull in PyTorch), never committed.
+recbole=target/test-data/recbole
+if [ ! -f "$recbole/recbole-1.2.1-py3-none-any.whl" ]; then
+  "$venv/bin/pip" download --quiet --no-deps --disable-pip-version-check recbole==1.2.1 -d "$recbole"
+fi
+export MICROSEG_RECBOLE_WHEEL="$PWD/$recbole/recbole-1.2.1-py3-none-any.whl"
+
 cargo test --workspace "$@"
 
 # Real Flight SQL clients (flightsql-dbapi needs pandas, undeclared) against the `microseg serve` binary cargo just

@@ -147,6 +147,7 @@ pub async fn train(
         (Keys::default(), Keys::default(), Keys::default());
     let mut rows: Vec<Row> = Vec::new();
     let mut counted = 0usize;
+    let mut latest = i64::MIN;
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -207,6 +208,7 @@ pub async fn train(
                 Some(s) if !s.is_null(row) => segments.intern(s.value(row)),
                 _ => NO_SEGMENT,
             };
+            latest = latest.max(ts.value(row));
             rows.push(Row {
                 customer: customers.intern(customer.value(row)),
                 item: items.intern(item.value(row)),
@@ -251,6 +253,13 @@ pub async fn train(
     resolved.insert("customer_type".into(), kind(integer_customers).into());
     resolved.insert("item_type".into(), kind(integer_items).into());
     resolved.insert("segment".into(), segmented.to_string());
+    // model_evaluate scores only rows after this: a global temporal split.
+    if let Some(t) = chrono::DateTime::from_timestamp_micros(latest) {
+        resolved.insert(
+            "trained_through".into(),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        );
+    }
     let d = &model.data;
     let mut metrics = BTreeMap::new();
     metrics.insert("customers".into(), d.customers.len() as f64);

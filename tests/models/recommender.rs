@@ -396,3 +396,117 @@ async fn craft_beer_persona_gets_craft_beer() {
     assert!(craft >= 0.5, "craft share {craft}");
     assert!(craft >= 3.0 * others, "craft {craft} vs others {others}");
 }
+
+/// The recbole wheel holding MovieLens-100k: tests/run.sh downloads it;
+/// run alone, the test downloads it the same way.
+fn recbole_wheel() -> PathBuf {
+    if let Ok(path) = std::env::var("MICROSEG_RECBOLE_WHEEL") {
+        return PathBuf::from(path);
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-data/recbole");
+    let wheel = dir.join("recbole-1.2.1-py3-none-any.whl");
+    if !wheel.exists() {
+        let python = std::env::var("MICROSEG_PYTHON").unwrap_or_else(|_| "python3".into());
+        let status = Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "recbole==1.2.1",
+                "-d",
+            ])
+            .arg(&dir)
+            .status()
+            .expect("pip download recbole");
+        assert!(status.success(), "pip download recbole==1.2.1 failed");
+    }
+    wheel
+}
+
+/// MovieLens-100k, global 80/20 time split, new items only: the model's
+/// precision@10 is at least popularity's, and model_evaluate's figures for
+/// both equal the Python reference's on the same lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn movielens_beats_popularity_and_metrics_match_python() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    let csv = lake.path().join("ml-100k.csv");
+    let cutoff = python(&[
+        "movielens",
+        &recbole_wheel().to_string_lossy(),
+        &csv.to_string_lossy(),
+    ]);
+    let cutoff = cutoff.as_i64().unwrap();
+    run(
+        &engine,
+        &format!(
+            "CREATE EXTERNAL TABLE ml_raw STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            csv.display()
+        ),
+    )
+    .await;
+    run(
+        &engine,
+        "CREATE VIEW ml AS SELECT customer_id, item, to_timestamp(ts) AS ts FROM ml_raw",
+    )
+    .await;
+    train(
+        &engine,
+        "movies",
+        ", exclude_bought true",
+        &format!("SELECT * FROM ml WHERE ts < to_timestamp({cutoff})"),
+    )
+    .await;
+    let k = 10;
+    let report = run(
+        &engine,
+        &format!("SELECT * FROM model_evaluate('movies', ml, {k})"),
+    )
+    .await;
+    println!("{}", text(&report));
+    let methods = strings(&report, "method");
+    assert_eq!(methods, ["model:blend", "popularity", "buy_again"]);
+    let recs = lake.path().join("recs.csv");
+    run(
+        &engine,
+        &format!(
+            "COPY (SELECT customer_id, rank, item FROM recommend('movies', {k})) TO '{}' STORED AS CSV",
+            recs.display()
+        ),
+    )
+    .await;
+    let reference = python(&[
+        "rank",
+        &csv.to_string_lossy(),
+        &cutoff.to_string(),
+        &recs.to_string_lossy(),
+        &k.to_string(),
+    ]);
+    for (row, name) in [(0, "model"), (1, "popularity")] {
+        for metric in [
+            "users",
+            "precision_at_k",
+            "recall_at_k",
+            "map_at_k",
+            "ndcg_at_k",
+            "hit_rate",
+            "coverage",
+        ] {
+            let ours = floats(&report, metric)[row];
+            let theirs = reference[name][metric].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() < 1e-9,
+                "{name} {metric}: {ours} vs {theirs}"
+            );
+        }
+    }
+    let precision = floats(&report, "precision_at_k");
+    assert!(
+        precision[0] >= precision[1],
+        "model {} < popularity {}",
+        precision[0],
+        precision[1]
+    );
+}

@@ -13,6 +13,7 @@ pub mod clv_apply;
 pub mod evaluate;
 pub mod explain;
 pub mod predict;
+pub mod rank_scores;
 pub mod recommender;
 
 // The numeric kernels live in their own crate without DataFusion, so they
