@@ -21,6 +21,9 @@ pub struct Association {
     pub zhang: f64,
 }
 
+/// One item's neighbours: (item, cosine), best first.
+type Neighbours = Vec<(u32, f64)>;
+
 /// Counts, for each item bought by `customers`, how many of them bought
 /// it; `counts` is all zero on entry and on return, `touched` lists the
 /// non-zero entries in first-seen order.
@@ -45,7 +48,7 @@ pub(super) fn neighbours(r: &Recommender, m: usize, threads: usize) -> (Vec<u64>
     let n_items = r.data.items.len();
     let threads = threads.clamp(1, n_items.max(1));
     let min_both = r.settings.min_support.max(1);
-    let per_thread: Vec<Vec<(u32, Vec<(u32, f64)>)>> = std::thread::scope(|scope| {
+    let per_thread: Vec<Vec<(u32, Neighbours)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {

@@ -90,30 +90,6 @@ impl RankSums {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_user_by_hand() {
-        // Relevant {1, 3, 9}; recommended [1, 2, 3, 4]: hits at ranks 1 and 3.
-        let mut sums = RankSums::default();
-        sums.add(&[1, 2, 3, 4], &HashSet::from([1, 3, 9]), 4);
-        let m = sums.metrics(10);
-        assert!((m.precision - 0.5).abs() < 1e-12);
-        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
-        assert!((m.map - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
-        let dcg = 1.0 + 1.0 / 4f64.log2();
-        let idcg = 1.0 + 1.0 / 3f64.log2() + 1.0 / 4f64.log2();
-        assert!((m.ndcg - dcg / idcg).abs() < 1e-12);
-        assert_eq!(m.hit_rate, 1.0);
-        assert!((m.coverage - 0.4).abs() < 1e-12);
-        // A user without relevant items is not scored.
-        sums.add(&[5], &HashSet::new(), 4);
-        assert_eq!(sums.metrics(10).users, 1);
-    }
-}
-
 /// What `evaluate` compares: the model's method and the two baselines.
 pub const COMPARED: [&str; 3] = ["model", "popularity", "buy_again"];
 
@@ -161,4 +137,28 @@ pub fn evaluate(
         (COMPARED[1], sums[1].metrics(n)),
         (COMPARED[2], sums[2].metrics(n)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_user_by_hand() {
+        // Relevant {1, 3, 9}; recommended [1, 2, 3, 4]: hits at ranks 1 and 3.
+        let mut sums = RankSums::default();
+        sums.add(&[1, 2, 3, 4], &HashSet::from([1, 3, 9]), 4);
+        let m = sums.metrics(10);
+        assert!((m.precision - 0.5).abs() < 1e-12);
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.map - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        let dcg = 1.0 + 1.0 / 4f64.log2();
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 1.0 / 4f64.log2();
+        assert!((m.ndcg - dcg / idcg).abs() < 1e-12);
+        assert_eq!(m.hit_rate, 1.0);
+        assert!((m.coverage - 0.4).abs() < 1e-12);
+        // A user without relevant items is not scored.
+        sums.add(&[5], &HashSet::new(), 4);
+        assert_eq!(sums.metrics(10).users, 1);
+    }
 }
