@@ -26,6 +26,13 @@ data=target/test-data
 if ! ls "$data"/evalml-0.84.0-*.whl >/dev/null 2>&1; then
   "$venv/bin/pip" download --quiet --no-deps --disable-pip-version-check evalml==0.84.0 -d "$data"
 fi
+# MovieLens-100k for the recommender's test, read from inside the recbole wheel: downloaded, never
+# installed (it would pull in PyTorch), never committed.
+recbole=target/test-data/recbole
+if [ ! -f "$recbole/recbole-1.2.1-py3-none-any.whl" ]; then
+  "$venv/bin/pip" download --quiet --no-deps --disable-pip-version-check recbole==1.2.1 -d "$recbole"
+fi
+export MICROSEG_RECBOLE_WHEEL="$PWD/$recbole/recbole-1.2.1-py3-none-any.whl"
 
 cargo test --workspace "$@"
 

@@ -5,6 +5,7 @@
 
 pub mod identity_graphs;
 pub mod models;
+mod recommenders;
 pub mod segment_sets;
 mod snapshot;
 mod trees;

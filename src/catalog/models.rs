@@ -15,7 +15,10 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
 use microseg_udfs::model::gbdt::Ensemble;
-use microseg_udfs::model::{BoostedModel, Feature, Fitted, KMeansModel, LogisticModel};
+use microseg_udfs::model::recommend::{Interactions, Method, Recommender, Settings};
+use microseg_udfs::model::{
+    BoostedModel, Feature, Fitted, KMeansModel, LogisticModel, RecommenderModel,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
@@ -84,6 +87,8 @@ pub struct StoredModel {
     pub sizes: Vec<u64>,
     /// A boosted-tree model's trees (in `trees.parquet`).
     pub trees: Option<Ensemble>,
+    /// A recommender's model (`model_type 'recommender'`).
+    pub recommender: Option<Arc<Recommender>>,
 }
 
 impl StoredModel {
@@ -159,6 +164,26 @@ impl StoredModel {
                     offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
                 })
             }
+            "recommender" => match &self.recommender {
+                Some(model) => Fitted::Recommender(RecommenderModel {
+                    label: self.label(),
+                    integer_customers: self.meta.options.get("customer_type").map(String::as_str)
+                        == Some("integer"),
+                    integer_items: self.meta.options.get("item_type").map(String::as_str)
+                        == Some("integer"),
+                    model: Arc::clone(model),
+                }),
+                // Only a model made in memory without its data.
+                None => Fitted::Recommender(RecommenderModel {
+                    label: self.label(),
+                    integer_customers: false,
+                    integer_items: false,
+                    model: Arc::new(Recommender::new(
+                        Interactions::default(),
+                        Settings::default(),
+                    )),
+                }),
+            },
             _ => Fitted::kmeans(KMeansModel {
                 label: self.label(),
                 features: self.meta.features.clone(),
@@ -168,6 +193,27 @@ impl StoredModel {
             }),
         }
     }
+}
+
+/// A recommender's scoring settings from its resolved options.
+pub fn recommender_settings(
+    options: &BTreeMap<String, String>,
+) -> std::result::Result<Settings, String> {
+    let get = |k: &str| options.get(k).map(String::as_str).unwrap_or_default();
+    let method = match get("method") {
+        "buy_again" => Method::BuyAgain,
+        "cooccurrence" => Method::Cooccurrence,
+        "segment_popular" => Method::SegmentPopular,
+        "blend" => Method::Blend,
+        other => return Err(format!("unknown method {other:?}")),
+    };
+    Ok(Settings {
+        method,
+        exclude_bought: get("exclude_bought") == "true",
+        min_support: get("min_support")
+            .parse()
+            .map_err(|_| format!("min_support {:?} is not a whole number", get("min_support")))?,
+    })
 }
 
 /// `name` or `name@version`.
@@ -322,11 +368,17 @@ impl Catalog {
         } else {
             None
         };
+        let recommender = if meta.model_type == "recommender" {
+            Some(Arc::new(self.recommender(&dir, &meta).await?))
+        } else {
+            None
+        };
         Ok(Some(StoredModel {
             meta,
             centroids,
             sizes,
             trees,
+            recommender,
         }))
     }
 
@@ -343,9 +395,42 @@ impl Catalog {
             self.put(&format!("{dir}/trees.parquet"), super::trees::write(trees)?)
                 .await?;
         }
+        if let Some(recommender) = &model.recommender {
+            let (interactions, keys) = super::recommenders::encode(&recommender.data)?;
+            self.put(
+                &format!("{dir}/{}", super::recommenders::INTERACTIONS),
+                interactions,
+            )
+            .await?;
+            self.put(&format!("{dir}/{}", super::recommenders::KEYS), keys)
+                .await?;
+        }
         let json =
             serde_json::to_vec_pretty(&model.meta).map_err(|e| Error::Usage(e.to_string()))?;
         self.put(&format!("{dir}/model.json"), json).await
+    }
+
+    /// A recommender's interactions and keys, with its settings from
+    /// `model.json`; its derived tables are computed again here.
+    async fn recommender(&self, dir: &str, meta: &ModelMeta) -> Result<Recommender> {
+        use super::recommenders::{INTERACTIONS, KEYS, decode};
+        let mut files = Vec::new();
+        for file in [INTERACTIONS, KEYS] {
+            let path = format!("{dir}/{file}");
+            match self.get(&path).await? {
+                Some(bytes) => files.push(bytes),
+                None => return Err(self.error(&path, "missing: the model's interactions are gone")),
+            }
+        }
+        let keys = files.pop().unwrap_or_default();
+        let interactions = files.pop().unwrap_or_default();
+        let segmented = meta.options.get("segment").map(String::as_str) == Some("true");
+        let data = decode(interactions, keys, segmented).map_err(|e| {
+            self.error(&format!("{dir}/{INTERACTIONS}"), format!("unreadable: {e}"))
+        })?;
+        let settings = recommender_settings(&meta.options)
+            .map_err(|e| self.error(&format!("{dir}/model.json"), e))?;
+        Ok(Recommender::new(data, settings))
     }
 
     /// Deletes every version of `name`; `false` if there was none.

@@ -106,5 +106,6 @@ pub async fn train(
         centroids: Vec::new(),
         sizes: Vec::new(),
         trees: Some(ensemble),
+        recommender: None,
     })
 }

@@ -213,5 +213,6 @@ pub async fn train(
         centroids: vec![],
         sizes: vec![],
         trees: None,
+        recommender: None,
     })
 }

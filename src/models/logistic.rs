@@ -79,5 +79,6 @@ pub async fn train(
         centroids: fit.coefficients,
         sizes: vec![data.train_count() as u64],
         trees: None,
+        recommender: None,
     })
 }

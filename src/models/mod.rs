@@ -11,6 +11,8 @@ mod clv;
 mod importance;
 mod logistic;
 mod options;
+mod recommender;
+mod recommender_options;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -72,6 +74,9 @@ pub async fn train(
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case(crate::catalog::models::BOOSTED) => {
             return boosted::train(name, version, options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("recommender") => {
+            return recommender::train(name, version, options, query, training).await;
         }
         _ => {}
     }
@@ -207,6 +212,7 @@ pub async fn train(
         centroids: fit.centroids,
         sizes: fit.sizes,
         trees: None,
+        recommender: None,
     })
 }
 

@@ -73,7 +73,9 @@ impl KMeansSettings {
             Some(other) => {
                 return Err(err(
                     model,
-                    format!("unknown model_type {other} (model types: 'kmeans')"),
+                    format!(
+                        "unknown model_type {other} (model types: 'kmeans', 'bgnbd', 'gamma_gamma', 'logistic_reg', 'recommender')"
+                    ),
                 ));
             }
             None => {

@@ -14,10 +14,14 @@
 //! - `lookalike(model, seeds, candidates, n)`, `model_evaluate(model, relation [, threshold])`,
 //!   `model_roc` and `model_gains`: models applied to tables or views, the model and `n`
 //!   possibly parameters
+//! - `recommend(model, k)`, `recommend_for(model, customer_id, k [, segment])`,
+//!   `also_bought(model, item, k [, segment])`: a recommender's lists and
+//!   association statistics, computed when the plan runs
 //! - `identity_components(graph)`: a stored identity graph's profiles
 //!   ([`identity`] also builds the graphs for `CREATE IDENTITY GRAPH`)
 
 mod affinity;
+mod also_bought;
 pub(crate) mod args;
 mod churn_labels;
 mod clv_summary;
@@ -25,6 +29,7 @@ mod history;
 pub mod identity;
 mod lookalike;
 mod model_evaluate;
+mod recommend;
 mod rfm;
 
 use std::sync::Arc;
@@ -60,6 +65,18 @@ pub fn register_all(ctx: &SessionContext, cache: &Arc<CatalogCache>) {
     ctx.register_udtf(
         model_evaluate::ROC,
         Arc::new(ModelEvaluateFunction::roc(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        recommend::RECOMMEND,
+        Arc::new(recommend::RecommendFunction::all(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        recommend::RECOMMEND_FOR,
+        Arc::new(recommend::RecommendFunction::one(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        also_bought::NAME,
+        Arc::new(also_bought::AlsoBoughtFunction::new(Arc::clone(cache))),
     );
     ctx.register_udtf(
         model_evaluate::GAINS,

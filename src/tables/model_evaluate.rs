@@ -13,6 +13,10 @@
 //! `model_classification(model, threshold, label, f1, …)`, or the rows of
 //! `model_roc_curve` / `model_gains_table` unnested.
 //!
+//! Recommenders: `model_evaluate(model, relation, k)`, the relation's
+//! `customer_id, item, ts` after the model's training data (see
+//! `recommender_report`), one row per method compared.
+//!
 //! Which form a call takes depends on the model's type, read from the
 //! catalog snapshot while planning when the model is named by a literal;
 //! the model is bound again by the engine's analyzer when the plan runs. A
@@ -20,14 +24,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Fields;
+use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::{Column, Result, ScalarValue, plan_err};
 use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlanBuilder, col, lit};
+use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlanBuilder, cast, col, lit};
 use microseg_udfs::model::evaluate::{gains_fields, metrics_fields, roc_fields};
 use microseg_udfs::model::quality::result_fields;
-use microseg_udfs::model::{Bound, ClassifierScores, ModelQuality};
+use microseg_udfs::model::rank_scores::{RecommenderScores, rank_fields};
+use microseg_udfs::model::{Bound, ClassifierScores, Fitted, ModelQuality, RecommenderModel};
 
 use super::args;
 use crate::catalog::CatalogCache;
@@ -90,6 +95,27 @@ impl ModelEvaluateFunction {
         }
     }
 
+    /// The recommender a literal model argument names, if it is one, with
+    /// the last training timestamp (µs).
+    fn recommender(&self, model: &Expr) -> Option<(RecommenderModel, Option<i64>)> {
+        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
+            return None;
+        };
+        let (name, version) = parse_reference(reference).ok()?;
+        let entry = self.cache.snapshot().model(&name, version).ok()??;
+        let through = entry
+            .stored
+            .meta
+            .options
+            .get("trained_through")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_micros());
+        match entry.bound.0.as_ref() {
+            Fitted::Recommender(m) => Some((m.clone(), through)),
+            _ => None,
+        }
+    }
+
     /// The classifier a literal model argument names, if it is one.
     fn classifier(&self, model: &Expr) -> Option<Bound> {
         let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
@@ -119,6 +145,22 @@ impl TableFunctionImpl for ModelEvaluateFunction {
         let scan = relation.scan()?;
         if scan.schema().columns().is_empty() {
             return plan_err!("{func}: argument 2 (relation): {name} has no columns");
+        }
+        if let Some((recommender, through)) = self.recommender(&model) {
+            if self.report != Report::Evaluate {
+                return plan_err!(
+                    "{func}: argument 1 (model): {} is a recommender: use model_evaluate(model, relation, k)",
+                    recommender.label
+                );
+            }
+            if exprs.len() != 3 {
+                return plan_err!(
+                    "{func}: argument 3 (k) is missing: a recommender is scored on its top k, model_evaluate('{}', relation, k)",
+                    recommender.label
+                );
+            }
+            let k = super::recommend::count_arg(func, 2, "k", exprs)?;
+            return recommender_report(func, &name, &relation, scan, recommender, through, k);
         }
         let Some(bound) = self.classifier(&model) else {
             if self.report != Report::Evaluate {
@@ -207,6 +249,57 @@ impl TableFunctionImpl for ModelEvaluateFunction {
         };
         Ok(Arc::new(ViewTable::new(plan.build()?, None)))
     }
+}
+
+/// A recommender on held-out rows: the relation's `customer_id, item, ts`
+/// after the model's last training timestamp (a global temporal split, so
+/// giving the whole table scores only what came later), one row per
+/// compared method (the model, popularity, buy-again).
+fn recommender_report(
+    func: &str,
+    name: &str,
+    relation: &args::NamedTable,
+    scan: LogicalPlanBuilder,
+    model: RecommenderModel,
+    through: Option<i64>,
+    k: usize,
+) -> Result<Arc<dyn TableProvider>> {
+    let schema = relation.schema();
+    for column in ["customer_id", "item", "ts"] {
+        if schema.field_with_name(column).is_err() {
+            return plan_err!(
+                "{func}: argument 2 (relation): {name} has no column {column} (a recommender is scored on customer_id, item, ts; columns: {})",
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let utf8 = |c: &str| cast(col(c), DataType::Utf8);
+    let scan = match through {
+        Some(t) => scan.filter(
+            cast(col("ts"), DataType::Timestamp(TimeUnit::Microsecond, None))
+                .gt(lit(ScalarValue::TimestampMicrosecond(Some(t), None))),
+        )?,
+        None => scan,
+    };
+    let scores = AggregateUDF::new_from_impl(RecommenderScores::new(model, k));
+    let plan = unpack(
+        scan.aggregate(
+            Vec::<Expr>::new(),
+            vec![
+                scores
+                    .call(vec![utf8("customer_id"), utf8("item")])
+                    .alias(RESULT),
+            ],
+        )?
+        .unnest_column(RESULT)?,
+        &rank_fields(),
+    )?;
+    Ok(Arc::new(ViewTable::new(plan.build()?, None)))
 }
 
 /// The struct column's fields as columns.

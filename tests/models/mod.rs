@@ -6,6 +6,7 @@ mod boosted;
 mod classifier;
 mod clv;
 mod kmeans;
+mod recommender;
 mod registry;
 mod relations;
 

@@ -11,4 +11,5 @@ pub mod logistic;
 pub mod metrics;
 pub mod nearest;
 pub mod optimize;
+pub mod recommend;
 pub mod text;

@@ -21,6 +21,7 @@ use super::boosted::BoostedModel;
 use super::classifier::{Classifier, LogisticModel};
 use super::clv_apply::ClvModel;
 use super::nearest::Centroids;
+use super::recommender::RecommenderModel;
 
 /// A fitted model, as the applying functions use it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +35,8 @@ pub enum Fitted {
     Logistic(LogisticModel),
     /// A gradient-boosted tree classifier.
     Boosted(BoostedModel),
+    /// A recommender.
+    Recommender(RecommenderModel),
 }
 
 impl Fitted {
@@ -49,6 +52,7 @@ impl Fitted {
             Fitted::Clv(m) => &m.label,
             Fitted::Logistic(m) => &m.label,
             Fitted::Boosted(m) => &m.label,
+            Fitted::Recommender(m) => &m.label,
         }
     }
 
@@ -60,6 +64,7 @@ impl Fitted {
             Fitted::Clv(_) => "Gamma-Gamma",
             Fitted::Logistic(_) => "logistic regression",
             Fitted::Boosted(_) => "boosted tree",
+            Fitted::Recommender(_) => "recommender",
         }
     }
 }
@@ -111,6 +116,7 @@ impl PartialEq for Bound {
                 (Fitted::Clv(a), Fitted::Clv(b)) => a == b,
                 (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
                 (Fitted::Boosted(a), Fitted::Boosted(b)) => a == b,
+                (Fitted::Recommender(a), Fitted::Recommender(b)) => a == b,
                 _ => false,
             }
     }

@@ -14,11 +14,13 @@ pub mod clv_apply;
 pub mod evaluate;
 pub mod explain;
 pub mod predict;
+pub mod rank_scores;
+pub mod recommender;
 
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
-    classification, clv, exact, gbdt, kmeans, logistic, metrics, nearest, optimize,
+    classification, clv, exact, gbdt, kmeans, logistic, metrics, nearest, optimize, recommend,
 };
 pub mod mean;
 pub mod quality;
@@ -43,6 +45,7 @@ pub use explain::ExplainPredict;
 pub use mean::ModelMean;
 pub use predict::Predict;
 pub use quality::ModelQuality;
+pub use recommender::RecommenderModel;
 
 /// How one input column becomes model dimensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,382 @@
+//! Recommendations from purchase interactions: buy-again, item-to-item
+//! co-occurrence, segment popularity with back-off, and their blend.
+//!
+//! Training hands [`build`] interned rows; the result ([`Interactions`]) is
+//! what the lake stores, and [`Recommender::new`] derives everything else
+//! from it (customer and item indexes, neighbours, popularity per segment),
+//! so a stored model is small and the derived tables never disagree with it.
+//! Every index is canonical (keys sorted), so nothing depends on the order
+//! the training rows arrived in.
+
+mod assoc;
+pub mod rank;
+mod score;
+mod segments;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use assoc::{Association, associations};
+pub use score::{Recommendation, Source};
+pub use segments::parent_label;
+
+/// Marks a customer without a segment (NULL in the segment column).
+pub const NO_SEGMENT: u32 = u32::MAX;
+
+/// How a recommender ranks items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The customer's own items, by recency-decayed weight.
+    BuyAgain,
+    /// Items bought by customers who bought the customer's items.
+    Cooccurrence,
+    /// The items most customers of the customer's segment bought.
+    SegmentPopular,
+    /// Weighted sum of the three, see [`BLEND`].
+    #[default]
+    Blend,
+}
+
+impl Method {
+    /// The SQL spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::BuyAgain => "buy_again",
+            Method::Cooccurrence => "cooccurrence",
+            Method::SegmentPopular => "segment_popular",
+            Method::Blend => "blend",
+        }
+    }
+}
+
+/// Blend weights of (buy-again, co-occurrence, popularity), each source
+/// scaled to [0, 1] within the customer first. Own history first (repeat
+/// purchase is the strongest signal in grocery-like baskets), neighbours
+/// next, popularity a tie-breaker that fills short lists.
+pub const BLEND: [f64; 3] = [1.0, 0.5, 0.25];
+
+/// Neighbours kept per item for co-occurrence scoring.
+pub const NEIGHBOURS: usize = 50;
+
+/// Scoring settings stored with a model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// How items are ranked.
+    pub method: Method,
+    /// Leave out items the customer already bought.
+    pub exclude_bought: bool,
+    /// Customers a segment (or a pair of items) needs before its own
+    /// statistics are used; below it, the parent segment's (the pair is
+    /// not a neighbour).
+    pub min_support: u32,
+}
+
+/// One training interaction after interning: indexes into the key lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    /// Index into the customer keys.
+    pub customer: u32,
+    /// Index into the item keys.
+    pub item: u32,
+    /// The interaction's weight (1 when the query gives none).
+    pub weight: f64,
+    /// When, in days on any fixed origin.
+    pub day: f64,
+    /// Index into the segment labels, or [`NO_SEGMENT`].
+    pub segment: u32,
+}
+
+/// What a recommender keeps: the customer × item matrix (compressed rows)
+/// with the segment of each customer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Interactions {
+    /// Customer keys, canonical order.
+    pub customers: Vec<String>,
+    /// Item keys, canonical order.
+    pub items: Vec<String>,
+    /// Whether training had a segment column.
+    pub segmented: bool,
+    /// Segment labels, sorted.
+    pub segments: Vec<String>,
+    /// Per customer: index into `segments` or [`NO_SEGMENT`].
+    pub segment_of: Vec<u32>,
+    /// Row starts: customer c's entries are `offsets[c]..offsets[c + 1]`.
+    pub offsets: Vec<u64>,
+    /// Item of each entry, ascending within a customer.
+    pub item: Vec<u32>,
+    /// Summed, recency-decayed weight of each entry.
+    pub weight: Vec<f64>,
+    /// Decay factor of the entry's latest interaction, in (0, 1].
+    pub recency: Vec<f64>,
+}
+
+impl Interactions {
+    /// Customer c's entries.
+    pub fn range(&self, c: usize) -> std::ops::Range<usize> {
+        self.offsets[c] as usize..self.offsets[c + 1] as usize
+    }
+
+    /// Entries (distinct customer–item pairs).
+    pub fn len(&self) -> usize {
+        self.item.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.item.is_empty()
+    }
+}
+
+/// Keys in canonical order: numerically when every key is an integer
+/// (so 9 sorts before 10), else by text. Returns the sorted keys and each
+/// old index's new one.
+fn canonical(keys: Vec<String>, numeric: bool) -> (Vec<String>, Vec<u32>) {
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    if numeric {
+        let value = |i: u32| keys[i as usize].parse::<i128>().unwrap_or(i128::MAX);
+        order.sort_by(|&a, &b| {
+            value(a)
+                .cmp(&value(b))
+                .then_with(|| keys[a as usize].cmp(&keys[b as usize]))
+        });
+    } else {
+        order.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    }
+    let mut new_index = vec![0u32; keys.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old as usize] = new as u32;
+    }
+    let mut keys: Vec<Option<String>> = keys.into_iter().map(Some).collect();
+    let sorted = order
+        .iter()
+        .map(|&i| keys[i as usize].take().unwrap_or_default())
+        .collect();
+    (sorted, new_index)
+}
+
+/// Aggregates interned rows into [`Interactions`]: keys put in canonical
+/// order, each customer–item pair's weights decayed by age (half-life in
+/// days, counted back from the latest row) and summed; a customer's segment
+/// is the one on its latest row (the smaller label on a tie).
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    customers: Vec<String>,
+    numeric_customers: bool,
+    items: Vec<String>,
+    numeric_items: bool,
+    segments: Option<Vec<String>>,
+    mut rows: Vec<Row>,
+    half_life_days: Option<f64>,
+) -> Interactions {
+    let (customers, customer_index) = canonical(customers, numeric_customers);
+    let (items, item_index) = canonical(items, numeric_items);
+    let segmented = segments.is_some();
+    let (segments, segment_index) = canonical(segments.unwrap_or_default(), false);
+    let latest = rows.iter().map(|r| r.day).fold(f64::NEG_INFINITY, f64::max);
+    for r in &mut rows {
+        r.customer = customer_index[r.customer as usize];
+        r.item = item_index[r.item as usize];
+        if r.segment != NO_SEGMENT {
+            r.segment = segment_index[r.segment as usize];
+        }
+    }
+    let decay = |day: f64| match half_life_days {
+        Some(h) => 0.5f64.powf((latest - day) / h),
+        None => 1.0,
+    };
+    // Sorting by every field makes the sums' order, and so their rounding,
+    // independent of the input order.
+    rows.sort_by(|a, b| {
+        (a.customer, a.item)
+            .cmp(&(b.customer, b.item))
+            .then(a.day.total_cmp(&b.day))
+            .then(a.weight.total_cmp(&b.weight))
+            .then(a.segment.cmp(&b.segment))
+    });
+    let n = customers.len();
+    let mut out = Interactions {
+        customers,
+        items,
+        segmented,
+        segments,
+        segment_of: vec![NO_SEGMENT; n],
+        offsets: vec![0; n + 1],
+        item: Vec::new(),
+        weight: Vec::new(),
+        recency: Vec::new(),
+    };
+    let mut last_day = vec![f64::NEG_INFINITY; n];
+    let mut previous: Option<(u32, u32)> = None;
+    for r in &rows {
+        let c = r.customer as usize;
+        let factor = decay(r.day);
+        if previous == Some((r.customer, r.item)) {
+            // Rows are sorted by day within a pair: this one is the latest.
+            if let (Some(w), Some(f)) = (out.weight.last_mut(), out.recency.last_mut()) {
+                *w += r.weight * factor;
+                *f = factor;
+            }
+        } else {
+            out.item.push(r.item);
+            out.weight.push(r.weight * factor);
+            out.recency.push(factor);
+        }
+        previous = Some((r.customer, r.item));
+        out.offsets[c + 1] = out.item.len() as u64;
+        if r.day > last_day[c] || (r.day == last_day[c] && r.segment < out.segment_of[c]) {
+            last_day[c] = r.day;
+            out.segment_of[c] = r.segment;
+        }
+    }
+    // A customer without rows (none, when keys come from the rows) keeps
+    // an empty range.
+    for c in 0..n {
+        out.offsets[c + 1] = out.offsets[c + 1].max(out.offsets[c]);
+    }
+    out
+}
+
+/// A recommender ready to score: the stored interactions plus what is
+/// derived from them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
+pub struct Recommender {
+    /// As stored.
+    pub data: Interactions,
+    /// As stored.
+    pub settings: Settings,
+    /// Item → customers (compressed columns).
+    item_offsets: Vec<u64>,
+    item_customers: Vec<u32>,
+    /// Item → (neighbour, cosine similarity), best first.
+    neighbour_offsets: Vec<u64>,
+    neighbours: Vec<(u32, f64)>,
+    /// Segments with their back-off chains, and popularity per segment.
+    segments: segments::SegmentTree,
+    /// Key → index.
+    customer_index: HashMap<String, u32>,
+    item_index: HashMap<String, u32>,
+}
+
+/// The serialized form: only what cannot be derived.
+#[derive(Serialize, Deserialize, Clone)]
+struct Stored {
+    data: Interactions,
+    settings: Settings,
+}
+
+impl From<Stored> for Recommender {
+    fn from(s: Stored) -> Self {
+        Recommender::new(s.data, s.settings)
+    }
+}
+
+impl From<Recommender> for Stored {
+    fn from(r: Recommender) -> Self {
+        Stored {
+            data: r.data,
+            settings: r.settings,
+        }
+    }
+}
+
+impl PartialEq for Recommender {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data && self.settings == other.settings
+    }
+}
+
+/// Threads for the derived tables: all cores.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Recommender {
+    /// Derives the indexes, neighbours and popularity tables.
+    pub fn new(data: Interactions, settings: Settings) -> Self {
+        let n_items = data.items.len();
+        let mut counts = vec![0u64; n_items + 1];
+        for &i in &data.item {
+            counts[i as usize + 1] += 1;
+        }
+        for i in 0..n_items {
+            counts[i + 1] += counts[i];
+        }
+        let item_offsets = counts.clone();
+        let mut next = counts;
+        let mut item_customers = vec![0u32; data.len()];
+        for c in 0..data.customers.len() {
+            for e in data.range(c) {
+                let i = data.item[e] as usize;
+                item_customers[next[i] as usize] = c as u32;
+                next[i] += 1;
+            }
+        }
+        let index = |keys: &[String]| -> HashMap<String, u32> {
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), i as u32))
+                .collect()
+        };
+        let mut r = Recommender {
+            customer_index: index(&data.customers),
+            item_index: index(&data.items),
+            segments: segments::SegmentTree::new(&data, settings.min_support),
+            data,
+            settings,
+            item_offsets,
+            item_customers,
+            neighbour_offsets: Vec::new(),
+            neighbours: Vec::new(),
+        };
+        let (offsets, neighbours) = assoc::neighbours(&r, NEIGHBOURS, threads());
+        r.neighbour_offsets = offsets;
+        r.neighbours = neighbours;
+        r
+    }
+
+    /// The customers who bought item i, ascending.
+    pub fn customers_of(&self, i: usize) -> &[u32] {
+        &self.item_customers[self.item_offsets[i] as usize..self.item_offsets[i + 1] as usize]
+    }
+
+    /// Item i's neighbours, best first.
+    pub fn neighbours_of(&self, i: usize) -> &[(u32, f64)] {
+        &self.neighbours[self.neighbour_offsets[i] as usize..self.neighbour_offsets[i + 1] as usize]
+    }
+
+    /// Whether training had a segment column.
+    pub fn has_segments(&self) -> bool {
+        self.data.segmented
+    }
+
+    /// Index of a customer key.
+    pub fn customer(&self, key: &str) -> Option<usize> {
+        self.customer_index.get(key).map(|&c| c as usize)
+    }
+
+    /// Index of an item key.
+    pub fn item(&self, key: &str) -> Option<usize> {
+        self.item_index.get(key).map(|&i| i as usize)
+    }
+
+    /// A segment cell by label (a segment, or a `micro_segment` ancestor
+    /// of one), for statistics within it.
+    pub fn segment_cell(&self, label: &str) -> Option<u32> {
+        self.segments.node(label)
+    }
+
+    /// Segment label's index, if training saw it.
+    pub fn segment(&self, label: &str) -> Option<u32> {
+        self.data
+            .segments
+            .binary_search_by(|s| s.as_str().cmp(label))
+            .ok()
+            .map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests;
