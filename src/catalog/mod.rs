@@ -7,6 +7,7 @@ pub mod identity_graphs;
 pub mod models;
 pub mod segment_sets;
 mod snapshot;
+pub mod suppressed;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -19,6 +20,7 @@ pub use identity_graphs::{GraphMeta, GraphSource, GraphSpec, MatchKey};
 pub use models::{LabelMeta, ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 pub use snapshot::{CatalogCache, ModelEntry, Snapshot};
+pub use suppressed::Suppressed;
 
 /// The root of microseg's own metadata inside a lake.
 pub const CATALOG_DIR: &str = "_microseg";

@@ -1,12 +1,16 @@
 //! The engine: one DataFusion session over one lake, and the single entry
 //! point [`Engine::sql`] that every front door uses.
 
+mod forget;
 mod params;
 mod policy;
 mod prepared;
+mod privacy;
 mod settings;
 
+pub use forget::{ForgetLine, ForgetReport};
 pub use policy::Policy;
+pub use privacy::{DEFAULT_ENTITY_KEY, entity_key, personal_columns};
 pub use settings::{EngineOptions, Settings, total_memory_bytes};
 
 use std::sync::Arc;
@@ -81,6 +85,8 @@ pub struct Engine {
     policy: Option<Arc<dyn Policy>>,
     /// This session's SQL `PREPARE`d statements.
     prepared: prepared::PreparedStatements,
+    /// The column that identifies a person (suppression, erasure).
+    entity_key: String,
 }
 
 impl Engine {
@@ -129,8 +135,14 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features();
-        let mut state =
-            crate::planning::with_catalog_binding(builder, Arc::clone(&cache), functions).build();
+        let entity_key = privacy::entity_key(&lake);
+        let mut state = crate::planning::with_catalog_binding(
+            builder,
+            Arc::clone(&cache),
+            functions,
+            entity_key.clone(),
+        )
+        .build();
         microseg_udfs::register_all(&mut state)?;
         let state = crate::delta::attach(state, &lake).await?;
         let catalogs = Arc::clone(state.catalog_list());
@@ -167,6 +179,7 @@ impl Engine {
             catalogs,
             policy: None,
             prepared: Default::default(),
+            entity_key,
         })
     }
 
@@ -287,6 +300,7 @@ impl Engine {
                         | MicrosegStatement::DropSegmentSet { .. }
                         | MicrosegStatement::CreateModel { .. }
                         | MicrosegStatement::DropModel { .. }
+                        | MicrosegStatement::ForgetCustomer { .. }
                 );
                 let result = self.execute_ours(statement).await;
                 // This process sees its own catalog change at once.
@@ -344,6 +358,7 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
             prepared: Default::default(),
+            entity_key: self.entity_key.clone(),
         }
     }
 
@@ -361,6 +376,7 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
             prepared: Default::default(),
+            entity_key: self.entity_key.clone(),
         }
     }
 
@@ -392,6 +408,11 @@ impl Engine {
     /// The lake this engine has open.
     pub fn lake(&self) -> &Lake {
         &self.lake
+    }
+
+    /// The column that identifies a person in every table that has it.
+    pub fn entity_key(&self) -> &str {
+        &self.entity_key
     }
 
     /// The settings in force (after flags, `microseg.toml` and defaults).
@@ -549,6 +570,10 @@ impl Engine {
                     )));
                 }
                 self.done()
+            }
+            MicrosegStatement::ForgetCustomer { customer, reason } => {
+                let report = self.forget(&customer, reason.as_deref()).await?;
+                Ok(self.ctx.read_batch(report.batch()?)?)
             }
             MicrosegStatement::DropSegmentSet { name, if_exists } => {
                 if !self.catalog.drop_segment_set(&name).await? && !if_exists {

@@ -45,6 +45,9 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
             MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
             MicrosegStatement::CreateIdentityGraph { .. } => Err(refused("CREATE IDENTITY GRAPH")),
             MicrosegStatement::DropIdentityGraph { .. } => Err(refused("DROP IDENTITY GRAPH")),
+            MicrosegStatement::ForgetCustomer { .. } => Err(refused(
+                "FORGET CUSTOMER (erasure is for analysts: ask one, or run `microseg forget` on the lake)",
+            )),
         },
         Planned::DataFusion(plan) => check_plan(plan, lake),
     }
