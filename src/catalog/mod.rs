@@ -3,6 +3,7 @@
 //! needs it, so every process that opens the lake (CLI, server, jobs) sees
 //! the same definitions without restarting.
 
+pub mod audit;
 pub mod identity_graphs;
 pub mod models;
 pub mod segment_sets;

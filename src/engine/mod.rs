@@ -1,6 +1,7 @@
 //! The engine: one DataFusion session over one lake, and the single entry
 //! point [`Engine::sql`] that every front door uses.
 
+mod audit;
 mod forget;
 mod params;
 mod policy;
@@ -8,6 +9,7 @@ mod prepared;
 mod privacy;
 mod settings;
 
+pub use audit::reads;
 pub use forget::{ForgetLine, ForgetReport};
 pub use policy::Policy;
 pub use privacy::{DEFAULT_ENTITY_KEY, entity_key, personal_columns};
@@ -87,6 +89,8 @@ pub struct Engine {
     prepared: prepared::PreparedStatements,
     /// The column that identifies a person (suppression, erasure).
     entity_key: String,
+    /// Declared personal columns (`table.column`), for the audit log.
+    personal_columns: Vec<String>,
 }
 
 impl Engine {
@@ -170,7 +174,8 @@ impl Engine {
             )),
         );
         cache.refresh(&catalog).await?;
-        Ok(Engine {
+        let personal_columns = privacy::personal_columns(&lake);
+        let engine = Engine {
             ctx,
             lake,
             catalog,
@@ -180,7 +185,10 @@ impl Engine {
             policy: None,
             prepared: Default::default(),
             entity_key,
-        })
+            personal_columns,
+        };
+        engine.register_audit_log()?;
+        Ok(engine)
     }
 
     /// Runs one SQL statement: ours (e.g. `SHOW LAKE`) or DataFusion's.
@@ -359,6 +367,7 @@ impl Engine {
             policy: self.policy.clone(),
             prepared: Default::default(),
             entity_key: self.entity_key.clone(),
+            personal_columns: self.personal_columns.clone(),
         }
     }
 
@@ -377,6 +386,7 @@ impl Engine {
             policy: Some(policy),
             prepared: Default::default(),
             entity_key: self.entity_key.clone(),
+            personal_columns: self.personal_columns.clone(),
         }
     }
 

@@ -152,6 +152,22 @@ async fn forget_erases_one_customer_everywhere_and_no_one_else() {
         .await
         .unwrap(),
     );
+    // Every statement of the two runs is in the audit log; each run's
+    // target query read orders and wrote rows.
+    let audit = |sql: &'static str| {
+        let before = &before;
+        async move { count_of(&collect(before, sql).await.unwrap()) }
+    };
+    let all = audit("SELECT count(*) FROM audit_log").await;
+    assert!(all > 2, "{all}");
+    assert_eq!(
+        audit("SELECT count(*) FROM audit_log WHERE source = 'materialize' AND role = 'job' AND outcome = 'ok'").await,
+        all
+    );
+    assert_eq!(
+        audit("SELECT count(*) FROM audit_log WHERE rows > 0 AND array_has(tables, 'orders') AND statement LIKE '%rfm%'").await,
+        2
+    );
     let in_delta = count_of(
         &collect(
             &before,
