@@ -62,7 +62,7 @@ pub async fn erase(
         .with_predicate(col(key).eq(lit(value)))
         .await
         .map_err(|e| fail("the delete commit", e))?;
-    let version = table.version().unwrap_or_default().max(0) as u64;
+    let version = table.version().unwrap_or_default();
     let (_, vacuumed) = table
         .vacuum()
         .with_retention_period(chrono::Duration::zero())
