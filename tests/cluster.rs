@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::common::ScalarValue;
 use microseg::cluster::{
@@ -179,6 +180,34 @@ async fn queries_give_the_local_answers_on_a_cluster() {
             .unwrap_or_else(|e| panic!("{sql} on the cluster: {e}"));
         assert_same(sql, &expected, &got);
     }
+
+    // A forgotten customer: the suppression filter (bound to the list)
+    // travels with the plan, and the executors leave them out too.
+    let victim = "SELECT min(customer_id) FROM orders";
+    let victim = run(&local, victim).await[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .value(0);
+    let sql = "SELECT count(*) AS n, sum(amount) AS revenue, count(DISTINCT customer_id) AS buyers FROM orders";
+    let before = run(&local, sql).await;
+    run(&local, &format!("FORGET CUSTOMER {victim}")).await;
+    let expected = run(&local, sql).await;
+    assert_ne!(
+        rows(&before),
+        rows(&expected),
+        "the forget changed nothing locally"
+    );
+    let got = remote.sql(sql).await.unwrap().collect().await.unwrap();
+    assert_same(sql, &expected, &got);
+    let theirs = format!("SELECT count(*) FROM orders WHERE customer_id = {victim}");
+    let got = remote.sql(&theirs).await.unwrap().collect().await.unwrap();
+    assert_eq!(
+        got[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0),
+        0
+    );
 }
 
 /// The error connecting `engine` to `address` fails with.

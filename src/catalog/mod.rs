@@ -3,11 +3,13 @@
 //! needs it, so every process that opens the lake (CLI, server, jobs) sees
 //! the same definitions without restarting.
 
+pub mod audit;
 pub mod identity_graphs;
 pub mod models;
 mod recommenders;
 pub mod segment_sets;
 mod snapshot;
+pub mod suppressed;
 mod trees;
 
 use futures::TryStreamExt;
@@ -21,6 +23,7 @@ pub use identity_graphs::{GraphMeta, GraphSource, GraphSpec, MatchKey};
 pub use models::{LabelMeta, ModelMeta, StoredModel};
 pub use segment_sets::{SegmentRule, SegmentSet};
 pub use snapshot::{CatalogCache, ModelEntry, Snapshot};
+pub use suppressed::Suppressed;
 
 /// The root of microseg's own metadata inside a lake.
 pub const CATALOG_DIR: &str = "_microseg";

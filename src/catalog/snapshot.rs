@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use microseg_udfs::model::Bound;
 use object_store::ObjectMeta;
 
-use super::{Catalog, SegmentSet, StoredModel};
+use super::{Catalog, SegmentSet, StoredModel, Suppressed};
 use crate::error::Result;
 
 /// What identifies one stored object's content without reading it.
@@ -57,6 +57,7 @@ pub struct ModelEntry {
 pub struct Snapshot {
     sets: BTreeMap<String, Entry<Arc<SegmentSet>>>,
     models: BTreeMap<String, BTreeMap<u32, Entry<Arc<ModelEntry>>>>,
+    suppressed: Arc<Suppressed>,
 }
 
 impl Snapshot {
@@ -89,6 +90,11 @@ impl Snapshot {
     /// Every model's name, sorted.
     pub fn model_names(&self) -> Vec<String> {
         self.models.keys().cloned().collect()
+    }
+
+    /// Who has been forgotten, as the query-time filter holds it.
+    pub fn suppressed(&self) -> &Arc<Suppressed> {
+        &self.suppressed
     }
 }
 
@@ -159,8 +165,25 @@ impl CatalogCache {
                 .or_default()
                 .insert(version, entry);
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Snapshot { sets, models });
+        // One listing; the salt never changes once made, so it is read once.
+        let hashes = catalog.suppressed_hashes().await?;
+        let listed = if hashes.is_empty() {
+            Suppressed::default()
+        } else if !old.suppressed.is_empty() {
+            Suppressed::new(old.suppressed.parts().0.to_vec(), hashes)
+        } else {
+            catalog.suppressed().await?
+        };
+        let suppressed = if *old.suppressed == listed {
+            Arc::clone(&old.suppressed)
+        } else {
+            Arc::new(listed)
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
+            sets,
+            models,
+            suppressed,
+        });
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The `microseg` command: `sql`, `serve`, `users`, `generate`, `demo`,
-//! `materialize`, `vacuum` and `cluster`.
+//! `materialize`, `vacuum`, `forget` and `cluster`.
 
 mod cluster;
 mod demo;
+mod forget;
 mod generate;
 mod materialize;
 pub mod output;
@@ -42,6 +43,8 @@ enum Command {
     Materialize(materialize::MaterializeArgs),
     /// Delete files of interrupted runs and of expired versions from Delta tables.
     Vacuum(materialize::VacuumArgs),
+    /// Forget a customer: suppress them everywhere, rewrite Delta tables without them, vacuum old versions.
+    Forget(forget::ForgetArgs),
     /// Run the scheduler or an executor of a cluster (`sql --cluster` runs queries there).
     Cluster(cluster::ClusterArgs),
 }
@@ -156,6 +159,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Users(args) => serve::users(args),
         Command::Materialize(args) => materialize::materialize(args).await,
         Command::Vacuum(args) => materialize::vacuum(args).await,
+        Command::Forget(args) => forget::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
     }
 }

@@ -37,6 +37,9 @@ use microseg_udfs::model::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Suppressed;
+use crate::planning::{FORGOTTEN, Forgotten};
+
 /// What a bound model call carries besides its name. `format` changes when
 /// the layout of [`Fitted`] does, so a mismatched process says so instead
 /// of misreading parameters.
@@ -249,6 +252,40 @@ mod exact {
     }
 }
 
+/// The suppression filter travels with its list: the salt's length and
+/// bytes, then each hash prefix (all little-endian).
+fn encode_forgotten(list: &Suppressed, buf: &mut Vec<u8>) {
+    let (salt, prefixes) = list.parts();
+    buf.extend_from_slice(&(salt.len() as u32).to_le_bytes());
+    buf.extend_from_slice(salt);
+    for prefix in prefixes {
+        buf.extend_from_slice(&prefix.to_le_bytes());
+    }
+}
+
+fn decode_forgotten(buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+    let corrupt = || {
+        DataFusionError::Plan(format!(
+            "{FORGOTTEN}: the suppression list sent with the plan is truncated or corrupt: are client and cluster the same microseg version?"
+        ))
+    };
+    let (len, rest) = buf.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len || !(rest.len() - len).is_multiple_of(16) {
+        return Err(corrupt());
+    }
+    let (salt, hashes) = rest.split_at(len);
+    let prefixes = hashes.chunks_exact(16).map(|c| {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(c);
+        u128::from_le_bytes(bytes)
+    });
+    let list = Suppressed::from_parts(salt.to_vec(), prefixes);
+    Ok(Arc::new(ScalarUDF::new_from_impl(Forgotten::new(
+        Arc::new(list),
+    ))))
+}
+
 fn unknown(kind: &str, name: &str) -> DataFusionError {
     DataFusionError::Plan(format!(
         "{kind} function {name} is not known to this cluster process: run the same microseg version on client and cluster"
@@ -258,6 +295,10 @@ fn unknown(kind: &str, name: &str) -> DataFusionError {
 impl Functions {
     fn encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         let inner = node.inner();
+        if let Some(f) = inner.downcast_ref::<Forgotten>() {
+            encode_forgotten(f.list(), buf);
+            return Ok(());
+        }
         let models = if let Some(f) = inner.downcast_ref::<ClusterAssign>() {
             f.models()
         } else if let Some(f) = inner.downcast_ref::<ClvFunction>() {
@@ -273,6 +314,9 @@ impl Functions {
     }
 
     fn decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        if name == FORGOTTEN {
+            return decode_forgotten(buf);
+        }
         let registered = self
             .scalar
             .get(name)
@@ -555,6 +599,25 @@ mod tests {
         exact::write(&serde_json::json!({"format": 99, "models": []}), &mut buf);
         let err = decode_models("p_alive", &buf).unwrap_err();
         assert!(err.to_string().contains("format 99"), "{err}");
+    }
+
+    #[test]
+    fn suppression_lists_travel_whole() {
+        let list = Suppressed::new(
+            b"salt".to_vec(),
+            [
+                crate::catalog::suppressed::salted_hash(b"salt", b"7"),
+                crate::catalog::suppressed::salted_hash(b"salt", b"8"),
+            ],
+        );
+        let mut buf = Vec::new();
+        encode_forgotten(&list, &mut buf);
+        let udf = decode_forgotten(&buf).unwrap();
+        let back = udf.inner().downcast_ref::<Forgotten>().unwrap().list();
+        assert_eq!(back.as_ref(), &list);
+        assert!(back.contains(b"7") && !back.contains(b"9"));
+        let err = decode_forgotten(&buf[..buf.len() - 1]).unwrap_err();
+        assert!(err.to_string().contains("truncated or corrupt"), "{err}");
     }
 
     #[test]

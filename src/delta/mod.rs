@@ -15,6 +15,7 @@
 //! materializations without reopening; `table_at(name, version |
 //! timestamp)` reads history ([`time_travel`]).
 
+mod erase;
 mod files;
 mod live;
 mod provider;
@@ -32,6 +33,7 @@ use deltalake_core::logstore::{
 use deltalake_core::{DeltaTable, DeltaTableBuilder, ObjectStore};
 use url::Url;
 
+pub use erase::{Erased, decode_log_path, erase, unreadable_versions};
 pub use files::{DeltaFiles, DeltaFilesTable, pin_files};
 pub use live::{DeltaHandle, DeltaTables, LakeCatalog, LakeSchema, LiveDeltaTable};
 pub use provider::DeltaSnapshotTable;

@@ -1,12 +1,18 @@
 //! The engine: one DataFusion session over one lake, and the single entry
 //! point [`Engine::sql`] that every front door uses.
 
+mod audit;
+mod forget;
 mod params;
 mod policy;
 mod prepared;
+mod privacy;
 mod settings;
 
+pub use audit::reads;
+pub use forget::{ForgetLine, ForgetReport};
 pub use policy::Policy;
+pub use privacy::{DEFAULT_ENTITY_KEY, entity_key, personal_columns};
 pub use settings::{EngineOptions, Settings, total_memory_bytes};
 
 use std::sync::Arc;
@@ -81,6 +87,10 @@ pub struct Engine {
     policy: Option<Arc<dyn Policy>>,
     /// This session's SQL `PREPARE`d statements.
     prepared: prepared::PreparedStatements,
+    /// The column that identifies a person (suppression, erasure).
+    entity_key: String,
+    /// Declared personal columns (`table.column`), for the audit log.
+    personal_columns: Vec<String>,
 }
 
 impl Engine {
@@ -129,8 +139,14 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features();
-        let mut state =
-            crate::planning::with_catalog_binding(builder, Arc::clone(&cache), functions).build();
+        let entity_key = privacy::entity_key(&lake);
+        let mut state = crate::planning::with_catalog_binding(
+            builder,
+            Arc::clone(&cache),
+            functions,
+            entity_key.clone(),
+        )
+        .build();
         microseg_udfs::register_all(&mut state)?;
         let state = crate::delta::attach(state, &lake).await?;
         let catalogs = Arc::clone(state.catalog_list());
@@ -158,7 +174,8 @@ impl Engine {
             )),
         );
         cache.refresh(&catalog).await?;
-        Ok(Engine {
+        let personal_columns = privacy::personal_columns(&lake);
+        let engine = Engine {
             ctx,
             lake,
             catalog,
@@ -167,7 +184,11 @@ impl Engine {
             catalogs,
             policy: None,
             prepared: Default::default(),
-        })
+            entity_key,
+            personal_columns,
+        };
+        engine.register_audit_log()?;
+        Ok(engine)
     }
 
     /// Runs one SQL statement: ours (e.g. `SHOW LAKE`) or DataFusion's.
@@ -287,6 +308,7 @@ impl Engine {
                         | MicrosegStatement::DropSegmentSet { .. }
                         | MicrosegStatement::CreateModel { .. }
                         | MicrosegStatement::DropModel { .. }
+                        | MicrosegStatement::ForgetCustomer { .. }
                 );
                 let result = self.execute_ours(statement).await;
                 // This process sees its own catalog change at once.
@@ -344,6 +366,8 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
             prepared: Default::default(),
+            entity_key: self.entity_key.clone(),
+            personal_columns: self.personal_columns.clone(),
         }
     }
 
@@ -361,6 +385,8 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
             prepared: Default::default(),
+            entity_key: self.entity_key.clone(),
+            personal_columns: self.personal_columns.clone(),
         }
     }
 
@@ -392,6 +418,11 @@ impl Engine {
     /// The lake this engine has open.
     pub fn lake(&self) -> &Lake {
         &self.lake
+    }
+
+    /// The column that identifies a person in every table that has it.
+    pub fn entity_key(&self) -> &str {
+        &self.entity_key
     }
 
     /// The settings in force (after flags, `microseg.toml` and defaults).
@@ -549,6 +580,10 @@ impl Engine {
                     )));
                 }
                 self.done()
+            }
+            MicrosegStatement::ForgetCustomer { customer, reason } => {
+                let report = self.forget(&customer, reason.as_deref()).await?;
+                Ok(self.ctx.read_batch(report.batch()?)?)
             }
             MicrosegStatement::DropSegmentSet { name, if_exists } => {
                 if !self.catalog.drop_segment_set(&name).await? && !if_exists {

@@ -19,28 +19,7 @@ use crate::lake::LakeLocation;
 
 const LOG: &str = "_delta_log";
 
-/// `%XX` decoding: Delta logs store paths URI-encoded, object stores list
-/// them in their own encoding; both decode to the same text.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::delta::decode_log_path as decode;
 
 fn relative(meta: &ObjectMeta, folder: &Path) -> Option<Vec<String>> {
     meta.location

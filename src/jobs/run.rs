@@ -224,13 +224,19 @@ async fn setup(engine: &Engine, job: &Job) -> Result<()> {
             )
         };
         for statement in engine.split_script(text).map_err(|e| fail(1, e))? {
-            let df = engine
-                .sql(&statement.sql)
-                .await
-                .map_err(|e| fail(statement.line, e))?;
-            df.collect()
-                .await
-                .map_err(|e| fail(statement.line, e.into()))?;
+            let time = chrono::Utc::now();
+            let started = Instant::now();
+            let mut reads = (Vec::new(), Vec::new());
+            let ran = async {
+                let planned = engine.plan(&statement.sql).await?;
+                reads = engine.reads(&planned);
+                let batches = engine.execute(planned).await?.collect().await?;
+                Ok::<_, Error>(batches.iter().map(|b| b.num_rows() as i64).sum::<i64>())
+            }
+            .await;
+            let rows = ran.as_ref().ok().copied();
+            audit(engine, &statement.sql, reads, rows, time, started).await;
+            ran.map_err(|e| fail(statement.line, e))?;
         }
     }
     Ok(())
@@ -254,11 +260,47 @@ async fn run_target(
         opts.wait,
     )
     .await?;
-    let result = write_target(engine, job, target, opts, params, &lock, started).await;
+    let time = chrono::Utc::now();
+    let mut reads = (Vec::new(), Vec::new());
+    let result = write_target(
+        engine, job, target, opts, params, &lock, started, &mut reads,
+    )
+    .await;
+    let rows = result.as_ref().ok().map(|r| r.rows as i64);
+    audit(engine, &target.sql, reads, rows, time, started).await;
     let released = lock.release().await;
     let report = result?;
     released?;
     Ok(report)
+}
+
+/// Appends a job statement's row to the audit log (`rows` is `None` when it
+/// failed). A failure to write it is reported, not fatal: the data is
+/// committed either way.
+async fn audit(
+    engine: &Engine,
+    statement: &str,
+    (tables, personal_columns): (Vec<String>, Vec<String>),
+    rows: Option<i64>,
+    time: chrono::DateTime<chrono::Utc>,
+    started: Instant,
+) {
+    let row = crate::catalog::audit::AuditRow {
+        time,
+        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        role: "job".into(),
+        purpose: None,
+        source: "materialize".into(),
+        statement: statement.to_string(),
+        tables,
+        personal_columns,
+        rows,
+        outcome: if rows.is_some() { "ok" } else { "error" }.into(),
+        duration_ms: started.elapsed().as_secs_f64() * 1e3,
+    };
+    if let Err(e) = engine.append_audit(row).await {
+        eprintln!("warning: audit log: {e}");
+    }
 }
 
 fn writer_properties(compression: Compression) -> WriterProperties {
@@ -313,6 +355,9 @@ fn check_columns(target: &Target, schema: &Schema) -> Result<()> {
     Ok(())
 }
 
+// The run's context, one argument each; `reads` reports the plan's reads
+// even when the write fails, for the audit row.
+#[allow(clippy::too_many_arguments)]
 async fn write_target(
     engine: &Engine,
     job: &Job,
@@ -321,6 +366,7 @@ async fn write_target(
     params: &[(&str, ScalarValue)],
     lock: &Lock,
     started: Instant,
+    reads: &mut (Vec<String>, Vec<String>),
 ) -> Result<TargetReport> {
     let location = &engine.lake().location;
     let orphans_removed = orphans::clean_orphans(location, &target.folder).await?;
@@ -335,6 +381,7 @@ async fn write_target(
         .plan_with_params(&target.sql, params)
         .await
         .map_err(sql_error)?;
+    *reads = engine.reads(&planned);
     let plan = match planned {
         Planned::DataFusion(plan)
             if !matches!(

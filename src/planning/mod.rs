@@ -3,6 +3,7 @@
 //! the stored records (`catalog`) and never the engine.
 
 mod bind;
+mod suppress;
 
 use std::sync::Arc;
 
@@ -10,18 +11,25 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::Analyzer;
 
 pub use bind::{BindCatalog, uses_catalog};
+pub use suppress::{FORGOTTEN, Forgotten, SuppressForgotten, canonical_key};
 
 use crate::catalog::CatalogCache;
 
 /// `builder` with [`BindCatalog`] first among the analyzer rules (before
 /// type coercion, which then coerces the `CASE` it builds), reading
-/// `cache` and planning rule predicates with `functions`.
+/// `cache` and planning rule predicates with `functions`, then
+/// [`SuppressForgotten`] filtering forgotten people out on column `entity_key`.
 pub fn with_catalog_binding(
     builder: SessionStateBuilder,
     cache: Arc<CatalogCache>,
     functions: SessionState,
+    entity_key: String,
 ) -> SessionStateBuilder {
     let mut rules = Analyzer::new().rules;
+    rules.insert(
+        0,
+        Arc::new(SuppressForgotten::new(Arc::clone(&cache), entity_key)),
+    );
     rules.insert(0, Arc::new(BindCatalog::new(cache, functions)));
     builder.with_analyzer_rules(rules)
 }

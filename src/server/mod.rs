@@ -10,7 +10,8 @@
 //! - [`wire`]: what clients receive: plain Arrow types, IPC schemas, statuses.
 //! - [`memory`]: the per-query cap inside the engine's memory pool.
 
-pub mod auth;
+pub mod audit;
+mod auth;
 pub mod limits;
 pub mod memory;
 pub mod metadata;

@@ -21,6 +21,8 @@ pub struct Prepared {
     inferred: Vec<Option<DataType>>,
     /// Bound parameter rows; none bound means run once as it is.
     pub bound: Vec<RecordBatch>,
+    /// The statement's text, for the audit log.
+    pub statement: String,
 }
 
 impl Prepared {
@@ -45,6 +47,7 @@ impl Prepared {
             parameter_schema,
             inferred,
             bound: Vec::new(),
+            statement: String::new(),
         })
     }
 

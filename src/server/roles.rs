@@ -14,6 +14,8 @@ use datafusion::logical_expr::{LogicalPlan, Statement};
 
 use datafusion::datasource::listing::ListingTableUrl;
 
+use crate::catalog::CATALOG_DIR;
+use crate::catalog::audit::TABLE as AUDIT_TABLE;
 use crate::engine::{Planned, Policy};
 use crate::lake::LakeLocation;
 use crate::statements::MicrosegStatement;
@@ -45,6 +47,9 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
             MicrosegStatement::DropModel { .. } => Err(refused("DROP MODEL")),
             MicrosegStatement::CreateIdentityGraph { .. } => Err(refused("CREATE IDENTITY GRAPH")),
             MicrosegStatement::DropIdentityGraph { .. } => Err(refused("DROP IDENTITY GRAPH")),
+            MicrosegStatement::ForgetCustomer { .. } => Err(refused(
+                "FORGET CUSTOMER (erasure is for analysts: ask one, or run `microseg forget` on the lake)",
+            )),
         },
         Planned::DataFusion(plan) => check_plan(plan, lake),
     }
@@ -72,12 +77,25 @@ impl Policy for ReaderPolicy {
     }
 
     fn read_path(&self, url: &ListingTableUrl) -> Result<(), String> {
-        if self.lake.contains(url) {
+        if in_catalog(url, &self.lake) {
+            Err(refused(&format!(
+                "a query reading {url}: microseg's own records (audit log, suppression list) are for analysts"
+            )))
+        } else if self.lake.contains(url) {
             Ok(())
         } else {
             Err(refused(&format!("a query reading {url}, outside the lake")))
         }
     }
+}
+
+/// Whether `url` lies in the lake's `_microseg/` folder.
+fn in_catalog(url: &ListingTableUrl, lake: &LakeLocation) -> bool {
+    let catalog = lake.url_of(CATALOG_DIR);
+    let catalog = catalog.trim_end_matches('/');
+    let url = url.as_str();
+    url.strip_prefix(catalog)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn refused(what: &str) -> String {
@@ -119,6 +137,9 @@ fn check_node(node: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
             // visited as a child, EXECUTE runs a plan already checked.
             _ => Ok(()),
         },
+        LogicalPlan::TableScan(scan) if scan.table_name.table() == AUDIT_TABLE => Err(refused(
+            &format!("a query reading {AUDIT_TABLE} (the audit log is for analysts)"),
+        )),
         LogicalPlan::TableScan(scan) => match source_as_provider(&scan.source) {
             Ok(provider) => check_provider(&provider, &scan.table_name.to_string(), lake),
             // Not a provider-backed source: nothing that reads files.
@@ -137,6 +158,11 @@ fn check_provider(
 ) -> Result<(), String> {
     if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         for url in listing.table_paths() {
+            if in_catalog(url, lake) {
+                return Err(refused(&format!(
+                    "a query reading {url} (table {name}): microseg's own records are for analysts"
+                )));
+            }
             if !lake.contains(url) {
                 return Err(refused(&format!(
                     "a query reading {url} (table {name}), outside the lake"

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::audit::Pending;
 use super::auth::{Auth, unauthenticated};
 use super::limits::Gate;
 use super::metadata::{self, foreign_keys_schema, keys_schema};
@@ -74,9 +75,15 @@ impl MicrosegFlightSql {
         })
     }
 
-    /// Plans `sql` in the session, checks the role, runs it.
-    async fn run_sql(&self, session: &Session, sql: &str) -> Result<DataFrame, Status> {
+    /// Plans `sql` in the session, checks the role, runs it; `audit` learns what it reads.
+    async fn run_sql(
+        &self,
+        session: &Session,
+        sql: &str,
+        audit: &mut Pending,
+    ) -> Result<DataFrame, Status> {
         let planned = session.engine.plan(sql).await.map_err(engine_status)?;
+        audit.reads(&planned);
         self.run_planned(session, planned).await
     }
 
@@ -99,17 +106,15 @@ impl MicrosegFlightSql {
         permit: OwnedSemaphorePermit,
         deadline: Instant,
         descriptor: FlightDescriptor,
+        audit: Pending,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = match frames.first() {
             Some(df) => wire_schema(df.schema().as_arrow()),
             None => Arc::new(Schema::empty()),
         };
-        let handle = session.put_result(PendingResult::new(
-            schema.clone(),
-            frames,
-            Some(permit),
-            deadline,
-        ));
+        let mut pending = PendingResult::new(schema.clone(), frames, Some(permit), deadline);
+        pending.audit = Some(audit);
+        let handle = session.put_result(pending);
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
         };
@@ -152,6 +157,7 @@ impl MicrosegFlightSql {
             frames,
             permit,
             deadline,
+            audit,
             ..
         } = result;
         let (cancel, guard) = session.start_running(handle);
@@ -162,9 +168,14 @@ impl MicrosegFlightSql {
             .map_ok(|stream| stream.map_err(df_flight_error))
             .try_flatten()
             .map(move |batch| batch.and_then(|b| to_wire(&b, &target)));
+        let bounded = Box::pin(self.gate.bound(batches, deadline, cancel, permit, guard));
+        let bounded = match audit {
+            Some(audit) => super::audit::audited(bounded, audit),
+            None => bounded,
+        };
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(self.gate.bound(batches, deadline, cancel, permit, guard))
+            .build(bounded)
             .map_err(Status::from);
         Response::new(Box::pin(encoded) as DoGetStream)
     }
@@ -267,13 +278,28 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = session_of(&request)?;
-        let permit = self.gate.slot().await?;
-        let deadline = self.gate.deadline();
-        let df = self
-            .gate
-            .before(deadline, self.run_sql(&session, &query.query))
-            .await?;
-        self.result_info(&session, vec![df], permit, deadline, request.into_inner())
+        let mut audit = Pending::start(&session, &query.query);
+        let run = async {
+            let permit = self.gate.slot().await?;
+            let deadline = self.gate.deadline();
+            let df = self
+                .gate
+                .before(deadline, self.run_sql(&session, &query.query, &mut audit))
+                .await?;
+            Ok((df, permit, deadline))
+        };
+        let (df, permit, deadline) = match run.await {
+            Ok(ran) => ran,
+            Err(status) => return Err(audit.failed(status).await),
+        };
+        self.result_info(
+            &session,
+            vec![df],
+            permit,
+            deadline,
+            request.into_inner(),
+            audit,
+        )
     }
 
     async fn do_get_statement(
@@ -295,12 +321,22 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = session_of(&request)?;
-        let _permit = self.gate.slot().await?;
+        let mut audit = Pending::start(&session, &command.query);
         let update = async {
-            let df = self.run_sql(&session, &command.query).await?;
-            affected_rows(df).await
+            let _permit = self.gate.slot().await?;
+            let update = async {
+                let df = self.run_sql(&session, &command.query, &mut audit).await?;
+                affected_rows(df).await
+            };
+            self.gate.before(self.gate.deadline(), update).await
         };
-        self.gate.before(self.gate.deadline(), update).await
+        match update.await {
+            Ok(rows) => {
+                audit.ok(rows).await?;
+                Ok(rows)
+            }
+            Err(status) => Err(audit.failed(status).await),
+        }
     }
 
     async fn do_action_create_prepared_statement(
@@ -325,7 +361,8 @@ impl FlightSqlService for MicrosegFlightSql {
             // Ours run when executed; their result schema is known then.
             Planned::Microseg(_) => Arc::new(Schema::empty()),
         };
-        let prepared = Prepared::new(planned)?;
+        let mut prepared = Prepared::new(planned)?;
+        prepared.statement = query.query.clone();
         let parameter_schema = schema_bytes(&prepared.parameter_schema)?;
         let handle = session.put_prepared(prepared);
         Ok(ActionCreatePreparedStatementResult {
@@ -370,20 +407,39 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = session_of(&request)?;
-        let plans = session
-            .with_prepared(&query.prepared_statement_handle, |p| p.plans())
-            .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
-        let permit = self.gate.slot().await?;
-        let deadline = self.gate.deadline();
+        let (plans, text) = session
+            .with_prepared(&query.prepared_statement_handle, |p| {
+                (p.plans(), p.statement.clone())
+            })
+            .ok_or_else(|| Status::not_found("unknown prepared statement"))?;
+        let mut audit = Pending::start(&session, &text);
         let run = async {
-            let mut frames = Vec::with_capacity(plans.len());
-            for planned in plans {
-                frames.push(self.run_planned(&session, planned).await?);
-            }
-            Ok(frames)
+            let plans = plans?;
+            let permit = self.gate.slot().await?;
+            let deadline = self.gate.deadline();
+            let run = async {
+                let mut frames = Vec::with_capacity(plans.len());
+                for planned in plans {
+                    audit.reads(&planned);
+                    frames.push(self.run_planned(&session, planned).await?);
+                }
+                Ok(frames)
+            };
+            let frames = self.gate.before(deadline, run).await?;
+            Ok((frames, permit, deadline))
         };
-        let frames = self.gate.before(deadline, run).await?;
-        self.result_info(&session, frames, permit, deadline, request.into_inner())
+        let (frames, permit, deadline) = match run.await {
+            Ok(ran) => ran,
+            Err(status) => return Err(audit.failed(status).await),
+        };
+        self.result_info(
+            &session,
+            frames,
+            permit,
+            deadline,
+            request.into_inner(),
+            audit,
+        )
     }
 
     async fn do_put_prepared_statement_update(
@@ -394,26 +450,38 @@ impl FlightSqlService for MicrosegFlightSql {
         let session = session_of(&request)?;
         let handle = query.prepared_statement_handle;
         let batches = read_batches(request).await?;
-        let plans = session
+        let (plans, text) = session
             .with_prepared(&handle, |p| {
                 // Parameters may come with this call (ADBC) or have been
                 // bound before it.
                 if !batches.is_empty() {
                     p.bound = batches;
                 }
-                p.plans()
+                (p.plans(), p.statement.clone())
             })
-            .ok_or_else(|| Status::not_found("unknown prepared statement"))??;
-        let _permit = self.gate.slot().await?;
+            .ok_or_else(|| Status::not_found("unknown prepared statement"))?;
+        let mut audit = Pending::start(&session, &text);
         let update = async {
-            let mut total = 0i64;
-            for planned in plans {
-                let df = self.run_planned(&session, planned).await?;
-                total = total.saturating_add(affected_rows(df).await?);
-            }
-            Ok(total)
+            let plans = plans?;
+            let _permit = self.gate.slot().await?;
+            let update = async {
+                let mut total = 0i64;
+                for planned in plans {
+                    audit.reads(&planned);
+                    let df = self.run_planned(&session, planned).await?;
+                    total = total.saturating_add(affected_rows(df).await?);
+                }
+                Ok(total)
+            };
+            self.gate.before(self.gate.deadline(), update).await
         };
-        self.gate.before(self.gate.deadline(), update).await
+        match update.await {
+            Ok(rows) => {
+                audit.ok(rows).await?;
+                Ok(rows)
+            }
+            Err(status) => Err(audit.failed(status).await),
+        }
     }
 
     async fn get_flight_info_catalogs(

@@ -29,6 +29,8 @@ pub struct PendingResult {
     /// When the query's time is up: set when it started (at GetFlightInfo),
     /// so planning and DDL count against the same limit as streaming.
     pub deadline: tokio::time::Instant,
+    /// The statement's audit row, written when the result has been streamed.
+    pub audit: Option<super::audit::Pending>,
     created: Instant,
 }
 
@@ -45,6 +47,7 @@ impl PendingResult {
             frames,
             permit,
             deadline,
+            audit: None,
             created: Instant::now(),
         }
     }

@@ -5,6 +5,7 @@
 //! DataFusion's `DFParser` unchanged. Statements are data first: the struct
 //! is validated here and executed by the engine.
 
+mod forget;
 mod identity_graph;
 mod model;
 mod segment_set;
@@ -96,6 +97,13 @@ pub enum MicrosegStatement {
         /// Succeed when there is no such graph.
         if_exists: bool,
     },
+    /// `FORGET CUSTOMER id [REASON 'text']`: erasure of one person.
+    ForgetCustomer {
+        /// The entity key's value, as written.
+        customer: String,
+        /// Why, kept with the suppression entry.
+        reason: Option<String>,
+    },
 }
 
 /// Parses exactly one statement (a trailing `;` is allowed).
@@ -110,6 +118,9 @@ pub fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Parsed> {
         return Ok(Parsed::Microseg(MicrosegStatement::ShowLake));
     }
 
+    if let Some(statement) = forget::parse(p)? {
+        return Ok(Parsed::Microseg(statement));
+    }
     if let Some(statement) = segment_set::parse(p, dialect)? {
         return Ok(Parsed::Microseg(statement));
     }

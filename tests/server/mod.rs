@@ -3,6 +3,7 @@
 //! This module holds the shared helpers (a server on loopback, clients,
 //! users files); each submodule holds one concern's tests.
 
+mod audit;
 mod auth;
 mod limits;
 mod metadata;

@@ -1,0 +1,3 @@
+//! Privacy: erasure and suppression (`forget`), the audit log.
+
+mod forget;
