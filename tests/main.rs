@@ -12,6 +12,7 @@ mod lake;
 mod layers;
 mod models;
 mod planning;
+mod privacy;
 mod segmentation;
 mod server;
 mod slt;

@@ -4,9 +4,11 @@
 mod params;
 mod policy;
 mod prepared;
+mod privacy;
 mod settings;
 
 pub use policy::Policy;
+pub use privacy::CONSENT_COLUMNS;
 pub use settings::{EngineOptions, Settings, total_memory_bytes};
 
 use std::sync::Arc;
@@ -81,6 +83,8 @@ pub struct Engine {
     policy: Option<Arc<dyn Policy>>,
     /// This session's SQL `PREPARE`d statements.
     prepared: prepared::PreparedStatements,
+    /// The lake's privacy settings, resolved (defaults when `[privacy]` is absent).
+    privacy: Arc<crate::lake::PrivacyConfig>,
 }
 
 impl Engine {
@@ -158,8 +162,11 @@ impl Engine {
             )),
         );
         cache.refresh(&catalog).await?;
+        privacy::check(&ctx, &lake.config).await?;
+        let privacy = Arc::new(privacy::resolved(&lake.config));
         Ok(Engine {
             ctx,
+            privacy,
             lake,
             catalog,
             cache,
@@ -344,6 +351,7 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: self.policy.clone(),
             prepared: Default::default(),
+            privacy: Arc::clone(&self.privacy),
         }
     }
 
@@ -361,6 +369,7 @@ impl Engine {
             catalogs: self.catalogs.clone(),
             policy: Some(policy),
             prepared: Default::default(),
+            privacy: Arc::clone(&self.privacy),
         }
     }
 
@@ -397,6 +406,13 @@ impl Engine {
     /// The settings in force (after flags, `microseg.toml` and defaults).
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The lake's privacy settings in force: its `[privacy]` section checked
+    /// against the registered tables, or the defaults (entity key
+    /// `customer_id`, readers' minimum group 10) when it has none.
+    pub fn privacy(&self) -> &crate::lake::PrivacyConfig {
+        &self.privacy
     }
 
     fn dialect_name(&self) -> String {

@@ -1,0 +1,6 @@
+//! Issue 15's privacy rules through the engine API (what the CLI and the
+//! server call): the `[privacy]` config and the reader rule on the plan.
+//! The attack table over Flight SQL is `tests/python/test_privacy.py`.
+
+mod config;
+mod reader;
