@@ -359,7 +359,16 @@ impl Engine {
     /// statement before it runs (CREATE MODEL's training query included) and every path
     /// named as a table before it is opened.
     pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
-        let ctx = with_url_tables(self.ctx.state(), &self.catalogs, Some(&policy));
+        let mut state = self.ctx.state();
+        let extra = policy.analyzer_rules();
+        if !extra.is_empty() {
+            let mut rules = state.analyzer().rules.clone();
+            rules.extend(extra);
+            state = SessionStateBuilder::new_from_existing(state)
+                .with_analyzer_rules(rules)
+                .build();
+        }
+        let ctx = with_url_tables(state, &self.catalogs, Some(&policy));
         Engine {
             ctx,
             lake: self.lake.clone(),

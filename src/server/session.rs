@@ -98,7 +98,10 @@ impl Session {
         let engine = match user.role {
             Role::Analyst => base.new_session(),
             Role::Reader => {
-                base.restricted_session(Arc::new(ReaderPolicy::new(base.lake().location.clone())))
+                base.restricted_session(Arc::new(ReaderPolicy::new(
+                    base.lake().location.clone(),
+                    base.privacy().clone(),
+                )))
             }
         };
         Session {
