@@ -177,17 +177,40 @@ async fn a_group_of_one_is_dropped_or_refused() {
         "SELECT avg(o.amount) FROM orders o JOIN customers c ON c.customer_id = o.customer_id \
          WHERE c.city = '{city}' AND c.birth_year = {year} AND c.gender = '{gender}'"
     );
-    let rows: usize = run(&reader, &sql).await.iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 0, "the small group is dropped");
+    // Rule 6: the filter keeps fewer than 10 customers.
+    let err = error(&reader, &sql).await;
+    refused(&err, "filters count as groups");
+    assert!(!err.contains(&city), "{err}");
+    // Differencing: everyone but the victim's combination removes < 10.
+    let all_but = format!(
+        "SELECT sum(o.amount) FROM orders o JOIN customers c ON c.customer_id = o.customer_id \
+         WHERE NOT (c.city = '{city}' AND c.birth_year = {year} AND c.gender = '{gender}')"
+    );
+    let err = error(&reader, &all_but).await;
+    refused(&err, "filters count as groups");
+    run(
+        &reader,
+        "SELECT sum(o.amount) FROM orders o JOIN customers c ON c.customer_id = o.customer_id",
+    )
+    .await;
+    // A filter keeping and removing many passes, with the analyst's answer.
+    let big = "SELECT gender, count(*) AS n FROM customers WHERE birth_year < 1980 GROUP BY gender ORDER BY gender";
+    let want = text(
+        &analyst,
+        "SELECT gender, count(*) AS n FROM customers WHERE birth_year < 1980 GROUP BY gender \
+         HAVING count(*) >= 10 ORDER BY gender",
+    )
+    .await;
+    assert_eq!(text(&reader, big).await, want);
 
+    // small_groups = "error": a group below the minimum fails the query.
     let (_a, strict, _d) = sessions(&PRIVACY.replace(
         "min_group_size = 10",
         "min_group_size = 10\nsmall_groups = \"error\"",
     ))
     .await;
-    let err = error(&strict, &sql).await;
+    let err = error(&strict, "SELECT city, count(*) FROM customers GROUP BY city").await;
     refused(&err, "min_group_size");
-    assert!(!err.contains(&city), "{err}");
     // Large groups pass in error mode too.
     run(&strict, "SELECT count(*) FROM customers").await;
 }

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     Subquery, col, lit,
 };
 
-use super::small_groups::RequireGroup;
+use super::small_groups::{RequireFilter, RequireGroup};
 use super::{ReaderSettings, refused};
 use crate::lake::SmallGroups;
 
@@ -60,6 +60,10 @@ const COUNTING: &[&str] = &["count", "approx_distinct"];
 
 /// DataFusion's table functions that read no data.
 const GENERATORS: &[&str] = &["generate_series()", "range()"];
+
+/// The hidden counts of people a filter keeps and removes.
+const KEPT: &str = "__microseg_kept";
+const REMOVED: &str = "__microseg_removed";
 
 /// The hidden count of distinct entities behind a group.
 const ENTITIES: &str = "__microseg_entities";
@@ -390,9 +394,15 @@ impl<'a> Tracker<'a> {
                     },
                 ))
             }
-            LogicalPlan::Filter(ref filter) => {
+            LogicalPlan::Filter(filter) => {
                 let input = inputs.into_iter().next().expect("a filter has an input");
                 single_scope(filter.input.schema(), &input).check(&filter.predicate)?;
+                let plan = match input.provenance {
+                    Entity(key) if !filter.predicate.contains_outer() && !has_subquery(&filter.predicate) => {
+                        self.filter_counted(filter, key)?
+                    }
+                    _ => LogicalPlan::Filter(filter),
+                };
                 Ok((plan, input))
             }
             LogicalPlan::Sort(ref sort) => {
@@ -635,6 +645,40 @@ impl<'a> Tracker<'a> {
         }
     }
 
+    /// Rule 6, filters count as groups: `filter` over people, preceded by
+    /// the count of the people it keeps and of those it removes (rows whose
+    /// predicate is not true), computed from the same input when the query
+    /// runs. The counts are the build side of a cross join, so they are
+    /// complete, and judged, before the first filtered row is released;
+    /// either below the minimum but not zero fails the query.
+    fn filter_counted(&self, filter: Filter, key: usize) -> Result<LogicalPlan> {
+        use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder};
+        let Filter {
+            predicate, input, ..
+        } = filter;
+        let key_column = Expr::Column(Column::from(input.schema().qualified_field(key)));
+        let kept = count_distinct(key_column.clone())
+            .filter(predicate.clone().is_true())
+            .build()?
+            .alias(KEPT);
+        let removed = count_distinct(key_column)
+            .filter(predicate.clone().is_not_true())
+            .build()?
+            .alias(REMOVED);
+        let check = ScalarUDF::new_from_impl(RequireFilter::new(self.settings.min))
+            .call(vec![col(KEPT), col(REMOVED)]);
+        let counts = LogicalPlanBuilder::from(Arc::unwrap_or_clone(Arc::clone(&input)))
+            .aggregate(Vec::<Expr>::new(), vec![kept, removed])?
+            .filter(check)?
+            .build()?;
+        let filtered = LogicalPlan::Filter(Filter::try_new(predicate, input)?);
+        let columns: Vec<Expr> = filtered.schema().columns().into_iter().map(Expr::Column).collect();
+        LogicalPlanBuilder::from(counts)
+            .cross_join(filtered)?
+            .project(columns)?
+            .build()
+    }
+
     /// `aggregate` with a hidden `count(DISTINCT key)`, the groups below the
     /// minimum dropped (or the query failed), and its own schema restored.
     fn counted(&self, aggregate: Aggregate, key: usize) -> Result<LogicalPlan> {
@@ -663,6 +707,17 @@ impl<'a> Tracker<'a> {
             Arc::new(LogicalPlan::Filter(filter)),
         )?))
     }
+}
+
+/// Whether `e` holds a subquery (such filters are not counted yet; see `mod.rs`).
+fn has_subquery(e: &Expr) -> bool {
+    e.exists(|x| {
+        Ok(matches!(
+            x,
+            Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+        ))
+    })
+    .unwrap_or(true)
 }
 
 /// Whether an aggregate expression only counts (so reveals no value).

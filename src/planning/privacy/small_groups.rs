@@ -1,6 +1,7 @@
-//! `small_groups = "error"`: the filter over a counted aggregate calls this
-//! function, which fails the query at the first group below the minimum.
-//! It is never registered, so no query can name it.
+//! The checks the reader rule plants in plans: `small_groups = "error"`'s
+//! (a counted group below the minimum fails the query) and rule 6's (a
+//! filter keeping or removing a few people fails it). Never registered, so
+//! no query can name them.
 
 use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
 use datafusion::arrow::datatypes::DataType;
@@ -56,6 +57,66 @@ impl ScalarUDFImpl for RequireGroup {
         }
         Ok(ColumnarValue::Array(std::sync::Arc::new(
             BooleanArray::from(vec![true; counts.len()]),
+        )))
+    }
+}
+
+/// `require_filter(kept, removed)`: true when each count is 0 or at least
+/// `min`, else the refusal (which names no count: a count is a value).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct RequireFilter {
+    min: i64,
+    signature: Signature,
+}
+
+impl RequireFilter {
+    pub(super) fn new(min: u64) -> Self {
+        RequireFilter {
+            min: i64::try_from(min).unwrap_or(i64::MAX),
+            signature: Signature::exact(
+                vec![DataType::Int64, DataType::Int64],
+                Volatility::Volatile,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RequireFilter {
+    fn name(&self) -> &str {
+        "microseg_require_filter"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let mut small = false;
+        for arg in &args.args {
+            let counts = arg.to_array(rows)?;
+            let counts = counts
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| super::refusal("an uncounted filter".into()))?;
+            small |= (0..counts.len())
+                .any(|i| counts.is_null(i) || (counts.value(i) > 0 && counts.value(i) < self.min));
+        }
+        if small {
+            return Err(super::refused(
+                "filters count as groups",
+                &format!(
+                    "filter customer rows so that fewer than {} customers are kept or removed",
+                    self.min
+                ),
+            ));
+        }
+        Ok(ColumnarValue::Array(std::sync::Arc::new(
+            BooleanArray::from(vec![true; rows]),
         )))
     }
 }
