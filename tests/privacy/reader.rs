@@ -306,3 +306,32 @@ async fn zero_switches_the_rule_off() {
         .sum();
     assert_eq!(rows, 1);
 }
+
+/// What the rule costs: a reader's filtered aggregate over orders against
+/// the analyst's same query (run by hand: `cargo test --test main
+/// privacy::reader::cost -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn cost() {
+    let lake = crate::fixtures::medium_lake();
+    let analyst = Engine::open(lake.to_str().unwrap(), EngineOptions::default())
+        .await
+        .unwrap();
+    let reader = analyst.restricted_session(Arc::new(ReaderPolicy::new(
+        analyst.lake().location.clone(),
+        analyst.privacy().clone(),
+    )));
+    for sql in [
+        "SELECT channel, count(*), avg(amount) FROM orders GROUP BY channel",
+        "SELECT channel, count(*), avg(amount) FROM orders WHERE amount > 50 GROUP BY channel",
+    ] {
+        for (who, engine) in [("analyst", &analyst), ("reader", &reader)] {
+            run(engine, sql).await;
+            let start = std::time::Instant::now();
+            for _ in 0..5 {
+                run(engine, sql).await;
+            }
+            println!("{who}: {:?} per run: {sql}", start.elapsed() / 5);
+        }
+    }
+}

@@ -72,6 +72,10 @@ use crate::lake::{PrivacyConfig, SmallGroups};
 
 pub use provenance::Provenance;
 
+/// The rule's name, by which the table functions leave it out when they
+/// type their own plans (it judges the statement those plans are inlined into).
+pub const RULE_NAME: &str = "microseg_reader_privacy";
+
 /// What the reader rule needs from `[privacy]`, lower-cased.
 #[derive(Debug, Clone)]
 pub(crate) struct ReaderSettings {
@@ -136,7 +140,7 @@ impl AnalyzerRule for ReaderRule {
     }
 
     fn name(&self) -> &str {
-        "microseg_reader_privacy"
+        RULE_NAME
     }
 }
 

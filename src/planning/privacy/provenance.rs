@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
-use datafusion::functions_aggregate::expr_fn::count_distinct;
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::logical_expr::expr::{AggregateFunction, InSubquery, WindowFunction};
 use datafusion::logical_expr::{
     Aggregate, Distinct, Expr, Filter, JoinType, LogicalPlan, Operator, Projection, ScalarUDF,
@@ -657,11 +657,14 @@ impl<'a> Tracker<'a> {
             predicate, input, ..
         } = filter;
         let key_column = Expr::Column(Column::from(input.schema().qualified_field(key)));
-        let kept = count_distinct(key_column.clone())
+        // The builder rebuilds the call: DISTINCT must be asked of it.
+        let kept = count(key_column.clone())
+            .distinct()
             .filter(predicate.clone().is_true())
             .build()?
             .alias(KEPT);
-        let removed = count_distinct(key_column)
+        let removed = count(key_column)
+            .distinct()
             .filter(predicate.clone().is_not_true())
             .build()?
             .alias(REMOVED);
