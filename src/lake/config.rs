@@ -581,7 +581,10 @@ mod tests {
             ("[tables.x]\nfile_extension = \"\"", "file_extension"),
             ("[engin]\n", "engin"),
             ("[privacy]\nentity_ky = \"x\"", "entity_ky"),
-            ("[privacy]\nentity_key = \"Customer-Id\"", "privacy.entity_key"),
+            (
+                "[privacy]\nentity_key = \"Customer-Id\"",
+                "privacy.entity_key",
+            ),
             (
                 "[privacy]\npersonal_columns = [\"email\"]",
                 "personal_columns entry \"email\"",
@@ -594,7 +597,10 @@ mod tests {
                 "[privacy.roles.reader]\nsmall_groups = \"hide\"",
                 "small_groups",
             ),
-            ("[privacy.roles.reader]\nmin_group_size = -1", "min_group_size"),
+            (
+                "[privacy.roles.reader]\nmin_group_size = -1",
+                "min_group_size",
+            ),
             ("[privacy.roles.analyst]\n", "analyst"),
         ] {
             let err = LakeConfig::from_toml(text, "test.toml")

@@ -17,9 +17,9 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::optimizer::AnalyzerRule;
 
 use crate::engine::{Planned, Policy};
+use crate::lake::LakeLocation;
 use crate::lake::PrivacyConfig;
 use crate::planning::privacy::ReaderRule;
-use crate::lake::LakeLocation;
 use crate::statements::MicrosegStatement;
 
 use super::users::Role;

@@ -15,7 +15,10 @@ pub(super) fn tiny_lake() -> tempfile::TempDir {
         &root.join("customers/part-0.parquet"),
         &batch(vec![
             ("customer_id", col(Int64Array::from(vec![1, 2]))),
-            ("email", col(StringArray::from(vec!["a@x.test", "b@x.test"]))),
+            (
+                "email",
+                col(StringArray::from(vec!["a@x.test", "b@x.test"])),
+            ),
         ]),
     );
     write_parquet(

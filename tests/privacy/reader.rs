@@ -209,7 +209,11 @@ async fn a_group_of_one_is_dropped_or_refused() {
         "min_group_size = 10\nsmall_groups = \"error\"",
     ))
     .await;
-    let err = error(&strict, "SELECT city, count(*) FROM customers GROUP BY city").await;
+    let err = error(
+        &strict,
+        "SELECT city, count(*) FROM customers GROUP BY city",
+    )
+    .await;
     refused(&err, "min_group_size");
     // Large groups pass in error mode too.
     run(&strict, "SELECT count(*) FROM customers").await;
@@ -221,14 +225,38 @@ async fn attacks_are_refused_naming_the_rule_never_a_value() {
     let victim = "c17@example.com";
     let cases: &[(&str, &str)] = &[
         ("SELECT email FROM customers", "aggregates only"),
-        ("SELECT customer_id, count(*) FROM orders GROUP BY customer_id", "aggregates only"),
-        ("SELECT * FROM customers WHERE customer_id = 17", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE email = 'c17@example.com'", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE email LIKE 'c17%'", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE customer_id IN (17, 18)", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE customer_id IN (SELECT 17)", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE customer_id = (SELECT 17)", "no comparisons"),
-        ("SELECT count(*) FROM customers WHERE customer_id = $1", "no comparisons"),
+        (
+            "SELECT customer_id, count(*) FROM orders GROUP BY customer_id",
+            "aggregates only",
+        ),
+        (
+            "SELECT * FROM customers WHERE customer_id = 17",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE email = 'c17@example.com'",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE email LIKE 'c17%'",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE customer_id IN (17, 18)",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE customer_id IN (SELECT 17)",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE customer_id = (SELECT 17)",
+            "no comparisons",
+        ),
+        (
+            "SELECT count(*) FROM customers WHERE customer_id = $1",
+            "no comparisons",
+        ),
         (
             "SELECT count(CASE WHEN email = 'c17@example.com' THEN 1/0 END) FROM customers",
             "no comparisons",
@@ -237,15 +265,30 @@ async fn attacks_are_refused_naming_the_rule_never_a_value() {
             "SELECT count(CASE WHEN 1 / (customer_id - 17) > 0 THEN 1 END) FROM customers",
             "no comparisons",
         ),
-        ("SELECT city, max(email) FROM customers GROUP BY city", "no personal values"),
-        ("SELECT city, array_agg(email) FROM customers GROUP BY city", "no personal values"),
-        ("SELECT city, min(customer_id) FROM customers GROUP BY city", "no personal values"),
+        (
+            "SELECT city, max(email) FROM customers GROUP BY city",
+            "no personal values",
+        ),
+        (
+            "SELECT city, array_agg(email) FROM customers GROUP BY city",
+            "no personal values",
+        ),
+        (
+            "SELECT city, min(customer_id) FROM customers GROUP BY city",
+            "no personal values",
+        ),
         (
             "SELECT first_value(email) OVER (ORDER BY signup_ts) FROM customers",
             "no personal values",
         ),
-        ("SELECT email, count(*) FROM customers GROUP BY email", "aggregates only"),
-        ("SELECT amount FROM orders ORDER BY amount DESC LIMIT 1", "aggregates only"),
+        (
+            "SELECT email, count(*) FROM customers GROUP BY email",
+            "aggregates only",
+        ),
+        (
+            "SELECT amount FROM orders ORDER BY amount DESC LIMIT 1",
+            "aggregates only",
+        ),
         (
             "SELECT count(*) FROM (SELECT * FROM orders ORDER BY amount DESC LIMIT 1)",
             "aggregates only",
@@ -271,15 +314,27 @@ async fn attacks_are_refused_naming_the_rule_never_a_value() {
             "SELECT count(*) FROM customers a JOIN customers b ON a.city = b.city",
             "aggregates only",
         ),
-        ("SELECT * FROM (SELECT email FROM customers) s", "aggregates only"),
-        ("EXPLAIN ANALYZE SELECT count(*) FROM customers", "aggregates only"),
-        ("SELECT count(*) FROM src_crm_contacts", "entity-keyed tables"),
+        (
+            "SELECT * FROM (SELECT email FROM customers) s",
+            "aggregates only",
+        ),
+        (
+            "EXPLAIN ANALYZE SELECT count(*) FROM customers",
+            "aggregates only",
+        ),
+        (
+            "SELECT count(*) FROM src_crm_contacts",
+            "entity-keyed tables",
+        ),
         // Order lines joined to orders by order id alone: two customers' rows.
         (
             "SELECT count(*) FROM order_items i JOIN orders o ON o.order_id = i.order_id",
             "aggregates only",
         ),
-        ("SELECT (SELECT email FROM customers LIMIT 1)", "aggregates only"),
+        (
+            "SELECT (SELECT email FROM customers LIMIT 1)",
+            "aggregates only",
+        ),
     ];
     for (sql, rule) in cases {
         let err = error(&reader, sql).await;
@@ -294,16 +349,16 @@ async fn attacks_are_refused_naming_the_rule_never_a_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_switches_the_rule_off() {
-    let (_analyst, reader, _dir) = sessions(&PRIVACY.replace(
-        "min_group_size = 10",
-        "min_group_size = 0",
-    ))
-    .await;
-    let rows: usize = run(&reader, "SELECT email FROM customers WHERE customer_id = 17")
-        .await
-        .iter()
-        .map(|b| b.num_rows())
-        .sum();
+    let (_analyst, reader, _dir) =
+        sessions(&PRIVACY.replace("min_group_size = 10", "min_group_size = 0")).await;
+    let rows: usize = run(
+        &reader,
+        "SELECT email FROM customers WHERE customer_id = 17",
+    )
+    .await
+    .iter()
+    .map(|b| b.num_rows())
+    .sum();
     assert_eq!(rows, 1);
 }
 

@@ -8,9 +8,10 @@ The binary comes from $MICROSEG_BIN (default target/debug/microseg); the
 server is started as in test_flight_sql.py.
 """
 
+from pathlib import Path
+
 import adbc_driver_manager
 import duckdb
-import pyarrow as pa
 import pytest
 
 from test_flight_sql import Server, connect, run
@@ -182,3 +183,16 @@ def test_safe_aggregates_through_joins_views_and_prepared_statements(server, duc
         assert all(n >= MIN for n in got["n"].to_pylist())
         text = refusal(conn, "SELECT * FROM rfm(orders, customer_id, order_ts, amount)")
         assert "privacy rule" in text
+
+
+def test_the_readers_demo_file_runs_with_groups_of_the_minimum(server):
+    text = (Path(__file__).resolve().parents[2] / "sql" / "privacy" / "reader_safe_view.sql").read_text()
+    statements = [s for s in text.split(";") if "SELECT" in s]
+    assert len(statements) == 2
+    with connect(server, user="rita", password="rita-pw") as conn:
+        segments = rows(conn, statements[0])
+        assert segments.num_rows > 0
+        assert all(n >= MIN for n in segments["customers"].to_pylist())
+        channels = rows(conn, statements[1])
+        assert channels.num_rows > 0
+        assert all(n >= MIN for n in channels["customers"].to_pylist())

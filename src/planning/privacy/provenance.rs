@@ -398,7 +398,10 @@ impl<'a> Tracker<'a> {
                 let input = inputs.into_iter().next().expect("a filter has an input");
                 single_scope(filter.input.schema(), &input).check(&filter.predicate)?;
                 let plan = match input.provenance {
-                    Entity(key) if !filter.predicate.contains_outer() && !has_subquery(&filter.predicate) => {
+                    Entity(key)
+                        if !filter.predicate.contains_outer()
+                            && !has_subquery(&filter.predicate) =>
+                    {
                         self.filter_counted(filter, key)?
                     }
                     _ => LogicalPlan::Filter(filter),
@@ -447,7 +450,10 @@ impl<'a> Tracker<'a> {
                 ))
             }
             LogicalPlan::Aggregate(aggregate) => {
-                let input = inputs.into_iter().next().expect("an aggregate has an input");
+                let input = inputs
+                    .into_iter()
+                    .next()
+                    .expect("an aggregate has an input");
                 self.aggregate(aggregate, input)
             }
             LogicalPlan::Distinct(Distinct::On(_))
@@ -501,8 +507,12 @@ impl<'a> Tracker<'a> {
                 let constant: Vec<bool> = side_constant(left, width_of(&join.left))
                     .chain(side_constant(right, width_of(&join.right)))
                     .collect();
-                let sensitive: Vec<bool> =
-                    left.sensitive.iter().chain(&right.sensitive).copied().collect();
+                let sensitive: Vec<bool> = left
+                    .sensitive
+                    .iter()
+                    .chain(&right.sensitive)
+                    .copied()
+                    .collect();
                 let scope = Scope {
                     schema: &both,
                     sensitive: &sensitive,
@@ -551,7 +561,11 @@ impl<'a> Tracker<'a> {
             }
             LogicalPlan::Union(_) => {
                 let sensitive = (0..width)
-                    .map(|i| inputs.iter().any(|f| f.sensitive.get(i).copied().unwrap_or(true)))
+                    .map(|i| {
+                        inputs
+                            .iter()
+                            .any(|f| f.sensitive.get(i).copied().unwrap_or(true))
+                    })
                     .collect();
                 let provenance = union_provenance(&inputs)?;
                 Ok((
@@ -566,7 +580,10 @@ impl<'a> Tracker<'a> {
                 if inputs.iter().all(|f| f.provenance == Public) {
                     return Ok((plan, Facts::safe(Public, width)));
                 }
-                if inputs.iter().all(|f| matches!(f.provenance, Public | Grouped)) {
+                if inputs
+                    .iter()
+                    .all(|f| matches!(f.provenance, Public | Grouped))
+                {
                     return Ok((plan, Facts::safe(Grouped, width)));
                 }
                 Err(refused(
@@ -583,7 +600,8 @@ impl<'a> Tracker<'a> {
     fn is_personal(&self, table: &str, column: &str) -> bool {
         let s = self.settings;
         column == s.key
-            || s.personal.contains(&(table.to_string(), column.to_string()))
+            || s.personal
+                .contains(&(table.to_string(), column.to_string()))
             || (!s.personal_tables.contains(table) && s.personal_names.contains(column))
     }
 
@@ -598,7 +616,10 @@ impl<'a> Tracker<'a> {
         match input.provenance {
             Public | Grouped => {
                 let provenance = input.provenance;
-                Ok((LogicalPlan::Aggregate(aggregate), Facts::safe(provenance, width)))
+                Ok((
+                    LogicalPlan::Aggregate(aggregate),
+                    Facts::safe(provenance, width),
+                ))
             }
             Lost => Err(refused(
                 "aggregates only",
@@ -618,7 +639,10 @@ impl<'a> Tracker<'a> {
                     let sensitive = (0..width)
                         .map(|i| {
                             if i < groups {
-                                aggregate.group_expr.get(i).is_none_or(|e| scope.reads_sensitive(e))
+                                aggregate
+                                    .group_expr
+                                    .get(i)
+                                    .is_none_or(|e| scope.reads_sensitive(e))
                             } else {
                                 let e = &aggregate.aggr_expr[i - groups];
                                 !counts_only(e) && scope.reads_sensitive(e)
@@ -633,7 +657,11 @@ impl<'a> Tracker<'a> {
                         },
                     ));
                 }
-                if aggregate.group_expr.iter().any(|e| scope.reads_sensitive(e)) {
+                if aggregate
+                    .group_expr
+                    .iter()
+                    .any(|e| scope.reads_sensitive(e))
+                {
                     return Err(refused(
                         "aggregates only",
                         "group by the entity key or a personal column",
@@ -675,7 +703,12 @@ impl<'a> Tracker<'a> {
             .filter(check)?
             .build()?;
         let filtered = LogicalPlan::Filter(Filter::try_new(predicate, input)?);
-        let columns: Vec<Expr> = filtered.schema().columns().into_iter().map(Expr::Column).collect();
+        let columns: Vec<Expr> = filtered
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
         LogicalPlanBuilder::from(counts)
             .cross_join(filtered)?
             .project(columns)?
@@ -764,7 +797,12 @@ fn side_constant(side: &Facts, width: usize) -> impl Iterator<Item = bool> {
 fn scope_parts(plan: &LogicalPlan, inputs: &[Facts]) -> Result<(DFSchema, Vec<bool>, Vec<bool>)> {
     if let LogicalPlan::Join(join) = plan {
         let schema = join.left.schema().join(join.right.schema())?;
-        let sensitive = inputs[0].sensitive.iter().chain(&inputs[1].sensitive).copied().collect();
+        let sensitive = inputs[0]
+            .sensitive
+            .iter()
+            .chain(&inputs[1].sensitive)
+            .copied()
+            .collect();
         let constant = side_constant(&inputs[0], width_of(&join.left))
             .chain(side_constant(&inputs[1], width_of(&join.right)))
             .collect();
@@ -772,7 +810,11 @@ fn scope_parts(plan: &LogicalPlan, inputs: &[Facts]) -> Result<(DFSchema, Vec<bo
     }
     let input = plan.inputs()[0];
     let width = width_of(input);
-    Ok((input.schema().as_ref().clone(), inputs[0].sensitive.clone(), vec![false; width]))
+    Ok((
+        input.schema().as_ref().clone(),
+        inputs[0].sensitive.clone(),
+        vec![false; width],
+    ))
 }
 
 /// Whether the conditions equate input column `left` with input column `right`.
@@ -787,8 +829,11 @@ fn equates(conditions: &[Expr], scope: &Scope, left: usize, right: usize) -> boo
                         passes_column(&b.right, scope, left)
                             || passes_column(&b.right, scope, right),
                     );
-                    l && r && !(passes_column(&b.left, scope, left) && passes_column(&b.right, scope, left))
-                        && !(passes_column(&b.left, scope, right) && passes_column(&b.right, scope, right))
+                    l && r
+                        && !(passes_column(&b.left, scope, left)
+                            && passes_column(&b.right, scope, left))
+                        && !(passes_column(&b.left, scope, right)
+                            && passes_column(&b.right, scope, right))
                 }
                 _ => false,
             })
