@@ -599,7 +599,7 @@ mod tests {
             ),
             (
                 "[privacy.roles.reader]\nmin_group_size = -1",
-                "min_group_size",
+                "line 2, column 18",
             ),
             ("[privacy.roles.analyst]\n", "analyst"),
         ] {
