@@ -92,6 +92,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             .map_err(|e| Error::Usage(format!("--query-memory-limit: {e}")))?;
         options.limits.query_memory = Some(limit);
     }
+    if engine.privacy().roles.reader.min_group_size == 0 {
+        eprintln!(
+            "\n\
+             ******************************************************************\n\
+             WARNING: [privacy.roles.reader] min_group_size = 0: the reader rule\n\
+             is OFF. Readers see customer-level rows, personal columns included.\n\
+             ******************************************************************\n"
+        );
+    }
     let mut server = crate::server::start(engine, options.clone()).await?;
     if args.insecure_no_auth {
         eprintln!(

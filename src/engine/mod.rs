@@ -12,7 +12,7 @@ mod settings;
 pub use audit::reads;
 pub use forget::{ForgetLine, ForgetReport};
 pub use policy::Policy;
-pub use privacy::{DEFAULT_ENTITY_KEY, entity_key, personal_columns};
+pub use privacy::{CONSENT_COLUMNS, DEFAULT_ENTITY_KEY, entity_key, personal_columns};
 pub use settings::{EngineOptions, Settings, total_memory_bytes};
 
 use std::sync::Arc;
@@ -91,6 +91,8 @@ pub struct Engine {
     entity_key: String,
     /// Declared personal columns (`table.column`), for the audit log.
     personal_columns: Vec<String>,
+    /// The lake's privacy settings, resolved (defaults when `[privacy]` is absent).
+    privacy: Arc<crate::lake::PrivacyConfig>,
 }
 
 impl Engine {
@@ -175,8 +177,11 @@ impl Engine {
         );
         cache.refresh(&catalog).await?;
         let personal_columns = privacy::personal_columns(&lake);
+        privacy::check(&ctx, &lake.config).await?;
+        let privacy = Arc::new(privacy::resolved(&lake.config));
         let engine = Engine {
             ctx,
+            privacy,
             lake,
             catalog,
             cache,
@@ -368,6 +373,7 @@ impl Engine {
             prepared: Default::default(),
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
+            privacy: Arc::clone(&self.privacy),
         }
     }
 
@@ -375,7 +381,16 @@ impl Engine {
     /// statement before it runs (CREATE MODEL's training query included) and every path
     /// named as a table before it is opened.
     pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
-        let ctx = with_url_tables(self.ctx.state(), &self.catalogs, Some(&policy));
+        let mut state = self.ctx.state();
+        let extra = policy.analyzer_rules();
+        if !extra.is_empty() {
+            let mut rules = state.analyzer().rules.clone();
+            rules.extend(extra);
+            state = SessionStateBuilder::new_from_existing(state)
+                .with_analyzer_rules(rules)
+                .build();
+        }
+        let ctx = with_url_tables(state, &self.catalogs, Some(&policy));
         Engine {
             ctx,
             lake: self.lake.clone(),
@@ -387,6 +402,7 @@ impl Engine {
             prepared: Default::default(),
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
+            privacy: Arc::clone(&self.privacy),
         }
     }
 
@@ -428,6 +444,13 @@ impl Engine {
     /// The settings in force (after flags, `microseg.toml` and defaults).
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The lake's privacy settings in force: its `[privacy]` section checked
+    /// against the registered tables, or the defaults (entity key
+    /// `customer_id`, readers' minimum group 10) when it has none.
+    pub fn privacy(&self) -> &crate::lake::PrivacyConfig {
+        &self.privacy
     }
 
     fn dialect_name(&self) -> String {

@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 
 use super::Planned;
@@ -32,6 +33,12 @@ pub trait Policy: Debug + Send + Sync {
     fn authorize(&self, planned: &Planned) -> Result<(), String>;
     /// May the session read the files at `url` as a table?
     fn read_path(&self, url: &ListingTableUrl) -> Result<(), String>;
+    /// Analyzer rules the session runs after its own (after `BindCatalog`
+    /// and type coercion), on every plan it executes: rules that rewrite
+    /// what runs, which the optimizer then cannot undo.
+    fn analyzer_rules(&self) -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+        Vec::new()
+    }
 }
 
 /// A session state, when the session still exists.

@@ -35,6 +35,9 @@ pub struct LakeConfig {
     /// Per-table overrides, keyed by the table's folder name under the lake root.
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// The `[privacy]` section as written; `None` when absent (then
+    /// [`LakeConfig::privacy`] gives the defaults: privacy is on by default).
+    pub privacy: Option<PrivacyConfig>,
     /// Where this config was read from (a path or URL), for messages; `None`
     /// when the lake has no config file.
     #[serde(skip)]
@@ -55,6 +58,157 @@ pub struct EngineConfig {
     pub time_zone: Option<String>,
     /// Rows per record batch.
     pub batch_size: Option<usize>,
+}
+
+/// The `[privacy]` section: who a row is about, which columns are
+/// personal, and what each restricted role may learn.
+///
+/// ```toml
+/// [privacy]
+/// entity_key = "customer_id"
+/// personal_columns = ["customers.email", "tickets.text"]   # registered table names
+/// consent_table = "consents"
+/// public_tables = ["products", "stores"]
+/// [privacy.roles.reader]
+/// min_group_size = 50      # 0 switches the reader rule off
+/// small_groups = "drop"    # or "error"
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// The column that identifies a person, in every table that has it.
+    #[serde(default = "default_entity_key")]
+    pub entity_key: String,
+    /// `table.column` entries naming personal data (besides the key).
+    #[serde(default)]
+    pub personal_columns: Vec<String>,
+    /// The table of consent records (entity key, purpose, granted, ts).
+    pub consent_table: Option<String>,
+    /// Tables without the entity key that restricted roles may read.
+    #[serde(default)]
+    pub public_tables: Vec<String>,
+    /// Per-role settings.
+    #[serde(default)]
+    pub roles: PrivacyRoles,
+}
+
+/// `[privacy.roles]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyRoles {
+    /// `[privacy.roles.reader]`: the BI role that sees aggregates only.
+    #[serde(default)]
+    pub reader: ReaderPrivacy,
+}
+
+/// `[privacy.roles.reader]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderPrivacy {
+    /// Distinct entities behind every result row (and every filter's kept
+    /// and removed rows); 0 switches the reader rule off.
+    #[serde(default = "default_min_group_size")]
+    pub min_group_size: u64,
+    /// What happens to a group below the minimum.
+    #[serde(default)]
+    pub small_groups: SmallGroups,
+}
+
+/// What a reader's query does with a group below the minimum.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub enum SmallGroups {
+    /// The row is left out of the result.
+    #[default]
+    Drop,
+    /// The query fails, naming the rule.
+    Error,
+}
+
+impl TryFrom<String> for SmallGroups {
+    type Error = String;
+
+    // serde's own message would not name the key.
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        match value.as_str() {
+            "drop" => Ok(SmallGroups::Drop),
+            "error" => Ok(SmallGroups::Error),
+            _ => Err(format!(
+                "privacy.roles.reader.small_groups must be \"drop\" or \"error\", not {value:?}"
+            )),
+        }
+    }
+}
+
+/// The entity key when `[privacy]` does not name one.
+pub const DEFAULT_ENTITY_KEY: &str = "customer_id";
+/// Readers' minimum group size when `[privacy]` does not set one.
+pub const DEFAULT_MIN_GROUP_SIZE: u64 = 10;
+
+fn default_entity_key() -> String {
+    DEFAULT_ENTITY_KEY.to_string()
+}
+
+fn default_min_group_size() -> u64 {
+    DEFAULT_MIN_GROUP_SIZE
+}
+
+impl Default for ReaderPrivacy {
+    fn default() -> Self {
+        ReaderPrivacy {
+            min_group_size: DEFAULT_MIN_GROUP_SIZE,
+            small_groups: SmallGroups::Drop,
+        }
+    }
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            entity_key: default_entity_key(),
+            personal_columns: Vec::new(),
+            consent_table: None,
+            public_tables: Vec::new(),
+            roles: PrivacyRoles::default(),
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// `personal_columns` split into (table, column), lower-cased; an entry
+    /// without exactly one dot is an error naming it.
+    pub fn personal_pairs(&self) -> std::result::Result<Vec<(String, String)>, String> {
+        self.personal_columns
+            .iter()
+            .map(|entry| match entry.split_once('.') {
+                Some((table, column))
+                    if !table.is_empty() && !column.is_empty() && !column.contains('.') =>
+                {
+                    Ok((table.to_lowercase(), column.to_lowercase()))
+                }
+                _ => Err(format!(
+                    "privacy.personal_columns entry {entry:?} must be \"table.column\" (the table as registered)"
+                )),
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        check_identifier(&self.entity_key)
+            .map_err(|why| format!("privacy.entity_key = {:?}: {why}", self.entity_key))?;
+        self.personal_pairs()?;
+        for table in &self.public_tables {
+            if table.trim().is_empty() {
+                return Err("privacy.public_tables has an empty entry".into());
+            }
+        }
+        if let Some(table) = &self.consent_table
+            && table.trim().is_empty()
+        {
+            return Err("privacy.consent_table is empty".into());
+        }
+        Ok(())
+    }
 }
 
 /// A `[tables.FOLDER]` section.
@@ -133,7 +287,16 @@ impl LakeConfig {
             }
             table.partition_data_types(folder, &self.source_name())?;
         }
+        if let Some(privacy) = &self.privacy {
+            privacy.validate().map_err(fail)?;
+        }
         Ok(())
+    }
+
+    /// The privacy settings in force: the `[privacy]` section, or the
+    /// defaults (entity key `customer_id`, readers' minimum group 10).
+    pub fn privacy(&self) -> PrivacyConfig {
+        self.privacy.clone().unwrap_or_default()
     }
 
     /// The config file this came from, or a placeholder for the built-in default.
@@ -375,6 +538,37 @@ mod tests {
             DataType::Date32
         );
         assert_eq!(config.source.as_deref(), Some("test.toml"));
+        // No [privacy]: on, with the defaults.
+        let privacy = config.privacy();
+        assert_eq!(privacy.entity_key, "customer_id");
+        assert_eq!(privacy.roles.reader.min_group_size, 10);
+        assert_eq!(privacy.roles.reader.small_groups, SmallGroups::Drop);
+        assert!(privacy.personal_columns.is_empty());
+
+        let config = LakeConfig::from_toml(
+            r#"
+            [privacy]
+            personal_columns = ["Customers.Email", "tickets.text"]
+            public_tables = ["products"]
+            consent_table = "consents"
+            [privacy.roles.reader]
+            min_group_size = 0
+            small_groups = "error"
+            "#,
+            "test.toml",
+        )
+        .unwrap();
+        let privacy = config.privacy();
+        assert_eq!(
+            privacy.personal_pairs().unwrap(),
+            vec![
+                ("customers".to_string(), "email".to_string()),
+                ("tickets".to_string(), "text".to_string())
+            ]
+        );
+        assert_eq!(privacy.roles.reader.min_group_size, 0);
+        assert_eq!(privacy.roles.reader.small_groups, SmallGroups::Error);
+        assert_eq!(privacy.consent_table.as_deref(), Some("consents"));
 
         for (text, needle) in [
             ("[engine]\nmemory_limit = \"8G\"", "engine.memory_limit"),
@@ -386,6 +580,28 @@ mod tests {
             ),
             ("[tables.x]\nfile_extension = \"\"", "file_extension"),
             ("[engin]\n", "engin"),
+            ("[privacy]\nentity_ky = \"x\"", "entity_ky"),
+            (
+                "[privacy]\nentity_key = \"Customer-Id\"",
+                "privacy.entity_key",
+            ),
+            (
+                "[privacy]\npersonal_columns = [\"email\"]",
+                "personal_columns entry \"email\"",
+            ),
+            (
+                "[privacy]\npersonal_columns = [\"a.b.c\"]",
+                "personal_columns entry \"a.b.c\"",
+            ),
+            (
+                "[privacy.roles.reader]\nsmall_groups = \"hide\"",
+                "small_groups",
+            ),
+            (
+                "[privacy.roles.reader]\nmin_group_size = -1",
+                "line 2, column 18",
+            ),
+            ("[privacy.roles.analyst]\n", "analyst"),
         ] {
             let err = LakeConfig::from_toml(text, "test.toml")
                 .unwrap_err()

@@ -34,7 +34,10 @@ use datafusion::prelude::SessionContext;
 use object_store::ObjectMeta;
 
 pub(crate) use config::check_identifier;
-pub use config::{CONFIG_FILE, EngineConfig, LakeConfig, TableConfig, parse_memory_limit};
+pub use config::{
+    CONFIG_FILE, DEFAULT_ENTITY_KEY, DEFAULT_MIN_GROUP_SIZE, EngineConfig, LakeConfig,
+    PrivacyConfig, PrivacyRoles, ReaderPrivacy, SmallGroups, TableConfig, parse_memory_limit,
+};
 pub use location::{LakeLocation, memory_store};
 
 use crate::error::Result;
@@ -122,7 +125,26 @@ impl Lake {
     ) -> Result<Lake> {
         let root = discover::list_root(&location).await?;
         let config = match (config_override, &root.config) {
-            (Some(path), _) => LakeConfig::load(path).await?,
+            (Some(path), lake_config) => {
+                let config = LakeConfig::load(path).await?;
+                // The lake's privacy rules travel with its data: another
+                // config may change them, never drop them.
+                if config.privacy.is_none()
+                    && let Some(own) = lake_config
+                {
+                    let own_config = discover::read_config(&location, own).await?;
+                    if own_config.privacy.is_some() {
+                        return Err(crate::error::Error::Config {
+                            source_name: config.source_name(),
+                            message: format!(
+                                "has no [privacy] section but the lake's {} has one; --config may change the lake's privacy rules, not drop them (copy the section)",
+                                own_config.source_name()
+                            ),
+                        });
+                    }
+                }
+                config
+            }
             (None, Some(path)) => discover::read_config(&location, path).await?,
             (None, None) => LakeConfig::default(),
         };

@@ -3,6 +3,7 @@
 //! the stored records (`catalog`) and never the engine.
 
 mod bind;
+pub mod privacy;
 mod suppress;
 
 use std::sync::Arc;

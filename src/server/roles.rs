@@ -14,10 +14,14 @@ use datafusion::logical_expr::{LogicalPlan, Statement};
 
 use datafusion::datasource::listing::ListingTableUrl;
 
+use datafusion::optimizer::AnalyzerRule;
+
 use crate::catalog::CATALOG_DIR;
 use crate::catalog::audit::TABLE as AUDIT_TABLE;
 use crate::engine::{Planned, Policy};
 use crate::lake::LakeLocation;
+use crate::lake::PrivacyConfig;
+use crate::planning::privacy::ReaderRule;
 use crate::statements::MicrosegStatement;
 
 use super::users::Role;
@@ -59,15 +63,20 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
 /// applied to every statement the engine plans (`CREATE MODEL`'s training
 /// query included), and paths named as tables
 /// refused before they are opened when they lie outside the lake.
+///
+/// Its analyzer rule is issue 15's reader rule
+/// ([`crate::planning::privacy::ReaderRule`]): aggregates over at least
+/// `min_group_size` customers only.
 #[derive(Debug)]
 pub struct ReaderPolicy {
     lake: LakeLocation,
+    privacy: PrivacyConfig,
 }
 
 impl ReaderPolicy {
-    /// The reader rules over `lake`.
-    pub fn new(lake: LakeLocation) -> Self {
-        ReaderPolicy { lake }
+    /// The reader rules over `lake`, with the lake's `[privacy]` settings.
+    pub fn new(lake: LakeLocation, privacy: PrivacyConfig) -> Self {
+        ReaderPolicy { lake, privacy }
     }
 }
 
@@ -76,16 +85,24 @@ impl Policy for ReaderPolicy {
         authorize(Role::Reader, planned, &self.lake)
     }
 
+    /// No path at all, inside the lake or not: a file read by path has
+    /// no privacy settings, and the lake's tables are there by name.
     fn read_path(&self, url: &ListingTableUrl) -> Result<(), String> {
         if in_catalog(url, &self.lake) {
             Err(refused(&format!(
                 "a query reading {url}: microseg's own records (audit log, suppression list) are for analysts"
             )))
         } else if self.lake.contains(url) {
-            Ok(())
+            Err(refused(&format!(
+                "a query reading {url} by path (query the lake's tables by name)"
+            )))
         } else {
             Err(refused(&format!("a query reading {url}, outside the lake")))
         }
+    }
+
+    fn analyzer_rules(&self) -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+        vec![Arc::new(ReaderRule::new(&self.privacy))]
     }
 }
 

@@ -100,9 +100,10 @@ impl Session {
     pub fn new(user: Identity, base: &Engine, ttl: Duration) -> Session {
         let engine = match user.role {
             Role::Analyst => base.new_session(),
-            Role::Reader => {
-                base.restricted_session(Arc::new(ReaderPolicy::new(base.lake().location.clone())))
-            }
+            Role::Reader => base.restricted_session(Arc::new(ReaderPolicy::new(
+                base.lake().location.clone(),
+                base.privacy().clone(),
+            ))),
         };
         Session {
             user,

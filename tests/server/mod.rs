@@ -111,6 +111,26 @@ async fn single_i64(c: &mut Client, sql: &str) -> i64 {
         .value(0)
 }
 
+/// The error `sql` fails with, when planned or while its rows stream
+/// (the privacy rule judges the plan that runs).
+async fn query_err(c: &mut Client, sql: &str) -> String {
+    let info = match c.execute(sql.to_string(), None).await {
+        Ok(info) => info,
+        Err(e) => return e.to_string(),
+    };
+    for endpoint in info.endpoint {
+        let ticket: Ticket = endpoint.ticket.expect("endpoint has a ticket");
+        let result = match c.do_get(ticket).await {
+            Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            return e.to_string();
+        }
+    }
+    panic!("{sql}: expected an error")
+}
+
 fn message(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
