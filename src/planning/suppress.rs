@@ -219,8 +219,9 @@ impl AnalyzerRule for SuppressForgotten {
     }
 }
 
-/// Whether `expr` is this rule's filter (so a plan analyzed twice gets one).
-fn is_guard(expr: &Expr) -> bool {
+/// Whether `expr` is this rule's filter (so a plan analyzed twice gets one,
+/// and the reader rule does not count it as a user's filter).
+pub(crate) fn is_guard(expr: &Expr) -> bool {
     matches!(expr, Expr::Not(inner) if matches!(inner.as_ref(), Expr::ScalarFunction(f) if f.func.name() == FORGOTTEN))
 }
 
