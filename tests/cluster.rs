@@ -324,24 +324,29 @@ fn sql_output(args: &[&str]) -> std::process::Output {
         .expect("run microseg sql")
 }
 
-#[test]
-fn cluster_processes_answer_sql_cluster() {
-    let lake = small_lake_str();
-    let scheduler_port = free_port().to_string();
-    let scheduler_addr = format!("127.0.0.1:{scheduler_port}");
-    let mut scheduler = Process::start(&[
+/// A scheduler and two executor processes on loopback; the executors come
+/// with their Flight addresses.
+struct Processes {
+    scheduler_addr: String,
+    scheduler: Process,
+    executors: Vec<(Process, String)>,
+}
+
+fn start_processes(executor_timeout: &str, heartbeat: &str, extra: &[&str]) -> Processes {
+    let scheduler_addr = format!("127.0.0.1:{}", free_port());
+    let scheduler = Process::start(&[
         "cluster",
         "scheduler",
         "--bind",
         &scheduler_addr,
         "--executor-timeout",
-        "20",
+        executor_timeout,
     ]);
-    let mut executors: Vec<Process> = (0..2)
+    let executors = (0..2)
         .map(|_| {
             let bind = format!("127.0.0.1:{}", free_port());
             let grpc = free_port().to_string();
-            Process::start(&[
+            let mut args = vec![
                 "cluster",
                 "executor",
                 "--scheduler",
@@ -351,19 +356,27 @@ fn cluster_processes_answer_sql_cluster() {
                 "--grpc-port",
                 &grpc,
                 "--heartbeat",
-                "5",
+                heartbeat,
                 "--concurrent-tasks",
                 "2",
-                "--memory-limit",
-                "512MiB",
-            ])
+            ];
+            args.extend(extra);
+            (Process::start(&args), bind)
         })
         .collect();
+    Processes {
+        scheduler_addr,
+        scheduler,
+        executors,
+    }
+}
 
-    let sql = "SELECT channel, count(*) AS n, sum(amount) AS revenue FROM orders GROUP BY channel ORDER BY channel";
+/// The arguments of `microseg sql` running `sql` on `lake` (CSV out), and
+/// the local run's output, which must succeed.
+fn local_run<'a>(lake: &'a str, sql: &'a str) -> ([&'a str; 9], std::process::Output) {
     let common = [
         "--lake",
-        lake.as_str(),
+        lake,
         "--target-partitions",
         "4",
         "--format",
@@ -378,6 +391,19 @@ fn cluster_processes_answer_sql_cluster() {
         "{}",
         String::from_utf8_lossy(&local.stderr)
     );
+    (common, local)
+}
+
+#[test]
+fn cluster_processes_answer_sql_cluster() {
+    let lake = small_lake_str();
+    let Processes {
+        scheduler_addr,
+        mut scheduler,
+        mut executors,
+    } = start_processes("20", "5", &["--memory-limit", "512MiB"]);
+    let sql = "SELECT channel, count(*) AS n, sum(amount) AS revenue FROM orders GROUP BY channel ORDER BY channel";
+    let (common, local) = local_run(&lake, sql);
     let cluster_url = format!("df://{scheduler_addr}");
     let mut args = common.to_vec();
     args.extend(["--cluster", cluster_url.as_str()]);
@@ -407,7 +433,7 @@ fn cluster_processes_answer_sql_cluster() {
         String::from_utf8_lossy(&remote.stderr)
     );
 
-    for executor in &mut executors {
+    for (executor, _) in &mut executors {
         assert!(executor.terminate().success(), "executor exit on SIGTERM");
     }
     assert!(scheduler.terminate().success(), "scheduler exit on SIGTERM");
@@ -529,55 +555,14 @@ fn a_killed_executor_does_not_hang_a_query() {
     let lake = crate::fixtures::medium_lake()
         .to_string_lossy()
         .into_owned();
-    let scheduler_addr = format!("127.0.0.1:{}", free_port());
-    let _scheduler = Process::start(&[
-        "cluster",
-        "scheduler",
-        "--bind",
-        &scheduler_addr,
-        "--executor-timeout",
-        "5",
-    ]);
-    let mut executors: Vec<(Process, String)> = (0..2)
-        .map(|_| {
-            let bind = format!("127.0.0.1:{}", free_port());
-            let grpc = free_port().to_string();
-            let process = Process::start(&[
-                "cluster",
-                "executor",
-                "--scheduler",
-                &scheduler_addr,
-                "--bind",
-                &bind,
-                "--grpc-port",
-                &grpc,
-                "--heartbeat",
-                "1",
-                "--concurrent-tasks",
-                "2",
-            ]);
-            (process, bind)
-        })
-        .collect();
+    let Processes {
+        scheduler_addr,
+        scheduler: _scheduler,
+        mut executors,
+    } = start_processes("5", "1", &[]);
     // A self join through a hash repartition, then an aggregate: three stages.
     let sql = "SELECT a.channel, count(*) AS n, sum(b.amount) AS s FROM orders a JOIN orders b ON a.customer_id = b.customer_id GROUP BY a.channel ORDER BY a.channel";
-    let common = [
-        "--lake",
-        lake.as_str(),
-        "--target-partitions",
-        "4",
-        "--format",
-        "csv",
-        "-q",
-        "-c",
-        sql,
-    ];
-    let local = sql_output(&common);
-    assert!(
-        local.status.success(),
-        "{}",
-        String::from_utf8_lossy(&local.stderr)
-    );
+    let (common, local) = local_run(&lake, sql);
 
     let cluster_url = format!("df://{scheduler_addr}");
     let query = || {
