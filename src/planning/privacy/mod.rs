@@ -57,6 +57,7 @@
 //! Refusals name the rule and never a value from the data.
 
 mod provenance;
+mod scope;
 mod small_groups;
 
 use std::collections::HashSet;
