@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{col, lit};
-use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::At;
@@ -87,12 +86,7 @@ pub async fn unreadable_versions(location: &LakeLocation, folder: &str) -> Resul
             format!("listing {}: {e}", location.display_path(&root)),
         )
     };
-    let objects: Vec<ObjectMeta> = location
-        .store
-        .list(Some(&root))
-        .try_collect()
-        .await
-        .map_err(fail)?;
+    let objects = super::list_folder(location, folder, "listing").await?;
     let mut present = HashSet::new();
     let mut commits: Vec<(u64, ObjectMeta)> = Vec::new();
     for meta in objects {

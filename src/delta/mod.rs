@@ -244,3 +244,25 @@ pub async fn committed(
     registry.adopt(spec, Arc::new(snapshot));
     Ok(())
 }
+
+/// Every object under the table folder `folder`; a failure names what was
+/// being `doing` ("listing", "cleaning") and the folder.
+pub async fn list_folder(
+    location: &LakeLocation,
+    folder: &str,
+    doing: &str,
+) -> Result<Vec<object_store::ObjectMeta>> {
+    use futures::TryStreamExt;
+    let root = location.path_of(folder);
+    location
+        .store
+        .list(Some(&root))
+        .try_collect()
+        .await
+        .map_err(|e| {
+            Error::lake(
+                &location.original,
+                format!("{doing} {}: {e}", location.display_path(&root)),
+            )
+        })
+}

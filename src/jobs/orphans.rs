@@ -8,9 +8,8 @@
 
 use std::collections::HashSet;
 
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::lock::Lock;
 use crate::delta::{self, At};
@@ -42,12 +41,7 @@ pub async fn clean_orphans(location: &LakeLocation, folder: &str) -> Result<usiz
             format!("cleaning {}: {e}", location.display_path(&folder_path)),
         )
     };
-    let objects: Vec<ObjectMeta> = location
-        .store
-        .list(Some(&folder_path))
-        .try_collect()
-        .await
-        .map_err(fail)?;
+    let objects = crate::delta::list_folder(location, folder, "cleaning").await?;
     if objects.is_empty() {
         return Ok(0);
     }
