@@ -636,3 +636,80 @@ fn a_killed_executor_does_not_hang_a_query() {
         }
     }
 }
+
+/// The scheduler's state of `job`: `None` while it is queued or running.
+async fn job_outcome(scheduler: &str, job: &str) -> Option<Result<(), String>> {
+    use ballista_core::serde::protobuf::GetJobStatusParams;
+    use ballista_core::serde::protobuf::job_status::Status;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let mut client = SchedulerGrpcClient::connect(format!("http://{scheduler}"))
+        .await
+        .unwrap();
+    let status = client
+        .get_job_status(GetJobStatusParams {
+            job_id: job.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .and_then(|s| s.status);
+    match status {
+        Some(Status::Failed(failed)) => Some(Err(failed.error)),
+        Some(Status::Successful(_)) => Some(Ok(())),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_query_cancels_its_cluster_job() {
+    use futures::StreamExt;
+    let lake = crate::fixtures::medium_lake()
+        .to_string_lossy()
+        .into_owned();
+    let (scheduler, _executors) = start_cluster().await;
+    let address = format!("df://{}", scheduler.addr());
+    let engine = microseg::cluster::connect(open_partitioned(&lake).await, &address)
+        .await
+        .unwrap();
+    // About a third of all order pairs: minutes of work for the executors.
+    let long = "SELECT count(*), sum(a.amount * b.amount) FROM orders a JOIN orders b ON a.customer_id % 3 = b.customer_id % 3";
+    let df = engine.sql(long).await.unwrap();
+    let task = std::sync::Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await.unwrap();
+    let mut stream = datafusion::physical_plan::execute_stream(plan.clone(), task).unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(early.is_err(), "the long query ended within 3 s: {early:?}");
+    let job = microseg::cluster::job_id(plan.as_ref()).expect("the scheduler accepted the job");
+    drop(stream);
+
+    // Without the cancel the job runs on (or even succeeds): both fail here.
+    let scheduler_addr = scheduler.addr().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let outcome = loop {
+        if let Some(outcome) = job_outcome(&scheduler_addr, &job).await {
+            break outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job} still runs 30 s after its reader went away"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let error = outcome.expect_err("an abandoned job must not run to success");
+    assert!(error.to_lowercase().contains("cancel"), "{error}");
+
+    // Its tasks were aborted: all four task slots serve the next query at once
+    // (had they been kept, it would queue behind minutes of join work).
+    let started = Instant::now();
+    let next = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(&engine, "SELECT count(*) FROM customers"),
+    )
+    .await;
+    assert!(
+        next.is_ok(),
+        "the next query waited {:?} for the cancelled job's task slots",
+        started.elapsed()
+    );
+}

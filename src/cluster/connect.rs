@@ -113,13 +113,18 @@ pub async fn connect(engine: Engine, address: &str) -> Result<Engine> {
             .upgrade_for_ballista()
             .with_ballista_grpc_client_max_message_size(super::MAX_MESSAGE_BYTES)
             .with_ballista_logical_extension_codec(logical)
-            .with_ballista_physical_extension_codec(physical);
+            .with_ballista_physical_extension_codec(physical)
+            // Pulling learns the job id on submission (pushed statuses
+            // name it only when a stage completes), so a query abandoned
+            // at any time can be cancelled on the cluster.
+            .set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true);
         let state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build();
-        let state = state.upgrade_for_ballista(url)?;
+        let state = state.upgrade_for_ballista(url.clone())?;
         let planner = Arc::new(PinDeltaTables {
             inner: Arc::clone(state.query_planner()),
+            scheduler_url: url,
         });
         // Field accesses pulled out as `__datafusion_extracted_N` columns
         // come back from protobuf with other names than the plan gives

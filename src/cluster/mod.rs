@@ -6,12 +6,14 @@
 //! segment sets expanded, models bound by the analyzer); only execution
 //! moves. Plans travel through [`codec`], which carries bound models.
 
+mod cancel;
 pub mod codec;
 mod connect;
 mod executor;
 mod pin;
 mod scheduler;
 
+pub use cancel::job_id;
 pub use connect::{ClusterAddress, connect};
 pub use executor::{ExecutorOptions, RunningExecutor, start_executor};
 pub use scheduler::{RunningScheduler, SchedulerOptions, start_scheduler};

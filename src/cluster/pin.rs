@@ -44,6 +44,8 @@ async fn pin(
 #[derive(Debug)]
 pub(super) struct PinDeltaTables {
     pub(super) inner: Arc<dyn QueryPlanner + Send + Sync>,
+    /// Where a job abandoned by its reader is cancelled.
+    pub(super) scheduler_url: String,
 }
 
 #[async_trait]
@@ -94,7 +96,8 @@ impl QueryPlanner for PinDeltaTables {
                 _ => Ok(Transformed::no(node)),
             })?
             .data;
-        self.inner.create_physical_plan(&plan, session).await
+        let physical = self.inner.create_physical_plan(&plan, session).await?;
+        Ok(super::cancel::cancel_on_drop(physical, &self.scheduler_url))
     }
 }
 
