@@ -259,10 +259,12 @@ async fn a_memory_lake_is_refused() {
 struct Process(Child);
 
 impl Process {
-    /// Starts `microseg args…` and waits for its "ready" line on stderr.
-    fn start(args: &[&str]) -> Process {
+    /// Starts `microseg args…` with `env` added to its environment and
+    /// waits for its "ready" line on stderr.
+    fn start(args: &[&str], env: &[(&str, String)]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_microseg"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -333,15 +335,29 @@ struct Processes {
 }
 
 fn start_processes(executor_timeout: &str, heartbeat: &str, extra: &[&str]) -> Processes {
+    start_processes_with_env(executor_timeout, heartbeat, extra, &[])
+}
+
+/// [`start_processes`] with `env` (object store credentials) in every
+/// cluster process's environment.
+fn start_processes_with_env(
+    executor_timeout: &str,
+    heartbeat: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Processes {
     let scheduler_addr = format!("127.0.0.1:{}", free_port());
-    let scheduler = Process::start(&[
-        "cluster",
-        "scheduler",
-        "--bind",
-        &scheduler_addr,
-        "--executor-timeout",
-        executor_timeout,
-    ]);
+    let scheduler = Process::start(
+        &[
+            "cluster",
+            "scheduler",
+            "--bind",
+            &scheduler_addr,
+            "--executor-timeout",
+            executor_timeout,
+        ],
+        env,
+    );
     let executors = (0..2)
         .map(|_| {
             let bind = format!("127.0.0.1:{}", free_port());
@@ -361,7 +377,7 @@ fn start_processes(executor_timeout: &str, heartbeat: &str, extra: &[&str]) -> P
                 "2",
             ];
             args.extend(extra);
-            (Process::start(&args), bind)
+            (Process::start(&args, env), bind)
         })
         .collect();
     Processes {
@@ -711,5 +727,46 @@ async fn an_abandoned_query_cancels_its_cluster_job() {
         next.is_ok(),
         "the next query waited {:?} for the cancelled job's task slots",
         started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_lake_is_read_by_executors_with_their_own_credentials() {
+    let moto = crate::support::moto::Moto::start();
+    moto.create_bucket("acme");
+    let local_lake = small_lake_str();
+    let files: Vec<(String, Vec<u8>)> = crate::jobs::all_files(crate::fixtures::small_lake())
+        .into_iter()
+        .map(|(p, b)| (format!("lake/{p}"), b))
+        .collect();
+    crate::lake::upload(&moto, "acme", files).await;
+    let env = moto.env();
+    let Processes {
+        scheduler_addr,
+        scheduler: _scheduler,
+        executors: _executors,
+    } = start_processes_with_env("30", "5", &[], &env);
+    // A partitioned table joined to another (a shuffle), and a table function.
+    let sql = "SELECT c.acquisition_channel, count(*) AS n, sum(o.amount) AS s, (SELECT count(*) FROM rfm('orders', 'customer_id', 'order_ts', 'amount')) AS r FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1";
+    let (common, local) = local_run(&local_lake, sql);
+    let mut args = common.to_vec();
+    args[1] = "s3://acme/lake";
+    let cluster_url = format!("df://{scheduler_addr}");
+    args.extend(["--cluster", &cluster_url]);
+    let remote = Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .arg("sql")
+        .args(&args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("MICROSEG_CLUSTER")
+        .output()
+        .unwrap();
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&remote.stdout),
+        String::from_utf8_lossy(&local.stdout)
     );
 }

@@ -783,7 +783,7 @@ fn vacuum_deletes_files_no_commit_names_and_keeps_the_data() {
 }
 
 /// Every file under `root`, as (path relative to root with `/`, bytes).
-fn all_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn all_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     files_under(root)
         .into_iter()
         .map(|path| {
@@ -807,13 +807,7 @@ async fn materialize_on_s3_commits_and_locks_through_the_object_store() {
         .map(|(p, b)| (format!("lake/{p}"), b))
         .collect();
     crate::lake::upload(&moto, "acme", files).await;
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-    ];
+    let env = moto.env();
     let jobs = tempfile::tempdir().unwrap();
     let job = simple_job(
         jobs.path(),

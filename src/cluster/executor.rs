@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ballista_core::RuntimeProducer;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use tokio::task::JoinHandle;
 
@@ -123,6 +125,7 @@ pub async fn start_executor(options: &ExecutorOptions) -> Result<RunningExecutor
         grpc_max_decoding_message_size: super::MAX_MESSAGE_BYTES as u32,
         grpc_max_encoding_message_size: super::MAX_MESSAGE_BYTES as u32,
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&functions))),
+        override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
         override_logical_codec: Some(logical),
         override_physical_codec: Some(physical),
         ..Default::default()
@@ -181,6 +184,20 @@ pub async fn start_executor(options: &ExecutorOptions) -> Result<RunningExecutor
     Ok(RunningExecutor {
         flight: options.bind,
         task,
+    })
+}
+
+/// Task runtimes whose object stores come from this process's environment
+/// (a plan names `s3://…` files; the client's credentials stay with the
+/// client). Ballista puts each task's memory pool on top.
+fn runtime_producer(work_dir: Option<std::path::PathBuf>) -> RuntimeProducer {
+    Arc::new(move |_| {
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_object_store_registry(crate::lake::env_stores());
+        if let Some(dir) = &work_dir {
+            runtime = runtime.with_temp_file_path(dir);
+        }
+        runtime.build_arc()
     })
 }
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use ballista_core::extension::SessionConfigExt;
 use datafusion::common::Result as DFResult;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 
@@ -32,12 +33,17 @@ use codec::{Functions, LogicalCodec, PhysicalCodec};
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// A session with DataFusion's and microseg's functions and Ballista's
-/// optimizer rules, no tables: what the scheduler plans with and what the
-/// executors resolve function names against.
+/// optimizer rules, no tables, and object stores built from the process's
+/// environment: what the scheduler plans with and what the executors
+/// resolve function names against.
 pub fn session_state(config: SessionConfig) -> DFResult<SessionState> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(crate::lake::env_stores())
+        .build_arc()?;
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
         .build();
     microseg_udfs::register_all(&mut state)?;

@@ -16,6 +16,7 @@
 mod config;
 mod discover;
 mod location;
+mod stores;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub use config::{
     PrivacyConfig, PrivacyRoles, ReaderPrivacy, SmallGroups, TableConfig, parse_memory_limit,
 };
 pub use location::{LakeLocation, memory_store};
+pub use stores::{EnvStores, env_stores};
 
 use crate::error::Result;
 

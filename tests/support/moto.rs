@@ -97,6 +97,18 @@ impl Moto {
         ]
     }
 
+    /// The same settings as the environment a process reads them from
+    /// (`AWS_*`), for child processes.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
     /// One HTTP/1.1 request without a body; returns the status code.
     fn request(&self, method: &str, path: &str) -> std::io::Result<u16> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
