@@ -28,6 +28,8 @@ pub(super) const DIR: &str = "models";
 
 /// `model_type` of the boosted-tree classifier.
 pub const BOOSTED: &str = "boosted_tree_classifier";
+/// `model_type` of the uplift models.
+pub const UPLIFT: &str = "uplift";
 
 /// Everything about one trained model version but its centroids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +166,22 @@ impl StoredModel {
                     offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
                 })
             }
+            // `Catalog::model` checked the parts add up; a model made in
+            // memory that does not scores 0 everywhere.
+            UPLIFT => Fitted::Uplift(super::uplifts::unpack(self).unwrap_or_else(|| {
+                microseg_udfs::model::UpliftModel {
+                    label: self.label(),
+                    features: self.meta.features.clone(),
+                    label_column: String::new(),
+                    classes: [String::new(), String::new()],
+                    treatment_column: String::new(),
+                    arms: [String::new(), String::new()],
+                    control: zero(),
+                    treated: zero(),
+                    offset: 0.0,
+                    effects: None,
+                }
+            })),
             "recommender" => match &self.recommender {
                 Some(model) => Fitted::Recommender(RecommenderModel {
                     label: self.label(),
@@ -192,6 +210,14 @@ impl StoredModel {
                 sizes: self.sizes.clone(),
             }),
         }
+    }
+}
+
+/// A part that adds nothing.
+fn zero() -> microseg_udfs::model::uplift::Part {
+    microseg_udfs::model::uplift::Part::Linear {
+        intercept: 0.0,
+        coefficients: Vec::new(),
     }
 }
 
@@ -359,7 +385,10 @@ impl Catalog {
                 }
             }
         }
-        let trees = if meta.model_type == BOOSTED {
+        let has_trees = meta.model_type == BOOSTED
+            || (meta.model_type == UPLIFT
+                && meta.options.get("base_model").map(String::as_str) == Some(BOOSTED));
+        let trees = if has_trees {
             let file = format!("{dir}/trees.parquet");
             let Some(bytes) = self.get(&file).await? else {
                 return Err(self.error(&file, "missing: the model's trees are gone"));
@@ -373,13 +402,20 @@ impl Catalog {
         } else {
             None
         };
-        Ok(Some(StoredModel {
+        let stored = StoredModel {
             meta,
             centroids,
             sizes,
             trees,
             recommender,
-        }))
+        };
+        if stored.meta.model_type == UPLIFT && super::uplifts::unpack(&stored).is_none() {
+            return Err(self.error(
+                &format!("{dir}/model.json"),
+                "the uplift model's parts do not match its parameters",
+            ));
+        }
+        Ok(Some(stored))
     }
 
     /// Stores a new version (parameters first, then the JSON that commits it).
