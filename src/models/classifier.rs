@@ -402,7 +402,9 @@ fn arms(
             if text.is_null(i) {
                 return Err(usage(
                     name,
-                    format!("treatment_col {column} is NULL in a training row: filter those rows out"),
+                    format!(
+                        "treatment_col {column} is NULL in a training row: filter those rows out"
+                    ),
                 ));
             }
             let v = text.value(i);

@@ -485,7 +485,13 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
         rows.push(("positive_class".into(), label.classes[1].clone()));
         rows.push(("negative_class".into(), label.classes[0].clone()));
         if m.model_type == crate::catalog::models::UPLIFT {
-            for key in ["learner", "base_model", "treatment_col", "treatment_value", "control_value"] {
+            for key in [
+                "learner",
+                "base_model",
+                "treatment_col",
+                "treatment_value",
+                "control_value",
+            ] {
                 if let Some(v) = m.options.get(key) {
                     rows.push((key.into(), v.clone()));
                 }

@@ -126,7 +126,14 @@ pub async fn train(
         column: &settings.treatment_col,
         value: &settings.treatment_value,
     };
-    let mut data = prepare(name, &settings.base, training, trees.is_some(), Some(treatment)).await?;
+    let mut data = prepare(
+        name,
+        &settings.base,
+        training,
+        trees.is_some(),
+        Some(treatment),
+    )
+    .await?;
     // The whole-data rows are not needed: each arm gets its own.
     data.train = Rows::default();
     data.evaluation = Rows::default();
@@ -142,7 +149,10 @@ pub async fn train(
             data.treated[i] == treated && data.eval[i] == eval
         })
     };
-    let arms = [(arm(false, false), arm(false, true)), (arm(true, false), arm(true, true))];
+    let arms = [
+        (arm(false, false), arm(false, true)),
+        (arm(true, false), arm(true, true)),
+    ];
     for (i, (rows, _)) in arms.iter().enumerate() {
         let positives = rows.y.iter().filter(|y| **y).count();
         if positives == 0 || positives == rows.y.len() {
@@ -179,12 +189,30 @@ pub async fn train(
                 .zip(&rows.y)
                 .map(|(row, &y)| {
                     let y = f64::from(u8::from(y));
-                    if treated_arm { y - p(other, row) } else { p(other, row) - y }
+                    if treated_arm {
+                        y - p(other, row)
+                    } else {
+                        p(other, row) - y
+                    }
                 })
                 .collect()
         };
-        let effect_control = regress(&base, &c_train, &effects(&c_train, &treated, false), &c_eval, &effects(&c_eval, &treated, false), d)?;
-        let effect_treated = regress(&base, &t_train, &effects(&t_train, &control, true), &t_eval, &effects(&t_eval, &control, true), d)?;
+        let effect_control = regress(
+            &base,
+            &c_train,
+            &effects(&c_train, &treated, false),
+            &c_eval,
+            &effects(&c_eval, &treated, false),
+            d,
+        )?;
+        let effect_treated = regress(
+            &base,
+            &t_train,
+            &effects(&t_train, &control, true),
+            &t_eval,
+            &effects(&t_eval, &control, true),
+            d,
+        )?;
         Ok(vec![control, treated, effect_control, effect_treated])
     })
     .await
@@ -264,7 +292,13 @@ fn classify(
 ) -> std::result::Result<Part, String> {
     match &base.trees {
         None => {
-            let fit = logistic::fit(&train.x, &train.y, &train.s, d, &super::logistic::fit_options(base))?;
+            let fit = logistic::fit(
+                &train.x,
+                &train.y,
+                &train.s,
+                d,
+                &super::logistic::fit_options(base),
+            )?;
             Ok(Part::Linear {
                 intercept: fit.intercept,
                 coefficients: fit.coefficients,
@@ -272,7 +306,14 @@ fn classify(
         }
         Some(trees) => {
             let eval = (!eval.y.is_empty()).then_some((eval.x.as_slice(), eval.y.as_slice()));
-            let fit = gbdt::fit(&train.x, &train.y, &train.s, d, eval, &super::boosted::fit_options(base, trees))?;
+            let fit = gbdt::fit(
+                &train.x,
+                &train.y,
+                &train.s,
+                d,
+                eval,
+                &super::boosted::fit_options(base, trees),
+            )?;
             Ok(Part::Trees(fit.ensemble))
         }
     }
@@ -298,7 +339,14 @@ fn regress(
         }
         Some(trees) => {
             let eval = (!eval_targets.is_empty()).then_some((eval.x.as_slice(), eval_targets));
-            let fit = gbdt::fit_regression(&train.x, targets, &ones, d, eval, &super::boosted::fit_options(base, trees))?;
+            let fit = gbdt::fit_regression(
+                &train.x,
+                targets,
+                &ones,
+                d,
+                eval,
+                &super::boosted::fit_options(base, trees),
+            )?;
             Ok(Part::Trees(fit.ensemble))
         }
     }
@@ -308,13 +356,18 @@ fn regress(
 fn metrics(name: &str, data: &Prepared, model: &UpliftModel) -> Result<BTreeMap<String, f64>> {
     let mut metrics = BTreeMap::new();
     for (prefix, is_eval) in [("train", false), ("eval", true)] {
-        let rows: Vec<usize> = (0..data.labels.len()).filter(|&i| data.eval[i] == is_eval).collect();
+        let rows: Vec<usize> = (0..data.labels.len())
+            .filter(|&i| data.eval[i] == is_eval)
+            .collect();
         metrics.insert(format!("{prefix}_rows"), rows.len() as f64);
         let treated = rows.iter().filter(|&&i| data.treated[i]).count();
         if treated == 0 || treated == rows.len() {
             continue;
         }
-        let scores: Vec<f64> = rows.iter().map(|&i| model.uplift_row(data.row(i))).collect();
+        let scores: Vec<f64> = rows
+            .iter()
+            .map(|&i| model.uplift_row(data.row(i)))
+            .collect();
         let y: Vec<bool> = rows.iter().map(|&i| data.labels[i]).collect();
         let t: Vec<bool> = rows.iter().map(|&i| data.treated[i]).collect();
         let r = report(&scores, &y, &t).map_err(|e| usage(name, e))?;

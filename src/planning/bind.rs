@@ -28,8 +28,7 @@ use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
 use microseg_udfs::model::{
     ClassifierScores, ClusterAssign, ExplainPredict, ModelFunction, ModelMean, ModelQuality,
-    PredictUplift, UpliftReport,
-    Predict,
+    Predict, PredictUplift, UpliftReport,
 };
 use microseg_udfs::segment::SegmentOf;
 

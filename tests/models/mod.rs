@@ -9,6 +9,7 @@ mod kmeans;
 mod recommender;
 mod registry;
 mod relations;
+mod uplift;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -51,7 +51,14 @@ impl Part {
             Part::Linear {
                 intercept,
                 coefficients,
-            } => intercept + row.iter().zip(coefficients).map(|(x, w)| x * w).sum::<f64>(),
+            } => {
+                intercept
+                    + row
+                        .iter()
+                        .zip(coefficients)
+                        .map(|(x, w)| x * w)
+                        .sum::<f64>()
+            }
             Part::Trees(ensemble) => ensemble.margin(row),
         }
     }

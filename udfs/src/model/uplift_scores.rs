@@ -12,7 +12,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
 use datafusion::common::utils::SingleRowListArrayBuilder;
-use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_datafusion_err, plan_err};
+use datafusion::common::{
+    Result, ScalarValue, exec_err, internal_err, plan_datafusion_err, plan_err,
+};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use datafusion_macros::user_doc;
@@ -248,8 +250,13 @@ impl Accumulator for ReportAccumulator {
             if scores.is_null(i) {
                 continue;
             }
-            self.scores
-                .extend(scores.value(i).as_primitive::<Float64Type>().values().iter());
+            self.scores.extend(
+                scores
+                    .value(i)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .iter(),
+            );
             self.labels
                 .extend(labels.value(i).as_boolean().values().iter());
             self.treated
@@ -273,16 +280,23 @@ impl Accumulator for ReportAccumulator {
             Ok(r) => r,
             Err(e) => return exec_err!("{NAME}: model {label}: {e}"),
         };
-        let rankings: [(&str, &UpliftScores); 3] =
-            [("model", &r.model), ("random", &r.random), ("perfect", &r.perfect)];
+        let rankings: [(&str, &UpliftScores); 3] = [
+            ("model", &r.model),
+            ("random", &r.random),
+            ("perfect", &r.perfect),
+        ];
         let f = |g: &dyn Fn(&UpliftScores) -> f64| -> ArrayRef {
             Arc::new(Float64Array::from_iter(
-                rankings.iter().map(|(_, s)| Some(g(s)).filter(|v| v.is_finite())),
+                rankings
+                    .iter()
+                    .map(|(_, s)| Some(g(s)).filter(|v| v.is_finite())),
             ))
         };
         let count = |v: usize| -> ArrayRef { Arc::new(Int64Array::from(vec![v as i64; 3])) };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(rankings.iter().map(|(n, _)| *n))),
+            Arc::new(StringArray::from_iter_values(
+                rankings.iter().map(|(n, _)| *n),
+            )),
             count(r.rows),
             count(r.treated),
             count(r.rows - r.treated),
