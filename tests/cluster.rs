@@ -147,7 +147,10 @@ async fn queries_give_the_local_answers_on_a_cluster() {
     // Uplift models: linear parts (the X-learner's four) and trees.
     for (model, options) in [
         ("uplift_lin", "learner 'x', base_model 'logistic_reg'"),
-        ("uplift_trees", "base_model 'boosted_tree_classifier', max_iterations 10"),
+        (
+            "uplift_trees",
+            "base_model 'boosted_tree_classifier', max_iterations 10",
+        ),
     ] {
         run(
             &local,

@@ -212,7 +212,7 @@ fn a_regression_stump_holds_the_side_means() {
         .map(|&v| if v < 30.0 { -1.0 } else { 2.0 })
         .collect();
     let fit = fit_regression(&x, &t, &[1.0; 100], 1, None, &one_tree(0.0)).unwrap();
-    let mean = (30.0 * -1.0 + 70.0 * 2.0) / 100.0;
+    let mean = (-30.0 + 70.0 * 2.0) / 100.0;
     assert!((fit.ensemble.base - mean).abs() < 1e-12);
     assert!((fit.ensemble.margin(&[10.0]) + 1.0).abs() < 1e-12);
     assert!((fit.ensemble.margin(&[80.0]) - 2.0).abs() < 1e-12);
