@@ -8,6 +8,7 @@
 //! Every index is canonical (keys sorted), so nothing depends on the order
 //! the training rows arrived in.
 
+pub mod als;
 mod assoc;
 pub mod rank;
 mod score;
