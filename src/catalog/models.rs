@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
 use microseg_udfs::model::gbdt::Ensemble;
-use microseg_udfs::model::recommend::{Interactions, Method, Recommender, Settings};
+use microseg_udfs::model::recommend::{AlsSettings, Interactions, Method, Recommender, Settings};
 use microseg_udfs::model::{
     BoostedModel, Feature, Fitted, KMeansModel, LogisticModel, RecommenderModel,
 };
@@ -231,7 +231,16 @@ pub fn recommender_settings(
         "cooccurrence" => Method::Cooccurrence,
         "segment_popular" => Method::SegmentPopular,
         "blend" => Method::Blend,
+        "als" => Method::Als,
         other => return Err(format!("unknown method {other:?}")),
+    };
+    // ALS options: absent from models made before the method existed.
+    let defaults = AlsSettings::default();
+    let number = |k: &str, default: f64| -> std::result::Result<f64, String> {
+        match options.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{k} {v:?} is not a number")),
+        }
     };
     Ok(Settings {
         method,
@@ -239,6 +248,18 @@ pub fn recommender_settings(
         min_support: get("min_support")
             .parse()
             .map_err(|_| format!("min_support {:?} is not a whole number", get("min_support")))?,
+        als: AlsSettings {
+            factors: number("factors", defaults.factors as f64)? as usize,
+            regularization: number("regularization", defaults.regularization)?,
+            alpha: number("alpha", defaults.alpha)?,
+            iterations: number("iterations", defaults.iterations as f64)? as usize,
+            seed: match options.get("seed") {
+                None => defaults.seed,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| format!("seed {v:?} is not a whole number"))?,
+            },
+        },
     })
 }
 
