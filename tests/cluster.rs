@@ -144,6 +144,22 @@ async fn queries_give_the_local_answers_on_a_cluster() {
         )
         .await;
     }
+    // Uplift models: linear parts (the X-learner's four) and trees.
+    for (model, options) in [
+        ("uplift_lin", "learner 'x', base_model 'logistic_reg'"),
+        (
+            "uplift_trees",
+            "base_model 'boosted_tree_classifier', max_iterations 10",
+        ),
+    ] {
+        run(
+            &local,
+            &format!(
+                "CREATE MODEL {model} OPTIONS (model_type 'uplift', {options}, treatment_col 'variant', treatment_value 'treatment', input_label_cols ['converted']) AS SELECT p.total, s.variant, s.converted FROM campaign_sends s JOIN {PER_CUSTOMER} p USING (customer_id)"
+            ),
+        )
+        .await;
+    }
 
     let (scheduler, _executors) = start_cluster().await;
     let address = format!("df://{}", scheduler.addr());
@@ -166,6 +182,9 @@ async fn queries_give_the_local_answers_on_a_cluster() {
         format!("SELECT cluster_assign('m', total, n) AS c, model_mean('m', total, n) AS centre FROM {PER_CUSTOMER} GROUP BY c"),
         // Classifier functions, both kinds, and an explanation (TreeSHAP).
         format!("SELECT customer_id, predict_proba('logistic_reg', total) AS p, predict_label('boosted_tree_classifier', total) AS l, predict_proba('boosted_tree_classifier', total) AS q, explain_predict('boosted_tree_classifier', 1, total) AS e FROM {PER_CUSTOMER}"),
+        // Uplift: the scalar function and the evaluation aggregate.
+        format!("SELECT customer_id, predict_uplift('uplift_lin', total) AS x, predict_uplift('uplift_trees', total) AS t FROM {PER_CUSTOMER}"),
+        format!("SELECT model_uplift_report('uplift_trees', s.converted, s.variant, p.total) AS r FROM campaign_sends s JOIN {PER_CUSTOMER} p USING (customer_id)"),
         // Window functions over a partition per customer.
         "SELECT customer_id, order_id, row_number() OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS k, sum(amount) OVER (PARTITION BY customer_id ORDER BY order_ts, order_id) AS running FROM orders".to_string(),
     ];

@@ -11,6 +11,7 @@ pub mod segment_sets;
 mod snapshot;
 pub mod suppressed;
 mod trees;
+pub mod uplifts;
 
 use futures::TryStreamExt;
 use object_store::path::Path;

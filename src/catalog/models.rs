@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
 use microseg_udfs::model::gbdt::Ensemble;
-use microseg_udfs::model::recommend::{Interactions, Method, Recommender, Settings};
+use microseg_udfs::model::recommend::{AlsSettings, Interactions, Method, Recommender, Settings};
 use microseg_udfs::model::{
     BoostedModel, Feature, Fitted, KMeansModel, LogisticModel, RecommenderModel,
 };
@@ -28,6 +28,8 @@ pub(super) const DIR: &str = "models";
 
 /// `model_type` of the boosted-tree classifier.
 pub const BOOSTED: &str = "boosted_tree_classifier";
+/// `model_type` of the uplift models.
+pub const UPLIFT: &str = "uplift";
 
 /// Everything about one trained model version but its centroids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +166,22 @@ impl StoredModel {
                     offset: self.meta.parameters.get("offset").copied().unwrap_or(0.0),
                 })
             }
+            // `Catalog::model` checked the parts add up; a model made in
+            // memory that does not scores 0 everywhere.
+            UPLIFT => Fitted::Uplift(super::uplifts::unpack(self).unwrap_or_else(|| {
+                microseg_udfs::model::UpliftModel {
+                    label: self.label(),
+                    features: self.meta.features.clone(),
+                    label_column: String::new(),
+                    classes: [String::new(), String::new()],
+                    treatment_column: String::new(),
+                    arms: [String::new(), String::new()],
+                    control: zero(),
+                    treated: zero(),
+                    offset: 0.0,
+                    effects: None,
+                }
+            })),
             "recommender" => match &self.recommender {
                 Some(model) => Fitted::Recommender(RecommenderModel {
                     label: self.label(),
@@ -195,6 +213,14 @@ impl StoredModel {
     }
 }
 
+/// A part that adds nothing.
+fn zero() -> microseg_udfs::model::uplift::Part {
+    microseg_udfs::model::uplift::Part::Linear {
+        intercept: 0.0,
+        coefficients: Vec::new(),
+    }
+}
+
 /// A recommender's scoring settings from its resolved options.
 pub fn recommender_settings(
     options: &BTreeMap<String, String>,
@@ -205,7 +231,16 @@ pub fn recommender_settings(
         "cooccurrence" => Method::Cooccurrence,
         "segment_popular" => Method::SegmentPopular,
         "blend" => Method::Blend,
+        "als" => Method::Als,
         other => return Err(format!("unknown method {other:?}")),
+    };
+    // ALS options: absent from models made before the method existed.
+    let defaults = AlsSettings::default();
+    let number = |k: &str, default: f64| -> std::result::Result<f64, String> {
+        match options.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{k} {v:?} is not a number")),
+        }
     };
     Ok(Settings {
         method,
@@ -213,6 +248,18 @@ pub fn recommender_settings(
         min_support: get("min_support")
             .parse()
             .map_err(|_| format!("min_support {:?} is not a whole number", get("min_support")))?,
+        als: AlsSettings {
+            factors: number("factors", defaults.factors as f64)? as usize,
+            regularization: number("regularization", defaults.regularization)?,
+            alpha: number("alpha", defaults.alpha)?,
+            iterations: number("iterations", defaults.iterations as f64)? as usize,
+            seed: match options.get("seed") {
+                None => defaults.seed,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| format!("seed {v:?} is not a whole number"))?,
+            },
+        },
     })
 }
 
@@ -359,7 +406,10 @@ impl Catalog {
                 }
             }
         }
-        let trees = if meta.model_type == BOOSTED {
+        let has_trees = meta.model_type == BOOSTED
+            || (meta.model_type == UPLIFT
+                && meta.options.get("base_model").map(String::as_str) == Some(BOOSTED));
+        let trees = if has_trees {
             let file = format!("{dir}/trees.parquet");
             let Some(bytes) = self.get(&file).await? else {
                 return Err(self.error(&file, "missing: the model's trees are gone"));
@@ -373,13 +423,20 @@ impl Catalog {
         } else {
             None
         };
-        Ok(Some(StoredModel {
+        let stored = StoredModel {
             meta,
             centroids,
             sizes,
             trees,
             recommender,
-        }))
+        };
+        if stored.meta.model_type == UPLIFT && super::uplifts::unpack(&stored).is_none() {
+            return Err(self.error(
+                &format!("{dir}/model.json"),
+                "the uplift model's parts do not match its parameters",
+            ));
+        }
+        Ok(Some(stored))
     }
 
     /// Stores a new version (parameters first, then the JSON that commits it).

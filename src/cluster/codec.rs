@@ -33,7 +33,7 @@ use super::MAX_MESSAGE_BYTES;
 use crate::delta::{DeltaFiles, DeltaFilesTable};
 use microseg_udfs::model::{
     Bound, ClassifierScores, ClusterAssign, ExplainPredict, Fitted, ModelFunction, ModelMean,
-    ModelQuality, Predict,
+    ModelQuality, Predict, PredictUplift, UpliftReport,
 };
 use serde::{Deserialize, Serialize};
 
@@ -307,6 +307,8 @@ impl Functions {
             f.models()
         } else if let Some(f) = inner.downcast_ref::<ExplainPredict>() {
             f.models()
+        } else if let Some(f) = inner.downcast_ref::<PredictUplift>() {
+            f.models()
         } else {
             return Ok(());
         };
@@ -334,6 +336,8 @@ impl Functions {
             Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
         } else if let Some(f) = inner.downcast_ref::<ExplainPredict>() {
             Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<PredictUplift>() {
+            Ok(Arc::new(ScalarUDF::new_from_impl(f.bind(models)?)))
         } else {
             plan_err!("{name}: a model was sent with a function that takes none")
         }
@@ -346,6 +350,8 @@ impl Functions {
         } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
             f.models()
         } else if let Some(f) = inner.downcast_ref::<ClassifierScores>() {
+            f.models()
+        } else if let Some(f) = inner.downcast_ref::<UpliftReport>() {
             f.models()
         } else {
             return Ok(());
@@ -368,6 +374,8 @@ impl Functions {
         } else if let Some(f) = inner.downcast_ref::<ModelQuality>() {
             Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
         } else if let Some(f) = inner.downcast_ref::<ClassifierScores>() {
+            Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
+        } else if let Some(f) = inner.downcast_ref::<UpliftReport>() {
             Ok(Arc::new(AggregateUDF::new_from_impl(f.bind(models)?)))
         } else {
             plan_err!("{name}: a model was sent with a function that takes none")

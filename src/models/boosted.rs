@@ -16,7 +16,7 @@ use microseg_udfs::model::gbdt::{self, GbdtOptions, shap};
 use microseg_udfs::model::logistic::sigmoid;
 
 use super::classifier::{Rows, prepare};
-use super::classifier_options::{ClassifierSettings, EARLY_STOP_ROUNDS};
+use super::classifier_options::{ClassifierSettings, EARLY_STOP_ROUNDS, TreeSettings};
 use super::usage;
 use crate::catalog::StoredModel;
 use crate::error::Result;
@@ -25,6 +25,31 @@ use crate::statements::OptionValue;
 /// Bytes a row × dimension costs while fitting: its bin (1), beside the
 /// prepared f64 copies counted when the rows were read.
 const BIN_BYTES: usize = 1;
+
+/// What the kernel is asked, from the options.
+pub(super) fn fit_options(settings: &ClassifierSettings, trees: &TreeSettings) -> GbdtOptions {
+    GbdtOptions {
+        max_iterations: settings.max_iterations as usize,
+        learning_rate: trees.learning_rate,
+        num_leaves: trees.num_leaves,
+        max_depth: trees.max_depth,
+        min_child_weight: trees.min_child_weight,
+        min_rows_in_leaf: trees.min_rows_in_leaf,
+        l2: settings.l2,
+        subsample: trees.subsample,
+        early_stop_rounds: trees.early_stop.then_some(EARLY_STOP_ROUNDS),
+        max_bins: 255,
+        seed: settings.seed,
+        threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+    }
+}
+
+/// Bytes the trees' fit holds for `n` rows of `d` dimensions: bins,
+/// gradients (16 bytes), margins (8), row indices (4) and the histograms
+/// of up to num_leaves leaves.
+pub(super) fn fit_bytes(n: usize, d: usize, trees: &TreeSettings) -> usize {
+    n * (d * BIN_BYTES + 28) + trees.num_leaves * d * 256 * 24
+}
 
 /// Trains a boosted-tree classifier.
 pub async fn train(
@@ -39,29 +64,13 @@ pub async fn train(
     let Some(trees) = settings.trees.clone() else {
         return Err(usage(name, "not a boosted-tree model"));
     };
-    let mut data = prepare(name, &settings, training, true).await?;
+    let mut data = prepare(name, &settings, training, true, None).await?;
     let n = data.labels.len();
-    // Bins, gradients (16 bytes), margins (8), row indices (4) and the
-    // histograms of up to num_leaves leaves.
-    data.reservation
-        .try_grow(n * (data.d * BIN_BYTES + 28) + trees.num_leaves * data.d * 256 * 24)?;
+    data.reservation.try_grow(fit_bytes(n, data.d, &trees))?;
     let Rows { x, y, s } = std::mem::take(&mut data.train);
     let Rows { x: ex, y: ey, .. } = std::mem::take(&mut data.evaluation);
     let d = data.d;
-    let fit_options = GbdtOptions {
-        max_iterations: settings.max_iterations as usize,
-        learning_rate: trees.learning_rate,
-        num_leaves: trees.num_leaves,
-        max_depth: trees.max_depth,
-        min_child_weight: trees.min_child_weight,
-        min_rows_in_leaf: trees.min_rows_in_leaf,
-        l2: settings.l2,
-        subsample: trees.subsample,
-        early_stop_rounds: trees.early_stop.then_some(EARLY_STOP_ROUNDS),
-        max_bins: 255,
-        seed: settings.seed,
-        threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
-    };
+    let fit_options = fit_options(&settings, &trees);
     let fit = tokio::task::spawn_blocking(move || {
         let eval = (!ey.is_empty()).then_some((ex.as_slice(), ey.as_slice()));
         gbdt::fit(&x, &y, &s, d, eval, &fit_options)

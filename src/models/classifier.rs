@@ -60,8 +60,22 @@ pub(super) struct Prepared {
     pub train: Rows,
     /// The evaluation rows, canonically ordered.
     pub evaluation: Rows,
+    /// Whether each row was treated, in the query's order (uplift models;
+    /// empty otherwise).
+    pub treated: Vec<bool>,
+    /// The treatment column's values as text: [control, treated].
+    pub arms: [String; 2],
     /// The memory held, in the engine's pool.
     pub reservation: MemoryReservation,
+}
+
+/// An uplift model's treatment column and the value that marks the
+/// treated rows.
+pub(super) struct Treatment<'a> {
+    /// `treatment_col`.
+    pub column: &'a str,
+    /// `treatment_value`.
+    pub value: &'a str,
 }
 
 impl Prepared {
@@ -156,12 +170,14 @@ impl Prepared {
 }
 
 /// Reads, checks, splits and encodes `training` for a classifier named
-/// `name`; `trees` keeps numbers raw with NULL missing.
+/// `name`; `trees` keeps numbers raw with NULL missing; `treatment` (an
+/// uplift model's) is read into [`Prepared::treated`], not a feature.
 pub(super) async fn prepare(
     name: &str,
     settings: &ClassifierSettings,
     training: DataFrame,
     trees: bool,
+    treatment: Option<Treatment<'_>>,
 ) -> Result<Prepared> {
     let schema = training.schema().as_arrow().clone();
     let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -184,8 +200,15 @@ pub(super) async fn prepare(
         Split::Seq(column, _) => Some(find(column, "data_split_col")?),
         _ => None,
     };
+    let treatment_index = match &treatment {
+        Some(t) => Some(find(
+            t.column,
+            "the treatment: name it with treatment_col '…'",
+        )?),
+        None => None,
+    };
     let feature_indices: Vec<usize> = (0..schema.fields().len())
-        .filter(|i| *i != label_index && Some(*i) != split_index)
+        .filter(|i| *i != label_index && Some(*i) != split_index && Some(*i) != treatment_index)
         .collect();
     if feature_indices.is_empty() {
         return Err(usage(
@@ -275,6 +298,11 @@ pub(super) async fn prepare(
     drop(class_of);
     let classes = [values[1 - positive].clone(), values[positive].clone()];
 
+    let (treated, arms) = match (&treatment, treatment_index) {
+        (Some(t), Some(index)) => arms(name, t, &batches, index)?,
+        _ => (Vec::new(), [String::new(), String::new()]),
+    };
+
     // Which rows evaluate.
     let eval = eval_rows(name, settings, &batches, split_index, n)?;
     let train_count = eval.iter().filter(|e| !**e).count();
@@ -349,14 +377,80 @@ pub(super) async fn prepare(
         weights,
         train,
         evaluation,
+        treated,
+        arms,
         reservation,
     })
+}
+
+/// Whether each row is treated, and the arms' values [control, treated]:
+/// the column must hold `treatment.value` and exactly one other value,
+/// never NULL.
+fn arms(
+    name: &str,
+    treatment: &Treatment<'_>,
+    batches: &[RecordBatch],
+    index: usize,
+) -> Result<(Vec<bool>, [String; 2])> {
+    let column = treatment.column;
+    let mut values: Vec<String> = Vec::new();
+    let mut treated = Vec::new();
+    for batch in batches {
+        let text = cast(batch.column(index), &DataType::Utf8).map_err(df)?;
+        let text = text.as_string::<i32>();
+        for i in 0..text.len() {
+            if text.is_null(i) {
+                return Err(usage(
+                    name,
+                    format!(
+                        "treatment_col {column} is NULL in a training row: filter those rows out"
+                    ),
+                ));
+            }
+            let v = text.value(i);
+            if !values.iter().any(|x| x == v) {
+                values.push(v.to_string());
+                if values.len() > 2 {
+                    values.sort();
+                    return Err(usage(
+                        name,
+                        format!(
+                            "treatment_col {column} has more than two values ({}, …): uplift compares one treatment with one control",
+                            values.join(", ")
+                        ),
+                    ));
+                }
+            }
+            treated.push(v == treatment.value);
+        }
+    }
+    values.sort();
+    if !values.iter().any(|v| v == treatment.value) {
+        return Err(usage(
+            name,
+            format!(
+                "option treatment_value '{}' is not a value of treatment_col {column} (its values: {})",
+                treatment.value,
+                values.join(", ")
+            ),
+        ));
+    }
+    let Some(control) = values.iter().find(|v| *v != treatment.value) else {
+        return Err(usage(
+            name,
+            format!(
+                "treatment_col {column} has a single arm ({}): uplift needs treated and control rows",
+                treatment.value
+            ),
+        ));
+    };
+    Ok((treated, [control.clone(), treatment.value.to_string()]))
 }
 
 /// The rows `keep` selects in canonical order (by encoded values, then
 /// label): a fit on them does not depend on the order the query delivered
 /// the rows in.
-fn canonical(
+pub(super) fn canonical(
     encoded: &[f64],
     d: usize,
     labels: &[bool],

@@ -20,6 +20,16 @@ use crate::catalog::StoredModel;
 use crate::error::Result;
 use crate::statements::OptionValue;
 
+/// What the kernel is asked, from the options.
+pub(super) fn fit_options(settings: &ClassifierSettings) -> LogisticOptions {
+    LogisticOptions {
+        l2: settings.l2,
+        max_iterations: settings.max_iterations,
+        tolerance: 1e-10,
+        threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+    }
+}
+
 /// Trains a logistic-regression model.
 pub async fn train(
     name: &str,
@@ -30,15 +40,10 @@ pub async fn train(
 ) -> Result<StoredModel> {
     let started = Instant::now();
     let settings = ClassifierSettings::from_options(name, options)?;
-    let mut data = prepare(name, &settings, training, false).await?;
+    let mut data = prepare(name, &settings, training, false, None).await?;
     let Rows { x, y, s } = std::mem::take(&mut data.train);
     let d = data.d;
-    let fit_options = LogisticOptions {
-        l2: settings.l2,
-        max_iterations: settings.max_iterations,
-        tolerance: 1e-10,
-        threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
-    };
+    let fit_options = fit_options(&settings);
     let fit = tokio::task::spawn_blocking(move || logistic::fit(&x, &y, &s, d, &fit_options))
         .await
         .map_err(|e| usage(name, format!("training failed: {e}")))?

@@ -13,6 +13,7 @@ mod logistic;
 mod options;
 mod recommender;
 mod recommender_options;
+mod uplift;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub async fn train(
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case(crate::catalog::models::BOOSTED) => {
             return boosted::train(name, version, options, query, training).await;
+        }
+        Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case(crate::catalog::models::UPLIFT) => {
+            return uplift::train(name, version, options, query, training).await;
         }
         Some(OptionValue::Text(t)) if t.eq_ignore_ascii_case("recommender") => {
             return recommender::train(name, version, options, query, training).await;
@@ -480,7 +484,22 @@ pub fn describe(model: &StoredModel, versions: &[u32]) -> Result<RecordBatch> {
         rows.push(("label".into(), label.column.clone()));
         rows.push(("positive_class".into(), label.classes[1].clone()));
         rows.push(("negative_class".into(), label.classes[0].clone()));
-        if let Some(ensemble) = &model.trees {
+        if m.model_type == crate::catalog::models::UPLIFT {
+            for key in [
+                "learner",
+                "base_model",
+                "treatment_col",
+                "treatment_value",
+                "control_value",
+            ] {
+                if let Some(v) = m.options.get(key) {
+                    rows.push((key.into(), v.clone()));
+                }
+            }
+            if let Some(ensemble) = &model.trees {
+                rows.push(("trees".into(), ensemble.trees.len().to_string()));
+            }
+        } else if let Some(ensemble) = &model.trees {
             rows.push(("trees".into(), ensemble.trees.len().to_string()));
             let leaves: Vec<usize> = ensemble.trees.iter().map(|t| t.leaves()).collect();
             rows.push(("leaves".into(), leaves.iter().sum::<usize>().to_string()));

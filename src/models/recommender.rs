@@ -244,7 +244,10 @@ pub async fn train(
         method: settings.method,
         exclude_bought: settings.exclude_bought,
         min_support: settings.min_support,
+        als: settings.als,
     };
+    // The ALS factors, from the engine's pool like the rows.
+    reservation.try_grow(Recommender::als_bytes(&data, &kernel_settings))?;
     let model = tokio::task::spawn_blocking(move || Recommender::new(data, kernel_settings))
         .await
         .map_err(|e| err(name, format!("training failed: {e}")))?;

@@ -2,26 +2,31 @@
 
 use std::collections::BTreeMap;
 
-use microseg_udfs::model::recommend::Method;
+use microseg_udfs::model::recommend::{AlsSettings, Method};
 
 use crate::error::{Error, Result};
 use crate::statements::OptionValue;
 
-const KNOWN: [&str; 6] = [
+const KNOWN: [&str; 10] = [
     "model_type",
     "method",
     "exclude_bought",
     "half_life_days",
     "min_support",
     "seed",
+    "factors",
+    "regularization",
+    "alpha",
+    "iterations",
 ];
 
-const METHODS: [&str; 5] = [
+const METHODS: [&str; 6] = [
     "auto",
     "buy_again",
     "cooccurrence",
     "segment_popular",
     "blend",
+    "als",
 ];
 
 /// Resolved recommender options.
@@ -37,6 +42,8 @@ pub struct RecommenderSettings {
     pub min_support: u32,
     /// Random seed (for the factorization methods).
     pub seed: u64,
+    /// Implicit ALS (method `als`): factors, λ, α, iterations.
+    pub als: AlsSettings,
 }
 
 fn err(model: &str, message: impl std::fmt::Display) -> Error {
@@ -64,6 +71,7 @@ impl RecommenderSettings {
                 "buy_again" => Method::BuyAgain,
                 "cooccurrence" => Method::Cooccurrence,
                 "segment_popular" => Method::SegmentPopular,
+                "als" => Method::Als,
                 _ => return Err(method_error(model, &format!("'{t}'"))),
             },
             Some(other) => return Err(method_error(model, &other.to_string())),
@@ -112,12 +120,45 @@ impl RecommenderSettings {
                 )),
             }
         };
+        let real = |key: &str, default: f64| -> Result<f64> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(OptionValue::Number(n)) => match n.parse::<f64>() {
+                    Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+                    _ => Err(err(
+                        model,
+                        format!("option {key} must be a number ≥ 0, got {n}"),
+                    )),
+                },
+                Some(other) => Err(err(
+                    model,
+                    format!("option {key} must be a number ≥ 0, got {other}"),
+                )),
+            }
+        };
+        let defaults = AlsSettings::default();
+        let seed = whole("seed", 42, u64::MAX)?;
+        let als = AlsSettings {
+            factors: whole("factors", defaults.factors as u64, 1024)? as usize,
+            regularization: real("regularization", defaults.regularization)?,
+            alpha: real("alpha", defaults.alpha)?,
+            iterations: whole("iterations", defaults.iterations as u64, 1000)? as usize,
+            seed,
+        };
+        if method != Method::Als {
+            for key in ["factors", "regularization", "alpha", "iterations"] {
+                if options.contains_key(key) {
+                    return Err(err(model, format!("option {key} is for method 'als'")));
+                }
+            }
+        }
         Ok(RecommenderSettings {
             method,
             exclude_bought,
             half_life_days,
             min_support: whole("min_support", 5, u64::from(u32::MAX))? as u32,
-            seed: whole("seed", 42, u64::MAX)?,
+            seed,
+            als,
         })
     }
 
@@ -137,6 +178,19 @@ impl RecommenderSettings {
             ("seed", self.seed.to_string()),
         ]
         .into_iter()
+        .chain(
+            (self.method == Method::Als)
+                .then(|| {
+                    [
+                        ("factors", self.als.factors.to_string()),
+                        ("regularization", self.als.regularization.to_string()),
+                        ("alpha", self.als.alpha.to_string()),
+                        ("iterations", self.als.iterations.to_string()),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }

@@ -28,7 +28,7 @@ use datafusion::optimizer::AnalyzerRule;
 use microseg_udfs::model::clv_apply::ClvFunction;
 use microseg_udfs::model::{
     ClassifierScores, ClusterAssign, ExplainPredict, ModelFunction, ModelMean, ModelQuality,
-    Predict,
+    Predict, PredictUplift, UpliftReport,
 };
 use microseg_udfs::segment::SegmentOf;
 
@@ -134,7 +134,11 @@ impl BindCatalog {
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
             (_, _, _, Some(f)) => bound_copy(f, call.func.name(), &call.args, snapshot)?
                 .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
-            _ => None,
+            _ => match inner.downcast_ref::<PredictUplift>() {
+                Some(f) => bound_copy(f, call.func.name(), &call.args, snapshot)?
+                    .map(|f| Arc::new(ScalarUDF::new_from_impl(f))),
+                None => None,
+            },
         };
         if let Some(func) = bound {
             return Ok(Transformed::yes(Expr::ScalarFunction(
@@ -277,6 +281,7 @@ fn is_catalog_call(call: &ScalarFunction) -> bool {
         || inner.downcast_ref::<ClvFunction>().is_some_and(unbound)
         || inner.downcast_ref::<Predict>().is_some_and(unbound)
         || inner.downcast_ref::<ExplainPredict>().is_some_and(unbound)
+        || inner.downcast_ref::<PredictUplift>().is_some_and(unbound)
 }
 
 fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
@@ -285,6 +290,7 @@ fn is_catalog_aggregate(inner: &dyn AggregateUDFImpl) -> bool {
         || inner
             .downcast_ref::<ClassifierScores>()
             .is_some_and(unbound)
+        || inner.downcast_ref::<UpliftReport>().is_some_and(unbound)
 }
 
 fn unbound(f: &impl ModelFunction) -> bool {
@@ -330,7 +336,11 @@ fn bind_udaf(
                 .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
             (_, _, Some(f)) => bound_copy(f, name, args, snapshot)?
                 .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
-            _ => None,
+            _ => match inner.downcast_ref::<UpliftReport>() {
+                Some(f) => bound_copy(f, name, args, snapshot)?
+                    .map(|f| Arc::new(AggregateUDF::new_from_impl(f))),
+                None => None,
+            },
         },
     )
 }

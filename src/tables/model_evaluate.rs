@@ -13,6 +13,10 @@
 //! `model_classification(model, threshold, label, f1, …)`, or the rows of
 //! `model_roc_curve` / `model_gains_table` unnested.
 //!
+//! Uplift models: the relation holds the label, the treatment column and
+//! the features, found by name; three rows (the model's ranking, a random
+//! and the perfect one) from `model_uplift_report`, unnested.
+//!
 //! Recommenders: `model_evaluate(model, relation, k)`, the relation's
 //! `customer_id, item, ts` after the model's training data (see
 //! `recommender_report`), one row per method compared.
@@ -32,7 +36,10 @@ use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlanBuilder, cast, col
 use microseg_udfs::model::evaluate::{gains_fields, metrics_fields, roc_fields};
 use microseg_udfs::model::quality::result_fields;
 use microseg_udfs::model::rank_scores::{RecommenderScores, rank_fields};
-use microseg_udfs::model::{Bound, ClassifierScores, Fitted, ModelQuality, RecommenderModel};
+use microseg_udfs::model::uplift_scores::uplift_fields;
+use microseg_udfs::model::{
+    Bound, ClassifierScores, Fitted, ModelQuality, RecommenderModel, UpliftReport,
+};
 
 use super::args;
 use crate::catalog::CatalogCache;
@@ -116,6 +123,16 @@ impl ModelEvaluateFunction {
         }
     }
 
+    /// The uplift model a literal model argument names, if it is one.
+    fn uplift(&self, model: &Expr) -> Option<Bound> {
+        let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
+            return None;
+        };
+        let (name, version) = parse_reference(reference).ok()?;
+        let entry = self.cache.snapshot().model(&name, version).ok()??;
+        matches!(entry.bound.0.as_ref(), Fitted::Uplift(_)).then(|| entry.bound.clone())
+    }
+
     /// The classifier a literal model argument names, if it is one.
     fn classifier(&self, model: &Expr) -> Option<Bound> {
         let Expr::Literal(ScalarValue::Utf8(Some(reference)), _) = model else {
@@ -161,6 +178,15 @@ impl TableFunctionImpl for ModelEvaluateFunction {
             }
             let k = super::recommend::count_arg(func, 2, "k", exprs)?;
             return recommender_report(func, &name, &relation, scan, recommender, through, k);
+        }
+        if let Some(bound) = self.uplift(&model) {
+            if self.report != Report::Evaluate || exprs.len() != 2 {
+                return plan_err!(
+                    "{func}: argument 1 (model): {} is an uplift model: use model_evaluate(model, relation)",
+                    bound.0.label()
+                );
+            }
+            return uplift_report(func, &name, &relation, scan, model, &bound);
         }
         let Some(bound) = self.classifier(&model) else {
             if self.report != Report::Evaluate {
@@ -298,6 +324,53 @@ fn recommender_report(
         )?
         .unnest_column(RESULT)?,
         &rank_fields(),
+    )?;
+    Ok(Arc::new(ViewTable::new(plan.build()?, None)))
+}
+
+/// An uplift model on rows of an experiment: the relation's label,
+/// treatment and feature columns by name; one row per ranking compared.
+fn uplift_report(
+    func: &str,
+    name: &str,
+    relation: &args::NamedTable,
+    scan: LogicalPlanBuilder,
+    model_arg: Expr,
+    bound: &Bound,
+) -> Result<Arc<dyn TableProvider>> {
+    let model = bound.uplift(func)?;
+    let schema = relation.schema();
+    let column = |column: &str, what: &str| -> Result<Expr> {
+        match schema.field_with_name(column) {
+            Ok(_) => Ok(Expr::Column(Column::new_unqualified(column))),
+            Err(_) => plan_err!(
+                "{func}: argument 2 (relation): {name} has no column {column} ({what} of model {}; columns: {})",
+                model.label,
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    let mut call_args = vec![
+        model_arg,
+        column(&model.label_column, "the label")?,
+        column(&model.treatment_column, "the treatment")?,
+    ];
+    for feature in &model.features {
+        call_args.push(column(feature.name(), "a feature")?);
+    }
+    let report = AggregateUDF::new_from_impl(UpliftReport::new());
+    let plan = unpack(
+        scan.aggregate(
+            Vec::<Expr>::new(),
+            vec![report.call(call_args).alias(RESULT)],
+        )?
+        .unnest_column(RESULT)?,
+        &uplift_fields(),
     )?;
     Ok(Arc::new(ViewTable::new(plan.build()?, None)))
 }

@@ -2,6 +2,7 @@
 //! generated lake, the registry's versions, and every error path. This
 //! module holds what the concerns share; each submodule is one concern.
 
+mod als;
 mod boosted;
 mod classifier;
 mod clv;
@@ -9,6 +10,7 @@ mod kmeans;
 mod recommender;
 mod registry;
 mod relations;
+mod uplift;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -226,6 +226,28 @@ async fn bad_input_is_named() {
     assert!(e.contains("column ts is Int64"), "{e}");
     let e = error(&engine, &create(", method 'magic'", "SELECT 1 AS x")).await;
     assert!(e.contains("option method must be one of"), "{e}");
+    assert!(e.contains("'als'"), "{e}");
+    let e = error(
+        &engine,
+        &create(", method 'als', factors 0", "SELECT 1 AS x"),
+    )
+    .await;
+    assert!(
+        e.contains("CREATE MODEL bad")
+            && e.contains("option factors must be a whole number from 1 to 1024"),
+        "{e}"
+    );
+    let e = error(
+        &engine,
+        &create(", method 'als', regularization -1", "SELECT 1 AS x"),
+    )
+    .await;
+    assert!(
+        e.contains("option regularization must be a number ≥ 0"),
+        "{e}"
+    );
+    let e = error(&engine, &create(", factors 8", "SELECT 1 AS x")).await;
+    assert!(e.contains("option factors is for method 'als'"), "{e}");
     train(
         &engine,
         "r",
@@ -355,46 +377,61 @@ async fn also_bought_matches_duckdb() {
     );
 }
 
-/// The craft-beer persona's recommendations are craft beer.
+/// The craft-beer persona's recommendations are craft beer, with the
+/// blend and with implicit ALS (reason `als`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn craft_beer_persona_gets_craft_beer() {
     let lake = medium_lake_copy();
     let engine = open(&lake.path().to_string_lossy()).await;
-    train(
-        &engine,
-        "taste",
-        ", exclude_bought true, half_life_days 180",
-        ORDER_ITEMS,
-    )
-    .await;
-    let truth = lake.path().join("_truth/personas/part-0.parquet");
-    let rows = run(
-        &engine,
-        &format!("SELECT t.persona, avg(CASE WHEN p.subcategory = 'craft_beer' THEN 1.0 ELSE 0.0 END) AS craft_share
-         FROM recommend('taste', 5) r
-         JOIN products p ON p.sku = r.item
-         JOIN '{}' t ON t.customer_id = r.customer_id
-         GROUP BY t.persona ORDER BY t.persona",
-            truth.display()
+    for (model, options) in [
+        ("taste", ", exclude_bought true, half_life_days 180"),
+        (
+            "taste_als",
+            ", method 'als', exclude_bought true, half_life_days 180, factors 32, regularization 0.1, alpha 2, iterations 10",
         ),
-    )
-    .await;
-    println!("{}", text(&rows));
-    let shares: HashMap<String, f64> = strings(&rows, "persona")
-        .into_iter()
-        .zip(floats(&rows, "craft_share"))
-        .collect();
-    let craft = shares["craft_beer_aficionado"];
-    let others = shares
-        .iter()
-        .filter(|(p, _)| p.as_str() != "craft_beer_aficionado")
-        .map(|(_, s)| *s)
-        .fold(0.0, f64::max);
-    // Half of the persona's basket lines are craft beer: recommendations
-    // of new SKUs should be at least that craft-heavy, and far more than
-    // any other persona's.
-    assert!(craft >= 0.5, "craft share {craft}");
-    assert!(craft >= 3.0 * others, "craft {craft} vs others {others}");
+    ] {
+        train(&engine, model, options, ORDER_ITEMS).await;
+        let truth = lake.path().join("_truth/personas/part-0.parquet");
+        let rows = run(
+            &engine,
+            &format!("SELECT t.persona, avg(CASE WHEN p.subcategory = 'craft_beer' THEN 1.0 ELSE 0.0 END) AS craft_share,
+                    min(r.reason) AS first_reason, max(r.reason) AS last_reason
+             FROM recommend('{model}', 5) r
+             JOIN products p ON p.sku = r.item
+             JOIN '{}' t ON t.customer_id = r.customer_id
+             GROUP BY t.persona ORDER BY t.persona",
+                truth.display()
+            ),
+        )
+        .await;
+        println!("{model}:\n{}", text(&rows));
+        let shares: HashMap<String, f64> = strings(&rows, "persona")
+            .into_iter()
+            .zip(floats(&rows, "craft_share"))
+            .collect();
+        let craft = shares["craft_beer_aficionado"];
+        let others = shares
+            .iter()
+            .filter(|(p, _)| p.as_str() != "craft_beer_aficionado")
+            .map(|(_, s)| *s)
+            .fold(0.0, f64::max);
+        // Half of the persona's basket lines are craft beer: recommendations
+        // of new SKUs should be at least that craft-heavy, and far more than
+        // any other persona's.
+        assert!(craft >= 0.5, "{model}: craft share {craft}");
+        assert!(
+            craft >= 3.0 * others,
+            "{model}: craft {craft} vs others {others}"
+        );
+        if model == "taste_als" {
+            for reason in strings(&rows, "first_reason")
+                .into_iter()
+                .chain(strings(&rows, "last_reason"))
+            {
+                assert_eq!(reason, "als");
+            }
+        }
+    }
 }
 
 /// The recbole wheel holding MovieLens-100k: tests/run.sh downloads it;

@@ -26,18 +26,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn import metrics as skm
 
 
-def fit(path, label, lam, weights):
-    df = pd.read_csv(path, keep_default_na=True)
-    y_text = df[label].astype(str).str.lower()
-    values = sorted(y_text.unique())
-    if set(values) <= {"true", "false"}:
-        y = (y_text == "true").astype(int).to_numpy()
-    else:
-        numeric = pd.to_numeric(df[label])
-        y = (numeric == numeric.max()).astype(int).to_numpy()
+def encode(df, skip):
+    """The columns of `df` but `skip` encoded as microseg documents; (matrix, names)."""
     columns, names = [], []
     for name in df.columns:
-        if name == label:
+        if name in skip:
             continue
         col = df[name]
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
@@ -50,14 +43,26 @@ def fit(path, label, lam, weights):
             names.append(name)
         else:
             text = col.map(lambda v: None if pd.isna(v) else str(v).lower() if isinstance(v, bool) else str(v))
-            cats = sorted(set(text.dropna())) 
+            cats = sorted(set(text.dropna()))
             if text.isna().any():
                 cats = [None] + cats
             for c in cats:
                 hit = text.isna() if c is None else (text == c)
                 columns.append(hit.astype(float).to_numpy())
                 names.append(f"{name}={'NULL' if c is None else c}")
-    X = np.column_stack(columns)
+    return np.column_stack(columns), names
+
+
+def fit(path, label, lam, weights):
+    df = pd.read_csv(path, keep_default_na=True)
+    y_text = df[label].astype(str).str.lower()
+    values = sorted(y_text.unique())
+    if set(values) <= {"true", "false"}:
+        y = (y_text == "true").astype(int).to_numpy()
+    else:
+        numeric = pd.to_numeric(df[label])
+        y = (numeric == numeric.max()).astype(int).to_numpy()
+    X, names = encode(df, {label})
     # newton-cholesky: the exact optimum (lbfgs stops early along the flat
     # direction the one-hot columns share with the intercept).
     kwargs = dict(

@@ -155,7 +155,7 @@ fn sums(
 
 /// Solves A·x = b for a symmetric positive definite A (row-major p × p) by
 /// Cholesky; `None` when A is not positive definite.
-fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
+pub fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; p * p];
     for i in 0..p {
         for j in 0..=i {

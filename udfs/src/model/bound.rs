@@ -22,6 +22,7 @@ use super::classifier::{Classifier, LogisticModel};
 use super::clv_apply::ClvModel;
 use super::nearest::Centroids;
 use super::recommender::RecommenderModel;
+use super::uplift::UpliftModel;
 
 /// A fitted model, as the applying functions use it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,6 +38,9 @@ pub enum Fitted {
     Boosted(BoostedModel),
     /// A recommender.
     Recommender(RecommenderModel),
+    /// An uplift model (two arms' classifiers, and the X-learner's
+    /// regressions).
+    Uplift(UpliftModel),
 }
 
 impl Fitted {
@@ -53,6 +57,7 @@ impl Fitted {
             Fitted::Logistic(m) => &m.label,
             Fitted::Boosted(m) => &m.label,
             Fitted::Recommender(m) => &m.label,
+            Fitted::Uplift(m) => &m.label,
         }
     }
 
@@ -65,6 +70,7 @@ impl Fitted {
             Fitted::Logistic(_) => "logistic regression",
             Fitted::Boosted(_) => "boosted tree",
             Fitted::Recommender(_) => "recommender",
+            Fitted::Uplift(_) => "uplift",
         }
     }
 }
@@ -106,6 +112,19 @@ impl Bound {
             ),
         }
     }
+
+    /// The uplift model, or an error for `func` naming the model and its
+    /// kind.
+    pub fn uplift(&self, func: &str) -> Result<&UpliftModel> {
+        match self.0.as_ref() {
+            Fitted::Uplift(model) => Ok(model),
+            other => plan_err!(
+                "{func}: argument 1 (model): {} is a {} model, not an uplift model (model_type 'uplift')",
+                other.label(),
+                other.kind()
+            ),
+        }
+    }
 }
 
 impl PartialEq for Bound {
@@ -117,6 +136,7 @@ impl PartialEq for Bound {
                 (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
                 (Fitted::Boosted(a), Fitted::Boosted(b)) => a == b,
                 (Fitted::Recommender(a), Fitted::Recommender(b)) => a == b,
+                (Fitted::Uplift(a), Fitted::Uplift(b)) => a == b,
                 _ => false,
             }
     }
@@ -171,6 +191,11 @@ impl ModelSlot {
     /// Bound to the one classifier in `models`, for function `func`.
     pub fn bind_classifier(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
         self.bind_checked(func, models, |m| m.classifier(func).map(|_| ()))
+    }
+
+    /// Bound to the one uplift model in `models`, for function `func`.
+    pub fn bind_uplift(&self, func: &str, models: Vec<Bound>) -> Result<Self> {
+        self.bind_checked(func, models, |m| m.uplift(func).map(|_| ()))
     }
 
     fn bind_checked(

@@ -151,33 +151,50 @@ pub trait Classifier: std::fmt::Debug + Send + Sync {
     /// Whether each label is the positive class; NULL labels are `None`, a
     /// value that is neither class is an error naming the model.
     fn positives(&self, func: &str, labels: &ArrayRef) -> Result<Vec<Option<bool>>> {
-        let (column, classes) = (self.label_column(), self.classes());
-        let text = match cast(labels, &DataType::Utf8) {
-            Ok(text) => text,
-            Err(e) => return exec_err!("{func}: label {column}: {e}"),
-        };
-        let text = text.as_string::<i32>();
-        (0..text.len())
-            .map(|i| {
-                if text.is_null(i) {
-                    return Ok(None);
-                }
-                let v = text.value(i);
-                if v == classes[1] {
-                    Ok(Some(true))
-                } else if v == classes[0] {
-                    Ok(Some(false))
-                } else {
-                    exec_err!(
-                        "{func}: label {column} is {v:?}, but model {} knows only {:?} (negative) and {:?} (positive)",
-                        self.label(),
-                        classes[0],
-                        classes[1]
-                    )
-                }
-            })
-            .collect()
+        two_values(
+            func,
+            &format!("label {}", self.label_column()),
+            self.label(),
+            self.classes(),
+            labels,
+        )
     }
+}
+
+/// Whether each value of `column` (the label, a treatment) is the second
+/// of `classes` ([other, wanted], as text); NULL is `None`, a value that
+/// is neither is an error naming `what` and the model.
+pub(crate) fn two_values(
+    func: &str,
+    what: &str,
+    model: &str,
+    classes: &[String; 2],
+    column: &ArrayRef,
+) -> Result<Vec<Option<bool>>> {
+    let text = match cast(column, &DataType::Utf8) {
+        Ok(text) => text,
+        Err(e) => return exec_err!("{func}: {what}: {e}"),
+    };
+    let text = text.as_string::<i32>();
+    (0..text.len())
+        .map(|i| {
+            if text.is_null(i) {
+                return Ok(None);
+            }
+            let v = text.value(i);
+            if v == classes[1] {
+                Ok(Some(true))
+            } else if v == classes[0] {
+                Ok(Some(false))
+            } else {
+                exec_err!(
+                    "{func}: {what} is {v:?}, but model {model} knows only {:?} and {:?}",
+                    classes[0],
+                    classes[1]
+                )
+            }
+        })
+        .collect()
 }
 
 /// Per input column: its name and the sum of its dimensions' `phi` (one

@@ -16,14 +16,19 @@ pub mod explain;
 pub mod predict;
 pub mod rank_scores;
 pub mod recommender;
+pub mod uplift;
+pub mod uplift_scores;
 
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
-    classification, clv, exact, gbdt, kmeans, logistic, metrics, nearest, optimize, recommend,
+    classification, clv, exact, gbdt, kmeans, linear, logistic, metrics, nearest, optimize,
+    recommend,
 };
 pub mod mean;
 pub mod quality;
+/// The uplift metrics kernel (`uplift` is the model).
+pub use microseg_kernels::uplift as uplift_metrics;
 
 use std::sync::Arc;
 
@@ -46,6 +51,8 @@ pub use mean::ModelMean;
 pub use predict::Predict;
 pub use quality::ModelQuality;
 pub use recommender::RecommenderModel;
+pub use uplift::{PredictUplift, UpliftModel};
+pub use uplift_scores::UpliftReport;
 
 /// How one input column becomes model dimensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,6 +332,9 @@ pub fn scalar_functions() -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
             ExplainPredict::new(),
         )),
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            PredictUplift::new(),
+        )),
     ]
 }
 
@@ -345,6 +355,9 @@ pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>>
         )),
         Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
             ClassifierScores::gains(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            UpliftReport::new(),
         )),
     ]
 }

@@ -1,5 +1,6 @@
-//! Gradient-boosted decision trees for binary classification: LightGBM's
-//! recipe, our own code.
+//! Gradient-boosted decision trees for binary classification ([`fit`]) and
+//! squared-error regression ([`fit_regression`]): LightGBM's recipe, our
+//! own code.
 //!
 //! Each tree fits the gradient gᵢ = sᵢ(pᵢ − yᵢ) and hessian hᵢ = sᵢpᵢ(1 − pᵢ)
 //! of the weighted log-loss at the current margins (sᵢ the class weight).
@@ -206,6 +207,70 @@ pub fn fit(
     eval: Option<(&[f64], &[bool])>,
     options: &GbdtOptions,
 ) -> Result<GbdtFit, String> {
+    let targets = |y: &[bool]| -> Vec<f64> { y.iter().map(|&l| f64::from(u8::from(l))).collect() };
+    let eval_targets = eval.map(|(_, ey)| targets(ey));
+    let eval = eval
+        .zip(eval_targets.as_deref())
+        .map(|((ex, _), et)| (ex, et));
+    boost(Loss::Logistic, x, &targets(y), s, d, eval, options)
+}
+
+/// Fits a regression ensemble (squared error: gᵢ = sᵢ(mᵢ − tᵢ), hᵢ = sᵢ,
+/// leaves −η·G/(H+λ), the base the weighted mean) to targets `t`; `eval`
+/// early-stops on its mean squared error. The X-learner's second stage.
+pub fn fit_regression(
+    x: &[f64],
+    t: &[f64],
+    s: &[f64],
+    d: usize,
+    eval: Option<(&[f64], &[f64])>,
+    options: &GbdtOptions,
+) -> Result<GbdtFit, String> {
+    if t.iter().any(|v| !v.is_finite()) {
+        return Err("regression targets must be finite".into());
+    }
+    boost(Loss::Squared, x, t, s, d, eval, options)
+}
+
+/// What the trees minimise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Loss {
+    /// Weighted log-loss of labels 0/1 at margins (log-odds).
+    Logistic,
+    /// Weighted squared error.
+    Squared,
+}
+
+impl Loss {
+    /// (gradient, hessian) of one row at margin `m`, target `t`, weight `w`.
+    fn gh(self, m: f64, t: f64, w: f64) -> [f64; 2] {
+        match self {
+            Loss::Logistic => {
+                let p = sigmoid(m);
+                [w * (p - t), w * p * (1.0 - p)]
+            }
+            Loss::Squared => [w * (m - t), w],
+        }
+    }
+
+    /// An unweighted row's loss, for early stopping.
+    fn loss(self, m: f64, t: f64) -> f64 {
+        match self {
+            Loss::Logistic => softplus(m) - t * m,
+            Loss::Squared => (m - t) * (m - t),
+        }
+    }
+}
+
+fn boost(
+    loss: Loss,
+    x: &[f64],
+    y: &[f64],
+    s: &[f64],
+    d: usize,
+    eval: Option<(&[f64], &[f64])>,
+    options: &GbdtOptions,
+) -> Result<GbdtFit, String> {
     let n = y.len();
     if d == 0 || n == 0 || x.len() != n * d || s.len() != n {
         return Err("no rows or no features to fit".into());
@@ -225,13 +290,18 @@ pub fn fit(
             .collect()
     };
     let binned = bin_rows(x);
-    let (sw, sp) = y.iter().zip(s).fold((0.0, 0.0), |(w, p), (&l, &s)| {
-        (w + s, if l { p + s } else { p })
-    });
-    if sp <= 0.0 || sp >= sw {
-        return Err("the training rows hold a single class".into());
-    }
-    let base = (sp / (sw - sp)).ln();
+    let (sw, sp) = y
+        .iter()
+        .zip(s)
+        .fold((0.0, 0.0), |(w, p), (&t, &s)| (w + s, p + s * t));
+    let base = match loss {
+        Loss::Logistic if sp <= 0.0 || sp >= sw => {
+            return Err("the training rows hold a single class".into());
+        }
+        Loss::Logistic => (sp / (sw - sp)).ln(),
+        Loss::Squared if sw <= 0.0 => return Err("the row weights sum to zero".into()),
+        Loss::Squared => sp / sw,
+    };
     let mut margins = vec![base; n];
     let eval_binned = eval.map(|(ex, ey)| (bin_rows(ex), ey));
     let mut eval_margins = eval.map_or(Vec::new(), |(_, ey)| vec![base; ey.len()]);
@@ -242,9 +312,7 @@ pub fn fit(
     let grower = grow::Grower::new(&binned, d, &edges, options);
     for t in 0..options.max_iterations {
         for (i, slot) in gh.iter_mut().enumerate() {
-            let p = sigmoid(margins[i]);
-            let w = s[i];
-            *slot = [w * (p - f64::from(u8::from(y[i]))), w * p * (1.0 - p)];
+            *slot = loss.gh(margins[i], y[i], s[i]);
         }
         let rows: Vec<u32> = if options.subsample < 1.0 {
             let cut = options.subsample * 2f64.powi(64);
@@ -286,7 +354,7 @@ pub fn fit(
             let loss = eval_margins
                 .iter()
                 .zip(ey.iter())
-                .map(|(&m, &l)| softplus(m) - if l { m } else { 0.0 })
+                .map(|(&m, &t)| loss.loss(m, t))
                 .sum::<f64>()
                 / ey.len() as f64;
             eval_loss.push(loss);

@@ -201,3 +201,20 @@ fn binned_rows_fall_in_the_leaves_their_values_do() {
         }
     }
 }
+
+/// Squared error: one stump at η = 1, λ = 0 splits a two-level target at
+/// its step and each leaf holds its side's mean minus the base (the mean).
+#[test]
+fn a_regression_stump_holds_the_side_means() {
+    let x: Vec<f64> = (0..100).map(f64::from).collect();
+    let t: Vec<f64> = x
+        .iter()
+        .map(|&v| if v < 30.0 { -1.0 } else { 2.0 })
+        .collect();
+    let fit = fit_regression(&x, &t, &[1.0; 100], 1, None, &one_tree(0.0)).unwrap();
+    let mean = (-30.0 + 70.0 * 2.0) / 100.0;
+    assert!((fit.ensemble.base - mean).abs() < 1e-12);
+    assert!((fit.ensemble.margin(&[10.0]) + 1.0).abs() < 1e-12);
+    assert!((fit.ensemble.margin(&[80.0]) - 2.0).abs() < 1e-12);
+    assert!(fit_regression(&x, &[f64::NAN; 100], &[1.0; 100], 1, None, &one_tree(0.0)).is_err());
+}

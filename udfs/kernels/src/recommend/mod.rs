@@ -8,6 +8,7 @@
 //! Every index is canonical (keys sorted), so nothing depends on the order
 //! the training rows arrived in.
 
+pub mod als;
 mod assoc;
 pub mod rank;
 mod score;
@@ -37,6 +38,8 @@ pub enum Method {
     /// Weighted sum of the three, see [`BLEND`].
     #[default]
     Blend,
+    /// Implicit ALS factors ([`als`]): x_c · y_i.
+    Als,
 }
 
 impl Method {
@@ -47,6 +50,7 @@ impl Method {
             Method::Cooccurrence => "cooccurrence",
             Method::SegmentPopular => "segment_popular",
             Method::Blend => "blend",
+            Method::Als => "als",
         }
     }
 }
@@ -71,6 +75,37 @@ pub struct Settings {
     /// statistics are used; below it, the parent segment's (the pair is
     /// not a neighbour).
     pub min_support: u32,
+    /// The factorization's settings (method `als`).
+    #[serde(default)]
+    pub als: AlsSettings,
+}
+
+/// Implicit ALS settings, see [`als::AlsOptions`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlsSettings {
+    /// Factors per customer and item.
+    pub factors: usize,
+    /// λ.
+    pub regularization: f64,
+    /// α: confidence 1 + α·weight.
+    pub alpha: f64,
+    /// Alternations.
+    pub iterations: usize,
+    /// Seed of the starting factors.
+    pub seed: u64,
+}
+
+impl Default for AlsSettings {
+    /// `implicit`'s defaults but fewer factors (baskets, not films).
+    fn default() -> Self {
+        Self {
+            factors: 32,
+            regularization: 0.01,
+            alpha: 1.0,
+            iterations: 15,
+            seed: 42,
+        }
+    }
 }
 
 /// One training interaction after interning: indexes into the key lists.
@@ -258,6 +293,8 @@ pub struct Recommender {
     /// Key → index.
     customer_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
+    /// Method `als`: customer and item factors (row-major, f a row).
+    factors: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// The serialized form: only what cannot be derived.
@@ -330,11 +367,71 @@ impl Recommender {
             item_customers,
             neighbour_offsets: Vec::new(),
             neighbours: Vec::new(),
+            factors: None,
         };
+        if r.settings.method == Method::Als {
+            r.factors = r.fit_als();
+        }
         let (offsets, neighbours) = assoc::neighbours(&r, NEIGHBOURS, threads());
         r.neighbour_offsets = offsets;
         r.neighbours = neighbours;
         r
+    }
+
+    /// The ALS factors of the interactions (weights as r); `None` when
+    /// there is nothing to fit (scoring then falls back to popularity).
+    fn fit_als(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let a = self.settings.als;
+        let mut rows = Vec::with_capacity(self.data.len());
+        for c in 0..self.data.customers.len() {
+            for e in self.data.range(c) {
+                if self.data.weight[e] > 0.0 {
+                    rows.push((c as u32, self.data.item[e], self.data.weight[e]));
+                }
+            }
+        }
+        let options = als::AlsOptions {
+            factors: a.factors,
+            regularization: a.regularization,
+            alpha: a.alpha,
+            iterations: a.iterations,
+            seed: a.seed,
+            threads: threads(),
+        };
+        let fit = als::fit(
+            self.data.customers.len(),
+            self.data.items.len(),
+            &rows,
+            &options,
+        )
+        .ok()?;
+        Some((fit.users, fit.items))
+    }
+
+    /// Customer c's ALS scores of every item, when the model has factors
+    /// and the customer a non-zero factor.
+    pub fn als_scores(&self, c: usize) -> Option<Vec<f64>> {
+        let (users, items) = self.factors.as_ref()?;
+        let f = self.settings.als.factors;
+        let x = users.get(c * f..(c + 1) * f)?;
+        if x.iter().all(|v| *v == 0.0) {
+            return None;
+        }
+        Some(
+            items
+                .chunks_exact(f)
+                .map(|y| x.iter().zip(y).map(|(a, b)| a * b).sum())
+                .collect(),
+        )
+    }
+
+    /// Bytes the ALS factors take (for the memory pool).
+    pub fn als_bytes(data: &Interactions, settings: &Settings) -> usize {
+        if settings.method == Method::Als {
+            (data.customers.len() + data.items.len()) * settings.als.factors * size_of::<f64>()
+        } else {
+            0
+        }
     }
 
     /// The customers who bought item i, ascending.

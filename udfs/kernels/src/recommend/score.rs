@@ -16,6 +16,8 @@ pub enum Source {
     PopularIn(u32),
     /// Popular among all customers.
     Popular,
+    /// The ALS factors' score.
+    Als,
 }
 
 /// One recommended item.
@@ -43,6 +45,7 @@ fn weights(method: Method) -> [f64; 3] {
         Method::Cooccurrence => [0.0, 1.0, 0.0],
         Method::SegmentPopular => [0.0, 0.0, 1.0],
         Method::Blend => BLEND,
+        Method::Als => [0.0; 3],
     }
 }
 
@@ -54,6 +57,7 @@ impl Recommender {
             Source::AlsoBought(i) => format!("also_bought:{}", self.data.items[i as usize]),
             Source::PopularIn(n) => format!("popular_in:{}", self.segments.nodes[n as usize].label),
             Source::Popular => "popular".into(),
+            Source::Als => "als".into(),
         }
     }
 
@@ -65,6 +69,13 @@ impl Recommender {
     /// Top `k` items for customer `c` by `method` (the evaluation's
     /// baselines use the other methods of the same model).
     pub fn recommend_with(&self, c: usize, k: usize, method: Method) -> Vec<Recommendation> {
+        if method == Method::Als {
+            return match self.als_scores(c) {
+                Some(scores) => self.top_als(c, k, &scores),
+                // No factor (nothing to fit): the segment's favourites.
+                None => self.recommend_with(c, k, Method::SegmentPopular),
+            };
+        }
         let w = weights(method);
         let range = self.data.range(c);
         let bought = &self.data.item[range.clone()];
@@ -142,6 +153,26 @@ impl Recommender {
                     score,
                     source,
                 })
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+        out.truncate(k);
+        out
+    }
+
+    /// The top `k` items by ALS score (bought ones left out when the
+    /// model leaves them out), ties by item.
+    fn top_als(&self, c: usize, k: usize, scores: &[f64]) -> Vec<Recommendation> {
+        let bought = &self.data.item[self.data.range(c)];
+        let exclude = self.settings.exclude_bought;
+        let mut out: Vec<Recommendation> = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(exclude && bought.binary_search(&(*i as u32)).is_ok()))
+            .map(|(i, &score)| Recommendation {
+                item: i as u32,
+                score,
+                source: Source::Als,
             })
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));

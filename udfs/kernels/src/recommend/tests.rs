@@ -52,6 +52,7 @@ fn settings(method: Method, exclude_bought: bool) -> Settings {
         method,
         exclude_bought,
         min_support: 1,
+        als: AlsSettings::default(),
     }
 }
 
@@ -186,6 +187,7 @@ fn small_segments_back_off_to_their_parent() {
             method: Method::SegmentPopular,
             exclude_bought: false,
             min_support: 2,
+            als: AlsSettings::default(),
         },
     );
     // Customer 3's cell has one customer: Leeds as a whole (3 customers,
@@ -220,4 +222,38 @@ fn blend_reason_is_the_largest_part() {
         .find(|x| r.data.items[x.item as usize] == "c")
         .unwrap();
     assert_eq!(r.reason(c.source), "also_bought:a");
+}
+
+/// Method `als`: two groups of customers with their own items; a
+/// customer gets the unbought item of their own group, reason `als`, and a
+/// customer of no interactions would fall back to popularity.
+#[test]
+fn als_recommends_within_the_taste_group() {
+    let baskets: Vec<(&str, &[&str], Option<&str>)> = vec![
+        ("1", &["a", "b", "c"], None),
+        ("2", &["a", "b", "c"], None),
+        ("3", &["a", "b"], None),
+        ("4", &["x", "y", "z"], None),
+        ("5", &["x", "y", "z"], None),
+        ("6", &["x", "y"], None),
+    ];
+    let mut s = settings(Method::Als, true);
+    s.als = AlsSettings {
+        factors: 2,
+        regularization: 0.05,
+        alpha: 4.0,
+        iterations: 20,
+        seed: 1,
+    };
+    let m = model(&baskets, s);
+    let names = |recs: &[Recommendation]| -> Vec<String> {
+        recs.iter()
+            .map(|r| m.data.items[r.item as usize].clone())
+            .collect()
+    };
+    let three = m.recommend(m.customer("3").unwrap(), 1);
+    assert_eq!(names(&three), ["c"]);
+    assert_eq!(m.reason(three[0].source), "als");
+    let six = m.recommend(m.customer("6").unwrap(), 1);
+    assert_eq!(names(&six), ["z"]);
 }
