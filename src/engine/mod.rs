@@ -93,6 +93,8 @@ pub struct Engine {
     personal_columns: Vec<String>,
     /// The lake's privacy settings, resolved (defaults when `[privacy]` is absent).
     privacy: Arc<crate::lake::PrivacyConfig>,
+    /// The consent table as found at open, or why it cannot be used.
+    consent: Arc<std::result::Result<crate::planning::ConsentTable, String>>,
 }
 
 impl Engine {
@@ -179,9 +181,11 @@ impl Engine {
         let personal_columns = privacy::personal_columns(&lake);
         privacy::check(&ctx, &lake.config).await?;
         let privacy = Arc::new(privacy::resolved(&lake.config));
+        let consent = Arc::new(privacy::consent_table(&ctx, &lake.config).await);
         let engine = Engine {
             ctx,
             privacy,
+            consent,
             lake,
             catalog,
             cache,
@@ -374,6 +378,7 @@ impl Engine {
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
             privacy: Arc::clone(&self.privacy),
+            consent: Arc::clone(&self.consent),
         }
     }
 
@@ -403,7 +408,76 @@ impl Engine {
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
             privacy: Arc::clone(&self.privacy),
+            consent: Arc::clone(&self.consent),
         }
+    }
+
+    /// The consent filter for `purpose` (see [`crate::planning::ConsentRule`]);
+    /// `marketer` also limits the tables without the entity key to
+    /// `[privacy] public_tables`. Without a usable consent table the rule
+    /// refuses every plan, saying why.
+    pub fn consent_rule(&self, purpose: &str, marketer: bool) -> crate::planning::ConsentRule {
+        crate::planning::ConsentRule::new(
+            &self.privacy.entity_key,
+            purpose,
+            self.consent.as_ref().clone(),
+            marketer.then(|| self.privacy.public_tables.iter().cloned().collect()),
+        )
+    }
+
+    /// Whether the lake's consent table can be used; the error names the
+    /// table and the column at fault.
+    pub fn check_consent_table(&self) -> Result<()> {
+        self.consent.as_ref().as_ref().map(|_| ()).map_err(|why| Error::Config {
+            source_name: self.lake.config.source_name(),
+            message: why.clone(),
+        })
+    }
+
+    /// The purposes the consent table has records for (what a marketer's
+    /// purpose should be one of).
+    pub async fn consent_purposes(&self) -> Result<Vec<String>> {
+        self.check_consent_table()?;
+        let Ok(table) = self.consent.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let batches = self
+            .ctx
+            .read_table(Arc::clone(&table.provider))?
+            .select_columns(&["purpose"])?
+            .distinct()?
+            .collect()
+            .await?;
+        let mut purposes = Vec::new();
+        for batch in &batches {
+            let text = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Usage("purpose is not text".into()))?;
+            purposes.extend(text.iter().flatten().map(str::to_string));
+        }
+        purposes.sort();
+        Ok(purposes)
+    }
+
+    /// A session as [`Engine::new_session`] that sees only the customers
+    /// whose latest consent for `purpose` is granted (a `materialize` job
+    /// declaring a purpose). Nothing else is restricted.
+    pub fn with_purpose(&self, purpose: &str) -> Result<Engine> {
+        self.check_consent_table()?;
+        let state = self.ctx.state();
+        let mut rules = state.analyzer().rules.clone();
+        rules.push(Arc::new(self.consent_rule(purpose, false)));
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_analyzer_rules(rules)
+            .build();
+        Ok(Engine {
+            ctx: with_url_tables(state, &self.catalogs, self.policy.as_ref()),
+            prepared: Default::default(),
+            ..self.new_session()
+        })
     }
 
     /// This engine on a session rebuilt by `rebuild`: for front doors that

@@ -5,7 +5,8 @@
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::lake::{LakeConfig, PrivacyConfig};
+use crate::lake::{DEFAULT_CONSENT_TABLE, LakeConfig, PrivacyConfig};
+use crate::planning::ConsentTable;
 
 /// The columns a consent table must have besides the entity key.
 pub const CONSENT_COLUMNS: [&str; 3] = ["purpose", "granted", "ts"];
@@ -57,22 +58,60 @@ pub(super) async fn check(ctx: &SessionContext, config: &LakeConfig) -> Result<(
             )));
         }
     }
-    if let Some(table) = &privacy.consent_table {
-        let Some(columns) = columns_of(&table.to_lowercase()).await else {
-            return Err(fail(format!(
-                "privacy.consent_table {table:?}: no such table is registered"
-            )));
-        };
-        for column in std::iter::once(privacy.entity_key.as_str()).chain(CONSENT_COLUMNS) {
-            if !columns.iter().any(|c| c == column) {
-                return Err(fail(format!(
-                    "privacy.consent_table {table:?} has no column {column} (it needs {}, purpose, granted, ts)",
-                    privacy.entity_key
-                )));
-            }
-        }
+    // Named in the file: checked now. The default is checked when a
+    // marketer or a job with a purpose first needs it.
+    if privacy.consent_table.is_some() {
+        consent_table(ctx, config).await.map_err(fail)?;
     }
     Ok(())
+}
+
+/// The lake's consent table, checked: its key, `purpose` (text),
+/// `granted` (boolean) and `ts` (a time or number, for "latest") columns.
+/// `Err` says what is wrong, naming the table and column.
+pub(super) async fn consent_table(
+    ctx: &SessionContext,
+    config: &LakeConfig,
+) -> std::result::Result<ConsentTable, String> {
+    use datafusion::arrow::datatypes::DataType;
+    let privacy = config.privacy();
+    let name = privacy
+        .consent_table
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CONSENT_TABLE.to_string());
+    let provider = ctx.table_provider(name.to_lowercase()).await.map_err(|_| {
+        format!(
+            "privacy.consent_table {name:?}: no such table is registered (it needs {}, purpose, granted, ts; name another with consent_table in [privacy])",
+            privacy.entity_key
+        )
+    })?;
+    let schema = provider.schema();
+    for column in std::iter::once(privacy.entity_key.as_str()).chain(CONSENT_COLUMNS) {
+        let Ok(field) = schema.field_with_name(column) else {
+            return Err(format!(
+                "privacy.consent_table {name:?} has no column {column} (it needs {}, purpose, granted, ts)",
+                privacy.entity_key
+            ));
+        };
+        let t = field.data_type();
+        let ok = match column {
+            "purpose" => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+            "granted" => t == &DataType::Boolean,
+            "ts" => t.is_temporal() || t.is_numeric(),
+            _ => true,
+        };
+        if !ok {
+            let wanted = match column {
+                "purpose" => "text",
+                "granted" => "boolean",
+                _ => "a timestamp, date or number",
+            };
+            return Err(format!(
+                "privacy.consent_table {name:?}: column {column} is {t}, it must be {wanted}"
+            ));
+        }
+    }
+    Ok(ConsentTable { name, provider })
 }
 
 /// The resolved settings, for code that needs the entity key.

@@ -169,7 +169,7 @@ impl Auth {
             let user_still_there = current_users.as_ref().is_none_or(|file| {
                 file.users
                     .get(&session.user.name)
-                    .is_some_and(|u| u.role == session.user.role)
+                    .is_some_and(|u| u.role == session.user.role && u.purpose == session.user.purpose)
             });
             if session.expired() || !user_still_there {
                 sessions.remove(token);
@@ -226,6 +226,7 @@ fn anonymous() -> Identity {
     Identity {
         name: "anonymous".into(),
         role: Role::Analyst,
+        purpose: None,
     }
 }
 
