@@ -232,3 +232,14 @@ def test_bad_input(tmp_path):
     text = fails("materialize", "--lake", str(small), str(job))
     assert "column granted" in text, text
     assert not (small / "audiences").exists()
+
+
+def test_metadata_shows_a_marketer_customer_and_public_tables(server):
+    from test_privacy import visible_tables
+
+    with connect(server, user=marketer("ad_sync"), password="pw") as conn:
+        seen = visible_tables(conn)
+    assert "src_crm_contacts" not in seen and "audit_log" not in seen
+    assert "products" in seen and "consents" in seen
+    # Customer-level rows are the marketer's job: personal columns shown.
+    assert "email" in seen["customers"]

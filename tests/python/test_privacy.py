@@ -224,3 +224,32 @@ def test_filters_by_join_and_subquery_over_many_customers_match_duckdb(server, d
     with connect(server, user="rita", password="rita-pw") as conn:
         for sql in cases:
             assert rows(conn, sql)["n"].to_pylist() == [duck.execute(sql).fetchone()[0]], sql
+
+
+def visible_tables(conn):
+    """{table: [columns]} from ADBC's GetObjects (GetTables with schemas)."""
+    out = {}
+    for catalog in conn.adbc_get_objects(depth="all").read_all().to_pylist():
+        for schema in catalog["catalog_db_schemas"] or []:
+            for table in schema["db_schema_tables"] or []:
+                columns = [c["column_name"] for c in table["table_columns"] or []]
+                out[table["table_name"]] = columns
+    return out
+
+
+def test_metadata_shows_a_reader_only_what_it_may_read(server):
+    with connect(server) as conn:
+        analyst = visible_tables(conn)
+    with connect(server, user="rita", password="rita-pw") as conn:
+        reader = visible_tables(conn)
+    # The analyst sees everything; the filter below must remove something.
+    assert "src_crm_contacts" in analyst and "email" in analyst["customers"]
+    assert "audit_log" in analyst
+    # Tables without the key that are not public, and the audit log: absent.
+    assert "src_crm_contacts" not in reader and "audit_log" not in reader
+    assert "products" in reader and "orders" in reader and "tables" in reader
+    # Personal columns hidden; the key and ordinary columns stay.
+    assert "email" not in reader["customers"] and "phone" not in reader["customers"]
+    assert "customer_id" in reader["customers"] and "city" in reader["customers"]
+    assert "text" not in reader["tickets"]
+    assert reader["orders"] == analyst["orders"]
