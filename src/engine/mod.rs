@@ -428,10 +428,14 @@ impl Engine {
     /// Whether the lake's consent table can be used; the error names the
     /// table and the column at fault.
     pub fn check_consent_table(&self) -> Result<()> {
-        self.consent.as_ref().as_ref().map(|_| ()).map_err(|why| Error::Config {
-            source_name: self.lake.config.source_name(),
-            message: why.clone(),
-        })
+        self.consent
+            .as_ref()
+            .as_ref()
+            .map(|_| ())
+            .map_err(|why| Error::Config {
+                source_name: self.lake.config.source_name(),
+                message: why.clone(),
+            })
     }
 
     /// The purposes the consent table has records for (what a marketer's

@@ -28,10 +28,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::provider_as_source;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{Column, Result};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{
@@ -103,30 +103,32 @@ impl ConsentRule {
             provider_as_source(Arc::clone(&table.provider)),
             None,
         )?
-            .filter(ident("purpose").eq(lit(self.purpose.as_str())))?
-            .aggregate(
-                vec![ident(&self.key)],
-                vec![
-                    max(ident("ts"))
-                        .filter(ident("granted").is_true())
-                        .build()?
-                        .alias(granted_at),
-                    max(ident("ts"))
-                        .filter(ident("granted").is_not_true())
-                        .build()?
-                        .alias(withdrawn_at),
-                ],
-            )?
-            .filter(
-                ident(granted_at).is_not_null().and(
-                    ident(withdrawn_at)
-                        .is_null()
-                        .or(ident(granted_at).gt(ident(withdrawn_at))),
-                ),
-            )?
-            .project(vec![cast(ident(&self.key), key_type.clone()).alias(AUDIENCE_KEY)])?
-            .alias(AUDIENCE)?
-            .build()?;
+        .filter(ident("purpose").eq(lit(self.purpose.as_str())))?
+        .aggregate(
+            vec![ident(&self.key)],
+            vec![
+                max(ident("ts"))
+                    .filter(ident("granted").is_true())
+                    .build()?
+                    .alias(granted_at),
+                max(ident("ts"))
+                    .filter(ident("granted").is_not_true())
+                    .build()?
+                    .alias(withdrawn_at),
+            ],
+        )?
+        .filter(
+            ident(granted_at).is_not_null().and(
+                ident(withdrawn_at)
+                    .is_null()
+                    .or(ident(granted_at).gt(ident(withdrawn_at))),
+            ),
+        )?
+        .project(vec![
+            cast(ident(&self.key), key_type.clone()).alias(AUDIENCE_KEY),
+        ])?
+        .alias(AUDIENCE)?
+        .build()?;
         // Policy rules run after the session's type coercion: coerce our own
         // plan (the purpose literal against a Utf8View column, for one).
         TypeCoercion::new().analyze(plan, config)
@@ -323,7 +325,10 @@ mod tests {
         ];
         assert_eq!(audience(records, "email").await, vec![1, 3]);
         assert_eq!(audience(records, "sms").await, vec![6]);
-        assert_eq!(audience(records, "no_such_purpose").await, Vec::<i32>::new());
+        assert_eq!(
+            audience(records, "no_such_purpose").await,
+            Vec::<i32>::new()
+        );
     }
 
     #[tokio::test]
@@ -351,11 +356,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 1);
         let rule = ConsentRule::new("customer_id", "email", Err("no consent table".into()), None);
-        let plan = ctx
-            .sql("SELECT 1")
-            .await
-            .unwrap()
-            .into_unoptimized_plan();
+        let plan = ctx.sql("SELECT 1").await.unwrap().into_unoptimized_plan();
         let err = rule.analyze(plan, &ConfigOptions::new()).unwrap_err();
         assert!(err.to_string().contains("no consent table"), "{err}");
     }

@@ -22,10 +22,26 @@ async fn victim(analyst: &microseg::Engine) -> (String, i32, String) {
     )
     .await;
     let b = &batches[0];
-    let city = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-    let gender = datafusion::arrow::compute::cast(b.column(2), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-    let year = datafusion::arrow::compute::cast(b.column(1), &datafusion::arrow::datatypes::DataType::Int32).unwrap();
-    assert_eq!(year.len(), 1, "the test lake must have a customer alone in their combination");
+    let city = datafusion::arrow::compute::cast(
+        b.column(0),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
+    let gender = datafusion::arrow::compute::cast(
+        b.column(2),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
+    let year = datafusion::arrow::compute::cast(
+        b.column(1),
+        &datafusion::arrow::datatypes::DataType::Int32,
+    )
+    .unwrap();
+    assert_eq!(
+        year.len(),
+        1,
+        "the test lake must have a customer alone in their combination"
+    );
     (
         city.as_string::<i32>().value(0).to_string(),
         year.as_primitive::<Int32Type>().value(0),
@@ -39,7 +55,7 @@ async fn joins_subqueries_and_having_count_as_groups() {
     let (c, y, g) = victim(&analyst).await;
     let join = "FROM orders o JOIN customers c ON c.customer_id = o.customer_id";
     let attr = format!("(VALUES ('{c}', {y}, '{g}')) v(city, y, g)");
-    let key = format!("c.city || '/' || c.birth_year || '/' || c.gender");
+    let key = "c.city || '/' || c.birth_year || '/' || c.gender";
     let attacks = [
         // A join to a one-row table of the victim's attributes.
         format!(

@@ -57,7 +57,8 @@ fn distinct_keys(plan: &LogicalPlan, key: usize, only: Option<Expr>, name: &str)
 /// `guarded`, released only after `counts` (one row: KEPT, REMOVED) passed
 /// the check; `guarded`'s own columns.
 fn guard(min: u64, counts: LogicalPlanBuilder, guarded: LogicalPlan) -> Result<LogicalPlan> {
-    let check = ScalarUDF::new_from_impl(RequireFilter::new(min)).call(vec![col(KEPT), col(REMOVED)]);
+    let check =
+        ScalarUDF::new_from_impl(RequireFilter::new(min)).call(vec![col(KEPT), col(REMOVED)]);
     let columns: Vec<Expr> = guarded
         .schema()
         .columns()
@@ -72,7 +73,12 @@ fn guard(min: u64, counts: LogicalPlanBuilder, guarded: LogicalPlan) -> Result<L
 }
 
 /// A `WHERE` over customer rows whose key is input column `key`.
-pub(super) fn filter(min: u64, filter: Filter, key: usize, has_subquery: bool) -> Result<LogicalPlan> {
+pub(super) fn filter(
+    min: u64,
+    filter: Filter,
+    key: usize,
+    has_subquery: bool,
+) -> Result<LogicalPlan> {
     let Filter {
         predicate, input, ..
     } = filter;
@@ -128,7 +134,12 @@ pub(super) fn join(
     let (drops_left, drops_right) = dropping_sides(join.join_type);
     let sides = [
         (drops_left, left_key, JoinType::LeftSemi, JoinType::LeftAnti),
-        (drops_right, right_key, JoinType::RightSemi, JoinType::RightAnti),
+        (
+            drops_right,
+            right_key,
+            JoinType::RightSemi,
+            JoinType::RightAnti,
+        ),
     ];
     let mut checks = Vec::new();
     for (drops, key, semi, anti) in sides {
@@ -151,7 +162,9 @@ pub(super) fn join(
                 .aggregate(Vec::<Expr>::new(), vec![n])?
                 .build()
         };
-        checks.push(LogicalPlanBuilder::from(count_of(semi, KEPT)?).cross_join(count_of(anti, REMOVED)?)?);
+        checks.push(
+            LogicalPlanBuilder::from(count_of(semi, KEPT)?).cross_join(count_of(anti, REMOVED)?)?,
+        );
     }
     let mut plan = LogicalPlan::Join(join);
     for counts in checks {

@@ -13,8 +13,8 @@ use datafusion::logical_expr::{
     Subquery, col, lit,
 };
 
-use super::scope::{Scope, compared, counts_only, has_subquery, passes_column};
 use super::filters;
+use super::scope::{Scope, compared, counts_only, has_subquery, passes_column};
 use super::small_groups::RequireGroup;
 use super::{ReaderSettings, refused};
 use crate::lake::SmallGroups;
