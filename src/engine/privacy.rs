@@ -2,8 +2,14 @@
 //! (after renames), so a typo in a personal column is an error at open, not
 //! a column silently left unprotected.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
+use super::{Engine, with_url_tables};
 use crate::error::{Error, Result};
 use crate::lake::{DEFAULT_CONSENT_TABLE, LakeConfig, PrivacyConfig};
 use crate::planning::ConsentTable;
@@ -73,7 +79,6 @@ pub(super) async fn consent_table(
     ctx: &SessionContext,
     config: &LakeConfig,
 ) -> std::result::Result<ConsentTable, String> {
-    use datafusion::arrow::datatypes::DataType;
     let privacy = config.privacy();
     let name = privacy
         .consent_table
@@ -131,4 +136,80 @@ pub fn entity_key(lake: &crate::lake::Lake) -> String {
 /// The declared personal columns, as `table.column` (for the audit log).
 pub fn personal_columns(lake: &crate::lake::Lake) -> Vec<String> {
     lake.config.privacy().personal_columns
+}
+
+/// Consent by purpose: the sessions and checks of marketers and of jobs
+/// that declare a purpose.
+impl Engine {
+    /// The consent filter for `purpose` (see [`crate::planning::ConsentRule`]);
+    /// `marketer` also limits the tables without the entity key to
+    /// `[privacy] public_tables`. Without a usable consent table the rule
+    /// refuses every plan, saying why.
+    pub fn consent_rule(&self, purpose: &str, marketer: bool) -> crate::planning::ConsentRule {
+        crate::planning::ConsentRule::new(
+            &self.privacy.entity_key,
+            purpose,
+            self.consent.as_ref().clone(),
+            marketer.then(|| self.privacy.public_tables.iter().cloned().collect()),
+        )
+    }
+
+    /// Whether the lake's consent table can be used; the error names the
+    /// table and the column at fault.
+    pub fn check_consent_table(&self) -> Result<()> {
+        self.consent
+            .as_ref()
+            .as_ref()
+            .map(|_| ())
+            .map_err(|why| Error::Config {
+                source_name: self.lake.config.source_name(),
+                message: why.clone(),
+            })
+    }
+
+    /// The purposes the consent table has records for (what a marketer's
+    /// purpose should be one of).
+    pub async fn consent_purposes(&self) -> Result<Vec<String>> {
+        self.check_consent_table()?;
+        let Ok(table) = self.consent.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let batches = self
+            .ctx
+            .read_table(Arc::clone(&table.provider))?
+            .select_columns(&["purpose"])?
+            .distinct()?
+            .collect()
+            .await?;
+        let mut purposes = Vec::new();
+        for batch in &batches {
+            let text = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Usage("purpose is not text".into()))?;
+            purposes.extend(text.iter().flatten().map(str::to_string));
+        }
+        purposes.sort();
+        Ok(purposes)
+    }
+
+    /// A session as [`Engine::new_session`] that sees only the customers
+    /// whose latest consent for `purpose` is granted (a `materialize` job
+    /// declaring a purpose). Nothing else is restricted.
+    pub fn with_purpose(&self, purpose: &str) -> Result<Engine> {
+        self.check_consent_table()?;
+        let state = self.ctx.state();
+        let mut rules = state.analyzer().rules.clone();
+        rules.push(Arc::new(self.consent_rule(purpose, false)));
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_analyzer_rules(rules)
+            .build();
+        Ok(Engine {
+            ctx: with_url_tables(state, &self.catalogs, self.policy.as_ref()),
+            prepared: Default::default(),
+            ..self.new_session()
+        })
+    }
 }
