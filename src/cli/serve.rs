@@ -80,10 +80,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         },
     };
     // Check the users file before the (possibly slow) lake open.
-    if let AuthMode::Users(path) = &options.auth {
-        UsersFile::load(path)?;
-    }
+    let users = match &options.auth {
+        AuthMode::Users(path) => Some(UsersFile::load(path)?),
+        _ => None,
+    };
     let engine = args.cluster.open(&args.lake).await?;
+    if let Some(users) = &users {
+        check_marketers(&engine, users).await?;
+    }
     let mut options = options;
     if let Some(text) = &args.query_memory_limit {
         // A percentage is of the engine's pool, which all queries share.
@@ -130,6 +134,31 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
 }
 
+/// With marketers in the users file the consent table must be usable (the
+/// error names the column at fault); a purpose no consent record has gets
+/// a warning: that marketer's audience is empty.
+async fn check_marketers(engine: &crate::engine::Engine, users: &UsersFile) -> Result<()> {
+    let marketers: Vec<(&String, &str)> = users
+        .users
+        .iter()
+        .filter(|(_, u)| u.role == Role::Marketer)
+        .map(|(name, u)| (name, u.purpose.as_deref().unwrap_or_default()))
+        .collect();
+    if marketers.is_empty() {
+        return Ok(());
+    }
+    let purposes = engine.consent_purposes().await?;
+    for (name, purpose) in marketers {
+        if !purposes.iter().any(|p| p == purpose) {
+            eprintln!(
+                "warning: marketer {name}: no consent record has purpose {purpose:?} (known: {}): their audience is empty",
+                purposes.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `microseg users …`: manage the users file without editing it.
 #[derive(Debug, Args)]
 pub struct UsersArgs {
@@ -151,9 +180,13 @@ enum UsersCommand {
     Add {
         /// User name.
         name: String,
-        /// analyst (everything) or reader (read-only).
+        /// analyst (everything), reader (aggregates only) or marketer
+        /// (customer-level rows of the customers who consented to --purpose).
         #[arg(long)]
         role: String,
+        /// A marketer's purpose: a `purpose` value of the consent table.
+        #[arg(long)]
+        purpose: Option<String>,
     },
     /// Print a new API token for a user (only its hash is stored).
     Token {
@@ -174,8 +207,18 @@ enum UsersCommand {
 pub fn users(args: UsersArgs) -> Result<()> {
     let path = &args.users;
     match args.command {
-        UsersCommand::Add { name, role } => {
+        UsersCommand::Add {
+            name,
+            role,
+            purpose,
+        } => {
             let role: Role = role.parse()?;
+            // Checked before the password is read.
+            if role == Role::Marketer && purpose.is_none() {
+                return Err(Error::Usage(format!(
+                    "user {name}: a marketer needs --purpose (e.g. --purpose email_marketing)"
+                )));
+            }
             let mut file = UsersFile::load_or_empty(path)?;
             let mut input = String::new();
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -186,7 +229,7 @@ pub fn users(args: UsersArgs) -> Result<()> {
                 .map_err(|e| Error::Usage(format!("cannot read the password from stdin: {e}")))?;
             // One line: the password, without its line ending.
             let password = input.lines().next().unwrap_or("");
-            file.add_user(&name, role, password)?;
+            file.add_user(&name, role, purpose.as_deref(), password)?;
             file.save(path)?;
             eprintln!("added {role} {name} to {}", path.display());
         }

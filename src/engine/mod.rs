@@ -93,6 +93,8 @@ pub struct Engine {
     personal_columns: Vec<String>,
     /// The lake's privacy settings, resolved (defaults when `[privacy]` is absent).
     privacy: Arc<crate::lake::PrivacyConfig>,
+    /// The consent table as found at open, or why it cannot be used.
+    consent: Arc<std::result::Result<crate::planning::ConsentTable, String>>,
 }
 
 impl Engine {
@@ -179,9 +181,11 @@ impl Engine {
         let personal_columns = privacy::personal_columns(&lake);
         privacy::check(&ctx, &lake.config).await?;
         let privacy = Arc::new(privacy::resolved(&lake.config));
+        let consent = Arc::new(privacy::consent_table(&ctx, &lake.config).await);
         let engine = Engine {
             ctx,
             privacy,
+            consent,
             lake,
             catalog,
             cache,
@@ -374,6 +378,7 @@ impl Engine {
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
             privacy: Arc::clone(&self.privacy),
+            consent: Arc::clone(&self.consent),
         }
     }
 
@@ -403,6 +408,7 @@ impl Engine {
             entity_key: self.entity_key.clone(),
             personal_columns: self.personal_columns.clone(),
             privacy: Arc::clone(&self.privacy),
+            consent: Arc::clone(&self.consent),
         }
     }
 

@@ -177,6 +177,21 @@ pub async fn run(engine: &Engine, job: &Job, opts: &RunOptions) -> Result<Vec<Ta
             ));
         }
     }
+    // A purpose: every statement of the job runs in a session that sees
+    // only the customers who consented to it.
+    let consenting;
+    let engine = match &job.purpose {
+        Some(purpose) => {
+            consenting = engine.with_purpose(purpose).map_err(|e| {
+                Error::job(
+                    JobFailure::Definition,
+                    format!("job {}: purpose {purpose:?}: {e}", job.name),
+                )
+            })?;
+            &consenting
+        }
+        None => engine,
+    };
     if let Err(e) = setup(engine, job).await {
         let mut ev = event(opts, "failed", job);
         ev.error = Some(e.to_string());
@@ -235,7 +250,7 @@ async fn setup(engine: &Engine, job: &Job) -> Result<()> {
             }
             .await;
             let rows = ran.as_ref().ok().copied();
-            audit(engine, &statement.sql, reads, rows, time, started).await;
+            audit(engine, job, &statement.sql, reads, rows, time, started).await;
             ran.map_err(|e| fail(statement.line, e))?;
         }
     }
@@ -267,7 +282,7 @@ async fn run_target(
     )
     .await;
     let rows = result.as_ref().ok().map(|r| r.rows as i64);
-    audit(engine, &target.sql, reads, rows, time, started).await;
+    audit(engine, job, &target.sql, reads, rows, time, started).await;
     let released = lock.release().await;
     let report = result?;
     released?;
@@ -279,6 +294,7 @@ async fn run_target(
 /// committed either way.
 async fn audit(
     engine: &Engine,
+    job: &Job,
     statement: &str,
     (tables, personal_columns): (Vec<String>, Vec<String>),
     rows: Option<i64>,
@@ -289,7 +305,7 @@ async fn audit(
         time,
         user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
         role: "job".into(),
-        purpose: None,
+        purpose: job.purpose.clone(),
         source: "materialize".into(),
         statement: statement.to_string(),
         tables,

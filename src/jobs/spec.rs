@@ -3,6 +3,8 @@
 //! ```toml
 //! name = "daily_segments"                      # defaults to the file name
 //! description = "…"
+//! purpose = "email_marketing"                  # optional: only customers whose latest consent
+//!                                              # for it is granted ([privacy] consent_table)
 //! setup = ["../segments/lifecycle.sql"]        # SQL run first (paths relative to this file)
 //!
 //! [[targets]]
@@ -69,6 +71,7 @@ pub enum Compression {
 struct JobFile {
     name: Option<String>,
     description: Option<String>,
+    purpose: Option<String>,
     #[serde(default)]
     setup: Vec<PathBuf>,
     #[serde(default)]
@@ -100,6 +103,9 @@ pub struct Job {
     pub path: PathBuf,
     /// What it is for.
     pub description: Option<String>,
+    /// The consent purpose it acts for: its queries see only the customers
+    /// whose latest consent for it is granted.
+    pub purpose: Option<String>,
     /// SQL files run before the targets, with their text.
     pub setup: Vec<(PathBuf, String)>,
     /// What it writes, in order.
@@ -178,6 +184,14 @@ impl Job {
             .iter()
             .map(|p| read(p, "setup file"))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(p) = &file.purpose
+            && (p.trim().is_empty() || p.trim() != p)
+        {
+            return Err(definition(
+                path,
+                format!("purpose {p:?} is empty or has surrounding spaces"),
+            ));
+        }
         if file.targets.is_empty() {
             return Err(definition(path, "has no [[targets]]"));
         }
@@ -243,6 +257,7 @@ impl Job {
             name,
             path: path.to_path_buf(),
             description: file.description,
+            purpose: file.purpose,
             setup,
             targets,
         })

@@ -82,7 +82,8 @@ pub struct PrivacyConfig {
     /// `table.column` entries naming personal data (besides the key).
     #[serde(default)]
     pub personal_columns: Vec<String>,
-    /// The table of consent records (entity key, purpose, granted, ts).
+    /// The table of consent records (entity key, purpose, granted, ts);
+    /// [`DEFAULT_CONSENT_TABLE`] when absent, checked when first needed.
     pub consent_table: Option<String>,
     /// Tables without the entity key that restricted roles may read.
     #[serde(default)]
@@ -139,6 +140,9 @@ impl TryFrom<String> for SmallGroups {
         }
     }
 }
+
+/// The consent table when `[privacy]` does not name one.
+pub const DEFAULT_CONSENT_TABLE: &str = "consents";
 
 /// The entity key when `[privacy]` does not name one.
 pub const DEFAULT_ENTITY_KEY: &str = "customer_id";

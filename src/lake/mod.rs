@@ -36,8 +36,9 @@ use object_store::ObjectMeta;
 
 pub(crate) use config::check_identifier;
 pub use config::{
-    CONFIG_FILE, DEFAULT_ENTITY_KEY, DEFAULT_MIN_GROUP_SIZE, EngineConfig, LakeConfig,
-    PrivacyConfig, PrivacyRoles, ReaderPrivacy, SmallGroups, TableConfig, parse_memory_limit,
+    CONFIG_FILE, DEFAULT_CONSENT_TABLE, DEFAULT_ENTITY_KEY, DEFAULT_MIN_GROUP_SIZE, EngineConfig,
+    LakeConfig, PrivacyConfig, PrivacyRoles, ReaderPrivacy, SmallGroups, TableConfig,
+    parse_memory_limit,
 };
 pub use location::{LakeLocation, memory_store};
 pub use stores::{EnvStores, env_stores};

@@ -3,6 +3,8 @@
 //! the stored records (`catalog`) and never the engine.
 
 mod bind;
+mod consent;
+mod leaves;
 pub mod privacy;
 mod suppress;
 
@@ -12,6 +14,7 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::Analyzer;
 
 pub use bind::{BindCatalog, uses_catalog};
+pub use consent::{ConsentRule, ConsentTable};
 pub use suppress::{FORGOTTEN, Forgotten, SuppressForgotten, canonical_key};
 
 use crate::catalog::CatalogCache;

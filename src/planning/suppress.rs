@@ -15,10 +15,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::{self as types, DataType};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, Result, exec_err};
+use datafusion::common::{Column, Result, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, Filter, Limit, LogicalPlan, Projection, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TableScan, TableScanBuilder, Volatility,
+    ColumnarValue, Expr, Filter, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -233,81 +233,17 @@ impl SuppressForgotten {
                 false,
                 TreeNodeRecursion::Jump,
             )),
-            LogicalPlan::TableScan(scan) => self.guard_scan(scan, udf),
-            LogicalPlan::Extension(ext) if ext.node.inputs().is_empty() => {
-                let leaf = LogicalPlan::Extension(ext);
-                match key_column(leaf.schema(), &self.key) {
-                    Some(column) => filtered(leaf, column, udf),
-                    None => Ok(Transformed::no(leaf)),
-                }
-            }
-            other => Ok(Transformed::no(other)),
+            other => super::leaves::wrap_keyed_leaf(other, &self.key, &|leaf, column| {
+                filtered(leaf, column, udf)
+            }),
         }
-    }
-
-    fn guard_scan(
-        &self,
-        scan: TableScan,
-        udf: &Arc<ScalarUDF>,
-    ) -> Result<Transformed<LogicalPlan>> {
-        let source_schema = scan.source.schema();
-        let Ok(index) = source_schema.index_of(&self.key) else {
-            return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
-        };
-        let column = Column::new(Some(scan.table_name.clone()), self.key.clone());
-        let keeps_key = scan.projection.as_ref().is_none_or(|p| p.contains(&index));
-        if keeps_key && scan.fetch.is_none() {
-            return filtered(LogicalPlan::TableScan(scan), column, udf);
-        }
-        // Read the key too, filter, then give the scan's own columns (and
-        // its row limit) back above the filter.
-        let wanted: Vec<Expr> = scan
-            .projected_schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        let projection = scan.projection.clone().map(|mut p| {
-            if !p.contains(&index) {
-                p.push(index);
-            }
-            p
-        });
-        let wider = TableScanBuilder::new(scan.table_name.clone(), Arc::clone(&scan.source))
-            .with_projection(projection)
-            .with_filters(scan.filters.clone())
-            .build()?;
-        let mut plan = filtered(LogicalPlan::TableScan(wider), column, udf)?.data;
-        if let Some(fetch) = scan.fetch {
-            plan = LogicalPlan::Limit(Limit {
-                skip: None,
-                fetch: Some(Box::new(Expr::Literal(
-                    datafusion::common::ScalarValue::Int64(Some(fetch as i64)),
-                    None,
-                ))),
-                input: Arc::new(plan),
-            });
-        }
-        let plan = LogicalPlan::Projection(Projection::try_new(wanted, Arc::new(plan))?);
-        Ok(Transformed::new(plan, true, TreeNodeRecursion::Jump))
     }
 }
 
-/// The column named `key` in `schema`, with its qualifier.
-fn key_column(schema: &DFSchema, key: &str) -> Option<Column> {
-    schema
-        .qualified_field_with_unqualified_name(key)
-        .ok()
-        .map(|(qualifier, field)| Column::new(qualifier.cloned(), field.name()))
-}
-
-fn filtered(
-    leaf: LogicalPlan,
-    column: Column,
-    udf: &Arc<ScalarUDF>,
-) -> Result<Transformed<LogicalPlan>> {
+fn filtered(leaf: LogicalPlan, column: Column, udf: &Arc<ScalarUDF>) -> Result<LogicalPlan> {
     let predicate = Expr::Not(Box::new(udf.call(vec![Expr::Column(column)])));
-    let plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(leaf))?);
-    // The new filter's child is the leaf just guarded: do not visit it again.
-    Ok(Transformed::new(plan, true, TreeNodeRecursion::Jump))
+    Ok(LogicalPlan::Filter(Filter::try_new(
+        predicate,
+        Arc::new(leaf),
+    )?))
 }

@@ -34,7 +34,7 @@ impl Pending {
                 time: chrono::Utc::now(),
                 user: session.user.name.clone(),
                 role: session.user.role.to_string(),
-                purpose: None,
+                purpose: session.user.purpose.clone(),
                 source: "serve".into(),
                 statement: text.to_string(),
                 tables: Vec::new(),

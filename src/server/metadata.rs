@@ -1,6 +1,7 @@
 //! Catalog metadata for BI tools: catalogs, schemas, tables, table types,
 //! SqlInfo and the XDBC type list, read from the session's catalogs.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_flight::sql::metadata::{
@@ -19,7 +20,10 @@ use datafusion::datasource::TableType;
 use datafusion::prelude::SessionContext;
 use tonic::Status;
 
+use super::users::Role;
 use super::wire::wire_schema;
+use crate::catalog::audit::TABLE as AUDIT_TABLE;
+use crate::lake::PrivacyConfig;
 
 /// The table types we report: base tables and views (temporary tables
 /// are reported as tables, as clients know no third kind).
@@ -65,9 +69,84 @@ pub fn schemas_schema() -> datafusion::arrow::datatypes::SchemaRef {
     GetDbSchemasBuilder::new(None::<String>, None::<String>).schema()
 }
 
+/// What GetTables shows a restricted role: only the tables it may read
+/// (those with the entity key, `[privacy] public_tables` and
+/// `information_schema`; never the audit log), and for a reader not the
+/// declared personal columns, which it may not select, group by or filter
+/// on. A BI tool then offers nothing the role would be refused.
+#[derive(Debug, Clone)]
+pub struct Visibility {
+    key: String,
+    public: HashSet<String>,
+    /// (table, column) pairs hidden from the role.
+    hidden: HashSet<(String, String)>,
+}
+
+impl Visibility {
+    /// What `role` may see under `privacy`; `None`: everything (analysts).
+    pub fn of(role: Role, privacy: &PrivacyConfig) -> Option<Visibility> {
+        let hidden = match role {
+            Role::Analyst => return None,
+            // An invalid list was refused at open; hide nothing more then.
+            Role::Reader => privacy
+                .personal_pairs()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            Role::Marketer => HashSet::new(),
+        };
+        Some(Visibility {
+            key: privacy.entity_key.to_lowercase(),
+            public: privacy
+                .public_tables
+                .iter()
+                .map(|t| t.to_lowercase())
+                .collect(),
+            hidden,
+        })
+    }
+
+    /// The columns of `table` the role sees, or `None` to leave it out.
+    fn table(&self, schema_name: &str, table: &str, columns: &SchemaRef) -> Option<SchemaRef> {
+        let name = table.to_lowercase();
+        if schema_name == INFORMATION_SCHEMA {
+            return Some(Arc::clone(columns));
+        }
+        if name == AUDIT_TABLE {
+            return None;
+        }
+        let keyed = columns
+            .fields()
+            .iter()
+            .any(|f| f.name().eq_ignore_ascii_case(&self.key));
+        if !keyed && !self.public.contains(&name) {
+            return None;
+        }
+        let fields: Vec<_> = columns
+            .fields()
+            .iter()
+            .filter(|f| {
+                !self
+                    .hidden
+                    .contains(&(name.clone(), f.name().to_lowercase()))
+            })
+            .cloned()
+            .collect();
+        Some(Arc::new(Schema::new_with_metadata(
+            fields,
+            columns.metadata().clone(),
+        )))
+    }
+}
+
 /// GetTables across every catalog (or the one asked for), with column
-/// schemas when asked: the types a client will see in results.
-pub async fn tables(ctx: &SessionContext, query: CommandGetTables) -> Result<RecordBatch, Status> {
+/// schemas when asked: the types a client will see in results; for a
+/// restricted role what `visibility` lets it see.
+pub async fn tables(
+    ctx: &SessionContext,
+    query: CommandGetTables,
+    visibility: Option<&Visibility>,
+) -> Result<RecordBatch, Status> {
     let wanted_types: Vec<String> = query.table_types.clone();
     let mut builder = query.into_builder();
     for catalog_name in sorted(ctx.catalog_names()) {
@@ -102,6 +181,13 @@ pub async fn tables(ctx: &SessionContext, query: CommandGetTables) -> Result<Rec
                         )));
                     }
                 };
+                let columns = match visibility {
+                    None => table.schema(),
+                    Some(v) => match v.table(&schema_name, &table_name, &table.schema()) {
+                        Some(columns) => columns,
+                        None => continue,
+                    },
+                };
                 let table_type = match table.table_type() {
                     TableType::View => "VIEW",
                     TableType::Base | TableType::Temporary => "TABLE",
@@ -115,7 +201,7 @@ pub async fn tables(ctx: &SessionContext, query: CommandGetTables) -> Result<Rec
                         &schema_name,
                         &table_name,
                         table_type,
-                        &wire_schema(&table.schema()),
+                        &wire_schema(&columns),
                     )
                     .map_err(arrow_status)?;
             }

@@ -36,6 +36,7 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
     if role == Role::Analyst {
         return Ok(());
     }
+    let refused = |what: &str| refused(role, what);
     match planned {
         Planned::Microseg(statement) => match statement {
             MicrosegStatement::ShowLake
@@ -55,7 +56,7 @@ pub fn authorize(role: Role, planned: &Planned, lake: &LakeLocation) -> Result<(
                 "FORGET CUSTOMER (erasure is for analysts: ask one, or run `microseg forget` on the lake)",
             )),
         },
-        Planned::DataFusion(plan) => check_plan(plan, lake),
+        Planned::DataFusion(plan) => check_plan(plan, lake, role),
     }
 }
 
@@ -85,24 +86,62 @@ impl Policy for ReaderPolicy {
         authorize(Role::Reader, planned, &self.lake)
     }
 
-    /// No path at all, inside the lake or not: a file read by path has
-    /// no privacy settings, and the lake's tables are there by name.
     fn read_path(&self, url: &ListingTableUrl) -> Result<(), String> {
-        if in_catalog(url, &self.lake) {
-            Err(refused(&format!(
-                "a query reading {url}: microseg's own records (audit log, suppression list) are for analysts"
-            )))
-        } else if self.lake.contains(url) {
-            Err(refused(&format!(
-                "a query reading {url} by path (query the lake's tables by name)"
-            )))
-        } else {
-            Err(refused(&format!("a query reading {url}, outside the lake")))
-        }
+        no_paths(Role::Reader, url, &self.lake)
     }
 
     fn analyzer_rules(&self) -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         vec![Arc::new(ReaderRule::new(&self.privacy))]
+    }
+}
+
+/// No path at all, inside the lake or not: a file read by path has no
+/// privacy settings, and the lake's tables are there by name.
+fn no_paths(role: Role, url: &ListingTableUrl, lake: &LakeLocation) -> Result<(), String> {
+    let what = if in_catalog(url, lake) {
+        format!(
+            "a query reading {url}: microseg's own records (audit log, suppression list) are for analysts"
+        )
+    } else if lake.contains(url) {
+        format!("a query reading {url} by path (query the lake's tables by name)")
+    } else {
+        format!("a query reading {url}, outside the lake")
+    };
+    Err(refused(role, &what))
+}
+
+/// A marketer's session: what a reader may run (no writes, no paths, no
+/// audit log), but customer-level rows, of the customers whose latest
+/// consent for the user's purpose is granted
+/// ([`crate::planning::ConsentRule`]), from customer tables and
+/// `public_tables` only.
+#[derive(Debug)]
+pub struct MarketerPolicy {
+    lake: LakeLocation,
+    consent: Arc<crate::planning::ConsentRule>,
+}
+
+impl MarketerPolicy {
+    /// The marketer rules over `lake` with `consent`, the purpose's filter.
+    pub fn new(lake: LakeLocation, consent: crate::planning::ConsentRule) -> Self {
+        MarketerPolicy {
+            lake,
+            consent: Arc::new(consent),
+        }
+    }
+}
+
+impl Policy for MarketerPolicy {
+    fn authorize(&self, planned: &Planned) -> Result<(), String> {
+        authorize(Role::Marketer, planned, &self.lake)
+    }
+
+    fn read_path(&self, url: &ListingTableUrl) -> Result<(), String> {
+        no_paths(Role::Marketer, url, &self.lake)
+    }
+
+    fn analyzer_rules(&self) -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+        vec![self.consent.clone()]
     }
 }
 
@@ -115,14 +154,14 @@ fn in_catalog(url: &ListingTableUrl, lake: &LakeLocation) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-fn refused(what: &str) -> String {
-    format!("role reader may not run {what}")
+fn refused(role: Role, what: &str) -> String {
+    format!("role {role} may not run {what}")
 }
 
-fn check_plan(plan: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
+fn check_plan(plan: &LogicalPlan, lake: &LakeLocation, role: Role) -> Result<(), String> {
     let mut verdict = Ok(());
     let visit = plan.apply_with_subqueries(|node| {
-        let result = check_node(node, lake);
+        let result = check_node(node, lake, role);
         if result.is_err() {
             verdict = result;
             return Ok(TreeNodeRecursion::Stop);
@@ -135,7 +174,8 @@ fn check_plan(plan: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
     verdict
 }
 
-fn check_node(node: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
+fn check_node(node: &LogicalPlan, lake: &LakeLocation, role: Role) -> Result<(), String> {
+    let refused = |what: &str| refused(role, what);
     match node {
         LogicalPlan::Ddl(ddl) => Err(refused(&format!("DDL ({})", ddl.name()))),
         LogicalPlan::Dml(dml) => Err(refused(&format!("DML ({})", dml.op))),
@@ -158,7 +198,7 @@ fn check_node(node: &LogicalPlan, lake: &LakeLocation) -> Result<(), String> {
             &format!("a query reading {AUDIT_TABLE} (the audit log is for analysts)"),
         )),
         LogicalPlan::TableScan(scan) => match source_as_provider(&scan.source) {
-            Ok(provider) => check_provider(&provider, &scan.table_name.to_string(), lake),
+            Ok(provider) => check_provider(&provider, &scan.table_name.to_string(), lake, role),
             // Not a provider-backed source: nothing that reads files.
             Err(_) => Ok(()),
         },
@@ -172,7 +212,9 @@ fn check_provider(
     provider: &Arc<dyn TableProvider>,
     name: &str,
     lake: &LakeLocation,
+    role: Role,
 ) -> Result<(), String> {
+    let refused = |what: &str| refused(role, what);
     if let Some(listing) = provider.downcast_ref::<ListingTable>() {
         for url in listing.table_paths() {
             if in_catalog(url, lake) {
@@ -187,7 +229,7 @@ fn check_provider(
             }
         }
     } else if let Some(view) = provider.downcast_ref::<ViewTable>() {
-        check_plan(view.logical_plan(), lake)?;
+        check_plan(view.logical_plan(), lake, role)?;
     }
     Ok(())
 }

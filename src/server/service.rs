@@ -535,7 +535,8 @@ impl FlightSqlService for MicrosegFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let session = session_of(&request)?;
-        let batch = metadata::tables(session.engine.session(), query).await?;
+        let visibility = metadata::Visibility::of(session.user.role, session.engine.privacy());
+        let batch = metadata::tables(session.engine.session(), query, visibility.as_ref()).await?;
         Ok(Self::batch_stream(batch))
     }
 

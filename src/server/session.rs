@@ -11,7 +11,7 @@ use datafusion::dataframe::DataFrame;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::prepared::Prepared;
-use super::roles::ReaderPolicy;
+use super::roles::{MarketerPolicy, ReaderPolicy};
 use super::users::{Identity, Role, new_secret};
 use crate::engine::Engine;
 
@@ -103,6 +103,12 @@ impl Session {
             Role::Reader => base.restricted_session(Arc::new(ReaderPolicy::new(
                 base.lake().location.clone(),
                 base.privacy().clone(),
+            ))),
+            // A marketer without a purpose cannot come from a checked users
+            // file; an empty one would match no consent record.
+            Role::Marketer => base.restricted_session(Arc::new(MarketerPolicy::new(
+                base.lake().location.clone(),
+                base.consent_rule(user.purpose.as_deref().unwrap_or_default(), true),
             ))),
         };
         Session {

@@ -36,7 +36,11 @@ pub enum Role {
     /// Everything the CLI can do: queries, DDL, DML, COPY, segment sets, SET.
     Analyst,
     /// Queries over the lake only; nothing that writes or reads outside it.
+    /// Aggregates over groups of at least `min_group_size` customers.
     Reader,
+    /// As a reader, but customer-level rows allowed: only of the customers
+    /// whose latest consent for the user's purpose is granted.
+    Marketer,
 }
 
 impl std::str::FromStr for Role {
@@ -46,8 +50,9 @@ impl std::str::FromStr for Role {
         match s {
             "analyst" => Ok(Role::Analyst),
             "reader" => Ok(Role::Reader),
+            "marketer" => Ok(Role::Marketer),
             other => Err(Error::Usage(format!(
-                "unknown role {other:?}: expected analyst or reader"
+                "unknown role {other:?}: expected analyst, reader or marketer"
             ))),
         }
     }
@@ -58,6 +63,7 @@ impl std::fmt::Display for Role {
         f.write_str(match self {
             Role::Analyst => "analyst",
             Role::Reader => "reader",
+            Role::Marketer => "marketer",
         })
     }
 }
@@ -68,6 +74,10 @@ impl std::fmt::Display for Role {
 pub struct User {
     /// What the user may do.
     pub role: Role,
+    /// The purpose a marketer acts for (a `purpose` value of the consent
+    /// table); required for marketers, refused for other roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     /// argon2 PHC string of the password; a user without one connects with tokens only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
@@ -105,6 +115,8 @@ pub struct Identity {
     pub name: String,
     /// The user's role.
     pub role: Role,
+    /// A marketer's purpose.
+    pub purpose: Option<String>,
 }
 
 impl UsersFile {
@@ -140,6 +152,8 @@ impl UsersFile {
         let file: UsersFile = toml::from_str(text).map_err(|e| config_err(e.to_string()))?;
         for (name, user) in &file.users {
             validate_name(name).map_err(|e| config_err(e.to_string()))?;
+            validate_purpose(name, user.role, user.purpose.as_deref())
+                .map_err(|e| config_err(e.to_string()))?;
             if let Some(hash) = &user.password_hash {
                 PasswordHash::new(hash).map_err(|e| {
                     config_err(format!(
@@ -191,9 +205,17 @@ impl UsersFile {
         })
     }
 
-    /// Adds a user with a password; an existing name is an error.
-    pub fn add_user(&mut self, name: &str, role: Role, password: &str) -> Result<()> {
+    /// Adds a user with a password (and a marketer's purpose); an existing
+    /// name is an error.
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        role: Role,
+        purpose: Option<&str>,
+        password: &str,
+    ) -> Result<()> {
         validate_name(name)?;
+        validate_purpose(name, role, purpose)?;
         if self.users.contains_key(name) {
             return Err(Error::Usage(format!(
                 "user {name} already exists (remove it first with `microseg users remove {name}`)"
@@ -208,6 +230,7 @@ impl UsersFile {
             name.to_string(),
             User {
                 role,
+                purpose: purpose.map(str::to_string),
                 password_hash: Some(hash_password(password)?),
                 tokens: Vec::new(),
             },
@@ -264,6 +287,7 @@ impl UsersFile {
             Some(user) if ok && user.password_hash.is_some() => Some(Identity {
                 name: name.to_string(),
                 role: user.role,
+                purpose: user.purpose.clone(),
             }),
             _ => None,
         }
@@ -283,6 +307,7 @@ impl UsersFile {
             valid.then(|| Identity {
                 name: name.clone(),
                 role: user.role,
+                purpose: user.purpose.clone(),
             })
         })
     }
@@ -342,6 +367,24 @@ fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// A marketer acts for exactly one purpose, compared as written with the
+/// consent table's `purpose` column; other roles have none.
+fn validate_purpose(name: &str, role: Role, purpose: Option<&str>) -> Result<()> {
+    match (role, purpose) {
+        (Role::Marketer, None) => Err(Error::Usage(format!(
+            "user {name}: a marketer needs a purpose (--purpose, e.g. email_marketing): the consent the audience must have granted"
+        ))),
+        (Role::Marketer, Some(p)) if p.trim().is_empty() || p.trim() != p => Err(Error::Usage(
+            format!("user {name}: purpose {p:?} is empty or has surrounding spaces"),
+        )),
+        (Role::Marketer, Some(_)) => Ok(()),
+        (role, Some(_)) => Err(Error::Usage(format!(
+            "user {name}: only marketers have a purpose, not role {role}"
+        ))),
+        (_, None) => Ok(()),
+    }
+}
+
 /// Parses a lifetime such as `30d`, `12h`, `90m`, `45s`.
 pub fn parse_ttl(text: &str) -> Result<Duration> {
     let bad = || {
@@ -381,7 +424,7 @@ mod tests {
     #[test]
     fn passwords_and_tokens_round_trip_through_the_file() {
         let mut file = UsersFile::default();
-        file.add_user("ana", Role::Analyst, "s3cret").unwrap();
+        file.add_user("ana", Role::Analyst, None, "s3cret").unwrap();
         let token = file
             .add_token("ana", Some(parse_ttl("1d").unwrap()))
             .unwrap();
@@ -402,13 +445,13 @@ mod tests {
     #[test]
     fn expired_tokens_and_bad_input_are_refused() {
         let mut file = UsersFile::default();
-        file.add_user("r", Role::Reader, "pw").unwrap();
+        file.add_user("r", Role::Reader, None, "pw").unwrap();
         let token = file.add_token("r", None).unwrap();
         file.users.get_mut("r").unwrap().tokens[0].expires_at = Some("2000-01-01T00:00:00Z".into());
         assert!(file.verify_token(&token).is_none());
-        assert!(file.add_user("r", Role::Reader, "pw").is_err());
-        assert!(file.add_user("a:b", Role::Reader, "pw").is_err());
-        assert!(file.add_user("x", Role::Reader, "").is_err());
+        assert!(file.add_user("r", Role::Reader, None, "pw").is_err());
+        assert!(file.add_user("a:b", Role::Reader, None, "pw").is_err());
+        assert!(file.add_user("x", Role::Reader, None, "").is_err());
         assert!(file.add_token("nobody", None).is_err());
         assert!(file.remove_user("nobody").is_err());
         assert!(parse_ttl("30x").is_err() && parse_ttl("d").is_err() && parse_ttl("0d").is_err());
@@ -417,5 +460,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("u.toml") && err.contains("admin"), "{err}");
+    }
+
+    #[test]
+    fn marketers_need_a_purpose_and_only_they_have_one() {
+        let mut file = UsersFile::default();
+        let err = file
+            .add_user("m", Role::Marketer, None, "pw")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("purpose") && err.contains("user m"), "{err}");
+        assert!(file.add_user("m", Role::Marketer, Some(" "), "pw").is_err());
+        assert!(file.add_user("r", Role::Reader, Some("ads"), "pw").is_err());
+        file.add_user("m", Role::Marketer, Some("email_marketing"), "pw")
+            .unwrap();
+        let text = toml::to_string(&file).unwrap();
+        let back = UsersFile::parse(&text, Path::new("u.toml")).unwrap();
+        let who = back.verify_password("m", "pw").unwrap();
+        assert_eq!(who.role, Role::Marketer);
+        assert_eq!(who.purpose.as_deref(), Some("email_marketing"));
+        let err = UsersFile::parse("[users.x]\nrole = \"marketer\"\n", Path::new("u.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("u.toml") && err.contains("purpose"), "{err}");
     }
 }

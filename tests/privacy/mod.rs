@@ -6,3 +6,4 @@
 mod config;
 mod forget;
 mod reader;
+mod rule6;

@@ -13,7 +13,7 @@ use microseg::{Engine, EngineOptions};
 use crate::fixtures::small_lake;
 use crate::support::{error, run, write_bytes};
 
-const PRIVACY: &str = r#"
+pub(super) const PRIVACY: &str = r#"
 [privacy]
 personal_columns = ["customers.email", "customers.phone", "customers.first_name",
                     "customers.last_name", "customers.lat", "customers.lon", "tickets.text"]
@@ -24,7 +24,7 @@ min_group_size = 10
 "#;
 
 /// (analyst, reader) over the shared lake with [`PRIVACY`] (or `toml`).
-async fn sessions(toml: &str) -> (Engine, Engine, tempfile::TempDir) {
+pub(super) async fn sessions(toml: &str) -> (Engine, Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("privacy.toml");
     write_bytes(&config, toml.as_bytes());
@@ -42,13 +42,13 @@ async fn sessions(toml: &str) -> (Engine, Engine, tempfile::TempDir) {
     (analyst, reader, dir)
 }
 
-async fn text(engine: &Engine, sql: &str) -> String {
+pub(super) async fn text(engine: &Engine, sql: &str) -> String {
     pretty_format_batches(&run(engine, sql).await)
         .unwrap()
         .to_string()
 }
 
-fn refused(err: &str, rule: &str) {
+pub(super) fn refused(err: &str, rule: &str) {
     assert!(
         err.contains("role reader may not") && err.contains(rule),
         "expected a refusal by {rule}: {err}"

@@ -118,6 +118,18 @@ def attacks(v):
         ("error oracle by arithmetic", f"SELECT count(1 / (customer_id - {VICTIM})) FROM customers", None),
         ("scalar subquery", f"SELECT (SELECT email FROM customers WHERE customer_id = {VICTIM})", None),
         ("EXPLAIN ANALYZE", f"EXPLAIN ANALYZE SELECT count(*) FROM customers c WHERE {rare}", None),
+        ("join to a one-row table of the victim's attributes",
+         f"SELECT sum(o.amount) {join} JOIN (VALUES ('{c}', {y}, '{g}')) v(city, y, g) "
+         "ON c.city = v.city AND c.birth_year = v.y AND c.gender = v.g", None),
+        ("differencing by NOT IN (subquery)",
+         f"SELECT sum(o.amount) {join} WHERE c.city || '/' || c.birth_year || '/' || c.gender "
+         f"NOT IN (SELECT '{c}/{y}/{g}')", None),
+        ("differencing by NOT EXISTS",
+         f"SELECT sum(o.amount) {join} WHERE NOT EXISTS (SELECT 1 FROM (VALUES ('{c}', {y}, '{g}')) "
+         "v(city, y, g) WHERE v.city = c.city AND v.y = c.birth_year AND v.g = c.gender)", None),
+        ("differencing by HAVING",
+         f"SELECT sum(s) FROM (SELECT o.customer_id, sum(o.amount) AS s {join} "
+         f"GROUP BY o.customer_id, c.city, c.birth_year, c.gender HAVING NOT ({rare}))", None),
         ("a file by path", "SELECT count(*) FROM '{lake}/customers/'", None),
         ("a table without the key", "SELECT * FROM src_crm_contacts", None),
     ]
@@ -196,3 +208,48 @@ def test_the_readers_demo_file_runs_with_groups_of_the_minimum(server):
         channels = rows(conn, statements[1])
         assert channels.num_rows > 0
         assert all(n >= MIN for n in channels["customers"].to_pylist())
+
+
+def test_filters_by_join_and_subquery_over_many_customers_match_duckdb(server, duck, lake):
+    duck.execute(
+        f"CREATE OR REPLACE VIEW stores AS SELECT * FROM read_parquet('{lake}/stores/**/*.parquet')"
+    )
+    cases = [
+        "SELECT count(*) AS n FROM customers WHERE customer_id IN "
+        "(SELECT customer_id FROM orders WHERE channel = 'web')",
+        "SELECT count(*) AS n FROM customers c WHERE NOT EXISTS "
+        "(SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id AND o.channel = 'web')",
+        "SELECT count(*) AS n FROM orders o JOIN stores s ON s.store_id = o.store_id",
+    ]
+    with connect(server, user="rita", password="rita-pw") as conn:
+        for sql in cases:
+            assert rows(conn, sql)["n"].to_pylist() == [duck.execute(sql).fetchone()[0]], sql
+
+
+def visible_tables(conn):
+    """{table: [columns]} from ADBC's GetObjects (GetTables with schemas)."""
+    out = {}
+    for catalog in conn.adbc_get_objects(depth="all").read_all().to_pylist():
+        for schema in catalog["catalog_db_schemas"] or []:
+            for table in schema["db_schema_tables"] or []:
+                columns = [c["column_name"] for c in table["table_columns"] or []]
+                out[table["table_name"]] = columns
+    return out
+
+
+def test_metadata_shows_a_reader_only_what_it_may_read(server):
+    with connect(server) as conn:
+        analyst = visible_tables(conn)
+    with connect(server, user="rita", password="rita-pw") as conn:
+        reader = visible_tables(conn)
+    # The analyst sees everything; the filter below must remove something.
+    assert "src_crm_contacts" in analyst and "email" in analyst["customers"]
+    assert "audit_log" in analyst
+    # Tables without the key that are not public, and the audit log: absent.
+    assert "src_crm_contacts" not in reader and "audit_log" not in reader
+    assert "products" in reader and "orders" in reader and "tables" in reader
+    # Personal columns hidden; the key and ordinary columns stay.
+    assert "email" not in reader["customers"] and "phone" not in reader["customers"]
+    assert "customer_id" in reader["customers"] and "city" in reader["customers"]
+    assert "text" not in reader["tickets"]
+    assert reader["orders"] == analyst["orders"]

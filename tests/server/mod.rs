@@ -30,8 +30,12 @@ type Client = FlightSqlServiceClient<Channel>;
 /// A users file with an analyst, a reader and an API token of the analyst.
 fn users_file(dir: &Path) -> (std::path::PathBuf, String) {
     let mut users = UsersFile::default();
-    users.add_user("ana", Role::Analyst, "ana-pw").unwrap();
-    users.add_user("rita", Role::Reader, "rita-pw").unwrap();
+    users
+        .add_user("ana", Role::Analyst, None, "ana-pw")
+        .unwrap();
+    users
+        .add_user("rita", Role::Reader, None, "rita-pw")
+        .unwrap();
     let token = users.add_token("ana", None).unwrap();
     let path = dir.join("users.toml");
     users.save(&path).unwrap();

@@ -56,6 +56,7 @@
 //!
 //! Refusals name the rule and never a value from the data.
 
+mod filters;
 mod provenance;
 mod scope;
 mod small_groups;

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::functions_aggregate::expr_fn::count_distinct;
 use datafusion::logical_expr::expr::InSubquery;
 use datafusion::logical_expr::{
     Aggregate, Distinct, Expr, Filter, JoinType, LogicalPlan, Operator, Projection, ScalarUDF,
     Subquery, col, lit,
 };
 
+use super::filters;
 use super::scope::{Scope, compared, counts_only, has_subquery, passes_column};
-use super::small_groups::{RequireFilter, RequireGroup};
+use super::small_groups::RequireGroup;
 use super::{ReaderSettings, refused};
 use crate::lake::SmallGroups;
 
@@ -57,10 +58,6 @@ impl Facts {
 
 /// DataFusion's table functions that read no data.
 const GENERATORS: &[&str] = &["generate_series()", "range()"];
-
-/// The hidden counts of people a filter keeps and removes.
-const KEPT: &str = "__microseg_kept";
-const REMOVED: &str = "__microseg_removed";
 
 /// The hidden count of distinct entities behind a group.
 const ENTITIES: &str = "__microseg_entities";
@@ -272,11 +269,9 @@ impl<'a> Tracker<'a> {
                 }
                 single_scope(filter.input.schema(), &input).check(&filter.predicate)?;
                 let plan = match input.provenance {
-                    Entity(key)
-                        if !filter.predicate.contains_outer()
-                            && !has_subquery(&filter.predicate) =>
-                    {
-                        self.filter_counted(filter, key)?
+                    Entity(key) if !filter.predicate.contains_outer() => {
+                        let subqueries = has_subquery(&filter.predicate);
+                        filters::filter(self.settings.min, filter, key, subqueries)?
                     }
                     _ => LogicalPlan::Filter(filter),
                 };
@@ -410,6 +405,12 @@ impl<'a> Tracker<'a> {
                     &conditions,
                     &scope,
                 )?;
+                let counted = !conditions.iter().any(|c| c.contains_outer());
+                let keys = |side: &Facts| match side.provenance {
+                    Entity(key) if counted => Some(key),
+                    _ => None,
+                };
+                let (left_key, right_key) = (keys(left), keys(right));
                 let sensitive = match join.join_type {
                     JoinType::LeftSemi | JoinType::LeftAnti => left.sensitive.clone(),
                     JoinType::RightSemi | JoinType::RightAnti => right.sensitive.clone(),
@@ -424,6 +425,13 @@ impl<'a> Tracker<'a> {
                         s
                     }
                     _ => sensitive,
+                };
+                // Rule 6: the rows a join drops are a filter's.
+                let plan = match plan {
+                    LogicalPlan::Join(join) if left_key.is_some() || right_key.is_some() => {
+                        filters::join(self.settings.min, join, left_key, right_key)?
+                    }
+                    other => other,
                 };
                 Ok((
                     plan,
@@ -545,48 +553,6 @@ impl<'a> Tracker<'a> {
                 Ok((plan, Facts::safe(Grouped, width)))
             }
         }
-    }
-
-    /// Rule 6, filters count as groups: `filter` over people, preceded by
-    /// the count of the people it keeps and of those it removes (rows whose
-    /// predicate is not true), computed from the same input when the query
-    /// runs. The counts are the build side of a cross join, so they are
-    /// complete, and judged, before the first filtered row is released;
-    /// either below the minimum but not zero fails the query.
-    fn filter_counted(&self, filter: Filter, key: usize) -> Result<LogicalPlan> {
-        use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder};
-        let Filter {
-            predicate, input, ..
-        } = filter;
-        let key_column = Expr::Column(Column::from(input.schema().qualified_field(key)));
-        // The builder rebuilds the call: DISTINCT must be asked of it.
-        let kept = count(key_column.clone())
-            .distinct()
-            .filter(predicate.clone().is_true())
-            .build()?
-            .alias(KEPT);
-        let removed = count(key_column)
-            .distinct()
-            .filter(predicate.clone().is_not_true())
-            .build()?
-            .alias(REMOVED);
-        let check = ScalarUDF::new_from_impl(RequireFilter::new(self.settings.min))
-            .call(vec![col(KEPT), col(REMOVED)]);
-        let counts = LogicalPlanBuilder::from(Arc::unwrap_or_clone(Arc::clone(&input)))
-            .aggregate(Vec::<Expr>::new(), vec![kept, removed])?
-            .filter(check)?
-            .build()?;
-        let filtered = LogicalPlan::Filter(Filter::try_new(predicate, input)?);
-        let columns: Vec<Expr> = filtered
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        LogicalPlanBuilder::from(counts)
-            .cross_join(filtered)?
-            .project(columns)?
-            .build()
     }
 
     /// `aggregate` with a hidden `count(DISTINCT key)`, the groups below the
