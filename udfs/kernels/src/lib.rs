@@ -7,6 +7,7 @@ pub mod clv;
 pub mod exact;
 pub mod gbdt;
 pub mod kmeans;
+pub mod linkage;
 pub mod logistic;
 pub mod metrics;
 pub mod nearest;
