@@ -107,5 +107,6 @@ pub async fn train(
         sizes: Vec::new(),
         trees: Some(ensemble),
         recommender: None,
+        linkage: None,
     })
 }

@@ -80,5 +80,6 @@ pub async fn train(
         sizes: vec![data.train_count() as u64],
         trees: None,
         recommender: None,
+        linkage: None,
     })
 }

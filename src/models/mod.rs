@@ -213,6 +213,7 @@ pub async fn train(
         sizes: fit.sizes,
         trees: None,
         recommender: None,
+        linkage: None,
     })
 }
 

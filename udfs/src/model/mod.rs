@@ -20,7 +20,8 @@ pub mod recommender;
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
-    classification, clv, exact, gbdt, kmeans, logistic, metrics, nearest, optimize, recommend,
+    classification, clv, exact, gbdt, kmeans, linkage, logistic, metrics, nearest, optimize,
+    recommend,
 };
 pub mod mean;
 pub mod quality;
