@@ -55,7 +55,7 @@ async fn febrl(engine: &Engine, file: &str, name: &str) {
     let columns: Vec<String> = FEBRL_COLUMNS
         .split(',')
         .map(|c| {
-            let c = c.trim().split_whitespace().next().unwrap();
+            let c = c.split_whitespace().next().unwrap();
             format!("nullif(trim({c}), '') AS {c}")
         })
         .collect();

@@ -86,11 +86,14 @@ fn bayes_factor_arithmetic() {
     assert!((links[0].weight - (prior + (0.9f64 / (2.0 / 3.0)).log2())).abs() < 1e-12);
 }
 
+/// Named columns of text values.
+type Columns = Vec<(String, Vec<Option<String>>)>;
+
 /// A small population with planted duplicates: training finds them.
 fn population(
     seed: u64,
     people: usize,
-) -> (Vec<String>, Vec<(String, Vec<Option<String>>)>, Vec<usize>) {
+) -> (Vec<String>, Columns, Vec<usize>) {
     let syllables = [
         "an", "ber", "cla", "die", "ev", "fran", "gre", "han", "id", "jo", "kar", "le", "ma", "no",
         "ot", "pau", "ri", "sa", "ti", "wol",
