@@ -90,10 +90,7 @@ fn bayes_factor_arithmetic() {
 type Columns = Vec<(String, Vec<Option<String>>)>;
 
 /// A small population with planted duplicates: training finds them.
-fn population(
-    seed: u64,
-    people: usize,
-) -> (Vec<String>, Columns, Vec<usize>) {
+fn population(seed: u64, people: usize) -> (Vec<String>, Columns, Vec<usize>) {
     let syllables = [
         "an", "ber", "cla", "die", "ev", "fran", "gre", "han", "id", "jo", "kar", "le", "ma", "no",
         "ot", "pau", "ri", "sa", "ti", "wol",
