@@ -216,24 +216,15 @@ async fn febrl3_dedupe() {
     assert!(best.0 >= 0.995, "best F1 {}", best.0);
 }
 
-/// The generated sources as one table: `uid` is `source|record key` (as
-/// `_truth/identities` keys them), names split from support's full_name,
-/// e-mails and phones normalized by the SQL functions.
-const RECORDS: &str = "CREATE VIEW records AS
-  SELECT 'src_crm_contacts|' || CAST(record_id AS VARCHAR) AS uid, first_name, last_name,
-         normalize_email(email) AS email, right(regexp_replace(phone, '[^0-9]', '', 'g'), 9) AS phone,
-         birth_date, postal_code FROM src_crm_contacts
-  UNION ALL SELECT 'src_web_accounts|' || account_id, first_name, last_name, normalize_email(email),
-         right(regexp_replace(phone, '[^0-9]', '', 'g'), 9), birth_date, NULL FROM src_web_accounts
-  UNION ALL SELECT 'src_loyalty_cards|' || card_number, first_name, last_name, normalize_email(email),
-         right(regexp_replace(phone, '[^0-9]', '', 'g'), 9), birth_date, postal_code FROM src_loyalty_cards
-  UNION ALL SELECT 'src_support_contacts|' || CAST(contact_id AS VARCHAR),
-         CASE WHEN full_name LIKE '%,%' THEN trim(split_part(full_name, ',', 2)) ELSE split_part(full_name, ' ', 1) END,
-         CASE WHEN full_name LIKE '%,%' THEN split_part(full_name, ',', 1) ELSE split_part(full_name, ' ', 2) END,
-         normalize_email(email), right(regexp_replace(phone, '[^0-9]', '', 'g'), 9), NULL, NULL
-         FROM src_support_contacts
-  UNION ALL SELECT 'src_newsletter|' || subscriber_id, first_name, NULL, normalize_email(email), NULL, NULL, NULL
-         FROM src_newsletter";
+/// The generated sources as one table (the benchmark's view): `uid` is
+/// `source|record key` (as `_truth/identities` keys them), names split
+/// from support's full_name, e-mails normalized by `normalize_email`.
+fn records_view() -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/linkage_records.sql"),
+    )
+    .unwrap()
+}
 
 const SOURCES_MODEL: &str = "CREATE MODEL people OPTIONS (
    model_type 'linkage', unique_id 'uid',
@@ -292,7 +283,7 @@ async fn generated_sources_both_methods() {
         .join("_truth/identities/")
         .to_string_lossy()
         .into_owned();
-    run(&engine, RECORDS).await;
+    run(&engine, &records_view()).await;
     run(&engine, SOURCES_MODEL).await;
     let (lp, lr, lf) = pairwise(
         &engine,
@@ -400,7 +391,7 @@ async fn generated_sources_both_methods() {
 async fn bad_input_is_named() {
     let lake = crate::fixtures::small_lake_copy();
     let engine = open(&lake.path().to_string_lossy()).await;
-    run(&engine, RECORDS).await;
+    run(&engine, &records_view()).await;
     let model = |options: &str, query: &str| {
         format!("CREATE MODEL bad OPTIONS (model_type 'linkage', {options}) AS {query}")
     };
