@@ -69,6 +69,14 @@ async fn febrl(engine: &Engine, file: &str, name: &str) {
     .await;
 }
 
+/// Blocking and comparisons for both FEBRL tests (and the benchmark's):
+/// Splink's FEBRL notebooks' columns, with the address and suburb too.
+const FEBRL_OPTIONS: &str = "blocking_rules ['given_name', 'surname', 'date_of_birth', 'soc_sec_id', 'postcode, street_number'],
+  comparisons ['given_name: jaro_winkler', 'surname: jaro_winkler', 'date_of_birth: date',
+               'soc_sec_id: damerau_levenshtein(2)', 'street_number: exact', 'postcode: exact',
+               'address_1: jaro_winkler', 'suburb: jaro_winkler'],
+  term_frequency ['given_name', 'surname', 'street_number', 'postcode'], seed 1";
+
 /// The entity of a FEBRL record id: `rec-12-dup-0` → `12`.
 const ENTITY: &str = "split_part(%, '-', 2)";
 
@@ -118,15 +126,11 @@ async fn febrl4_link() {
     let started = std::time::Instant::now();
     run(
         &engine,
-        "CREATE MODEL febrl4 OPTIONS (
-           model_type 'linkage', link_type 'link', unique_id 'rec_id', source_col 'src',
-           blocking_rules ['given_name', 'surname', 'date_of_birth', 'soc_sec_id', 'postcode, street_number'],
-           comparisons ['given_name: jaro_winkler', 'surname: jaro_winkler', 'date_of_birth: date',
-                        'soc_sec_id: damerau_levenshtein(2)', 'street_number: exact', 'postcode: exact',
-                        'address_1: jaro_winkler', 'suburb: jaro_winkler'],
-           term_frequency ['given_name', 'surname', 'street_number', 'postcode'],
-           seed 1
-         ) AS SELECT 'a' AS src, * FROM febrl4a UNION ALL SELECT 'b' AS src, * FROM febrl4b",
+        &format!(
+            "CREATE MODEL febrl4 OPTIONS (model_type 'linkage', link_type 'link', unique_id 'rec_id',
+               source_col 'src', {FEBRL_OPTIONS})
+             AS SELECT 'a' AS src, * FROM febrl4a UNION ALL SELECT 'b' AS src, * FROM febrl4b"
+        ),
     )
     .await;
     let trained = started.elapsed();
@@ -152,15 +156,10 @@ async fn febrl3_dedupe() {
     let started = std::time::Instant::now();
     run(
         &engine,
-        "CREATE MODEL febrl3 OPTIONS (
-           model_type 'linkage', link_type 'dedupe', unique_id 'rec_id',
-           blocking_rules ['given_name', 'surname', 'date_of_birth', 'soc_sec_id', 'postcode, street_number'],
-           comparisons ['given_name: jaro_winkler', 'surname: jaro_winkler', 'date_of_birth: date',
-                        'soc_sec_id: damerau_levenshtein(2)', 'street_number: exact', 'postcode: exact',
-                        'address_1: jaro_winkler', 'suburb: jaro_winkler'],
-           term_frequency ['given_name', 'surname', 'street_number', 'postcode'],
-           seed 1
-         ) AS SELECT * FROM febrl3",
+        &format!(
+            "CREATE MODEL febrl3 OPTIONS (model_type 'linkage', link_type 'dedupe', unique_id 'rec_id',
+               {FEBRL_OPTIONS}) AS SELECT * FROM febrl3"
+        ),
     )
     .await;
     let b = run(
@@ -489,4 +488,10 @@ async fn bad_input_is_named() {
     .await;
     let e = error(&engine, "SELECT * FROM model_parameters('km')").await;
     assert!(e.contains("not a linkage model"), "{e}");
+    // The model functions name what a linkage model is.
+    let e = error(&engine, "SELECT cluster_assign('bad', 1.0)").await;
+    assert!(
+        e.contains("bad@1 is a record linkage model, not a k-means model"),
+        "{e}"
+    );
 }

@@ -193,6 +193,9 @@ impl StoredModel {
                     )),
                 }),
             },
+            LINKAGE => Fitted::Linkage {
+                label: self.label(),
+            },
             _ => Fitted::kmeans(KMeansModel {
                 label: self.label(),
                 features: self.meta.features.clone(),

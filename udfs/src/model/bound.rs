@@ -37,6 +37,12 @@ pub enum Fitted {
     Boosted(BoostedModel),
     /// A recommender.
     Recommender(RecommenderModel),
+    /// A record-linkage model: applied by table functions, never by these;
+    /// held so a call naming one says what it is.
+    Linkage {
+        /// `name@version`.
+        label: String,
+    },
 }
 
 impl Fitted {
@@ -53,6 +59,7 @@ impl Fitted {
             Fitted::Logistic(m) => &m.label,
             Fitted::Boosted(m) => &m.label,
             Fitted::Recommender(m) => &m.label,
+            Fitted::Linkage { label } => label,
         }
     }
 
@@ -65,6 +72,7 @@ impl Fitted {
             Fitted::Logistic(_) => "logistic regression",
             Fitted::Boosted(_) => "boosted tree",
             Fitted::Recommender(_) => "recommender",
+            Fitted::Linkage { .. } => "record linkage",
         }
     }
 }
@@ -117,6 +125,7 @@ impl PartialEq for Bound {
                 (Fitted::Logistic(a), Fitted::Logistic(b)) => a == b,
                 (Fitted::Boosted(a), Fitted::Boosted(b)) => a == b,
                 (Fitted::Recommender(a), Fitted::Recommender(b)) => a == b,
+                (Fitted::Linkage { label: a }, Fitted::Linkage { label: b }) => a == b,
                 _ => false,
             }
     }

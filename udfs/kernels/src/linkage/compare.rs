@@ -61,17 +61,22 @@ pub fn parse_day(text: &str) -> Option<f64> {
     Some((era * 146_097 + doe - 719_468) as f64)
 }
 
+/// Values as compared and blocked on: trimmed, lowercased, empty as NULL.
+pub fn normalize(values: &[Option<String>]) -> Vec<Option<String>> {
+    values
+        .iter()
+        .map(|v| {
+            v.as_deref()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+        })
+        .collect()
+}
+
 impl Prepared {
     /// Prepares `values` (one per record) for `comparison`.
     pub fn new(comparison: &Comparison, values: &[Option<String>]) -> Prepared {
-        let text: Vec<Option<String>> = values
-            .iter()
-            .map(|v| {
-                v.as_deref()
-                    .map(|s| s.trim().to_lowercase())
-                    .filter(|s| !s.is_empty())
-            })
-            .collect();
+        let text = normalize(values);
         let number = match comparison.method {
             Method::Date => text
                 .iter()

@@ -229,15 +229,7 @@ impl<'a> Candidates<'a> {
             .flatten()
             .map(|name| {
                 let values = records.column(name, &format!("blocking rule '{}'", name))?;
-                let text = values
-                    .iter()
-                    .map(|v| {
-                        v.as_deref()
-                            .map(|s| s.trim().to_lowercase())
-                            .filter(|s| !s.is_empty())
-                    })
-                    .collect();
-                Ok((name.to_lowercase(), text))
+                Ok((name.to_lowercase(), compare::normalize(values)))
             })
             .collect::<Result<_, LinkageError>>()?;
         let keys: Vec<Vec<&[Option<String>]>> = blocking
