@@ -272,3 +272,131 @@ async fn identity_graph_errors_name_what_is_wrong() {
         assert!(e.contains(want), "{sql}: {e}");
     }
 }
+
+/// The shipped `unified_customers` job, run as a scheduler runs it: every
+/// source record mapped to one profile, one golden row per profile, and
+/// the survivorship rules (most frequent e-mail, names by source priority)
+/// checked by recomputing them here from the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unified_customers_job() {
+    use std::collections::BTreeMap;
+    let lake = crate::fixtures::small_lake_copy();
+    let job =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/jobs/unified_customers.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microseg"))
+        .arg("materialize")
+        .arg("--lake")
+        .arg(lake.path())
+        .arg(&job)
+        .env_remove("MICROSEG_LAKE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine = open(&lake.path().to_string_lossy()).await;
+    let truth = lake
+        .path()
+        .join("_truth/identities/")
+        .to_string_lossy()
+        .into_owned();
+    let counts = run(
+        &engine,
+        &format!(
+            "SELECT (SELECT count(*) FROM '{truth}') AS a, (SELECT count(*) FROM identity.record_profiles p JOIN '{truth}' t
+               ON p.source = t.source AND p.record_key = t.record_key) AS b,
+             (SELECT count(DISTINCT profile_id) FROM identity.record_profiles) AS c,
+             (SELECT count(*) FROM identity.unified_customers) AS d,
+             (SELECT sum(record_count) FROM identity.unified_customers) AS e"
+        ),
+    )
+    .await;
+    let c: Vec<i64> = (0..5).map(|i| ints(&counts, i)[0]).collect();
+    assert_eq!(c[0], c[1], "every source record has a profile");
+    assert_eq!(c[2], c[3], "one golden row per profile");
+    assert_eq!(c[4], c[0], "every record counted in its profile");
+
+    // The rules again, in Rust, over the job's own view of the records.
+    let setup = std::fs::read_to_string(job.with_file_name("unified_customers_setup.sql")).unwrap();
+    for statement in engine.split_script(&setup).unwrap() {
+        run(&engine, &statement.sql).await;
+    }
+    let rows = run(
+        &engine,
+        "SELECT profile_id, email, CAST(seen_ts AS VARCHAR), priority, first_name FROM identity_records_profiled",
+    )
+    .await;
+    let (profiles, emails, seen, priority, first) = (
+        ints(&rows, 0),
+        strings_opt(&rows, 1),
+        strings(&rows, 2),
+        ints(&rows, 3),
+        strings_opt(&rows, 4),
+    );
+    // profile → email → (count, latest); profile → (priority, -time, name).
+    let mut votes: BTreeMap<i64, BTreeMap<String, (usize, String)>> = BTreeMap::new();
+    let mut names: BTreeMap<i64, (i64, std::cmp::Reverse<String>, String)> = BTreeMap::new();
+    for i in 0..profiles.len() {
+        if let Some(e) = &emails[i] {
+            let v = votes
+                .entry(profiles[i])
+                .or_default()
+                .entry(e.clone())
+                .or_default();
+            v.0 += 1;
+            v.1 = v.1.clone().max(seen[i].clone());
+        }
+        if let Some(f) = &first[i] {
+            let candidate = (priority[i], std::cmp::Reverse(seen[i].clone()), f.clone());
+            let best = names
+                .entry(profiles[i])
+                .or_insert_with(|| candidate.clone());
+            if candidate < *best {
+                *best = candidate;
+            }
+        }
+    }
+    let golden = run(
+        &engine,
+        "SELECT profile_id, email, first_name FROM identity.unified_customers",
+    )
+    .await;
+    let (gp, ge, gf) = (
+        ints(&golden, 0),
+        strings_opt(&golden, 1),
+        strings_opt(&golden, 2),
+    );
+    for i in 0..gp.len() {
+        let expected = votes.get(&gp[i]).and_then(|v| {
+            v.iter()
+                .max_by(|a, b| {
+                    (a.1.0, &a.1.1, std::cmp::Reverse(a.0)).cmp(&(
+                        b.1.0,
+                        &b.1.1,
+                        std::cmp::Reverse(b.0),
+                    ))
+                })
+                .map(|(e, _)| e.clone())
+        });
+        assert_eq!(ge[i], expected, "profile {} e-mail", gp[i]);
+        assert_eq!(
+            gf[i],
+            names.get(&gp[i]).map(|n| n.2.clone()),
+            "profile {} first name",
+            gp[i]
+        );
+    }
+}
+
+fn strings_opt(batches: &[RecordBatch], i: usize) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let c = cast(b.column(i), &DataType::Utf8).unwrap();
+            let c = c.as_string::<i32>().clone();
+            (0..c.len()).map(move |r| (!c.is_null(r)).then(|| c.value(r).to_string()))
+        })
+        .collect()
+}

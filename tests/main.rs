@@ -10,6 +10,7 @@ mod identity_graph;
 mod jobs;
 mod lake;
 mod layers;
+mod linkage;
 mod models;
 mod planning;
 mod privacy;

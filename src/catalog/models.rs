@@ -15,6 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use microseg_udfs::model::clv::{BgNbd, GammaGamma};
 use microseg_udfs::model::clv_apply::ClvModel;
 use microseg_udfs::model::gbdt::Ensemble;
+use microseg_udfs::model::linkage::LinkageModel;
 use microseg_udfs::model::recommend::{AlsSettings, Interactions, Method, Recommender, Settings};
 use microseg_udfs::model::{
     BoostedModel, Feature, Fitted, KMeansModel, LogisticModel, RecommenderModel,
@@ -30,6 +31,12 @@ pub(super) const DIR: &str = "models";
 pub const BOOSTED: &str = "boosted_tree_classifier";
 /// `model_type` of the uplift models.
 pub const UPLIFT: &str = "uplift";
+
+/// `model_type` of the record-linkage model.
+pub const LINKAGE: &str = "linkage";
+
+/// A linkage model's parameters beside its `model.json`.
+const LINKAGE_FILE: &str = "linkage.json";
 
 /// Everything about one trained model version but its centroids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +98,8 @@ pub struct StoredModel {
     pub trees: Option<Ensemble>,
     /// A recommender's model (`model_type 'recommender'`).
     pub recommender: Option<Arc<Recommender>>,
+    /// A record-linkage model (`model_type 'linkage'`, in `linkage.json`).
+    pub linkage: Option<Arc<LinkageModel>>,
 }
 
 impl StoredModel {
@@ -201,6 +210,9 @@ impl StoredModel {
                         Settings::default(),
                     )),
                 }),
+            },
+            LINKAGE => Fitted::Linkage {
+                label: self.label(),
             },
             _ => Fitted::kmeans(KMeansModel {
                 label: self.label(),
@@ -423,12 +435,24 @@ impl Catalog {
         } else {
             None
         };
+        let linkage = if meta.model_type == LINKAGE {
+            let file = format!("{dir}/{LINKAGE_FILE}");
+            let Some(bytes) = self.get(&file).await? else {
+                return Err(self.error(&file, "missing: the model's parameters are gone"));
+            };
+            let model: LinkageModel = serde_json::from_slice(&bytes)
+                .map_err(|e| self.error(&file, format!("unreadable linkage model: {e}")))?;
+            Some(Arc::new(model))
+        } else {
+            None
+        };
         let stored = StoredModel {
             meta,
             centroids,
             sizes,
             trees,
             recommender,
+            linkage,
         };
         if stored.meta.model_type == UPLIFT && super::uplifts::unpack(&stored).is_none() {
             return Err(self.error(
@@ -461,6 +485,11 @@ impl Catalog {
             .await?;
             self.put(&format!("{dir}/{}", super::recommenders::KEYS), keys)
                 .await?;
+        }
+        if let Some(linkage) = &model.linkage {
+            let json = serde_json::to_vec_pretty(linkage.as_ref())
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            self.put(&format!("{dir}/{LINKAGE_FILE}"), json).await?;
         }
         let json =
             serde_json::to_vec_pretty(&model.meta).map_err(|e| Error::Usage(e.to_string()))?;

@@ -387,6 +387,10 @@ impl Engine {
     /// named as a table before it is opened.
     pub fn restricted_session(&self, policy: Arc<dyn Policy>) -> Engine {
         let mut state = self.ctx.state();
+        // Table functions that would hide a scan from the policy refuse.
+        state
+            .config_mut()
+            .set_extension(Arc::new(crate::tables::linkage::RestrictedSession));
         let extra = policy.analyzer_rules();
         if !extra.is_empty() {
             let mut rules = state.analyzer().rules.clone();
@@ -529,15 +533,20 @@ impl Engine {
                     Some(&latest) => self.catalog.model(&name, Some(latest)).await?,
                     None => None,
                 };
-                let model = crate::models::train(
-                    &name,
-                    version,
-                    &options,
-                    &query,
-                    training,
-                    previous.as_ref(),
-                )
-                .await?;
+                let model = if crate::tables::linkage::is_linkage(&options) {
+                    crate::tables::linkage::train(&name, version, &options, &query, training)
+                        .await?
+                } else {
+                    crate::models::train(
+                        &name,
+                        version,
+                        &options,
+                        &query,
+                        training,
+                        previous.as_ref(),
+                    )
+                    .await?
+                };
                 self.catalog.put_model(&model).await?;
                 self.done()
             }

@@ -116,5 +116,6 @@ pub async fn train(
         sizes: Vec::new(),
         trees: Some(ensemble),
         recommender: None,
+        linkage: None,
     })
 }

@@ -214,5 +214,6 @@ pub async fn train(
         sizes: vec![],
         trees: None,
         recommender: None,
+        linkage: None,
     })
 }

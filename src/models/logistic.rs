@@ -85,5 +85,6 @@ pub async fn train(
         sizes: vec![data.train_count() as u64],
         trees: None,
         recommender: None,
+        linkage: None,
     })
 }

@@ -217,6 +217,7 @@ pub async fn train(
         sizes: fit.sizes,
         trees: None,
         recommender: None,
+        linkage: None,
     })
 }
 

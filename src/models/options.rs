@@ -74,7 +74,7 @@ impl KMeansSettings {
                 return Err(err(
                     model,
                     format!(
-                        "unknown model_type {other} (model types: 'kmeans', 'bgnbd', 'gamma_gamma', 'logistic_reg', 'recommender')"
+                        "unknown model_type {other} (model types: 'kmeans', 'bgnbd', 'gamma_gamma', 'logistic_reg', 'boosted_tree_classifier', 'recommender', 'linkage')"
                     ),
                 ));
             }

@@ -298,5 +298,6 @@ pub async fn train(
         sizes: vec![],
         trees: None,
         recommender: Some(Arc::new(model)),
+        linkage: None,
     })
 }

@@ -17,6 +17,9 @@
 //! - `recommend(model, k)`, `recommend_for(model, customer_id, k [, segment])`,
 //!   `also_bought(model, item, k [, segment])`: a recommender's lists and
 //!   association statistics, computed when the plan runs
+//! - `predict_links(model, threshold [, table])`, `cluster_links(…)`,
+//!   `model_parameters(model)`: a record-linkage model's scored pairs,
+//!   clusters and parameters ([`linkage`] also trains it for `CREATE MODEL`)
 //! - `identity_components(graph)`: a stored identity graph's profiles
 //!   ([`identity`] also builds the graphs for `CREATE IDENTITY GRAPH`)
 
@@ -27,6 +30,7 @@ mod churn_labels;
 mod clv_summary;
 mod history;
 pub mod identity;
+pub mod linkage;
 mod lookalike;
 mod model_evaluate;
 mod recommend;
@@ -77,6 +81,18 @@ pub fn register_all(ctx: &SessionContext, cache: &Arc<CatalogCache>) {
     ctx.register_udtf(
         also_bought::NAME,
         Arc::new(also_bought::AlsoBoughtFunction::new(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        linkage::PREDICT_LINKS,
+        Arc::new(linkage::PredictLinksFunction::predict(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        linkage::CLUSTER_LINKS,
+        Arc::new(linkage::ClusterLinksFunction::cluster(Arc::clone(cache))),
+    );
+    ctx.register_udtf(
+        linkage::MODEL_PARAMETERS,
+        Arc::new(linkage::ModelParametersFunction::new(Arc::clone(cache))),
     );
     ctx.register_udtf(
         model_evaluate::GAINS,

@@ -8,6 +8,7 @@ pub mod exact;
 pub mod gbdt;
 pub mod kmeans;
 pub mod linear;
+pub mod linkage;
 pub mod logistic;
 pub mod metrics;
 pub mod nearest;

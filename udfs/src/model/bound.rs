@@ -41,6 +41,12 @@ pub enum Fitted {
     /// An uplift model (two arms' classifiers, and the X-learner's
     /// regressions).
     Uplift(UpliftModel),
+    /// A record-linkage model: applied by table functions, never by these;
+    /// held so a call naming one says what it is.
+    Linkage {
+        /// `name@version`.
+        label: String,
+    },
 }
 
 impl Fitted {
@@ -58,6 +64,7 @@ impl Fitted {
             Fitted::Boosted(m) => &m.label,
             Fitted::Recommender(m) => &m.label,
             Fitted::Uplift(m) => &m.label,
+            Fitted::Linkage { label } => label,
         }
     }
 
@@ -71,6 +78,7 @@ impl Fitted {
             Fitted::Boosted(_) => "boosted tree",
             Fitted::Recommender(_) => "recommender",
             Fitted::Uplift(_) => "uplift",
+            Fitted::Linkage { .. } => "record linkage",
         }
     }
 }
@@ -137,6 +145,7 @@ impl PartialEq for Bound {
                 (Fitted::Boosted(a), Fitted::Boosted(b)) => a == b,
                 (Fitted::Recommender(a), Fitted::Recommender(b)) => a == b,
                 (Fitted::Uplift(a), Fitted::Uplift(b)) => a == b,
+                (Fitted::Linkage { label: a }, Fitted::Linkage { label: b }) => a == b,
                 _ => false,
             }
     }

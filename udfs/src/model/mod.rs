@@ -22,7 +22,8 @@ pub mod uplift_scores;
 // The numeric kernels live in their own crate without DataFusion, so they
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
-    classification, clv, exact, gbdt, kmeans, linear, logistic, metrics, nearest, optimize,
+    classification, clv, exact, gbdt, kmeans, linear, linkage, logistic, metrics, nearest,
+    optimize,
     recommend,
 };
 pub mod mean;

@@ -1,4 +1,4 @@
-//! String similarity over Unicode scalar values (characters, not bytes),
+//! String similarity and edit distances over Unicode scalar values (characters, not bytes),
 //! case-sensitive: compare normalized values for case-insensitive results.
 
 /// Jaro similarity in [0, 1]: 1 for identical strings (two empty strings
@@ -119,6 +119,27 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
     d[at(n + 1, m + 1)]
 }
 
+/// The Levenshtein distance: the fewest insertions, deletions and
+/// substitutions of characters turning `a` into `b` (two rows of the
+/// Wagner–Fischer table).
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0usize; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +163,16 @@ mod tests {
         assert_eq!(jaro_winkler("", ""), 1.0);
         assert_eq!(jaro_winkler("a", ""), 0.0);
         assert_eq!(jaro_winkler("abc", "xyz"), 0.0);
+    }
+
+    #[test]
+    fn levenshtein_textbook() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("flaw", "lawn"), 2);
+        // A transposition is two edits without Damerau's rule.
+        assert_eq!(levenshtein("abcdef", "abdcef"), 2);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("Jürgen", "Jurgen"), 1);
     }
 
     #[test]
