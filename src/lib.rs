@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod lake;
 pub mod models;
 pub mod planning;
+pub mod report;
 pub mod server;
 pub mod statements;
 pub mod tables;
