@@ -20,6 +20,7 @@ pub mod report;
 pub mod server;
 pub mod statements;
 pub mod tables;
+pub mod web;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, JobFailure, Result};

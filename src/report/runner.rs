@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 
+use crate::catalog::Catalog;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::lake::Lake;
@@ -17,6 +18,9 @@ pub trait Runner: Send + Sync {
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>>;
     /// The lake the statements read (its tables decide what can be shown).
     fn lake(&self) -> &Lake;
+    /// The lake's segment sets and models, listed from the catalog (what
+    /// SHOW SEGMENT SETS / SHOW MODELS show every role).
+    fn catalog(&self) -> &Catalog;
 }
 
 #[async_trait]
@@ -27,5 +31,9 @@ impl Runner for Engine {
 
     fn lake(&self) -> &Lake {
         Engine::lake(self)
+    }
+
+    fn catalog(&self) -> &Catalog {
+        Engine::catalog(self)
     }
 }

@@ -25,7 +25,7 @@ async fn lift(runner: &dyn Runner, cx: &Context) -> crate::Result<Option<Chart>>
     let sql = format!(
         "WITH {},\n\
          sends AS (\n\
-         \x20 SELECT s.variant, s.converted, coalesce(b.segment, 'no_orders') AS segment\n\
+         \x20 SELECT s.customer_id, s.variant, s.converted, coalesce(b.segment, 'no_orders') AS segment\n\
          \x20 FROM campaign_sends s LEFT JOIN base b ON b.customer_id = s.customer_id),\n\
          counts AS (\n\
          \x20 SELECT coalesce(segment, '(all)') AS segment,\n\

@@ -22,7 +22,8 @@ pub async fn section(runner: &dyn Runner, cx: &Context) -> Section {
         return section;
     }
     let dates_sql = format!(
-        "SELECT DISTINCT CAST(as_of AS VARCHAR) AS as_of FROM {SNAPSHOTS} WHERE as_of <= {} ORDER BY as_of DESC LIMIT 2",
+        "SELECT CAST(as_of AS VARCHAR) AS as_of, count(*) AS customers FROM {SNAPSHOTS} WHERE as_of <= {} \
+         GROUP BY as_of ORDER BY as_of DESC LIMIT 2",
         cx.day()
     );
     let dates = match query(runner, &dates_sql).await {

@@ -23,6 +23,8 @@ pub enum Segments {
     Rfm,
     /// A stored segment set, applied to rfm()'s columns.
     Set(String),
+    /// The clusters of a k-means model over rfm()'s columns.
+    Model { name: String, features: Vec<String> },
     /// A column of a table or view keyed by `customer_id` (its latest
     /// `as_of` snapshot when it has one).
     Table {
@@ -125,29 +127,25 @@ impl Context {
     /// `segment`.
     pub fn base_cte(&self) -> String {
         let rfm = self.rfm();
-        let columns = "r.customer_id, r.recency_days, r.frequency, CAST(r.monetary AS DOUBLE) AS monetary, r.r, r.f";
-        match &self.segments {
-            Segments::Rfm => format!("base AS (SELECT {columns}, r.segment FROM {rfm} r)"),
-            Segments::Set(set) => format!(
-                "base AS (SELECT {columns}, segment_of('{}') AS segment FROM {rfm} r)",
-                set.replace('\'', "''")
-            ),
-            Segments::Table {
-                table,
-                column,
-                snapshot,
-            } => {
-                let latest = if *snapshot {
-                    format!(" WHERE as_of = (SELECT max(as_of) FROM {table})")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "base AS (SELECT {columns}, coalesce(CAST(t.{column} AS VARCHAR), '(none)') AS segment FROM {rfm} r \
-                     LEFT JOIN (SELECT customer_id, {column} FROM {table}{latest}) t ON t.customer_id = r.customer_id)"
-                )
-            }
-        }
+        let columns = "x.customer_id, x.recency_days, x.frequency, CAST(x.monetary AS DOUBLE) AS monetary, x.r, x.f";
+        let Segments::Table {
+            table,
+            column,
+            snapshot,
+        } = &self.segments
+        else {
+            let expr = self.segments.expr().unwrap_or_else(|| "x.segment".into());
+            return format!("base AS (SELECT {columns}, {expr} AS segment FROM {rfm} x)");
+        };
+        let latest = if *snapshot {
+            format!(" WHERE as_of = (SELECT max(as_of) FROM {table})")
+        } else {
+            String::new()
+        };
+        format!(
+            "base AS (SELECT {columns}, coalesce(CAST(t.{column} AS VARCHAR), '(none)') AS segment FROM {rfm} x \
+             LEFT JOIN (SELECT customer_id, {column} FROM {table}{latest}) t ON t.customer_id = x.customer_id)"
+        )
     }
 
     /// How the segments are described in the page.
@@ -155,24 +153,79 @@ impl Context {
         match &self.segments {
             Segments::Rfm => "rfm() standard segments".into(),
             Segments::Set(set) => format!("segment set {set}"),
+            Segments::Model { name, .. } => format!("clusters of {name}"),
             Segments::Table { table, column, .. } => format!("{table}.{column}"),
         }
     }
 }
 
-/// `--segments NAME`: a stored segment set, else `TABLE[:COLUMN]`.
+impl Segments {
+    /// The segment as an expression over rfm()'s columns (which the daily
+    /// snapshot table has too); `None` for a table's column.
+    pub fn expr(&self) -> Option<String> {
+        match self {
+            Segments::Rfm => Some("rfm_segment(r, f)".into()),
+            Segments::Set(set) => Some(format!("segment_of({})", quoted(set))),
+            Segments::Model { name, features } => Some(format!(
+                "CAST(cluster_assign({}, {}) AS VARCHAR)",
+                quoted(name),
+                features.join(", ")
+            )),
+            Segments::Table { .. } => None,
+        }
+    }
+}
+
+/// The columns rfm() gives, which a model must be trained on to segment.
+pub const RFM_COLUMNS: [&str; 8] = [
+    "recency_days",
+    "tenure_days",
+    "frequency",
+    "monetary",
+    "avg_amount",
+    "r",
+    "f",
+    "m",
+];
+
+/// Whether `model` is a k-means model over rfm() columns only.
+pub fn segments_by(model: &Model) -> bool {
+    model.model_type == "kmeans"
+        && !model.features.is_empty()
+        && model
+            .features
+            .iter()
+            .all(|f| RFM_COLUMNS.contains(&f.as_str()))
+}
+
+/// `--segments NAME`: a stored segment set, a k-means model over rfm()
+/// columns, else `TABLE[:COLUMN]`.
 async fn segments_named(
     runner: &dyn Runner,
     tables: &BTreeSet<String>,
     name: &str,
 ) -> Result<Segments> {
-    let sets: Vec<String> = query(runner, "SHOW SEGMENT SETS")
-        .await?
-        .iter()
-        .map(|r| text(r, "name"))
-        .collect();
+    let sets = set_names(runner).await?;
     if sets.iter().any(|s| s == name) {
         return Ok(Segments::Set(name.to_string()));
+    }
+    if let Some(model) = models(runner, &[])
+        .await?
+        .into_iter()
+        .find(|m| m.name == name)
+    {
+        if !segments_by(&model) {
+            return Err(Error::Usage(format!(
+                "--segments {name}: a model segments only when it is k-means over rfm() columns ({}); {name} is {} over {}",
+                RFM_COLUMNS.join(", "),
+                model.model_type,
+                model.features.join(", ")
+            )));
+        }
+        return Ok(Segments::Model {
+            name: model.name,
+            features: model.features,
+        });
     }
     let (table, column) = name.split_once(':').unwrap_or((name, "segment"));
     let plain = |s: &str| {
@@ -182,7 +235,7 @@ async fn segments_named(
     };
     if !tables.contains(table) || !plain(column) {
         return Err(Error::Usage(format!(
-            "--segments {name}: neither a segment set of the lake (sets: {}) nor TABLE[:COLUMN] of a table of the lake (tables: {})",
+            "--segments {name}: neither a segment set of the lake (sets: {}) nor a k-means model nor TABLE[:COLUMN] of a table of the lake (tables: {})",
             if sets.is_empty() {
                 "none".to_string()
             } else {
@@ -207,10 +260,16 @@ async fn segments_named(
     })
 }
 
-/// The models to show: those named, or all of them.
-async fn models(runner: &dyn Runner, named: &[String]) -> Result<Vec<Model>> {
-    let all: Vec<Model> = query(runner, "SHOW MODELS")
-        .await?
+/// The names of the lake's segment sets.
+pub async fn set_names(runner: &dyn Runner) -> Result<Vec<String>> {
+    let sets = runner.catalog().segment_sets().await?;
+    Ok(sets.into_iter().map(|s| s.name).collect())
+}
+
+/// Every model of the lake, as SHOW MODELS lists them.
+pub async fn all_models(runner: &dyn Runner) -> Result<Vec<Model>> {
+    let listed = crate::models::show(&runner.catalog().models().await?)?;
+    Ok(chart::rows(&[listed])?
         .iter()
         .map(|r| Model {
             name: text(r, "name"),
@@ -221,7 +280,12 @@ async fn models(runner: &dyn Runner, named: &[String]) -> Result<Vec<Model>> {
                 .filter(|f| !f.is_empty())
                 .collect(),
         })
-        .collect();
+        .collect())
+}
+
+/// The models to show: those named, or all of them.
+async fn models(runner: &dyn Runner, named: &[String]) -> Result<Vec<Model>> {
+    let all = all_models(runner).await?;
     if named.is_empty() {
         return Ok(all);
     }
