@@ -168,13 +168,15 @@ pub fn intervals(
     high: &str,
     title: &str,
 ) -> Value {
+    let y = json!({"field": category, "type": "nominal", "title": category_title});
     json!({
-        "encoding": {"y": {"field": category, "type": "nominal", "title": category_title}},
         "layer": [
             {"mark": "rule", "encoding": {
+                "y": y,
                 "x": {"field": low, "type": "quantitative", "title": title},
                 "x2": {"field": high}}},
             {"mark": {"type": "point", "filled": true, "size": 60, "tooltip": true}, "encoding": {
+                "y": y,
                 "x": {"field": value, "type": "quantitative"}}},
             {"mark": {"type": "rule", "strokeDash": [4, 4], "color": "gray"},
              "data": {"values": [{"zero": 0}]},

@@ -126,13 +126,14 @@ async fn explore(runner: &dyn Runner, q: &ExplorerQuery) -> crate::Result<(Strin
         cx.base_cte()
     );
     let sizes = query(runner, &sizes_sql).await?;
-    let chosen = if q.segment.is_empty() {
+    // A segment of another segmentation (the form keeps the last one) falls back to the largest.
+    let chosen = if sizes.iter().any(|r| text(r, "segment") == q.segment) {
+        q.segment.clone()
+    } else {
         sizes
             .first()
             .map(|r| text(r, "segment"))
             .unwrap_or_default()
-    } else {
-        q.segment.clone()
     };
     body.push_str("Segment <select name=\"segment\" id=\"segment\">");
     for row in &sizes {
@@ -189,6 +190,15 @@ async fn explore(runner: &dyn Runner, q: &ExplorerQuery) -> crate::Result<(Strin
             "Trend over snapshots needs {SNAPSHOTS}: run `microseg materialize --lake LAKE sql/jobs/daily_segments.toml --as-of DATE` on several dates."
         )),
         (true, None) => notes.push("Trend over snapshots follows segment sets and models only.".into()),
+    }
+    // Nothing to draw (for a reader: every group under the minimum) is a note, not an empty chart.
+    let (charts, empty): (Vec<Chart>, Vec<Chart>) =
+        charts.into_iter().partition(|c| !c.rows.is_empty());
+    for chart in empty {
+        notes.push(format!(
+            "{}: no rows to show (a reader sees only groups of at least the minimum size).",
+            chart.title
+        ));
     }
     for chart in &charts {
         body.push_str(&crate::report::html::figure(chart));
