@@ -13,6 +13,7 @@ mod layers;
 mod models;
 mod planning;
 mod privacy;
+mod report;
 mod segmentation;
 mod server;
 mod slt;

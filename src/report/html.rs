@@ -90,10 +90,11 @@ pub fn page(title: &str, nav: &str, body: &str, charts: &[&Chart], scripts: Scri
         .iter()
         .map(|c| serde_json::json!({"id": dom_id(&c.id), "spec": c.full_spec()}))
         .collect();
-    // `</` cannot end the script element from inside a JSON string.
+    // No `<` at all inside the script element (`</script`, `<!--`): in
+    // JSON it can only be inside a string, where \u003c means the same.
     let json = serde_json::to_string(&specs)
         .unwrap_or_else(|_| "[]".into())
-        .replace("</", "<\\/");
+        .replace('<', "\\u003c");
     let _ = write!(
         html,
         "<script type=\"application/json\" id=\"chart-specs\">{json}</script>\n<script>{EMBED}</script>\
