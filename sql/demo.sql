@@ -167,3 +167,24 @@ SELECT segment, treatment_sends, holdout_sends, treatment_rate, holdout_rate, up
        round(p_value, 6) AS p_value, significant, incremental_revenue
 FROM lift_by_segment
 ORDER BY segment = '(all)' DESC, incremental_revenue DESC;
+
+-- Customer lifetime value: a BG/NBD model of purchases and a Gamma-Gamma model of spend, trained on each customer's history (clv_summary) and stored in the lake (DROP first, as above).
+DROP MODEL IF EXISTS demo_purchases;
+
+DROP MODEL IF EXISTS demo_spend;
+
+CREATE MODEL demo_purchases OPTIONS (model_type 'bgnbd')
+AS SELECT frequency, recency, T FROM clv_summary(completed_orders, customer_id, order_ts, amount, DATE '2026-11-01');
+
+CREATE MODEL demo_spend OPTIONS (model_type 'gamma_gamma')
+AS SELECT frequency, monetary_value FROM clv_summary(completed_orders, customer_id, order_ts, amount, DATE '2026-11-01')
+WHERE frequency > 0 AND monetary_value > 0;
+
+-- Expected value of the next 12 months per customer (clv, 1% discount a month), by RFM segment.
+SELECT r.segment,
+       count(*) AS customers,
+       round(avg(clv('demo_purchases', 'demo_spend', s.frequency, s.recency, s.T, s.monetary_value, 12, 0.01)), 2) AS avg_clv_12m
+FROM clv_summary(completed_orders, customer_id, order_ts, amount, DATE '2026-11-01') s
+JOIN customer_rfm r ON r.customer_id = s.customer_id
+GROUP BY r.segment
+ORDER BY avg_clv_12m DESC;

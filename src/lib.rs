@@ -16,9 +16,11 @@ pub mod jobs;
 pub mod lake;
 pub mod models;
 pub mod planning;
+pub mod report;
 pub mod server;
 pub mod statements;
 pub mod tables;
+pub mod web;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, JobFailure, Result};

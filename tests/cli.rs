@@ -260,6 +260,35 @@ fn demo_generates_a_lake_and_tours_it() {
     );
     assert!(lake.join("orders").is_dir());
     assert!(stderr(&o).contains("demo finished"));
+    // It ends with the report: two snapshots of the daily job, so the
+    // migration section has data; CLV models, so that section too.
+    assert!(
+        out.contains("== Expected value of the next 12 months") && out.contains("avg_clv_12m"),
+        "{out}"
+    );
+    let report = dir.path().join("demo-report.html");
+    assert!(
+        out.trim_end()
+            .ends_with(&format!("report: {}", report.display())),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    for id in [
+        "segment-sizes",
+        "rfm-grid",
+        "centroids-demo_clusters",
+        "clv-by-segment",
+        "funnel",
+        "retention",
+        "migration",
+        "lift",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"chart-{id}\"")),
+            "{id} missing from the report"
+        );
+    }
+    assert!(!html.contains("class=\"missing\""), "a section is missing");
 }
 
 #[test]

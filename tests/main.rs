@@ -14,6 +14,7 @@ mod linkage;
 mod models;
 mod planning;
 mod privacy;
+mod report;
 mod segmentation;
 mod server;
 mod slt;

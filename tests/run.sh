@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 
 venv=target/test-venv
 # Bump when the list changes, so an existing venv gets the new packages.
-requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3 pytest>=8,<10 pyarrow>=16 adbc-driver-manager>=1.3,<2 adbc-driver-flightsql>=1.3,<2 flightsql-dbapi>=0.2,<0.3 pandas>=2,<4 recordlinkage==0.16 deltalake>=1,<2 jellyfish>=1.1,<2 doublemetaphone==1.2 phonenumbers==9.0.33 lightgbm==4.7.0 scikit-uplift==0.5.1 implicit==0.7.3'
+requirements='moto[server]>=5,<6 duckdb>=1.1,<3 scikit-learn>=1.3,<2 lifetimes==0.11.3 pytest>=8,<10 pyarrow>=16 adbc-driver-manager>=1.3,<2 adbc-driver-flightsql>=1.3,<2 flightsql-dbapi>=0.2,<0.3 pandas>=2,<4 recordlinkage==0.16 deltalake>=1,<2 jellyfish>=1.1,<2 doublemetaphone==1.2 phonenumbers==9.0.33 lightgbm==4.7.0 scikit-uplift==0.5.1 implicit==0.7.3 playwright>=1.45,<2'
 stamp="$venv/.microseg-requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
-  echo "setting up $venv (moto S3 server, duckdb, jellyfish, phonenumbers references, Flight SQL clients)…" >&2
+  echo "setting up $venv (moto S3 server, duckdb, jellyfish, phonenumbers references, Flight SQL clients, Playwright for the system Chromium)…" >&2
   python3 -m venv "$venv"
   # shellcheck disable=SC2086 # the list is split on purpose
   "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements

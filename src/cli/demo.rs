@@ -65,6 +65,31 @@ pub const VIEW_LIBRARY: [(&str, &str); 7] = [
     ),
 ];
 
+/// The daily job of `sql/jobs/`, compiled in: the demo materializes it for
+/// two dates so the report has a migration to show.
+const DAILY_JOB: [(&str, &str); 5] = [
+    (
+        "daily_segments.toml",
+        include_str!("../../sql/jobs/daily_segments.toml"),
+    ),
+    (
+        "daily_segments.sql",
+        include_str!("../../sql/jobs/daily_segments.sql"),
+    ),
+    (
+        "daily_segments_setup.sql",
+        include_str!("../../sql/jobs/daily_segments_setup.sql"),
+    ),
+    (
+        "rfm_standard.sql",
+        include_str!("../../sql/segments/rfm_standard.sql"),
+    ),
+    (
+        "lifecycle.sql",
+        include_str!("../../sql/segments/lifecycle.sql"),
+    ),
+];
+
 /// Options of `microseg demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -80,6 +105,9 @@ pub struct DemoArgs {
     /// Run this script instead of the built-in sql/demo.sql.
     #[arg(long)]
     pub script: Option<PathBuf>,
+    /// Where the closing report goes (default: demo-report.html beside the lake).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -125,9 +153,67 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .as_deref()
         .unwrap_or(std::path::Path::new("sql/demo.sql"));
     run_script(&engine, &script, Some(file), &opts).await?;
+    materialize_two_snapshots(&engine).await?;
+    drop(engine);
+    let out = args
+        .report
+        .clone()
+        .unwrap_or_else(|| args.lake.with_file_name("demo-report.html"));
+    let lake = super::LakeArgs {
+        lake: location,
+        config: None,
+        memory_limit: None,
+        spill_dir: None,
+        target_partitions: None,
+        time_zone: None,
+    };
+    let written = super::report::run(super::report::ReportArgs::for_lake(lake, out)).await?;
+    println!("\nreport: {}", written.display());
     eprintln!(
         "\ndemo finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `sql/jobs/daily_segments.toml` as of the day after the last order and
+/// four weeks before, so `segment_flows` (and the report's migration) has
+/// two snapshots.
+async fn materialize_two_snapshots(engine: &Engine) -> Result<()> {
+    let files = |path: &std::path::Path| -> std::io::Result<String> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        DAILY_JOB
+            .iter()
+            .find(|(file, _)| *file == name)
+            .map(|(_, text)| text.to_string())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, name.to_string()))
+    };
+    let path = std::path::Path::new("sql/jobs/daily_segments.toml");
+    let job = crate::jobs::Job::parse_with(DAILY_JOB[0].1, path, &files)?;
+    let batches = engine
+        .sql("SELECT CAST(CAST(max(order_ts) AS DATE) + INTERVAL '1 day' AS VARCHAR) AS day FROM orders")
+        .await?
+        .collect()
+        .await?;
+    let rows = crate::report::chart::rows(&batches)?;
+    let last = rows
+        .first()
+        .map(|r| crate::report::chart::text(r, "day"))
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .ok_or_else(|| crate::Error::Usage("demo: the lake has no orders to snapshot".into()))?;
+    eprintln!(
+        "\n== The daily job (sql/jobs/daily_segments.toml) for two dates, so segments can be followed"
+    );
+    for as_of in [last - chrono::Duration::days(28), last] {
+        let opts = crate::jobs::RunOptions {
+            as_of,
+            only: Vec::new(),
+            wait: std::time::Duration::ZERO,
+            lock_ttl: std::time::Duration::from_secs(3600),
+            log: crate::jobs::LogFormat::Text,
+            progress: false,
+        };
+        crate::jobs::run(engine, &job, &opts).await?;
+    }
     Ok(())
 }

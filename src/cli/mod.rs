@@ -1,5 +1,5 @@
 //! The `microseg` command: `sql`, `serve`, `users`, `generate`, `demo`,
-//! `materialize`, `vacuum`, `forget` and `cluster`.
+//! `materialize`, `vacuum`, `forget`, `report` and `cluster`.
 
 mod cluster;
 mod demo;
@@ -8,6 +8,7 @@ mod generate;
 mod materialize;
 pub mod output;
 mod repl;
+pub mod report;
 mod run;
 mod serve;
 
@@ -35,6 +36,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Generate ./demo-lake if missing and run sql/demo.sql against it.
     Demo(demo::DemoArgs),
+    /// Write the segment report: one self-contained HTML page of charts.
+    Report(report::ReportArgs),
     /// Serve the lake to BI tools over Arrow Flight SQL.
     Serve(serve::ServeArgs),
     /// Manage the users of `microseg serve` (add, token, remove).
@@ -155,6 +158,9 @@ pub async fn main(cli: Cli) -> Result<()> {
         }
         Command::Generate(args) => generate::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Report(args) => report::run(args)
+            .await
+            .map(|path| println!("{}", path.display())),
         Command::Serve(args) => serve::serve(args).await,
         Command::Users(args) => serve::users(args),
         Command::Materialize(args) => materialize::materialize(args).await,

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// Address to listen on; loopback unless another is given.
     #[arg(long, default_value = "127.0.0.1:50051")]
     bind: SocketAddr,
+    /// Also serve the web app (login, live report, segment explorer, SQL box) on this address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
     /// Users file (make one with `microseg users add`).
     #[arg(long, env = "MICROSEG_USERS", default_value = "users.toml")]
     users: PathBuf,
@@ -105,7 +108,24 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
              ******************************************************************\n"
         );
     }
+    let web_engine = engine.new_session();
     let mut server = crate::server::start(engine, options.clone()).await?;
+    let mut web = match args.http {
+        Some(bind) => Some(
+            crate::web::start(
+                web_engine,
+                crate::web::WebOptions {
+                    bind,
+                    auth: options.auth.clone(),
+                    tls: options.tls.clone(),
+                    session_ttl: options.session_ttl,
+                    limits: options.limits.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if args.insecure_no_auth {
         eprintln!(
             "\n\
@@ -125,13 +145,32 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         "serving {} on {scheme}://{} (Ctrl-C to stop)",
         args.lake.lake, server.addr
     );
-    tokio::select! {
+    if let Some(web) = &web {
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!("web app on {scheme}://{}/", web.addr);
+    }
+    let web_done = async {
+        match &mut web {
+            Some(web) => web.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
         result = server.wait() => result,
+        result = web_done => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("stopping");
             server.shutdown().await
         }
+    };
+    if let Some(web) = web.take() {
+        web.shutdown().await?;
     }
+    result
 }
 
 /// With marketers in the users file the consent table must be usable (the

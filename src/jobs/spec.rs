@@ -164,11 +164,21 @@ impl Job {
 
     /// Parses job text; relative paths are relative to `path`'s folder.
     pub fn parse(text: &str, path: &Path) -> Result<Job> {
+        Job::parse_with(text, path, &|full| std::fs::read_to_string(full))
+    }
+
+    /// [`Job::parse`] reading the SQL files through `read_file` (the demo
+    /// runs the compiled-in job from any directory).
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Job> {
         let file: JobFile = toml::from_str(text).map_err(|e| definition(path, e.message()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let read = |relative: &Path, what: &str| -> Result<(PathBuf, String)> {
             let full = dir.join(relative);
-            std::fs::read_to_string(&full)
+            read_file(&full)
                 .map(|t| (full.clone(), t))
                 .map_err(|e| definition(path, format!("{what} {}: {e}", full.display())))
         };

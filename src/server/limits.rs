@@ -46,14 +46,14 @@ impl Default for Limits {
 
 /// The limits applied: a semaphore of `max_concurrent` slots plus the
 /// timeouts and the memory cap.
-pub(super) struct Gate {
+pub struct Gate {
     limits: Limits,
     slots: Arc<Semaphore>,
 }
 
 impl Gate {
     /// Slots and timeouts as `limits` says.
-    pub(super) fn new(limits: Limits) -> Self {
+    pub fn new(limits: Limits) -> Self {
         Gate {
             slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             limits,
@@ -61,7 +61,7 @@ impl Gate {
     }
 
     /// A slot for one query, waiting at most `queue_timeout` for one to free up.
-    pub(super) async fn slot(&self) -> Result<OwnedSemaphorePermit, Status> {
+    pub async fn slot(&self) -> Result<OwnedSemaphorePermit, Status> {
         match tokio::time::timeout(
             self.limits.queue_timeout,
             self.slots.clone().acquire_owned(),
@@ -78,14 +78,14 @@ impl Gate {
     }
 
     /// When a query starting now must be done.
-    pub(super) fn deadline(&self) -> Instant {
+    pub fn deadline(&self) -> Instant {
         Instant::now() + self.limits.query_timeout
     }
 
     /// Runs `work` (planning, DDL, an update) until `deadline`. Past it the
     /// work is dropped, which drops DataFusion's streams and the tasks
     /// behind them: the query stops and its memory is freed.
-    pub(super) async fn before<T>(
+    pub async fn before<T>(
         &self,
         deadline: Instant,
         work: impl Future<Output = Result<T, Status>>,
@@ -96,7 +96,7 @@ impl Gate {
     }
 
     /// `df` under the per-query memory cap, if one is set.
-    pub(super) fn cap_memory(&self, df: DataFrame) -> DataFrame {
+    pub fn cap_memory(&self, df: DataFrame) -> DataFrame {
         match self.limits.query_memory {
             Some(limit) => super::memory::capped(df, limit),
             None => df,
