@@ -55,7 +55,8 @@ struct Received {
     models: Vec<Fitted>,
 }
 
-const FORMAT: u32 = 1;
+/// 2: uplift models and record-linkage labels joined [`Fitted`].
+const FORMAT: u32 = 2;
 
 /// Marks a table provider payload as the rows of an in-memory table.
 const BATCHES: &[u8] = b"microseg.batches\0";

@@ -280,6 +280,7 @@ pub async fn train(
         sizes,
         trees: packed.trees,
         recommender: None,
+        linkage: None,
     })
 }
 

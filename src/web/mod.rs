@@ -79,7 +79,7 @@ pub struct AppState {
 
 impl AppState {
     /// The session of the request's cookie, if it is valid: not expired,
-    /// and its user still in the users file with the same role.
+    /// and its user still in the users file with the same role (and purpose).
     fn current(&self, headers: &HeaderMap) -> Option<Arc<WebSession>> {
         let id = cookie(headers, COOKIE)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -89,7 +89,11 @@ impl AppState {
             None => true,
             Some(path) => UsersFile::load(path)
                 .ok()
-                .and_then(|f| f.users.get(&user.name).map(|u| u.role == user.role))
+                .and_then(|f| {
+                    f.users
+                        .get(&user.name)
+                        .map(|u| u.role == user.role && u.purpose == user.purpose)
+                })
                 .unwrap_or(false),
         };
         if web.session.expired() || !still_there {
@@ -329,6 +333,7 @@ async fn login(State(state): State<Arc<AppState>>, Form(form): Form<Login>) -> R
         None => Some(Identity {
             name: "anonymous".into(),
             role: Role::Analyst,
+            purpose: None,
         }),
         Some(path) => {
             let path = path.clone();
