@@ -19,13 +19,16 @@ pub fn state<'a>(func: &str, session: &'a dyn Session) -> Result<&'a SessionStat
 }
 
 /// A name argument: a string literal (`'orders'`) or a bare identifier
-/// (`orders`), which SQL planning hands over as a column reference.
+/// (`orders`), which SQL planning hands over as a column reference (an
+/// outer reference when a subquery's outer query has a column of that name:
+/// the name is what counts, not the outer column).
 pub fn name_arg(func: &str, index: usize, param: &str, args: &[Expr]) -> Result<String> {
     match args.get(index) {
         Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _))
         | Some(Expr::Literal(ScalarValue::Utf8View(Some(s)), _))
         | Some(Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _)) => Ok(s.clone()),
         Some(Expr::Column(c)) => Ok(c.flat_name()),
+        Some(Expr::OuterReferenceColumn(_, c)) => Ok(c.name.clone()),
         Some(other) => plan_err!(
             "{func}: argument {} ({param}) must be a name, as 'text' or an identifier, got {other}",
             index + 1

@@ -23,8 +23,7 @@ pub mod uplift_scores;
 // build and bench in seconds; their module paths stay those of this one.
 pub use microseg_kernels::{
     classification, clv, exact, gbdt, kmeans, linear, linkage, logistic, metrics, nearest,
-    optimize,
-    recommend,
+    optimize, recommend,
 };
 pub mod mean;
 pub mod quality;
