@@ -39,7 +39,7 @@ pub async fn handler(
 ) -> Response {
     let web = match require(&state, &headers) {
         Ok(web) => web,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let runner = WebRunner {
         session: web.session.clone(),

@@ -188,10 +188,10 @@ pub fn html(status: StatusCode, body: String) -> Response {
 pub fn require(
     state: &AppState,
     headers: &HeaderMap,
-) -> std::result::Result<Arc<WebSession>, Response> {
+) -> std::result::Result<Arc<WebSession>, Box<Response>> {
     state
         .current(headers)
-        .ok_or_else(|| secured(Redirect::to("/login").into_response()))
+        .ok_or_else(|| Box::new(secured(Redirect::to("/login").into_response())))
 }
 
 /// The navigation bar of a logged-in page (logout is a POST with the token).
@@ -375,7 +375,7 @@ async fn logout(
 ) -> Response {
     let web = match require(&state, &headers) {
         Ok(web) => web,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     if !same_token(&web.csrf, &form.csrf) {
         return html(StatusCode::FORBIDDEN, "invalid CSRF token".into());

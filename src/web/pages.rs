@@ -35,7 +35,7 @@ pub async fn report(
 ) -> Response {
     let web = match require(&state, &headers) {
         Ok(web) => web,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let runner = WebRunner {
         session: web.session.clone(),
@@ -103,7 +103,7 @@ pub struct SqlForm {
 pub async fn sql_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match require(&state, &headers) {
         Ok(web) => sql_response(&web, &SqlForm::default(), String::new(), None),
-        Err(redirect) => redirect,
+        Err(redirect) => *redirect,
     }
 }
 
@@ -118,7 +118,7 @@ pub async fn sql_run(
 ) -> Response {
     let web = match require(&state, &headers) {
         Ok(web) => web,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     if !same_token(&web.csrf, &form.csrf) {
         return html(StatusCode::FORBIDDEN, "invalid CSRF token".into());
