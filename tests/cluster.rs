@@ -354,16 +354,17 @@ struct Processes {
 }
 
 fn start_processes(executor_timeout: &str, heartbeat: &str, extra: &[&str]) -> Processes {
-    start_processes_with_env(executor_timeout, heartbeat, extra, &[])
+    start_processes_with_env(executor_timeout, heartbeat, extra, &[], &[])
 }
 
-/// [`start_processes`] with `env` (object store credentials) in every
-/// cluster process's environment.
+/// [`start_processes`] with `scheduler_env` and `executor_env` (object
+/// store credentials) in the processes' environments.
 fn start_processes_with_env(
     executor_timeout: &str,
     heartbeat: &str,
     extra: &[&str],
-    env: &[(&str, String)],
+    scheduler_env: &[(&str, String)],
+    executor_env: &[(&str, String)],
 ) -> Processes {
     let scheduler_addr = format!("127.0.0.1:{}", free_port());
     let scheduler = Process::start(
@@ -375,7 +376,7 @@ fn start_processes_with_env(
             "--executor-timeout",
             executor_timeout,
         ],
-        env,
+        scheduler_env,
     );
     let executors = (0..2)
         .map(|_| {
@@ -396,7 +397,7 @@ fn start_processes_with_env(
                 "2",
             ];
             args.extend(extra);
-            (Process::start(&args, env), bind)
+            (Process::start(&args, executor_env), bind)
         })
         .collect();
     Processes {
@@ -751,20 +752,14 @@ async fn an_abandoned_query_cancels_its_cluster_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_lake_is_read_by_executors_with_their_own_credentials() {
-    let moto = crate::support::moto::Moto::start();
-    moto.create_bucket("acme");
+    let moto = s3_lake().await;
     let local_lake = small_lake_str();
-    let files: Vec<(String, Vec<u8>)> = crate::jobs::all_files(crate::fixtures::small_lake())
-        .into_iter()
-        .map(|(p, b)| (format!("lake/{p}"), b))
-        .collect();
-    crate::lake::upload(&moto, "acme", files).await;
     let env = moto.env();
     let Processes {
         scheduler_addr,
         scheduler: _scheduler,
         executors: _executors,
-    } = start_processes_with_env("30", "5", &[], &env);
+    } = start_processes_with_env("30", "5", &[], &env, &env);
     // A partitioned table joined to another (a shuffle), and a table function.
     let sql = "SELECT c.acquisition_channel, count(*) AS n, sum(o.amount) AS s, (SELECT count(*) FROM rfm('orders', 'customer_id', 'order_ts', 'amount')) AS r FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1";
     let (common, local) = local_run(&local_lake, sql);
@@ -788,4 +783,54 @@ async fn an_s3_lake_is_read_by_executors_with_their_own_credentials() {
         String::from_utf8_lossy(&remote.stdout),
         String::from_utf8_lossy(&local.stdout)
     );
+}
+
+/// The small lake at `s3://acme/lake` in a moto of its own.
+async fn s3_lake() -> crate::support::moto::Moto {
+    let moto = crate::support::moto::Moto::start();
+    moto.create_bucket("acme");
+    let files: Vec<(String, Vec<u8>)> = crate::jobs::all_files(crate::fixtures::small_lake())
+        .into_iter()
+        .map(|(p, b)| (format!("lake/{p}"), b))
+        .collect();
+    crate::lake::upload(&moto, "acme", files).await;
+    moto
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_cannot_read_the_lake_fails_the_query_naming_it() {
+    let moto = s3_lake().await;
+    // Another S3 endpoint, one without the lake's bucket: the client
+    // plans on the lake, the scheduler (which lists the tables' files when
+    // it plans the job) or the executors (which read them) cannot.
+    let elsewhere = crate::support::moto::Moto::start();
+    let (good, bad) = (moto.env(), elsewhere.env());
+    for (who, scheduler_env, executor_env) in
+        [("scheduler", &bad, &good), ("executors", &good, &bad)]
+    {
+        let Processes {
+            scheduler_addr,
+            scheduler: _scheduler,
+            executors: _executors,
+        } = start_processes_with_env("30", "5", &[], scheduler_env, executor_env);
+        let cluster_url = format!("df://{scheduler_addr}");
+        let remote = Command::new(env!("CARGO_BIN_EXE_microseg"))
+            .args(["sql", "--lake", "s3://acme/lake", "--cluster", &cluster_url])
+            .args(["-q", "-c", "SELECT count(*), sum(amount) FROM orders"])
+            .envs(good.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("MICROSEG_CLUSTER")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&remote.stderr);
+        assert!(
+            !remote.status.success(),
+            "{who}: the query answered: {}",
+            String::from_utf8_lossy(&remote.stdout)
+        );
+        assert!(
+            stderr.contains("acme")
+                && (stderr.contains("lake/orders/") || stderr.contains("lake%2Forders%2F")),
+            "{who}: the error does not name what could not be read:\n{stderr}"
+        );
+    }
 }
