@@ -188,3 +188,13 @@ FROM clv_summary(completed_orders, customer_id, order_ts, amount, DATE '2026-11-
 JOIN customer_rfm r ON r.customer_id = s.customer_id
 GROUP BY r.segment
 ORDER BY avg_clv_12m DESC;
+
+-- Resolved identities (sql/jobs/unified_customers.toml, run by the demo first): profiles segmented by how many sources know them, with how many of each can be reached by e-mail and by phone.
+SELECT cardinality(string_to_array(sources, ', ')) AS sources_known,
+       count(*) AS profiles,
+       count(email) AS with_email,
+       count(phone) AS with_phone,
+       round(avg(record_count), 2) AS avg_records
+FROM identity.unified_customers
+GROUP BY sources_known
+ORDER BY sources_known;

@@ -266,6 +266,12 @@ fn demo_generates_a_lake_and_tours_it() {
         out.contains("== Expected value of the next 12 months") && out.contains("avg_clv_12m"),
         "{out}"
     );
+    // A segment of resolved identities: the identity job ran first.
+    assert!(
+        out.contains("== Resolved identities") && out.contains("sources_known"),
+        "{out}"
+    );
+    assert!(lake.join("identity/unified_customers/_delta_log").is_dir());
     let report = dir.path().join("demo-report.html");
     assert!(
         out.trim_end()

@@ -90,6 +90,28 @@ const DAILY_JOB: [(&str, &str); 5] = [
     ),
 ];
 
+/// The identity-resolution job of `sql/jobs/`, compiled in: the demo
+/// materializes it before the tour, which ends with a segment of resolved
+/// profiles.
+const UNIFIED_JOB: [(&str, &str); 4] = [
+    (
+        "unified_customers.toml",
+        include_str!("../../sql/jobs/unified_customers.toml"),
+    ),
+    (
+        "unified_customers_setup.sql",
+        include_str!("../../sql/jobs/unified_customers_setup.sql"),
+    ),
+    (
+        "record_profiles.sql",
+        include_str!("../../sql/jobs/record_profiles.sql"),
+    ),
+    (
+        "unified_customers.sql",
+        include_str!("../../sql/jobs/unified_customers.sql"),
+    ),
+];
+
 /// Options of `microseg demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -152,8 +174,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .script
         .as_deref()
         .unwrap_or(std::path::Path::new("sql/demo.sql"));
+    let last = last_order_day(&engine).await?;
+    eprintln!(
+        "\n== The identity job (sql/jobs/unified_customers.toml): raw sources resolved into profiles"
+    );
+    let unified = compiled_job(&UNIFIED_JOB)?;
+    crate::jobs::run(&engine, &unified, &job_options(last)).await?;
     run_script(&engine, &script, Some(file), &opts).await?;
-    materialize_two_snapshots(&engine).await?;
+    materialize_two_snapshots(&engine, last).await?;
     drop(engine);
     let out = args
         .report
@@ -176,44 +204,57 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// `sql/jobs/daily_segments.toml` as of the day after the last order and
-/// four weeks before, so `segment_flows` (and the report's migration) has
-/// two snapshots.
-async fn materialize_two_snapshots(engine: &Engine) -> Result<()> {
-    let files = |path: &std::path::Path| -> std::io::Result<String> {
+/// A job of `sql/jobs/` compiled in: `files` holds its TOML first, then
+/// every file it names.
+fn compiled_job(files: &'static [(&'static str, &'static str)]) -> Result<crate::jobs::Job> {
+    let read = |path: &std::path::Path| -> std::io::Result<String> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        DAILY_JOB
+        files
             .iter()
             .find(|(file, _)| *file == name)
             .map(|(_, text)| text.to_string())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, name.to_string()))
     };
-    let path = std::path::Path::new("sql/jobs/daily_segments.toml");
-    let job = crate::jobs::Job::parse_with(DAILY_JOB[0].1, path, &files)?;
+    let path = std::path::Path::new("sql/jobs").join(files[0].0);
+    crate::jobs::Job::parse_with(files[0].1, &path, &read)
+}
+
+/// A job run as of `as_of`, quietly, without waiting for a lock.
+fn job_options(as_of: chrono::NaiveDate) -> crate::jobs::RunOptions {
+    crate::jobs::RunOptions {
+        as_of,
+        only: Vec::new(),
+        wait: std::time::Duration::ZERO,
+        lock_ttl: std::time::Duration::from_secs(3600),
+        log: crate::jobs::LogFormat::Text,
+        progress: false,
+    }
+}
+
+/// The day after the lake's last order: "today" for the demo's jobs.
+async fn last_order_day(engine: &Engine) -> Result<chrono::NaiveDate> {
     let batches = engine
         .sql("SELECT CAST(CAST(max(order_ts) AS DATE) + INTERVAL '1 day' AS VARCHAR) AS day FROM orders")
         .await?
         .collect()
         .await?;
     let rows = crate::report::chart::rows(&batches)?;
-    let last = rows
-        .first()
+    rows.first()
         .map(|r| crate::report::chart::text(r, "day"))
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .ok_or_else(|| crate::Error::Usage("demo: the lake has no orders to snapshot".into()))?;
+        .ok_or_else(|| crate::Error::Usage("demo: the lake has no orders to snapshot".into()))
+}
+
+/// `sql/jobs/daily_segments.toml` as of `last` (the day after the last
+/// order) and four weeks before, so `segment_flows` (and the report's
+/// migration) has two snapshots.
+async fn materialize_two_snapshots(engine: &Engine, last: chrono::NaiveDate) -> Result<()> {
+    let job = compiled_job(&DAILY_JOB)?;
     eprintln!(
         "\n== The daily job (sql/jobs/daily_segments.toml) for two dates, so segments can be followed"
     );
     for as_of in [last - chrono::Duration::days(28), last] {
-        let opts = crate::jobs::RunOptions {
-            as_of,
-            only: Vec::new(),
-            wait: std::time::Duration::ZERO,
-            lock_ttl: std::time::Duration::from_secs(3600),
-            log: crate::jobs::LogFormat::Text,
-            progress: false,
-        };
-        crate::jobs::run(engine, &job, &opts).await?;
+        crate::jobs::run(engine, &job, &job_options(as_of)).await?;
     }
     Ok(())
 }
