@@ -834,3 +834,74 @@ async fn a_cluster_that_cannot_read_the_lake_fails_the_query_naming_it() {
         );
     }
 }
+
+#[test]
+fn executors_under_a_small_memory_limit_spill_or_refuse_and_stay_up() {
+    let lake = crate::fixtures::medium_lake()
+        .to_string_lossy()
+        .into_owned();
+    let work = tempfile::tempdir().unwrap();
+    let work_dir = work.path().to_string_lossy().into_owned();
+    // 48 MiB per executor, 24 MiB per task slot (a sort keeps 10 MiB back
+    // to merge its spills): below what the queries below hold.
+    let Processes {
+        scheduler_addr,
+        scheduler: _scheduler,
+        mut executors,
+    } = start_processes(
+        "20",
+        "5",
+        &["--memory-limit", "48MiB", "--work-dir", &work_dir],
+    );
+    let cluster_url = format!("df://{scheduler_addr}");
+    // A global sort (row_number over every event) spills to the work
+    // directory and gives the local answer (rows tied on the sort key have
+    // the same customer, so the checksum does not depend on their order).
+    let sorted = "SELECT count(*) AS n, sum(rn * customer_id) AS checksum FROM (\
+        SELECT customer_id, row_number() OVER (ORDER BY event_ts, customer_id, event_type) AS rn \
+        FROM events)";
+    let (common, local) = local_run(&lake, sorted);
+    let mut args = common.to_vec();
+    args.extend(["--cluster", cluster_url.as_str()]);
+    let remote = sql_output(&args);
+    assert!(
+        remote.status.success(),
+        "the sort did not spill: {}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    assert_eq!(remote.stdout, local.stdout);
+    // A hash join's build side cannot spill: the query is refused, naming
+    // the pool, and no executor is killed.
+    let join = "SELECT count(*) FROM events a JOIN events b ON a.customer_id = b.customer_id AND a.event_type = b.event_type";
+    let mut args = common.to_vec();
+    args[8] = join;
+    args.extend(["--cluster", cluster_url.as_str()]);
+    let refused = sql_output(&args);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "the join answered under 48 MiB");
+    // Ballista passes the executor's error on in its Debug form.
+    assert!(
+        err.contains("Resources exhausted") || err.contains("ResourcesExhausted"),
+        "{err}"
+    );
+    for (executor, bind) in &mut executors {
+        assert!(
+            executor.0.try_wait().unwrap().is_none(),
+            "executor {bind} exited"
+        );
+    }
+    let again = sql_output(&[
+        "--lake",
+        &lake,
+        "-q",
+        "-c",
+        "SELECT count(*) FROM customers",
+        "--cluster",
+        &cluster_url,
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
