@@ -65,6 +65,15 @@ pub fn softplus(z: f64) -> f64 {
     }
 }
 
+/// [`softplus`] and [`sigmoid`] of z from one exponential (the same bits
+/// as calling both).
+fn softplus_sigmoid(z: f64) -> (f64, f64) {
+    let e = (-z.abs()).exp();
+    let softplus = z.max(0.0) + e.ln_1p();
+    let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    (softplus, sigmoid)
+}
+
 /// 1 / (1 + e^{−z}) without overflow.
 pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
@@ -96,21 +105,24 @@ fn chunk_sums(
         xt[1..].copy_from_slice(row);
         let z: f64 = theta.iter().zip(&xt).map(|(t, v)| t * v).sum();
         let yi = if y[i] { 1.0 } else { 0.0 };
-        out[0] += s[i] * (softplus(z) - yi * z);
-        let mu = sigmoid(z);
+        let (softplus, mu) = softplus_sigmoid(z);
+        out[0] += s[i] * (softplus - yi * z);
         let r = s[i] * (mu - yi);
         for (g, v) in out[1..=p].iter_mut().zip(&xt) {
             *g += r * v;
         }
         if hessian {
             let h = s[i] * mu * (1.0 - mu);
-            let mut k = 1 + p;
+            // Row a of the packed upper triangle is one slice: no index
+            // arithmetic per element, so the compiler vectorizes it.
+            let mut rest = &mut out[1 + p..];
             for (a, xa) in xt.iter().enumerate() {
                 let ha = h * xa;
-                for xb in &xt[a..] {
-                    out[k] += ha * xb;
-                    k += 1;
+                let (row, tail) = rest.split_at_mut(p - a);
+                for (o, xb) in row.iter_mut().zip(&xt[a..]) {
+                    *o += ha * xb;
                 }
+                rest = tail;
             }
         }
     }
@@ -243,8 +255,11 @@ pub fn fit(
     let mut converged = false;
     let mut objective;
     let mut gradient_norm;
+    // The sums at theta, Hessian included: a full Newton step's trial point
+    // computes them for the next iteration too (the value is the same bits
+    // either way), so the common iteration reads the rows once.
+    let mut acc = sums(x, y, s, d, &theta, true, options.threads);
     loop {
-        let acc = sums(x, y, s, d, &theta, true, options.threads);
         let grad;
         (objective, grad, gradient_norm) = penalised(&acc, &theta);
         if !gradient_norm.is_finite() {
@@ -310,16 +325,20 @@ pub fn fit(
         let mut accepted = false;
         for _ in 0..60 {
             let trial: Vec<f64> = theta.iter().zip(&step).map(|(a, v)| a - t * v).collect();
-            let value = sums(x, y, s, d, &trial, false, options.threads)[0] + penalty(&trial);
-            if value.is_finite() && value <= objective + 1e-4 * t * slope {
-                theta = trial;
-                accepted = true;
-                break;
-            }
+            let full = t == 1.0;
+            let trial_acc = sums(x, y, s, d, &trial, full, options.threads);
+            let value = trial_acc[0] + penalty(&trial);
             // At the optimum the decrease drowns in rounding: a full step
             // that does not raise the value beyond that noise is taken.
-            if t == 1.0 && value.is_finite() && value <= objective * (1.0 + 1e-15) + 1e-300 {
+            let armijo = value <= objective + 1e-4 * t * slope;
+            let noise = full && value <= objective * (1.0 + 1e-15) + 1e-300;
+            if value.is_finite() && (armijo || noise) {
                 theta = trial;
+                acc = if full {
+                    trial_acc
+                } else {
+                    sums(x, y, s, d, &theta, true, options.threads)
+                };
                 accepted = true;
                 break;
             }
