@@ -7,13 +7,15 @@
 # it; the answer is folded to one row so printing costs nothing.
 #
 #   benches/cluster_1m.sh [LAKE] [CUSTOMERS] [RUNS]
+#
+# MICROSEG_BIN names a release binary already built (else it is built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lake=${1:-bench-lake}
 customers=${2:-1000000}
 runs=${3:-5}
-cargo build --release >&2
-bin=target/release/microseg
+bin=${MICROSEG_BIN:-target/release/microseg}
+[ -n "${MICROSEG_BIN:-}" ] || cargo build --release >&2
 if [ ! -d "$lake/orders" ]; then
   "$bin" generate --customers "$customers" --seed 42 --out "$lake" >&2
 fi

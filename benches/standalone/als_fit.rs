@@ -48,6 +48,7 @@ fn main() {
         iterations,
         seed: 42,
         threads,
+        ..AlsOptions::default()
     };
     let started = Instant::now();
     let fitted = fit(users, items, &triples, &options).expect("fit");

@@ -58,6 +58,7 @@ async fn als_loss_matches_implicit() {
         iterations,
         seed: 7,
         threads: 2,
+        ..AlsOptions::default()
     };
     let ours = fit(users.len(), items.len(), &triples, &options).unwrap();
     println!(

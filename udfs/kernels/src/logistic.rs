@@ -70,7 +70,11 @@ pub fn softplus(z: f64) -> f64 {
 fn softplus_sigmoid(z: f64) -> (f64, f64) {
     let e = (-z.abs()).exp();
     let softplus = z.max(0.0) + e.ln_1p();
-    let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    let sigmoid = if z >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
     (softplus, sigmoid)
 }
 

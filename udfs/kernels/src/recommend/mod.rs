@@ -397,6 +397,7 @@ impl Recommender {
             iterations: a.iterations,
             seed: a.seed,
             threads: threads(),
+            ..als::AlsOptions::default()
         };
         let fit = als::fit(
             self.data.customers.len(),
