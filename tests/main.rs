@@ -2,6 +2,7 @@
 
 mod cli;
 mod cluster;
+mod cluster_resources;
 mod delta;
 mod engine;
 mod fixtures;
