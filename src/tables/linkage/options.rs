@@ -7,7 +7,7 @@ use microseg_udfs::model::linkage::{Comparison, LinkType, Method, Settings, pars
 use crate::error::{Error, Result};
 use crate::statements::OptionValue;
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "model_type",
     "link_type",
     "unique_id",
@@ -20,6 +20,8 @@ const KNOWN: [&str; 12] = [
     "seed",
     "max_iterations",
     "tolerance",
+    "deterministic_rules",
+    "deterministic_recall",
 ];
 
 /// Candidate pairs allowed by default: 8 bytes each while held, so 160 MB.
@@ -195,6 +197,33 @@ impl LinkageOptions {
                 ));
             }
         };
+        let deterministic = text_list(
+            model,
+            "deterministic_rules",
+            options.get("deterministic_rules"),
+        )?
+        .unwrap_or_default()
+        .iter()
+        .map(|r| parse_blocking_rule(r).map_err(|e| err(model, e)))
+        .collect::<Result<Vec<_>>>()?;
+        let recall = match options.get("deterministic_recall") {
+            None => 0.8,
+            Some(OptionValue::Number(n)) => match n.parse::<f64>() {
+                Ok(r) if r > 0.0 && r <= 1.0 => r,
+                _ => {
+                    return Err(err(
+                        model,
+                        format!("option deterministic_recall must be in (0, 1], got {n}"),
+                    ));
+                }
+            },
+            Some(other) => {
+                return Err(err(
+                    model,
+                    format!("option deterministic_recall must be a number, got {other}"),
+                ));
+            }
+        };
         Ok(LinkageOptions {
             unique_id,
             source_col,
@@ -207,6 +236,8 @@ impl LinkageOptions {
                 seed: whole("seed", 42, 0..=u64::MAX)?,
                 max_iterations: whole("max_iterations", 100, 1..=10_000)? as u32,
                 tolerance,
+                deterministic,
+                recall,
             },
         })
     }
@@ -264,6 +295,13 @@ impl LinkageOptions {
         .collect();
         if let Some(source) = &self.source_col {
             out.insert("source_col".into(), source.clone());
+        }
+        if !s.deterministic.is_empty() {
+            out.insert(
+                "deterministic_rules".into(),
+                list(s.deterministic.iter().map(|r| r.join(", ")).collect()),
+            );
+            out.insert("deterministic_recall".into(), s.recall.to_string());
         }
         out
     }
@@ -331,5 +369,30 @@ mod tests {
                 .contains("term_frequency names city")
         );
         assert!(e(&[("max_pairs", OptionValue::Number("0".into()))]).contains("max_pairs"));
+        assert!(
+            e(&[("deterministic_recall", OptionValue::Number("1.5".into()))])
+                .contains("deterministic_recall must be in (0, 1], got 1.5")
+        );
+        // Deterministic rules read as blocking rules, and are kept in the
+        // resolved options (without them, none is listed).
+        assert!(o.settings.deterministic.is_empty() && o.settings.recall == 0.8);
+        assert!(!o.resolved().contains_key("deterministic_rules"));
+        let d = LinkageOptions::from_options(
+            "m",
+            &options(&[
+                (
+                    "deterministic_rules",
+                    OptionValue::List(vec![t("surname, dob")]),
+                ),
+                ("deterministic_recall", OptionValue::Number("0.6".into())),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            d.settings.deterministic,
+            vec![vec!["surname".to_string(), "dob".into()]]
+        );
+        assert_eq!(d.resolved()["deterministic_rules"], "['surname, dob']");
+        assert_eq!(d.resolved()["deterministic_recall"], "0.6");
     }
 }

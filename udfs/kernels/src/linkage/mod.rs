@@ -12,7 +12,8 @@
 //! pairs, once per blocking rule with the rule's own columns left out
 //! (inside its blocks they agree by construction), averaged over the rules
 //! that trained it; λ, the share of matches among the candidate pairs, by
-//! EM with m and u fixed. The prior of the match weight is that λ, so
+//! EM with m and u fixed, or, given deterministic rules, from the pairs they
+//! match divided by their assumed recall (Splink's prior). The prior of the match weight is that λ, so
 //! probabilities are of a candidate pair being a match. Term-frequency
 //! adjustment (for names): an exact agreement on a common value counts for
 //! less, the exact level's u replaced by the value's frequency.
@@ -79,6 +80,12 @@ pub struct Settings {
     pub max_iterations: u32,
     /// EM stops when no parameter moves more than this.
     pub tolerance: f64,
+    /// Deterministic rules (each a list of compared columns): when given,
+    /// λ is not fitted but taken from the candidate pairs that agree
+    /// exactly on every column of some rule, divided by `recall`.
+    pub deterministic: Vec<Vec<String>>,
+    /// The share of all matches the deterministic rules are assumed to find.
+    pub recall: f64,
 }
 
 /// The records to link, sorted by unique id.
@@ -429,8 +436,12 @@ pub fn train(
             }
         })
         .collect();
-    let all: Vec<&em::Pattern> = patterns.iter().collect();
-    let lambda = lambda_em(&all, &m, &u, settings.max_iterations, settings.tolerance);
+    let lambda = if settings.deterministic.is_empty() {
+        let all: Vec<&em::Pattern> = patterns.iter().collect();
+        lambda_em(&all, &m, &u, settings.max_iterations, settings.tolerance)
+    } else {
+        deterministic_lambda(&patterns, comparisons, settings)?
+    };
     Ok(LinkageModel {
         link_type: settings.link_type,
         comparisons: comparisons.clone(),
@@ -445,6 +456,57 @@ pub fn train(
         iterations,
         converged,
     })
+}
+
+/// λ from deterministic rules, as Splink estimates its prior: the
+/// candidate pairs that agree at the exact level on every column of some
+/// rule are taken as matches the rules find, `recall` of all matches.
+/// Fitting λ by EM instead can follow a mass of candidate pairs that share
+/// a common name and little else to λ → 1 on large inputs.
+fn deterministic_lambda(
+    patterns: &[em::Pattern],
+    comparisons: &[Comparison],
+    settings: &Settings,
+) -> Result<f64, LinkageError> {
+    if !(settings.recall > 0.0 && settings.recall <= 1.0) {
+        return Err(LinkageError(format!(
+            "deterministic_recall must be in (0, 1], got {}",
+            settings.recall
+        )));
+    }
+    let rules = settings
+        .deterministic
+        .iter()
+        .map(|rule| {
+            rule.iter()
+                .map(|column| {
+                    comparisons
+                        .iter()
+                        .position(|c| c.column.eq_ignore_ascii_case(column))
+                        .ok_or_else(|| {
+                            LinkageError(format!(
+                                "deterministic rule '{}' names {column}, which no comparison compares",
+                                rule.join(", ")
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<usize>, LinkageError>>()
+        })
+        .collect::<Result<Vec<_>, LinkageError>>()?;
+    let exact =
+        |p: &em::Pattern, k: usize| p.levels[k] as i64 == comparisons[k].levels() as i64 - 1;
+    let total: u64 = patterns.iter().map(|p| p.count).sum();
+    let found: u64 = patterns
+        .iter()
+        .filter(|p| rules.iter().any(|rule| rule.iter().all(|&k| exact(p, k))))
+        .map(|p| p.count)
+        .sum();
+    if found == 0 {
+        return Err(LinkageError(format!(
+            "the deterministic rules match none of the {total} candidate pairs"
+        )));
+    }
+    Ok((found as f64 / settings.recall / total as f64).clamp(1e-9, 1.0 - 1e-9))
 }
 
 /// λ by EM with m and u fixed.

@@ -31,6 +31,8 @@ fn settings(comparisons: &[&str], blocking: &[&str]) -> Settings {
         seed: 1,
         max_iterations: 200,
         tolerance: 1e-8,
+        deterministic: Vec::new(),
+        recall: 0.8,
     }
 }
 
@@ -266,4 +268,88 @@ fn components() {
         clusters(6, &[(4, 5), (1, 4), (2, 3)]),
         vec![0, 1, 2, 2, 1, 1]
     );
+}
+
+/// With deterministic rules, λ is the candidate pairs that agree exactly
+/// on every column of a rule, over the rule's recall, over all candidate
+/// pairs — counted here from the raw values.
+#[test]
+fn deterministic_rules_set_the_prior() {
+    let (ids, cols, truth) = population(3, 3000);
+    let recs = Records::new(ids, None, cols.clone()).unwrap();
+    let mut s = settings(
+        &[
+            "first: jaro_winkler",
+            "last: jaro_winkler",
+            "dob: date",
+            "zip: exact",
+        ],
+        &["dob", "zip", "first, last"],
+    );
+    s.deterministic = vec![vec!["dob".into(), "zip".into()]];
+    s.recall = 0.7;
+    let cand = Candidates::new(&recs, &s.comparisons, &s.blocking, s.max_pairs).unwrap();
+    let pairs = cand.pairs();
+    let model = train(&cand, &pairs, &s).unwrap();
+    let value = |c: usize, row: u32| cols[c].1[row as usize].as_deref();
+    let same = |c: usize, i: u32, j: u32| value(c, i).is_some() && value(c, i) == value(c, j);
+    let agreeing = pairs
+        .iter()
+        .filter(|&&(i, j)| same(2, i, j) && same(3, i, j))
+        .count();
+    let expected = agreeing as f64 / 0.7 / pairs.len() as f64;
+    assert!(
+        (model.lambda - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        model.lambda
+    );
+    // The links are as good as with λ fitted.
+    let links = model.score(&cand, &pairs, 0.5);
+    let correct = links
+        .iter()
+        .filter(|l| truth[l.left as usize] == truth[l.right as usize])
+        .count();
+    assert!(
+        correct as f64 / links.len() as f64 > 0.97,
+        "{correct} of {}",
+        links.len()
+    );
+    // Bad rules and recalls are named.
+    for (rule, recall, says) in [
+        (
+            vec!["email".to_string()],
+            0.8,
+            "names email, which no comparison compares",
+        ),
+        (
+            vec!["zip".to_string()],
+            0.0,
+            "deterministic_recall must be in (0, 1]",
+        ),
+        (
+            vec!["zip".to_string()],
+            1.5,
+            "deterministic_recall must be in (0, 1]",
+        ),
+    ] {
+        let bad = Settings {
+            deterministic: vec![rule],
+            recall,
+            ..s.clone()
+        };
+        let e = train(&cand, &pairs, &bad).unwrap_err().0;
+        assert!(e.contains(says), "{e}");
+    }
+    let none = records(
+        &[
+            ("a", &[Some("x"), Some("1")]),
+            ("b", &[Some("x"), Some("2")]),
+        ],
+        &["blk", "z"],
+    );
+    let mut s = settings(&["blk: exact", "z: exact"], &["blk"]);
+    s.deterministic = vec![vec!["z".into()]];
+    let cand = Candidates::new(&none, &s.comparisons, &s.blocking, 10).unwrap();
+    let e = train(&cand, &cand.pairs(), &s).unwrap_err().0;
+    assert!(e.contains("match none of the 1 candidate pairs"), "{e}");
 }
