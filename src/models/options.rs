@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use microseg_udfs::model::kmeans::Init;
 
 use crate::error::{Error, Result};
-use crate::statements::OptionValue;
+use crate::statements::{OptionValue, whole_option};
 
 /// The most clusters a model may have: micro-segmentation scale, and the
 /// size a plan can still carry inline.
@@ -86,24 +86,7 @@ impl KMeansSettings {
             }
         }
         let int = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64> {
-            match options.get(key) {
-                None => Ok(default),
-                Some(OptionValue::Number(n)) => match n.parse::<u64>() {
-                    Ok(v) if range.contains(&v) => Ok(v),
-                    _ => Err(err(
-                        model,
-                        format!(
-                            "option {key} must be a whole number from {} to {}, got {n}",
-                            range.start(),
-                            range.end()
-                        ),
-                    )),
-                },
-                Some(other) => Err(err(
-                    model,
-                    format!("option {key} must be a number, got {other}"),
-                )),
-            }
+            whole_option(options, key, default, range).map_err(|e| err(model, e))
         };
         let Some(OptionValue::Number(_)) = options.get("num_clusters") else {
             return Err(err(

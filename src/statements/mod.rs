@@ -11,7 +11,7 @@ mod model;
 mod segment_set;
 mod split;
 
-pub use model::OptionValue;
+pub use model::{OptionValue, whole_option};
 pub use split::{StatementText, split_statements};
 
 use datafusion::common::plan_err;

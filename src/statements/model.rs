@@ -32,6 +32,28 @@ pub enum OptionValue {
     List(Vec<OptionValue>),
 }
 
+/// A whole-number option of `options`: `default` when absent; otherwise a
+/// number in `range`, or a message naming the key (and the range).
+pub fn whole_option(
+    options: &BTreeMap<String, OptionValue>,
+    key: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> std::result::Result<u64, String> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(OptionValue::Number(n)) => match n.parse::<u64>() {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(format!(
+                "option {key} must be a whole number from {} to {}, got {n}",
+                range.start(),
+                range.end()
+            )),
+        },
+        Some(other) => Err(format!("option {key} must be a number, got {other}")),
+    }
+}
+
 impl std::fmt::Display for OptionValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

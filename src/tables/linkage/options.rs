@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use microseg_udfs::model::linkage::{Comparison, LinkType, Method, Settings, parse_blocking_rule};
 
 use crate::error::{Error, Result};
-use crate::statements::OptionValue;
+use crate::statements::{OptionValue, whole_option};
 
 const KNOWN: [&str; 14] = [
     "model_type",
@@ -158,27 +158,9 @@ impl LinkageOptions {
                 }
             }
         }
-        let whole =
-            |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64> {
-                match options.get(key) {
-                    None => Ok(default),
-                    Some(OptionValue::Number(n)) => match n.parse::<u64>() {
-                        Ok(v) if range.contains(&v) => Ok(v),
-                        _ => Err(err(
-                            model,
-                            format!(
-                                "option {key} must be a whole number from {} to {}, got {n}",
-                                range.start(),
-                                range.end()
-                            ),
-                        )),
-                    },
-                    Some(other) => Err(err(
-                        model,
-                        format!("option {key} must be a whole number, got {other}"),
-                    )),
-                }
-            };
+        let whole = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            whole_option(options, key, default, range).map_err(|e| err(model, e))
+        };
         let tolerance = match options.get("tolerance") {
             None => 1e-6,
             Some(OptionValue::Number(n)) => match n.parse::<f64>() {
