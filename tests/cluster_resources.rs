@@ -130,7 +130,13 @@ fn executors_under_a_small_memory_limit_spill_or_refuse_and_stay_up() {
     assert_eq!(remote.stdout, local.stdout);
     // A hash join's build side cannot spill: the query is refused, naming
     // the pool, and no executor is killed.
-    let join = "SELECT count(*) FROM events a JOIN events b ON a.customer_id = b.customer_id AND a.event_type = b.event_type";
+    // Both sides carry their text columns through the join, so each
+    // partition's build side is several times the pool whatever the
+    // partitioning.
+    let join = "SELECT count(*), sum(length(a.category || a.device || a.channel || coalesce(a.sku, '') \
+        || coalesce(a.search_query, '') || coalesce(a.campaign_id, '') || b.category || b.device || b.channel \
+        || coalesce(b.sku, '') || coalesce(b.search_query, '') || coalesce(b.campaign_id, ''))) \
+        FROM events a JOIN events b ON a.customer_id = b.customer_id AND a.event_type = b.event_type";
     let mut args = common.to_vec();
     args[8] = join;
     args.extend(["--cluster", cluster_url.as_str()]);
