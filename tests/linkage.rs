@@ -328,6 +328,37 @@ async fn generated_sources_both_methods() {
         "linkage precision {lp} recall {lr}"
     );
     assert!(lr > gr + 0.05, "linkage recall {lr} vs the graph's {gr}");
+    // No cluster holds more than max_cluster_size records (default 50);
+    // a cap of 2 leaves pairs at most, and refuses links, so fewer true
+    // pairs are found.
+    let largest = |model: &str| {
+        let engine = &engine;
+        let sql = format!(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM cluster_links('{model}', 0.0) GROUP BY cluster_id)"
+        );
+        async move {
+            let b = run(engine, &sql).await;
+            b[0].column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0)
+        }
+    };
+    assert!(largest("people").await <= 50);
+    run(
+        &engine,
+        &SOURCES_MODEL
+            .replace("CREATE MODEL people", "CREATE MODEL pairs")
+            .replace("seed 3", "seed 3, max_cluster_size 2"),
+    )
+    .await;
+    assert_eq!(largest("pairs").await, 2);
+    let (_, capped_recall, _) = pairwise(
+        &engine,
+        "SELECT unique_id AS uid, cluster_id AS cluster FROM cluster_links('pairs', 0.9)",
+        &truth,
+    )
+    .await;
+    assert!(capped_recall < lr, "{capped_recall} vs {lr}");
 
     // Probabilities are the logistic of the weights (base 2), for every pair.
     let b = run(
@@ -379,6 +410,8 @@ async fn generated_sources_both_methods() {
         "option.comparisons",
         "metric.candidate_pairs",
         "metric.lambda",
+        "metric.prior",
+        "option.max_cluster_size",
         "parameter.m.email.exact",
     ] {
         assert!(described.contains(needle), "{needle} in {described}");

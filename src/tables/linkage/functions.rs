@@ -357,9 +357,10 @@ impl PartitionStream for Links {
                         columns
                     }
                     Mode::Cluster => {
-                        let edges: Vec<(u32, u32)> =
-                            links.iter().map(|l| (l.left, l.right)).collect();
-                        let of = linkage::clusters(records.len(), &edges);
+                        let edges: Vec<(u32, u32, f64)> =
+                            links.iter().map(|l| (l.left, l.right, l.weight)).collect();
+                        let (of, _) =
+                            linkage::capped_clusters(records.len(), &edges, model.max_cluster_size);
                         vec![
                             ids((0..records.len() as u32).map(|i| records.id(i)).collect())?,
                             ids(of.iter().map(|&c| records.id(c)).collect())?,
@@ -400,10 +401,14 @@ impl TableFunctionImpl for ModelParametersFunction {
         let model = linkage_model(func, &self.cache, exprs)?.model;
         let mut comparison = vec!["prior".to_string()];
         let mut level: Vec<Option<i32>> = vec![None];
-        let mut description = vec!["share of matches among candidate pairs".to_string()];
-        let mut m = vec![Some(model.lambda)];
+        let (prior, what) = match model.prior {
+            Some(p) => (p, "probability two random records match"),
+            None => (model.lambda, "share of matches among candidate pairs"),
+        };
+        let mut description = vec![what.to_string()];
+        let mut m = vec![Some(prior)];
         let mut u = vec![None];
-        let mut bf = vec![model.lambda / (1.0 - model.lambda)];
+        let mut bf = vec![prior / (1.0 - prior)];
         for (k, c) in model.comparisons.iter().enumerate() {
             for l in (0..c.levels() as i8).rev().chain([NULL_LEVEL]) {
                 comparison.push(c.to_text());

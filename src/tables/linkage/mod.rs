@@ -258,6 +258,9 @@ pub async fn train(
     metrics.insert("candidate_pairs".into(), model.pairs as f64);
     metrics.insert("u_samples".into(), model.u_samples as f64);
     metrics.insert("lambda".into(), model.lambda);
+    if let Some(prior) = model.prior {
+        metrics.insert("prior".into(), prior);
+    }
     let mut parameters = BTreeMap::new();
     for (k, c) in model.comparisons.iter().enumerate() {
         for level in 0..c.levels() {

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use microseg_udfs::model::linkage::{Comparison, LinkType, Method, Settings, parse_blocking_rule};
+use microseg_udfs::model::linkage::{
+    Comparison, DEFAULT_MAX_CLUSTER_SIZE, LinkType, Method, Settings, parse_blocking_rule,
+};
 
 use crate::error::{Error, Result};
 use crate::statements::{OptionValue, whole_option};
 
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
     "model_type",
     "link_type",
     "unique_id",
@@ -22,6 +24,7 @@ const KNOWN: [&str; 14] = [
     "tolerance",
     "deterministic_rules",
     "deterministic_recall",
+    "max_cluster_size",
 ];
 
 /// Candidate pairs allowed by default: 8 bytes each while held, so 160 MB.
@@ -220,6 +223,11 @@ impl LinkageOptions {
                 tolerance,
                 deterministic,
                 recall,
+                max_cluster_size: whole(
+                    "max_cluster_size",
+                    DEFAULT_MAX_CLUSTER_SIZE,
+                    2..=u64::from(u32::MAX),
+                )?,
             },
         })
     }
@@ -271,6 +279,7 @@ impl LinkageOptions {
             ("seed", s.seed.to_string()),
             ("max_iterations", s.max_iterations.to_string()),
             ("tolerance", s.tolerance.to_string()),
+            ("max_cluster_size", s.max_cluster_size.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -86,6 +86,16 @@ pub struct Settings {
     pub deterministic: Vec<Vec<String>>,
     /// The share of all matches the deterministic rules are assumed to find.
     pub recall: f64,
+    /// Most records `cluster_links` puts in one cluster.
+    pub max_cluster_size: u64,
+}
+
+/// A cluster of one person's records from a handful of sources is small;
+/// one bigger than this has been chained through shared or junk values.
+pub const DEFAULT_MAX_CLUSTER_SIZE: u64 = 50;
+
+fn default_max_cluster_size() -> u64 {
+    DEFAULT_MAX_CLUSTER_SIZE
 }
 
 /// The records to link, sorted by unique id.
@@ -168,6 +178,26 @@ impl Records {
     /// Whether there are none (never, once made).
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// Pairs a linkage could compare: all pairs when deduplicating, pairs
+    /// from different sources when linking.
+    pub fn possible_pairs(&self) -> u64 {
+        let n = self.ids.len() as u64;
+        let all = n * n.saturating_sub(1) / 2;
+        match &self.sources {
+            None => all,
+            Some(of) => {
+                let mut per = vec![0u64; self.source_names.len().max(1)];
+                for &s in of {
+                    per[s as usize] += 1;
+                }
+                all - per
+                    .iter()
+                    .map(|&c| c * c.saturating_sub(1) / 2)
+                    .sum::<u64>()
+            }
+        }
     }
 
     /// Record `i`'s unique id.
@@ -356,6 +386,17 @@ pub struct LinkageModel {
     pub trained: Vec<bool>,
     /// The share of matches among candidate pairs.
     pub lambda: f64,
+    /// The probability that two records drawn at random match: the prior
+    /// odds of a score. u is measured on random pairs, so a Bayes factor
+    /// turns random-pair odds into posterior odds; λ (the share among
+    /// candidate pairs) in its place over-counts the blocking's evidence
+    /// and, on large inputs, lets a shared name alone pass every threshold.
+    /// `None` in models stored before it existed (scored with λ as then).
+    #[serde(default)]
+    pub prior: Option<f64>,
+    /// Most records in one cluster (models stored before it: the default).
+    #[serde(default = "default_max_cluster_size")]
+    pub max_cluster_size: u64,
     /// Candidate pairs trained on.
     pub pairs: u64,
     /// Random pairs measured for u.
@@ -379,11 +420,7 @@ pub fn train(
     }
     let comparisons = &candidates.comparisons;
     let levels: Vec<usize> = comparisons.iter().map(Comparison::levels).collect();
-    let n = candidates.records.len() as u64;
-    let possible = match &candidates.records.sources {
-        None => n * (n - 1) / 2,
-        Some(_) => n * n / 2,
-    };
+    let possible = candidates.records.possible_pairs();
     let samples = settings.u_samples.min(possible.max(1));
     let u = em::proportions(&candidates.random_counts(samples, settings.seed));
     let patterns = em::patterns(
@@ -442,6 +479,9 @@ pub fn train(
     } else {
         deterministic_lambda(&patterns, comparisons, settings)?
     };
+    // Blocking is taken to hold every match (as Splink assumes), so the
+    // matches among candidates are all the matches there are.
+    let prior = (lambda * pairs.len() as f64 / possible.max(1) as f64).clamp(1e-15, 1.0 - 1e-9);
     Ok(LinkageModel {
         link_type: settings.link_type,
         comparisons: comparisons.clone(),
@@ -451,6 +491,8 @@ pub fn train(
         u,
         trained: trained_by.iter().map(|&t| t > 0).collect(),
         lambda,
+        prior: Some(prior),
+        max_cluster_size: settings.max_cluster_size,
         pairs: pairs.len() as u64,
         u_samples: samples,
         iterations,
@@ -580,7 +622,8 @@ impl LinkageModel {
         pairs: &[(u32, u32)],
         threshold: f64,
     ) -> Vec<Link> {
-        let prior = (self.lambda / (1.0 - self.lambda)).log2();
+        let prior = self.prior.unwrap_or(self.lambda);
+        let prior = (prior / (1.0 - prior)).log2();
         let frequencies: Vec<Option<HashMap<&str, f64>>> = self
             .comparisons
             .iter()
@@ -634,7 +677,27 @@ fn term_frequencies(values: &[Option<String>]) -> HashMap<&str, f64> {
 /// Connected components of `n` records over `links`: each record's
 /// component, numbered by its smallest record index.
 pub fn clusters(n: usize, links: &[(u32, u32)]) -> Vec<u32> {
+    let weighted: Vec<(u32, u32, f64)> = links.iter().map(|&(a, b)| (a, b, 0.0)).collect();
+    capped_clusters(n, &weighted, u64::MAX).0
+}
+
+/// Clusters of `n` records over weighted `links` (left, right, weight):
+/// links join clusters strongest first, and a link whose two clusters
+/// together would hold more than `max_size` records is refused, so a chain
+/// through a shared household address or a junk value cannot pull
+/// thousands of people into one cluster. Each record's cluster is numbered
+/// by its smallest record index; also returns how many links were refused.
+/// The order is by weight, then by the pair, so ties cannot change the
+/// answer.
+pub fn capped_clusters(n: usize, links: &[(u32, u32, f64)], max_size: u64) -> (Vec<u32>, u64) {
+    let mut order: Vec<usize> = (0..links.len()).collect();
+    order.sort_unstable_by(|&x, &y| {
+        let (a, b) = (&links[x], &links[y]);
+        b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1)))
+    });
+    // Roots are each cluster's smallest index, so sizes live at the roots.
     let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut size: Vec<u64> = vec![1; n];
     fn find(parent: &mut [u32], mut x: u32) -> u32 {
         while parent[x as usize] != x {
             let up = parent[parent[x as usize] as usize];
@@ -643,16 +706,26 @@ pub fn clusters(n: usize, links: &[(u32, u32)]) -> Vec<u32> {
         }
         x
     }
-    for &(a, b) in links {
+    let mut refused = 0;
+    for i in order {
+        let (a, b, _) = links[i];
         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-        // The smaller index stays the root, so roots are each component's minimum.
-        if ra < rb {
-            parent[rb as usize] = ra;
-        } else if rb < ra {
-            parent[ra as usize] = rb;
+        if ra == rb {
+            continue;
         }
+        let joined = size[ra as usize] + size[rb as usize];
+        if joined > max_size {
+            refused += 1;
+            continue;
+        }
+        let (low, high) = (ra.min(rb), ra.max(rb));
+        parent[high as usize] = low;
+        size[low as usize] = joined;
     }
-    (0..n as u32).map(|x| find(&mut parent, x)).collect()
+    (
+        (0..n as u32).map(|x| find(&mut parent, x)).collect(),
+        refused,
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub enum Method {
     /// Equal numbers, then absolute difference ≤ each threshold.
     Numeric,
     /// Exact address, same user part, user parts with Jaro–Winkler ≥ the
-    /// threshold, same domain.
+    /// threshold and the same digits, same domain.
     Email,
 }
 
@@ -228,7 +228,7 @@ impl Comparison {
             Method::Date => format!("within {} days", t(i - 1)),
             Method::Email => match i {
                 0 => "same user".into(),
-                1 => format!("user jaro_winkler >= {}", t(0)),
+                1 => format!("user jaro_winkler >= {}, same digits", t(0)),
                 _ => "same domain".into(),
             },
             Method::Exact => "else".into(),

@@ -33,6 +33,7 @@ fn settings(comparisons: &[&str], blocking: &[&str]) -> Settings {
         tolerance: 1e-8,
         deterministic: Vec::new(),
         recall: 0.8,
+        max_cluster_size: DEFAULT_MAX_CLUSTER_SIZE,
     }
 }
 
@@ -58,7 +59,10 @@ fn bayes_factor_arithmetic() {
         m: vec![vec![0.1, 0.9], vec![0.2, 0.8]],
         u: vec![vec![0.99, 0.01], vec![0.5, 0.5]],
         trained: vec![true, true],
-        lambda: 0.2,
+        // The prior odds are the random-pair ones, not λ's.
+        lambda: 0.5,
+        prior: Some(0.2),
+        max_cluster_size: DEFAULT_MAX_CLUSTER_SIZE,
         pairs: 3,
         u_samples: 0,
         iterations: 0,
@@ -78,6 +82,13 @@ fn bayes_factor_arithmetic() {
     assert!((links[2].weight - w).abs() < 1e-12);
     // A threshold keeps only the likely pair.
     assert_eq!(model.score(&cand, &cand.pairs(), 0.9).len(), 1);
+    // A model stored before the prior existed is scored with its λ.
+    let old = LinkageModel {
+        lambda: 0.2,
+        prior: None,
+        ..model.clone()
+    };
+    assert_eq!(old.score(&cand, &cand.pairs(), 0.0), links);
 
     // Term frequency: "anna" is 2 of 3 names, so exact agreement on it has
     // Bayes factor m/tf = 0.9 / (2/3) instead of m/u.
@@ -247,6 +258,20 @@ fn refusals_name_the_problem() {
     );
 }
 
+/// Possible pairs: all pairs for a dedupe, pairs across sources for a link.
+#[test]
+fn possible_pairs_count() {
+    let cols = || vec![("blk".to_string(), vec![Some("x".to_string()); 5])];
+    let ids = || (1..=5).map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        Records::new(ids(), None, cols()).unwrap().possible_pairs(),
+        10
+    );
+    let sources = ["a", "b", "a", "b", "a"].map(String::from).to_vec();
+    let linked = Records::new(ids(), Some(sources), cols()).unwrap();
+    assert_eq!(linked.possible_pairs(), 3 * 2);
+}
+
 #[test]
 fn link_pairs_run_across_sources() {
     let cols = vec![("blk".to_string(), vec![Some("x".to_string()); 4])];
@@ -268,6 +293,69 @@ fn components() {
         clusters(6, &[(4, 5), (1, 4), (2, 3)]),
         vec![0, 1, 2, 2, 1, 1]
     );
+}
+
+/// Strongest links first; a merge past the cap is refused, worked by hand:
+/// 0-1 and 1-2 make {0, 1, 2}; 2-3 would make four; 3-4 makes {3, 4}.
+#[test]
+fn capped_clusters_refuse_chains() {
+    let links = [(2, 3, 8.0), (3, 4, 1.0), (0, 1, 10.0), (1, 2, 9.0)];
+    assert_eq!(capped_clusters(5, &links, 3), (vec![0, 0, 0, 3, 3], 1));
+    // Without a cap, connected components.
+    assert_eq!(capped_clusters(5, &links, 5), (vec![0; 5], 0));
+}
+
+/// On a random graph: no cluster passes the cap, every refused link
+/// would have passed it, and with no cap the clusters are the connected
+/// components found by a breadth-first search.
+#[test]
+fn capped_clusters_on_random_graphs() {
+    let mut rng = Rng::new(7);
+    let n = 400;
+    let links: Vec<(u32, u32, f64)> = (0..500)
+        .map(|_| (rng.below(n) as u32, rng.below(n) as u32, rng.next_f64()))
+        .collect();
+    let mut adjacent = vec![Vec::new(); n];
+    for &(a, b, _) in &links {
+        adjacent[a as usize].push(b);
+        adjacent[b as usize].push(a);
+    }
+    let mut component = vec![u32::MAX; n];
+    for start in 0..n {
+        if component[start] != u32::MAX {
+            continue;
+        }
+        let mut queue = std::collections::VecDeque::from([start as u32]);
+        component[start] = start as u32;
+        while let Some(x) = queue.pop_front() {
+            for &y in &adjacent[x as usize] {
+                if component[y as usize] == u32::MAX {
+                    component[y as usize] = start as u32;
+                    queue.push_back(y);
+                }
+            }
+        }
+    }
+    assert_eq!(capped_clusters(n, &links, u64::MAX), (component, 0));
+    for cap in [2, 5, 20] {
+        let (of, refused) = capped_clusters(n, &links, cap);
+        let mut sizes = std::collections::HashMap::new();
+        for &c in &of {
+            *sizes.entry(c).or_insert(0u64) += 1;
+        }
+        assert!(sizes.values().all(|&s| s <= cap), "cap {cap}");
+        let refusals = links
+            .iter()
+            .filter(|&&(a, b, _)| of[a as usize] != of[b as usize])
+            .count() as u64;
+        assert_eq!(refused, refusals, "cap {cap}");
+        for &(a, b, _) in &links {
+            let (x, y) = (of[a as usize], of[b as usize]);
+            if x != y {
+                assert!(sizes[&x] + sizes[&y] > cap, "cap {cap}: {a}-{b} could join");
+            }
+        }
+    }
 }
 
 /// With deterministic rules, λ is the candidate pairs that agree exactly
@@ -303,6 +391,26 @@ fn deterministic_rules_set_the_prior() {
         "{} vs {expected}",
         model.lambda
     );
+    // The scoring prior is the same count over every pair of records.
+    let n = recs.len() as f64;
+    let prior = agreeing as f64 / 0.7 / (n * (n - 1.0) / 2.0);
+    assert!(
+        (model.prior.unwrap() - prior).abs() < 1e-15,
+        "{:?} vs {prior}",
+        model.prior
+    );
+    // A looser blocking rule brings more candidate pairs, all but a few
+    // non-matches: λ falls, the prior over random pairs stays
+    let mut loose = s.clone();
+    loose.blocking.push(vec!["last".into()]);
+    let wide =
+        Candidates::new(&recs, &loose.comparisons, &loose.blocking, loose.max_pairs).unwrap();
+    let wide_pairs = wide.pairs();
+    assert!(wide_pairs.len() > pairs.len());
+    let widened = train(&wide, &wide_pairs, &loose).unwrap();
+    assert!(widened.lambda < model.lambda);
+    // (every pair agreeing on dob and zip was a candidate already)
+    assert!((widened.prior.unwrap() - prior).abs() < 1e-15);
     // The links are as good as with λ fitted.
     let links = model.score(&cand, &pairs, 0.5);
     let correct = links
