@@ -18,11 +18,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{max, min, sum};
-use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
-use datafusion::logical_expr::{
-    Expr, WindowFrame, WindowFunctionDefinition, cast, col, ident, lit, when,
-};
+use datafusion::functions_aggregate::expr_fn::{first_value, max, min, sum};
+use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
 
 use super::args::{self, MICROS_PER_DAY};
 
@@ -84,20 +81,6 @@ impl TableFunctionImpl for ClvSummaryFunction {
             let day = as_of_micros.div_euclid(MICROS_PER_DAY);
             if week { (day + 3).div_euclid(7) } else { day }
         };
-        let first = Expr::from(WindowFunction {
-            fun: WindowFunctionDefinition::AggregateUDF(
-                datafusion::functions_aggregate::min_max::min_udaf(),
-            ),
-            params: WindowFunctionParams {
-                args: vec![col("period")],
-                partition_by: vec![ident(customer.as_str())],
-                order_by: vec![],
-                window_frame: WindowFrame::new(None),
-                filter: None,
-                null_treatment: None,
-                distinct: false,
-            },
-        });
         let plan = table
             .scan()?
             .filter(
@@ -117,18 +100,21 @@ impl TableFunctionImpl for ClvSummaryFunction {
                 vec![ident(customer.as_str()), col("period")],
                 vec![sum(col("amount")).alias("value")],
             )?;
-        let plan = args::windows(plan, vec![(first, "first_period")])?
-            .aggregate(
-                vec![ident(customer.as_str())],
-                vec![
-                    min(col("period")).alias("first"),
-                    max(col("period")).alias("last"),
-                    count_all().alias("periods"),
-                    sum(when(col("period").eq(col("first_period")), lit(0.0))
-                        .otherwise(col("value"))?)
-                    .alias("repeat_value"),
-                ],
-            )?
+        // The first period's value by an ordered aggregate rather than a
+        // window over each customer's periods: the window needs the rows
+        // sorted by customer on one partition, the aggregate runs on all.
+        let plan = plan.aggregate(
+            vec![ident(customer.as_str())],
+            vec![
+                min(col("period")).alias("first"),
+                max(col("period")).alias("last"),
+                count_all().alias("periods"),
+                sum(col("value")).alias("total_value"),
+                first_value(col("value"), vec![col("period").sort(true, false)])
+                    .alias("first_value"),
+            ],
+        )?;
+        let plan = plan
             .project(vec![
                 ident(customer.as_str()),
                 cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
@@ -136,7 +122,8 @@ impl TableFunctionImpl for ClvSummaryFunction {
                 cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),
                 when(
                     col("periods").gt(lit(1i64)),
-                    col("repeat_value") / cast(col("periods") - lit(1i64), DataType::Float64),
+                    (col("total_value") - col("first_value"))
+                        / cast(col("periods") - lit(1i64), DataType::Float64),
                 )
                 .otherwise(lit(0.0))?
                 .alias("monetary_value"),
