@@ -24,6 +24,7 @@ fn options(customers: u64, out: PathBuf, sources: bool) -> GenerateOptions {
         as_of: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
         threads: Some(2),
         sources,
+        tables: None,
     }
 }
 
@@ -146,6 +147,59 @@ fn the_other_tables_are_the_same_bytes_with_or_without_sources() {
             .all(|t| !t.starts_with("src_") && t != "_truth/identities")
     );
     assert_eq!(names(&r_with).len(), names(&r_without).len() + 6);
+
+    // `tables`: only those per-customer tables (plus products, stores and
+    // the persona truth), each the same bytes as in the full run.
+    let only = tmp.path().join("only");
+    let r_only = generate(
+        &GenerateOptions {
+            tables: Some(vec!["customers".into(), "orders".into()]),
+            ..options(300, only.clone(), true)
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        names(&r_only),
+        ["customers", "products", "stores", "orders", "_truth/personas"]
+    );
+    let c = snapshot(&only);
+    for (path, bytes) in &c {
+        assert!(a.get(path) == Some(bytes), "{} differs", path.display());
+    }
+    let tops: std::collections::BTreeSet<String> = c
+        .keys()
+        .map(|k| k.iter().next().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        tops,
+        ["_truth", "customers", "orders", "products", "stores"]
+            .map(String::from)
+            .into()
+    );
+    // Every order of the full run is there.
+    let orders = |root: &std::path::Path| {
+        a.keys()
+            .filter(|k| k.starts_with("orders"))
+            .filter(|k| !root.join(k).exists())
+            .count()
+    };
+    assert_eq!(orders(&only), 0);
+    // A name it does not know is refused, naming it and the choices.
+    let e = generate(
+        &GenerateOptions {
+            tables: Some(vec!["customers".into(), "order".into()]),
+            ..options(10, tmp.path().join("bad"), true)
+        },
+        &|_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("unknown table \"order\"") && e.contains("order_items"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("bad").exists());
 }
 
 /// The rates `sql/README.md` documents (section "Raw sources").

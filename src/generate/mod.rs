@@ -78,6 +78,60 @@ pub struct GenerateOptions {
     /// they come from their own random streams, so the other tables are the
     /// same bytes either way.
     pub sources: bool,
+    /// Only these per-customer tables (by folder name, plus `sources` for
+    /// the raw sources); `None` writes them all. Products, stores and
+    /// `_truth/personas` are always written. A table written is the same
+    /// bytes as in a full run.
+    pub tables: Option<Vec<String>>,
+}
+
+/// What `tables` may name.
+pub const SELECTABLE: [&str; 8] = [
+    "customers",
+    "orders",
+    "order_items",
+    "events",
+    "tickets",
+    "campaign_sends",
+    "consents",
+    "sources",
+];
+
+/// Which tables a run writes, indexed like [`Table::ALL`].
+type Selection = [bool; Table::ALL.len()];
+
+fn selection(opts: &GenerateOptions) -> Result<Selection> {
+    let mut chosen: Selection = [true; Table::ALL.len()];
+    if let Some(names) = &opts.tables {
+        if names.is_empty() {
+            return Err(Error::Usage(format!(
+                "--tables names no table (choose from {})",
+                SELECTABLE.join(", ")
+            )));
+        }
+        for n in names {
+            if !SELECTABLE.contains(&n.as_str()) {
+                return Err(Error::Usage(format!(
+                    "--tables: unknown table {n:?} (choose from {})",
+                    SELECTABLE.join(", ")
+                )));
+            }
+        }
+        let named = |n: &str| names.iter().any(|x| x == n);
+        for (c, t) in chosen.iter_mut().zip(Table::ALL) {
+            *c = match t {
+                Table::Products | Table::Stores | Table::Truth => true,
+                t if t.is_source() => named("sources"),
+                t => named(t.dir()),
+            };
+        }
+    }
+    if !opts.sources {
+        for (c, t) in chosen.iter_mut().zip(Table::ALL) {
+            *c &= !t.is_source();
+        }
+    }
+    Ok(chosen)
 }
 
 impl Default for GenerateOptions {
@@ -90,6 +144,7 @@ impl Default for GenerateOptions {
             as_of: NaiveDate::from_ymd_opt(2026, 10, 31).expect("valid default date"),
             threads: None,
             sources: true,
+            tables: None,
         }
     }
 }
@@ -157,6 +212,7 @@ fn generate_chunked(
     if opts.threads == Some(0) {
         return Err(Error::Usage("--threads must be at least 1".into()));
     }
+    let chosen = selection(opts)?;
     check_out(&opts.out)?;
     let world = World::new(opts.seed, opts.as_of, opts.months)?;
 
@@ -168,7 +224,7 @@ fn generate_chunked(
     fs::create_dir_all(&partial).map_err(|e| io_at(&partial, e))?;
     let guard = RemoveOnDrop(Some(partial.clone()));
 
-    let tables = write_lake(&world, &partial, opts, progress, chunk_customers)?;
+    let tables = write_lake(&world, &partial, opts, &chosen, progress, chunk_customers)?;
 
     // Re-check: someone may have filled `out` while we were generating.
     check_out(&opts.out)?;
@@ -274,6 +330,7 @@ fn write_lake(
     w: &World,
     root: &Path,
     opts: &GenerateOptions,
+    chosen: &Selection,
     progress: &(dyn Fn(u64, u64) + Sync),
     chunk_customers: u64,
 ) -> Result<Vec<TableReport>> {
@@ -321,7 +378,7 @@ fn write_lake(
                     }
                     let first = chunk * chunk_customers + 1;
                     let ids = first..(first + chunk_customers).min(total + 1);
-                    let r = run_chunk(w, root, chunk, ids, opts.sources, &tick).and_then(
+                    let r = run_chunk(w, root, chunk, ids, chosen, &tick).and_then(
                         |(c, batch)| {
                             truth
                                 .lock()
@@ -357,7 +414,7 @@ fn write_lake(
     Ok(Table::ALL
         .iter()
         .zip(counts)
-        .filter(|(t, _)| opts.sources || !t.is_source())
+        .filter(|(t, _)| chosen[slot(**t)])
         .map(|(t, (rows, files))| TableReport {
             table: t.dir().to_string(),
             rows,
@@ -373,19 +430,33 @@ fn run_chunk(
     root: &Path,
     chunk: u64,
     ids: Range<u64>,
-    with_sources: bool,
+    chosen: &Selection,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<(Counts, RecordBatch)> {
     let name = format!("part-{chunk:05}.parquet");
     let labels = &w.cal.labels;
-    let mut customers: Sink<CustomerCols> = Sink::new(Table::Customers, root, name.clone(), labels);
-    let mut orders: Sink<OrderCols> = Sink::new(Table::Orders, root, name.clone(), labels);
-    let mut items: Sink<ItemCols> = Sink::new(Table::OrderItems, root, name.clone(), labels);
-    let mut events: Sink<EventCols> = Sink::new(Table::Events, root, name.clone(), labels);
-    let mut tickets: Sink<TicketCols> = Sink::new(Table::Tickets, root, name.clone(), labels);
-    let mut sends: Sink<SendCols> = Sink::new(Table::CampaignSends, root, name.clone(), labels);
-    let mut consents: Sink<ConsentCols> = Sink::new(Table::Consents, root, name.clone(), labels);
-    let mut sources = with_sources.then(|| Sources::new(w.seed, root, &name, labels));
+    // A table left out is never built, not built and dropped.
+    fn sink<'a, C: Columns>(
+        t: Table,
+        chosen: &Selection,
+        root: &Path,
+        name: &str,
+        labels: &'a [String],
+    ) -> Option<Sink<'a, C>> {
+        chosen[slot(t)].then(|| Sink::new(t, root, name.to_string(), labels))
+    }
+    let mut customers: Option<Sink<CustomerCols>> =
+        sink(Table::Customers, chosen, root, &name, labels);
+    let mut orders: Option<Sink<OrderCols>> = sink(Table::Orders, chosen, root, &name, labels);
+    let mut items: Option<Sink<ItemCols>> = sink(Table::OrderItems, chosen, root, &name, labels);
+    let mut events: Option<Sink<EventCols>> = sink(Table::Events, chosen, root, &name, labels);
+    let mut tickets: Option<Sink<TicketCols>> = sink(Table::Tickets, chosen, root, &name, labels);
+    let mut sends: Option<Sink<SendCols>> =
+        sink(Table::CampaignSends, chosen, root, &name, labels);
+    let mut consents: Option<Sink<ConsentCols>> =
+        sink(Table::Consents, chosen, root, &name, labels);
+    let mut sources = chosen[slot(Table::Identities)]
+        .then(|| Sources::new(w.seed, root, &name, labels));
     let mut truth = TruthCols::new();
     let mut scratch = Scratch::default();
     let assortment = &w.assortment;
@@ -393,41 +464,56 @@ fn run_chunk(
     for id in ids {
         let p = sim::simulate(w, id, &mut scratch);
         let cid = p.id;
-        customers.cols(0).push(&p, assortment);
+        if let Some(c) = customers.as_mut() {
+            c.cols(0).push(&p, assortment);
+        }
         truth.push(&p);
-        for c in &scratch.consents {
-            consents.cols(0).push(cid, c);
-        }
-        for s in &scratch.sends {
-            sends.cols(0).push(cid, s, assortment);
-        }
-        for t in &scratch.tickets {
-            tickets.cols(0).push(cid, t);
-        }
-        for o in &scratch.orders {
-            let m = w.cal.month_of(o.ts);
-            orders.cols(m).push(cid, o, w);
-            let lines = &scratch.items[o.items.0 as usize..o.items.1 as usize];
-            let item_cols = items.cols(m);
-            for it in lines {
-                item_cols.push(cid, o.id, it, assortment);
+        if let Some(c) = consents.as_mut() {
+            for x in &scratch.consents {
+                c.cols(0).push(cid, x);
             }
         }
-        for e in &scratch.events {
-            events.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
+        if let Some(c) = sends.as_mut() {
+            for x in &scratch.sends {
+                c.cols(0).push(cid, x, assortment);
+            }
+        }
+        if let Some(c) = tickets.as_mut() {
+            for x in &scratch.tickets {
+                c.cols(0).push(cid, x);
+            }
+        }
+        if orders.is_some() || items.is_some() {
+            for o in &scratch.orders {
+                let m = w.cal.month_of(o.ts);
+                if let Some(c) = orders.as_mut() {
+                    c.cols(m).push(cid, o, w);
+                }
+                if let Some(c) = items.as_mut() {
+                    let item_cols = c.cols(m);
+                    for it in &scratch.items[o.items.0 as usize..o.items.1 as usize] {
+                        item_cols.push(cid, o.id, it, assortment);
+                    }
+                }
+            }
+        }
+        if let Some(c) = events.as_mut() {
+            for e in &scratch.events {
+                c.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
+            }
         }
         if let Some(s) = sources.as_mut() {
             s.push(w, &p);
         }
         since_tick += 1;
         if since_tick == PROGRESS_EVERY {
-            customers.flush_full()?;
-            orders.flush_full()?;
-            items.flush_full()?;
-            events.flush_full()?;
-            tickets.flush_full()?;
-            sends.flush_full()?;
-            consents.flush_full()?;
+            flush(&mut customers)?;
+            flush(&mut orders)?;
+            flush(&mut items)?;
+            flush(&mut events)?;
+            flush(&mut tickets)?;
+            flush(&mut sends)?;
+            flush(&mut consents)?;
             tick(since_tick);
             since_tick = 0;
         }
@@ -436,19 +522,27 @@ fn run_chunk(
         tick(since_tick);
     }
     let mut counts: Counts = [(0, 0); Table::ALL.len()];
-    counts[slot(Table::Customers)] = customers.finish()?;
-    counts[slot(Table::Orders)] = orders.finish()?;
-    counts[slot(Table::OrderItems)] = items.finish()?;
-    counts[slot(Table::Events)] = events.finish()?;
-    counts[slot(Table::Tickets)] = tickets.finish()?;
-    counts[slot(Table::CampaignSends)] = sends.finish()?;
-    counts[slot(Table::Consents)] = consents.finish()?;
+    counts[slot(Table::Customers)] = finish(customers)?;
+    counts[slot(Table::Orders)] = finish(orders)?;
+    counts[slot(Table::OrderItems)] = finish(items)?;
+    counts[slot(Table::Events)] = finish(events)?;
+    counts[slot(Table::Tickets)] = finish(tickets)?;
+    counts[slot(Table::CampaignSends)] = finish(sends)?;
+    counts[slot(Table::Consents)] = finish(consents)?;
     if let Some(s) = sources {
         for (t, c) in s.finish()? {
             counts[slot(t)] = c;
         }
     }
     Ok((counts, tables::batch(Table::Truth, truth)?))
+}
+
+fn flush<C: Columns>(sink: &mut Option<Sink<'_, C>>) -> Result<()> {
+    sink.as_mut().map_or(Ok(()), Sink::flush_full)
+}
+
+fn finish<C: Columns>(sink: Option<Sink<'_, C>>) -> Result<(u64, u64)> {
+    sink.map_or(Ok((0, 0)), Sink::finish)
 }
 
 #[cfg(test)]

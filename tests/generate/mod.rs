@@ -29,6 +29,7 @@ fn options(customers: u64, seed: u64, out: PathBuf) -> GenerateOptions {
         as_of: NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap(),
         threads: Some(2),
         sources: true,
+        tables: None,
     }
 }
 
