@@ -23,8 +23,8 @@
 
 use super::Rows;
 #[cfg(target_arch = "x86_64")]
-use super::lanes::{Avx2, avx2};
-use super::lanes::{Lanes, Portable};
+use super::lanes::Avx2;
+use super::lanes::{Best, Lanes};
 
 /// Below this, a residual counts as solved (as `implicit`).
 const SOLVED: f64 = 1e-20;
@@ -51,10 +51,8 @@ impl Problem<'_> {
     /// out = G·v, as rows of G scaled and summed (G is symmetric).
     #[inline(always)]
     fn gram_times<L: Lanes>(&self, l: L, v: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        for (b, &vb) in v[..self.f].iter().enumerate() {
-            l.axpy(vb, &self.gram[b * self.stride..][..self.stride], out);
-        }
+        let stride = self.stride;
+        l.combine(&v[..self.f], |b| &self.gram[b * stride..][..stride], out);
     }
 }
 
@@ -168,13 +166,11 @@ pub(super) fn solve_rows(pb: &Problem, rows: &Rows, threads: usize, x: &mut [f64
             let (mine, tail) = rest.split_at_mut((w[1] - w[0]) * f);
             rest = tail;
             let range = w[0]..w[1];
-            scope.spawn(move || {
+            scope.spawn(move || match Best::detect() {
+                Best::Portable(l) => rows_with(l, pb, rows, range, mine),
+                // SAFETY: `detect` checked the CPU.
                 #[cfg(target_arch = "x86_64")]
-                if let Some(l) = avx2() {
-                    // SAFETY: `avx2` checked the CPU.
-                    return unsafe { rows_avx2(l, pb, rows, range, mine) };
-                }
-                rows_with(Portable, pb, rows, range, mine);
+                Best::Avx2(l) => unsafe { rows_avx2(l, pb, rows, range, mine) },
             });
         }
     });
@@ -186,8 +182,9 @@ fn rows_avx2(l: Avx2, pb: &Problem, rows: &Rows, range: std::ops::Range<usize>, 
     rows_with(l, pb, rows, range, x);
 }
 
+/// The rows `range` (their factors `x`), one after another.
 #[inline(always)]
-fn rows_with<L: Lanes>(
+pub(super) fn rows_with<L: Lanes>(
     l: L,
     pb: &Problem,
     rows: &Rows,
@@ -212,12 +209,16 @@ fn rows_with<L: Lanes>(
         let mut rs = None;
         for pass in 0..=pb.steps {
             let v: &[f32] = if pass == 0 { x32 } else { p };
+            // Loops, not iterator adapters: their closures would not
+            // inline the vector code.
             dots.clear();
-            dots.extend(cols.iter().map(|&j| l.dot(pb.other_row(j), v)));
-            acc.fill(0.0);
-            for ((&j, &e), &s) in cols.iter().zip(extra).zip(&dots) {
-                l.axpy(coefficient(pass == 0, e as f32, s), pb.other_row(j), acc);
+            for &j in cols {
+                dots.push(l.dot(pb.other_row(j), v));
             }
+            for (d, &e) in dots.iter_mut().zip(extra) {
+                *d = coefficient(pass == 0, e as f32, *d);
+            }
+            l.combine(&dots, |k| pb.other_row(cols[k]), acc);
             let state = State {
                 x32,
                 r,
@@ -255,13 +256,11 @@ pub(super) fn solve_columns(pb: &Problem, by_other: &Rows, threads: usize, x: &m
             let (mine, tail) = rest.split_at_mut((w[1] - w[0]) * f);
             rest = tail;
             let range = w[0]..w[1];
-            scope.spawn(move || {
+            scope.spawn(move || match Best::detect() {
+                Best::Portable(l) => columns_with(l, pb, by_other, count, range, mine),
+                // SAFETY: `detect` checked the CPU.
                 #[cfg(target_arch = "x86_64")]
-                if let Some(l) = avx2() {
-                    // SAFETY: `avx2` checked the CPU.
-                    return unsafe { columns_avx2(l, pb, by_other, count, range, mine) };
-                }
-                columns_with(Portable, pb, by_other, count, range, mine);
+                Best::Avx2(l) => unsafe { columns_avx2(l, pb, by_other, count, range, mine) },
             });
         }
     });
@@ -321,14 +320,14 @@ fn columns_with<L: Lanes>(
             }
             let (cols, extra) = (&cols[a..b], &extra[a..b]);
             dots.clear();
-            dots.extend(cols.iter().map(|&j| {
+            for &j in cols {
                 let k = (j - lo) as usize;
-                if rs[k].is_some() {
+                dots.push(if rs[k].is_some() {
                     l.dot(y, &v[k * stride..][..stride])
                 } else {
                     0.0
-                }
-            }));
+                });
+            }
             for ((&j, &e), &s) in cols.iter().zip(extra).zip(&dots) {
                 let k = (j - lo) as usize;
                 if rs[k].is_some() {

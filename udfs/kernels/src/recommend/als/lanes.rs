@@ -1,9 +1,11 @@
 //! The f32 products of the conjugate-gradient solves: portable code and an
 //! AVX2 build chosen at run time. Both sum in the same lanes and the same
-//! order, so they differ only by the FMA's single rounding.
+//! order, so they differ only by the FMA's single rounding. (An AVX-512
+//! build measured no faster on the bench's EPYC: the passes are bound by
+//! loads, not lanes.)
 
 /// Factor rows are padded with zeros to a multiple of this many f32, so
-/// every product runs in whole vectors (AVX-512 takes sixteen).
+/// every product runs in whole vectors (two of AVX2).
 pub(super) const PAD: usize = 16;
 
 /// Lanes of the partial sums of a dot product: one AVX2 vector.
@@ -16,6 +18,9 @@ pub(super) trait Lanes: Copy + Send + Sync {
     fn dot(self, a: &[f32], b: &[f32]) -> f32;
     /// acc += c·y.
     fn axpy(self, c: f32, y: &[f32], acc: &mut [f32]);
+    /// out = Σⱼ cⱼ·rows(j), summed in j's order: the same bits as `axpy`
+    /// in turn into zeros, the sums kept in registers.
+    fn combine<'a>(self, c: &[f32], rows: impl Fn(usize) -> &'a [f32], out: &mut [f32]);
 }
 
 /// Plain Rust, for any CPU.
@@ -48,6 +53,34 @@ impl Lanes for Portable {
             *o += c * v;
         }
     }
+
+    #[inline(always)]
+    fn combine<'a>(self, c: &[f32], rows: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+        out.fill(0.0);
+        for (j, &cj) in c.iter().enumerate() {
+            self.axpy(cj, rows(j), out);
+        }
+    }
+}
+
+/// The fastest products of this CPU.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Best {
+    Portable(Portable),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
+}
+
+impl Best {
+    pub(super) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(l) = avx2() {
+                return Best::Avx2(l);
+            }
+        }
+        Best::Portable(Portable)
+    }
 }
 
 /// AVX2 with FMA; only made by [`avx2`] after checking the CPU.
@@ -55,8 +88,7 @@ impl Lanes for Portable {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Avx2(());
 
-/// The AVX2 products when this CPU has them (checked once per call; the
-/// callers call it once per thread and solve).
+/// The AVX2 products when this CPU has them.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn avx2() -> Option<Avx2> {
     (std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
@@ -103,6 +135,31 @@ mod x86 {
             }
         }
     }
+
+    /// Σⱼ cⱼ·rows(j) by blocks of `V` vectors held in registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) fn combine<'a, const V: usize>(
+        c: &[f32],
+        rows: &impl Fn(usize) -> &'a [f32],
+        out: &mut [f32],
+        from: usize,
+    ) {
+        let mut acc = [_mm256_setzero_ps(); V];
+        for (j, &cj) in c.iter().enumerate() {
+            let (cj, row) = (_mm256_set1_ps(cj), rows(j));
+            assert!(row.len() >= from + V * WIDTH);
+            for (v, a) in acc.iter_mut().enumerate() {
+                // SAFETY: from + (v + 1)·WIDTH ≤ row.len() (asserted above).
+                let y = unsafe { _mm256_loadu_ps(row.as_ptr().add(from + v * WIDTH)) };
+                *a = _mm256_fmadd_ps(cj, y, *a);
+            }
+        }
+        for (o, a) in out[from..from + V * WIDTH].chunks_exact_mut(WIDTH).zip(acc) {
+            // SAFETY: the chunk holds WIDTH floats.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), a) };
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -117,5 +174,21 @@ impl Lanes for Avx2 {
     fn axpy(self, c: f32, y: &[f32], acc: &mut [f32]) {
         // SAFETY: as in `dot`.
         unsafe { x86::axpy(c, y, acc) }
+    }
+
+    #[inline(always)]
+    fn combine<'a>(self, c: &[f32], rows: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+        // Four vectors of sums at a time, then two (out is whole PADs).
+        let mut from = 0;
+        // SAFETY: as in `dot`; each block lies within out.
+        unsafe {
+            while from + 4 * WIDTH <= out.len() {
+                x86::combine::<4>(c, &rows, out, from);
+                from += 4 * WIDTH;
+            }
+            if from < out.len() {
+                x86::combine::<2>(c, &rows, out, from);
+            }
+        }
     }
 }
