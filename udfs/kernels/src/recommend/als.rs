@@ -255,6 +255,18 @@ fn narrow_rows(m: &[f64], f: usize, stride: usize) -> Vec<f32> {
     out
 }
 
+/// The other side's factors and G = YᵀY + λI in f32, rows padded.
+fn f32_problem(other: &[f64], gram: &[f64], f: usize, lambda: f64) -> (Vec<f32>, Vec<f32>) {
+    let stride = f.next_multiple_of(lanes::PAD);
+    let mut g = vec![0.0f32; stride * stride];
+    for a in 0..f {
+        for b in 0..f {
+            g[a * stride + b] = (gram[a * f + b] + if a == b { lambda } else { 0.0 }) as f32;
+        }
+    }
+    (narrow_rows(other, f, stride), g)
+}
+
 /// Solves every row of one side against the other side's factors `other`
 /// (`gram` = their Gram matrix): `by_solved` holds the entries by solved
 /// rows, `by_other` by rows of the other side; the plan says which it
@@ -275,19 +287,12 @@ fn half_step(
     if plan == Plan::Exact {
         return exact_step(need(by_solved), other, gram, f, lambda, threads, out);
     }
-    let stride = f.next_multiple_of(lanes::PAD);
-    let mut g = vec![0.0f32; stride * stride];
-    for a in 0..f {
-        for b in 0..f {
-            g[a * stride + b] = (gram[a * f + b] + if a == b { lambda } else { 0.0 }) as f32;
-        }
-    }
-    let other = narrow_rows(other, f, stride);
+    let (other, g) = f32_problem(other, gram, f, lambda);
     let problem = cg::Problem {
         other: &other,
         gram: &g,
         f,
-        stride,
+        stride: f.next_multiple_of(lanes::PAD),
         steps: cg_steps,
     };
     if plan == Plan::Columns {
