@@ -372,30 +372,53 @@ pub fn loss(
     lambda: f64,
 ) -> f64 {
     let (gx, gy) = (gram_of(users, f, 1), gram_of(items, f, 1));
-    let observed = rows.iter().map(|&(u, i, r)| (u, i, alpha * r));
-    loss_of(observed, users, items, &gx, &gy, f, lambda)
+    let observed = rows
+        .iter()
+        .map(|&(u, i, r)| pair_term(users, items, f, u, i, alpha * r))
+        .sum();
+    loss_of(observed, &gx, &gy, f, lambda)
 }
 
-/// L from the Gram matrices and the observed pairs (row, column, α·r): Σ
-/// over all pairs of (x·y)² is Σ_ab (XᵀX)_ab (YᵀY)_ab, then the observed
-/// pairs are corrected.
-fn loss_of(
-    observed: impl Iterator<Item = (u32, u32, f64)>,
-    users: &[f64],
-    items: &[f64],
-    gx: &[f64],
-    gy: &[f64],
-    f: usize,
-    lambda: f64,
-) -> f64 {
-    let mut total: f64 = gx.iter().zip(gy).map(|(a, b)| a * b).sum();
-    for (u, i, extra) in observed {
-        let s = dot(&users[u as usize * f..][..f], &items[i as usize * f..][..f]);
-        total += (1.0 + extra) * (1.0 - s) * (1.0 - s) - s * s;
-    }
+/// An observed pair's correction to Σ (x·y)²: c (1 − s)² − s² for s = x·y,
+/// c = 1 + α·r.
+#[inline]
+fn pair_term(users: &[f64], items: &[f64], f: usize, u: u32, i: u32, extra: f64) -> f64 {
+    let s = dot(&users[u as usize * f..][..f], &items[i as usize * f..][..f]);
+    (1.0 + extra) * (1.0 - s) * (1.0 - s) - s * s
+}
+
+/// Σ of [`pair_term`] over the entries by customer, in fixed blocks of
+/// customers shared among `threads` and added in order.
+fn observed_terms(by_user: &Rows, users: &[f64], items: &[f64], f: usize, threads: usize) -> f64 {
+    let n = by_user.rows();
+    let blocks = n.div_ceil(GRAM_BLOCK);
+    let mut partial = vec![0.0; blocks];
+    let per = blocks.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (t, sums) in partial.chunks_mut(per).enumerate() {
+            scope.spawn(move || {
+                for (b, sum) in sums.iter_mut().enumerate() {
+                    let first = (t * per + b) * GRAM_BLOCK;
+                    for u in first..(first + GRAM_BLOCK).min(n) {
+                        let (cols, extra) = by_user.row(u);
+                        for (&i, &e) in cols.iter().zip(extra) {
+                            *sum += pair_term(users, items, f, u as u32, i, e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    partial.iter().sum()
+}
+
+/// L from the Gram matrices and the observed pairs' corrections: Σ over
+/// all pairs of (x·y)² is Σ_ab (XᵀX)_ab (YᵀY)_ab.
+fn loss_of(observed: f64, gx: &[f64], gy: &[f64], f: usize, lambda: f64) -> f64 {
+    let all: f64 = gx.iter().zip(gy).map(|(a, b)| a * b).sum();
     // ‖X‖² is the trace of XᵀX.
     let trace = |g: &[f64]| (0..f).map(|a| g[a * f + a]).sum::<f64>();
-    total + lambda * (trace(gx) + trace(gy))
+    all + observed + lambda * (trace(gx) + trace(gy))
 }
 
 /// Fits factors to `rows` (customer, item, weight r > 0; one entry per
@@ -468,20 +491,17 @@ pub fn fit(
     let mut gy = gram_of(&items, f, threads);
     let mut history = Vec::with_capacity(options.iterations);
     for _ in 0..options.iterations {
-        let (by_user, by_item) = (Some(&by_user), by_item.as_ref());
+        let (user_rows, item_rows) = (Some(&by_user), by_item.as_ref());
         half_step(
-            user_plan, by_user, by_item, &items, &gy, f, lambda, threads, steps, &mut users,
+            user_plan, user_rows, item_rows, &items, &gy, f, lambda, threads, steps, &mut users,
         )?;
         let gx = gram_of(&users, f, threads);
         half_step(
-            item_plan, by_item, by_user, &users, &gx, f, lambda, threads, steps, &mut items,
+            item_plan, item_rows, user_rows, &users, &gx, f, lambda, threads, steps, &mut items,
         )?;
         gy = gram_of(&items, f, threads);
-        let observed = (0..n_users).flat_map(|u| {
-            let (cols, extra) = by_user.expect("customer-major entries").row(u);
-            cols.iter().zip(extra).map(move |(&i, &e)| (u as u32, i, e))
-        });
-        history.push(loss_of(observed, &users, &items, &gx, &gy, f, lambda));
+        let observed = observed_terms(&by_user, &users, &items, f, threads);
+        history.push(loss_of(observed, &gx, &gy, f, lambda));
     }
     Ok(AlsFit {
         users,
