@@ -10,8 +10,9 @@
 //! = Σᵢ∈I(u) cᵤᵢ yᵢ, YᵀY shared. By default a few conjugate-gradient steps
 //! from the previous factors (Takács et al. 2011, what `implicit` does):
 //! O(steps·(nnz·f + n·f²)) a step, and each row's quadratic only falls, so L
-//! never rises. `cg_steps` 0 solves exactly by Cholesky instead, O(nnz·f² +
-//! n·f³). The `implicit` package (PyPI) minimises the same loss when given
+//! never rises (to the f32 rounding of the products, see [`cg`]; the
+//! factors themselves stay f64). `cg_steps` 0 solves exactly by Cholesky
+//! instead, in f64, O(nnz·f² + n·f³). The `implicit` package (PyPI) minimises the same loss when given
 //! the confidences 1 + α·r as its matrix (its own alpha 1).
 //!
 //! Deterministic for a seed whatever the thread count: the starting
