@@ -10,13 +10,17 @@
 //! = Σᵢ∈I(u) cᵤᵢ yᵢ, YᵀY shared. By default a few conjugate-gradient steps
 //! from the previous factors (Takács et al. 2011, what `implicit` does):
 //! O(steps·(nnz·f + n·f²)) a step, and each row's quadratic only falls, so L
-//! never rises. `cg_steps` 0 solves exactly by Cholesky instead, O(nnz·f² +
-//! n·f³). The `implicit` package (PyPI) minimises the same loss when given
+//! never rises (to the f32 rounding of the products, see [`cg`]; the
+//! factors themselves stay f64). `cg_steps` 0 solves exactly by Cholesky
+//! instead, in f64, O(nnz·f² + n·f³). The `implicit` package (PyPI) minimises the same loss when given
 //! the confidences 1 + α·r as its matrix (its own alpha 1).
 //!
 //! Deterministic for a seed whatever the thread count: the starting
 //! factors hash (seed, side, row, factor), rows are solved independently
 //! and every sum runs in a fixed order.
+
+mod cg;
+mod lanes;
 
 use crate::logistic::cholesky_solve;
 
@@ -65,31 +69,54 @@ pub struct AlsFit {
     pub loss: Vec<f64>,
 }
 
-/// A sparse matrix by rows: `(column, confidence − 1 = α·r)` per entry.
+/// A sparse matrix by rows: per entry its column and confidence − 1 = α·r,
+/// columns ascending within a row.
 struct Rows {
     start: Vec<usize>,
-    entries: Vec<(u32, f64)>,
+    cols: Vec<u32>,
+    extra: Vec<f64>,
 }
 
 impl Rows {
-    fn new(n: usize, triples: impl Iterator<Item = (u32, u32, f64)>) -> Self {
-        let mut all: Vec<(u32, u32, f64)> = triples.collect();
-        all.sort_by_key(|t| (t.0, t.1));
-        let mut start = vec![0; n + 1];
-        for t in &all {
-            start[t.0 as usize + 1] += 1;
+    /// Two stable counting sorts (by column, then by row): linear in the
+    /// entries, where a comparison sort of 23M took seconds.
+    fn new(n: usize, n_cols: usize, triples: impl Iterator<Item = (u32, u32, f64)>) -> Self {
+        let all: Vec<(u32, u32, f64)> = triples.collect();
+        let offsets = |key: &dyn Fn(&(u32, u32, f64)) -> usize, m: usize| {
+            let mut start = vec![0; m + 1];
+            for t in &all {
+                start[key(t) + 1] += 1;
+            }
+            for i in 0..m {
+                start[i + 1] += start[i];
+            }
+            start
+        };
+        let mut next = offsets(&|t| t.1 as usize, n_cols);
+        let mut by_col = vec![0usize; all.len()];
+        for (k, t) in all.iter().enumerate() {
+            by_col[next[t.1 as usize]] = k;
+            next[t.1 as usize] += 1;
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
+        let start = offsets(&|t| t.0 as usize, n);
+        let mut next = start.clone();
+        let (mut cols, mut extra) = (vec![0; all.len()], vec![0.0; all.len()]);
+        for &k in &by_col {
+            let t = all[k];
+            cols[next[t.0 as usize]] = t.1;
+            extra[next[t.0 as usize]] = t.2;
+            next[t.0 as usize] += 1;
         }
-        Self {
-            start,
-            entries: all.into_iter().map(|t| (t.1, t.2)).collect(),
-        }
+        Self { start, cols, extra }
     }
 
-    fn row(&self, i: usize) -> &[(u32, f64)] {
-        &self.entries[self.start[i]..self.start[i + 1]]
+    fn row(&self, i: usize) -> (&[u32], &[f64]) {
+        let range = self.start[i]..self.start[i + 1];
+        (&self.cols[range.clone()], &self.extra[range])
+    }
+
+    fn rows(&self) -> usize {
+        self.start.len() - 1
     }
 }
 
@@ -111,91 +138,6 @@ fn start(n: usize, f: usize, seed: u64, side: u64) -> Vec<f64> {
         .collect()
 }
 
-/// Scratch of the conjugate-gradient solves of one thread.
-struct Cg {
-    r: Vec<f64>,
-    p: Vec<f64>,
-    ap: Vec<f64>,
-}
-
-impl Cg {
-    fn new(f: usize) -> Self {
-        Self {
-            r: vec![0.0; f],
-            p: vec![0.0; f],
-            ap: vec![0.0; f],
-        }
-    }
-
-    /// out = A·v for A = `gram` + Σ extra·y yᵀ over `entries`, without
-    /// forming A; written as sums of scaled rows so they vectorize.
-    fn product(gram: &[f64], entries: &[(u32, f64)], other: &[f64], v: &[f64], out: &mut [f64]) {
-        let f = v.len();
-        out.fill(0.0);
-        for (g, vb) in gram.chunks_exact(f).zip(v) {
-            for (o, gv) in out.iter_mut().zip(g) {
-                *o += vb * gv;
-            }
-        }
-        for &(i, extra) in entries {
-            let y = &other[i as usize * f..(i as usize + 1) * f];
-            let c = extra * dot(y, v);
-            for (o, yv) in out.iter_mut().zip(y) {
-                *o += c * yv;
-            }
-        }
-    }
-
-    /// `steps` conjugate-gradient steps on A·x = b from x (b = Σ (1 +
-    /// extra)·y over `entries`).
-    fn solve(
-        &mut self,
-        gram: &[f64],
-        entries: &[(u32, f64)],
-        other: &[f64],
-        x: &mut [f64],
-        steps: usize,
-    ) {
-        let f = x.len();
-        Self::product(gram, entries, other, x, &mut self.ap);
-        for (r, ax) in self.r.iter_mut().zip(&self.ap) {
-            *r = -ax;
-        }
-        for &(i, extra) in entries {
-            let y = &other[i as usize * f..(i as usize + 1) * f];
-            for (r, yv) in self.r.iter_mut().zip(y) {
-                *r += (1.0 + extra) * yv;
-            }
-        }
-        self.p.copy_from_slice(&self.r);
-        let mut rs = dot(&self.r, &self.r);
-        for _ in 0..steps {
-            if rs < 1e-20 {
-                break;
-            }
-            Self::product(gram, entries, other, &self.p, &mut self.ap);
-            let step = rs / dot(&self.p, &self.ap);
-            if !step.is_finite() {
-                break;
-            }
-            for ((xv, pv), (rv, apv)) in x
-                .iter_mut()
-                .zip(&self.p)
-                .zip(self.r.iter_mut().zip(&self.ap))
-            {
-                *xv += step * pv;
-                *rv -= step * apv;
-            }
-            let next = dot(&self.r, &self.r);
-            let beta = next / rs;
-            for (pv, rv) in self.p.iter_mut().zip(&self.r) {
-                *pv = rv + beta * *pv;
-            }
-            rs = next;
-        }
-    }
-}
-
 /// a·b over eight interleaved partial sums: a single running sum waits on
 /// each addition in turn, eight independent ones vectorize. A fixed order,
 /// so the same bits on every run.
@@ -214,22 +156,32 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         + tail
 }
 
-/// Adds v vᵀ to the lower triangle of `gram` (f × f, row-major), row by
-/// row as slices so it vectorizes.
-fn add_outer_lower(gram: &mut [f64], v: &[f64]) {
-    let f = v.len();
-    for (a, va) in v.iter().enumerate() {
-        for (g, vb) in gram[a * f..a * f + a + 1].iter_mut().zip(&v[..=a]) {
-            *g += va * vb;
-        }
-    }
-}
+/// Rows of the Gram matrix's blocks: fixed, so its sums run in the same
+/// order whatever the thread count.
+const GRAM_BLOCK: usize = 4096;
 
-/// The full f × f Gram matrix Σ v vᵀ over the rows of `m`.
-fn gram_of(m: &[f64], f: usize) -> Vec<f64> {
+/// The full f × f Gram matrix Σ v vᵀ over the rows of `m`, in f64: per block
+/// of rows the lower triangle four rows at a time (a quarter of the loads
+/// and stores of the sums), the blocks shared among `threads` and added in
+/// order.
+fn gram_of(m: &[f64], f: usize, threads: usize) -> Vec<f64> {
+    let blocks: Vec<&[f64]> = m.chunks(GRAM_BLOCK * f).collect();
+    let mut partial = vec![vec![0.0; f * f]; blocks.len()];
+    let per = blocks.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (mine, sums) in blocks.chunks(per).zip(partial.chunks_mut(per)) {
+            scope.spawn(move || {
+                for (block, g) in mine.iter().zip(sums) {
+                    add_block_lower(g, block, f);
+                }
+            });
+        }
+    });
     let mut g = vec![0.0; f * f];
-    for v in m.chunks_exact(f) {
-        add_outer_lower(&mut g, v);
+    for p in &partial {
+        for (a, b) in g.iter_mut().zip(p) {
+            *a += b;
+        }
     }
     for a in 0..f {
         for b in 0..a {
@@ -239,22 +191,134 @@ fn gram_of(m: &[f64], f: usize) -> Vec<f64> {
     g
 }
 
-/// Solves every row of `rows` against the other side's factors `other`.
+/// Adds Σ v vᵀ over the rows `v` of `block` to the lower triangle of `g`.
+fn add_block_lower(g: &mut [f64], block: &[f64], f: usize) {
+    let mut quads = block.chunks_exact(4 * f);
+    for q in &mut quads {
+        let (v0, v1, v2, v3) = (&q[..f], &q[f..2 * f], &q[2 * f..3 * f], &q[3 * f..]);
+        for a in 0..f {
+            let (c0, c1, c2, c3) = (v0[a], v1[a], v2[a], v3[a]);
+            let row = &mut g[a * f..a * f + a + 1];
+            for (k, o) in row.iter_mut().enumerate() {
+                *o += (c0 * v0[k] + c1 * v1[k]) + (c2 * v2[k] + c3 * v3[k]);
+            }
+        }
+    }
+    for v in quads.remainder().chunks_exact(f) {
+        for a in 0..f {
+            for (o, vb) in g[a * f..a * f + a + 1].iter_mut().zip(&v[..=a]) {
+                *o += v[a] * vb;
+            }
+        }
+    }
+}
+
+/// The entries a plan reads.
+fn need(rows: Option<&Rows>) -> &Rows {
+    rows.expect("the plan's entries")
+}
+
+/// Which way a half-step solves its rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Plan {
+    /// Cholesky per row, from the solved side's entries.
+    Exact,
+    /// CG per row, from the solved side's entries ([`cg::solve_rows`]).
+    Rows,
+    /// CG in lockstep, from the other side's entries ([`cg::solve_columns`]).
+    Columns,
+}
+
+/// f32 values of the solved side's CG vectors below which the column way
+/// keeps them in cache (four vectors a row: 4 MiB).
+const COLUMN_LIMIT: usize = 1 << 18;
+
+impl Plan {
+    fn of(solved: usize, other: usize, stride: usize, cg_steps: usize) -> Self {
+        if cg_steps == 0 {
+            Plan::Exact
+        } else if solved * stride <= COLUMN_LIMIT && solved <= other {
+            Plan::Columns
+        } else {
+            Plan::Rows
+        }
+    }
+}
+
+/// The rows of `m` (f each) in f32, padded with zeros to `stride`.
+fn narrow_rows(m: &[f64], f: usize, stride: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; m.len() / f * stride];
+    for (o, v) in out.chunks_exact_mut(stride).zip(m.chunks_exact(f)) {
+        for (a, b) in o.iter_mut().zip(v) {
+            *a = *b as f32;
+        }
+    }
+    out
+}
+
+/// The other side's factors and G = YᵀY + λI in f32, rows padded.
+fn f32_problem(other: &[f64], gram: &[f64], f: usize, lambda: f64) -> (Vec<f32>, Vec<f32>) {
+    let stride = f.next_multiple_of(lanes::PAD);
+    let mut g = vec![0.0f32; stride * stride];
+    for a in 0..f {
+        for b in 0..f {
+            g[a * stride + b] = (gram[a * f + b] + if a == b { lambda } else { 0.0 }) as f32;
+        }
+    }
+    (narrow_rows(other, f, stride), g)
+}
+
+/// Solves every row of one side against the other side's factors `other`
+/// (`gram` = their Gram matrix): `by_solved` holds the entries by solved
+/// rows, `by_other` by rows of the other side; the plan says which it
+/// needs.
+#[allow(clippy::too_many_arguments)]
 fn half_step(
-    rows: &Rows,
+    plan: Plan,
+    by_solved: Option<&Rows>,
+    by_other: Option<&Rows>,
     other: &[f64],
+    gram: &[f64],
     f: usize,
     lambda: f64,
     threads: usize,
     cg_steps: usize,
     out: &mut [f64],
 ) -> Result<(), String> {
-    // YᵀY + λI, once.
-    let mut gram = gram_of(other, f);
+    if plan == Plan::Exact {
+        return exact_step(need(by_solved), other, gram, f, lambda, threads, out);
+    }
+    let (other, g) = f32_problem(other, gram, f, lambda);
+    let problem = cg::Problem {
+        other: &other,
+        gram: &g,
+        f,
+        stride: f.next_multiple_of(lanes::PAD),
+        steps: cg_steps,
+    };
+    if plan == Plan::Columns {
+        cg::solve_columns(&problem, need(by_other), threads, out);
+    } else {
+        cg::solve_rows(&problem, need(by_solved), threads, out);
+    }
+    Ok(())
+}
+
+/// Solves every row exactly (Cholesky of YᵀY + λI + Σ eⱼ yⱼyⱼᵀ), in f64.
+fn exact_step(
+    rows: &Rows,
+    other: &[f64],
+    gram: &[f64],
+    f: usize,
+    lambda: f64,
+    threads: usize,
+    out: &mut [f64],
+) -> Result<(), String> {
+    let mut gram = gram.to_vec();
     for a in 0..f {
         gram[a * f + a] += lambda;
     }
-    let n = rows.start.len() - 1;
+    let n = rows.rows();
     let per = n.div_ceil(threads.max(1)).max(1);
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -263,21 +327,16 @@ fn half_step(
             scope.spawn(move || {
                 let mut a = vec![0.0; f * f];
                 let mut b = vec![0.0; f];
-                let mut cg = Cg::new(f);
                 for (j, x) in chunk.chunks_exact_mut(f).enumerate() {
-                    let entries = rows.row(t * per + j);
-                    if entries.is_empty() {
+                    let (cols, extra) = rows.row(t * per + j);
+                    if cols.is_empty() {
                         // Nothing bought: the optimum is 0 (every p is 0).
                         x.fill(0.0);
                         continue;
                     }
-                    if cg_steps > 0 {
-                        cg.solve(gram, entries, other, x, cg_steps);
-                        continue;
-                    }
                     a.copy_from_slice(gram);
                     b.fill(0.0);
-                    for &(i, extra) in entries {
+                    for (&i, &extra) in cols.iter().zip(extra) {
                         let y = &other[i as usize * f..(i as usize + 1) * f];
                         for p in 0..f {
                             b[p] += (1.0 + extra) * y[p];
@@ -313,16 +372,54 @@ pub fn loss(
     alpha: f64,
     lambda: f64,
 ) -> f64 {
-    // Σ over all pairs of (x·y)² = Σ_ab (XᵀX)_ab (YᵀY)_ab; then correct the
-    // observed pairs.
-    let (gx, gy) = (gram_of(users, f), gram_of(items, f));
-    let mut total: f64 = gx.iter().zip(&gy).map(|(a, b)| a * b).sum();
-    for &(u, i, r) in rows {
-        let s = dot(&users[u as usize * f..][..f], &items[i as usize * f..][..f]);
-        total += (1.0 + alpha * r) * (1.0 - s) * (1.0 - s) - s * s;
-    }
-    let norm = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
-    total + lambda * (norm(users) + norm(items))
+    let (gx, gy) = (gram_of(users, f, 1), gram_of(items, f, 1));
+    let observed = rows
+        .iter()
+        .map(|&(u, i, r)| pair_term(users, items, f, u, i, alpha * r))
+        .sum();
+    loss_of(observed, &gx, &gy, f, lambda)
+}
+
+/// An observed pair's correction to Σ (x·y)²: c (1 − s)² − s² for s = x·y,
+/// c = 1 + α·r.
+#[inline]
+fn pair_term(users: &[f64], items: &[f64], f: usize, u: u32, i: u32, extra: f64) -> f64 {
+    let s = dot(&users[u as usize * f..][..f], &items[i as usize * f..][..f]);
+    (1.0 + extra) * (1.0 - s) * (1.0 - s) - s * s
+}
+
+/// Σ of [`pair_term`] over the entries by customer, in fixed blocks of
+/// customers shared among `threads` and added in order.
+fn observed_terms(by_user: &Rows, users: &[f64], items: &[f64], f: usize, threads: usize) -> f64 {
+    let n = by_user.rows();
+    let blocks = n.div_ceil(GRAM_BLOCK);
+    let mut partial = vec![0.0; blocks];
+    let per = blocks.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (t, sums) in partial.chunks_mut(per).enumerate() {
+            scope.spawn(move || {
+                for (b, sum) in sums.iter_mut().enumerate() {
+                    let first = (t * per + b) * GRAM_BLOCK;
+                    for u in first..(first + GRAM_BLOCK).min(n) {
+                        let (cols, extra) = by_user.row(u);
+                        for (&i, &e) in cols.iter().zip(extra) {
+                            *sum += pair_term(users, items, f, u as u32, i, e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    partial.iter().sum()
+}
+
+/// L from the Gram matrices and the observed pairs' corrections: Σ over
+/// all pairs of (x·y)² is Σ_ab (XᵀX)_ab (YᵀY)_ab.
+fn loss_of(observed: f64, gx: &[f64], gy: &[f64], f: usize, lambda: f64) -> f64 {
+    let all: f64 = gx.iter().zip(gy).map(|(a, b)| a * b).sum();
+    // ‖X‖² is the trace of XᵀX.
+    let trace = |g: &[f64]| (0..f).map(|a| g[a * f + a]).sum::<f64>();
+    all + observed + lambda * (trace(gx) + trace(gy))
 }
 
 /// Fits factors to `rows` (customer, item, weight r > 0; one entry per
@@ -366,50 +463,46 @@ pub fn fit(
     }
     let by_user = Rows::new(
         n_users,
+        n_items,
         rows.iter().map(|&(u, i, r)| (u, i, options.alpha * r)),
     );
-    let by_item = Rows::new(
-        n_items,
-        rows.iter().map(|&(u, i, r)| (i, u, options.alpha * r)),
-    );
     for u in 0..n_users {
-        if let Some(w) = by_user.row(u).windows(2).find(|w| w[0].0 == w[1].0) {
+        if let Some(w) = by_user.row(u).0.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!(
                 "customer {u} has item {} twice: sum its weights into one interaction",
-                w[0].0
+                w[0]
             ));
         }
     }
+    let stride = f.next_multiple_of(lanes::PAD);
+    let (threads, steps, lambda) = (options.threads, options.cg_steps, options.regularization);
+    let user_plan = Plan::of(n_users, n_items, stride, steps);
+    let item_plan = Plan::of(n_items, n_users, stride, steps);
+    // The item-major entries, unless both half-steps read the customer-major
+    // ones (customers by rows, items by columns).
+    let by_item = (user_plan == Plan::Columns || item_plan != Plan::Columns).then(|| {
+        Rows::new(
+            n_items,
+            n_users,
+            rows.iter().map(|&(u, i, r)| (i, u, options.alpha * r)),
+        )
+    });
     let mut users = start(n_users, f, options.seed, 1);
     let mut items = start(n_items, f, options.seed, 2);
+    let mut gy = gram_of(&items, f, threads);
     let mut history = Vec::with_capacity(options.iterations);
     for _ in 0..options.iterations {
+        let (user_rows, item_rows) = (Some(&by_user), by_item.as_ref());
         half_step(
-            &by_user,
-            &items,
-            f,
-            options.regularization,
-            options.threads,
-            options.cg_steps,
-            &mut users,
+            user_plan, user_rows, item_rows, &items, &gy, f, lambda, threads, steps, &mut users,
         )?;
+        let gx = gram_of(&users, f, threads);
         half_step(
-            &by_item,
-            &users,
-            f,
-            options.regularization,
-            options.threads,
-            options.cg_steps,
-            &mut items,
+            item_plan, item_rows, user_rows, &users, &gx, f, lambda, threads, steps, &mut items,
         )?;
-        history.push(loss(
-            rows,
-            &users,
-            &items,
-            f,
-            options.alpha,
-            options.regularization,
-        ));
+        gy = gram_of(&items, f, threads);
+        let observed = observed_terms(&by_user, &users, &items, f, threads);
+        history.push(loss_of(observed, &gx, &gy, f, lambda));
     }
     Ok(AlsFit {
         users,
@@ -419,171 +512,4 @@ pub fn fit(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Two blocks of customers × items: 0–3 buy items 0–2, 4–7 items 3–5.
-    fn blocks() -> Vec<(u32, u32, f64)> {
-        let mut rows = Vec::new();
-        for u in 0..8u32 {
-            for i in 0..6u32 {
-                if (u < 4) == (i < 3) && (u + i) % 4 != 0 {
-                    rows.push((u, i, 1.0 + f64::from(u % 3)));
-                }
-            }
-        }
-        rows
-    }
-
-    #[test]
-    fn loss_never_rises_and_blocks_separate() {
-        for cg_steps in [0, 3] {
-            let options = AlsOptions {
-                factors: 4,
-                regularization: 0.1,
-                alpha: 2.0,
-                iterations: 10,
-                cg_steps,
-                ..AlsOptions::default()
-            };
-            loss_falls_and_blocks_separate(&fit(8, 6, &blocks(), &options).unwrap());
-        }
-    }
-
-    fn loss_falls_and_blocks_separate(fit: &AlsFit) {
-        for w in fit.loss.windows(2) {
-            assert!(w[1] <= w[0] * (1.0 + 1e-12), "{:?}", fit.loss);
-        }
-        // Customer 0 scores its block's unbought item 0 above item 4.
-        let score = |u: usize, i: usize| -> f64 {
-            (0..4)
-                .map(|k| fit.users[u * 4 + k] * fit.items[i * 4 + k])
-                .sum()
-        };
-        assert!(
-            score(0, 0) > score(0, 4) + 0.1,
-            "{} vs {}",
-            score(0, 0),
-            score(0, 4)
-        );
-    }
-
-    /// One exact half-step by hand: one item factor y = [2], λ = 1, a
-    /// customer who bought it with r = 1, α = 3: (y² + 3y² + 1) x = 4y.
-    #[test]
-    fn a_half_step_solves_the_normal_equations() {
-        let rows = Rows::new(1, std::iter::once((0, 0, 3.0)));
-        let mut x = [0.0];
-        half_step(&rows, &[2.0], 1, 1.0, 1, 0, &mut x).unwrap();
-        assert!((x[0] - 8.0 / 17.0).abs() < 1e-15, "{x:?}");
-        // One conjugate-gradient step solves a 1 × 1 system.
-        let mut x_cg = [0.3];
-        half_step(&rows, &[2.0], 1, 1.0, 1, 1, &mut x_cg).unwrap();
-        assert!((x_cg[0] - 8.0 / 17.0).abs() < 1e-14, "{x_cg:?}");
-        // The loss at that point by the definition: c (1 − xy)² + λ(x² + y²).
-        let l = loss(&[(0, 0, 1.0)], &x, &[2.0], 1, 3.0, 1.0);
-        let s = 2.0 * x[0];
-        assert!((l - (4.0 * (1.0 - s).powi(2) + x[0] * x[0] + 4.0)).abs() < 1e-12);
-    }
-
-    /// With as many steps as factors, conjugate gradients reach the exact
-    /// solve (in exact arithmetic; here to rounding).
-    #[test]
-    fn enough_conjugate_gradient_steps_equal_the_exact_solve() {
-        let exact = AlsOptions {
-            factors: 3,
-            regularization: 0.1,
-            alpha: 2.0,
-            iterations: 4,
-            cg_steps: 0,
-            ..AlsOptions::default()
-        };
-        let a = fit(8, 6, &blocks(), &exact).unwrap();
-        let b = fit(
-            8,
-            6,
-            &blocks(),
-            &AlsOptions {
-                cg_steps: 6,
-                ..exact.clone()
-            },
-        )
-        .unwrap();
-        for (x, y) in a
-            .users
-            .iter()
-            .chain(&a.items)
-            .zip(b.users.iter().chain(&b.items))
-        {
-            assert!((x - y).abs() < 1e-9, "{x} vs {y}");
-        }
-        // Three steps do nearly as well on the loss.
-        let c = fit(
-            8,
-            6,
-            &blocks(),
-            &AlsOptions {
-                cg_steps: 3,
-                ..exact
-            },
-        )
-        .unwrap();
-        let (la, lc) = (a.loss[3], c.loss[3]);
-        assert!(lc >= la * (1.0 - 1e-12) && lc <= la * 1.01, "{la} vs {lc}");
-    }
-
-    #[test]
-    fn the_same_factors_whatever_the_threads() {
-        let options = AlsOptions {
-            factors: 3,
-            iterations: 3,
-            ..AlsOptions::default()
-        };
-        let one = fit(8, 6, &blocks(), &options).unwrap();
-        let four = fit(
-            8,
-            6,
-            &blocks(),
-            &AlsOptions {
-                threads: 4,
-                ..options
-            },
-        )
-        .unwrap();
-        assert_eq!(one, four);
-    }
-
-    #[test]
-    fn bad_input_is_named() {
-        let options = AlsOptions::default();
-        assert!(
-            fit(2, 2, &[], &options)
-                .unwrap_err()
-                .contains("no interactions")
-        );
-        assert!(
-            fit(2, 2, &[(0, 5, 1.0)], &options)
-                .unwrap_err()
-                .contains("outside")
-        );
-        assert!(
-            fit(2, 2, &[(0, 1, 0.0)], &options)
-                .unwrap_err()
-                .contains("weight")
-        );
-        assert!(
-            fit(2, 2, &[(0, 1, 1.0), (0, 1, 2.0)], &options)
-                .unwrap_err()
-                .contains("twice")
-        );
-        let zero = AlsOptions {
-            factors: 0,
-            ..options
-        };
-        assert!(
-            fit(2, 2, &[(0, 1, 1.0)], &zero)
-                .unwrap_err()
-                .contains("factors")
-        );
-    }
-}
+mod tests;
