@@ -105,19 +105,21 @@ impl Source for Columns<'_> {
 }
 
 /// [`super::panels_portable`] sixteen lanes at a time, the points of a
-/// panel held in registers when d ≤ 16.
+/// panel held in registers when d ≤ 16; each lane's runner-up value into
+/// `seconds` when it is not empty.
 #[target_feature(enable = "avx512f")]
 pub(super) fn panels<S: Source>(
     c: &Centroids,
     source: &S,
     candidates: &mut [u32],
     certain: &mut [u16],
+    seconds: &mut [f32],
 ) {
     macro_rules! dims {
         ($($d:literal)*) => {
             match c.d {
-                $($d => run::<$d, S>(c, source, candidates, certain),)*
-                _ => run::<0, S>(c, source, candidates, certain),
+                $($d => run::<$d, S>(c, source, candidates, certain, seconds),)*
+                _ => run::<0, S>(c, source, candidates, certain, seconds),
             }
         };
     }
@@ -133,12 +135,14 @@ fn run<const D: usize, S: Source>(
     source: &S,
     candidates: &mut [u32],
     certain: &mut [u16],
+    seconds: &mut [f32],
 ) {
     let d = if D > 0 { D } else { c.d };
     let stride = d + 1;
     let groups = c.rows.len() / (GROUP * stride);
     let panels = source.panels();
     assert!(candidates.len() >= panels * PANEL && certain.len() >= panels);
+    assert!(seconds.is_empty() || seconds.len() >= panels * PANEL);
     assert_eq!(c.rows.len(), groups * GROUP * stride);
     assert_eq!(GROUP, 2 * FLIGHT);
     let keep = _mm512_set1_epi32(!(GROUP as i32 - 1));
@@ -237,6 +241,10 @@ fn run<const D: usize, S: Source>(
         );
         // SAFETY: p·16 + 16 ≤ candidates.len() (asserted).
         unsafe { _mm512_storeu_si512(candidates.as_mut_ptr().add(p * PANEL).cast(), index) };
+        if !seconds.is_empty() {
+            // SAFETY: p·16 + 16 ≤ seconds.len() (asserted).
+            unsafe { _mm512_storeu_ps(seconds.as_mut_ptr().add(p * PANEL), second) };
+        }
         *mask = clear;
     }
 }
