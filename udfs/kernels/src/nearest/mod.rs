@@ -472,6 +472,8 @@ mod avx2;
 mod avx512;
 pub mod kernel;
 mod panel;
+#[cfg(test)]
+pub(crate) mod paths_tests;
 mod row;
 mod search;
 #[cfg(test)]

@@ -98,6 +98,9 @@ impl Centroids {
         seconds.resize(panels * PANEL, 0.0);
         self.scan_panels(buffer, candidates, certain, seconds);
         let margin = f64::from(self.panel_margin());
+        // Index bits move a value by up to 15 units in its last place,
+        // which near 0 (subnormals) no relative margin covers.
+        let floor = 16.0 * f64::from(f32::from_bits(1));
         for (i, (x, o)) in points.chunks_exact(d).zip(out.iter_mut()).enumerate() {
             *o = if certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
                 let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
@@ -105,7 +108,8 @@ impl Centroids {
                 Nearest {
                     index: j as u32,
                     dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
-                    second: (xn + f64::from(seconds[i]) - margin * (xn + self.max_norm)).max(0.0),
+                    second: (xn + f64::from(seconds[i]) - margin * (xn + self.max_norm) - floor)
+                        .max(0.0),
                 }
             } else {
                 self.exact_nearest(x)
