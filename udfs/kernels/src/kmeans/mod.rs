@@ -2,11 +2,12 @@
 //! accelerated with Hamerly's bounds (or Sculley's mini-batch updates when a
 //! batch size is given), multi-threaded and deterministic for a given seed.
 //!
-//! Memory: the points (n × d × 4 bytes, owned by the caller) plus, for
-//! full-batch Lloyd, 24 bytes per point (assignment, two f64 bounds) and 4
-//! more while sizes are counted at the end; during k-means|| seeding 16
-//! bytes per point (nearest candidate and its squared distance), freed
-//! before Lloyd starts. At n = 100M, d = 8: 3.2 GB of points + 2.8 GB.
+//! Memory: the points (n × d × 4 bytes, owned by the caller) plus, one
+//! after the other: 16 bytes per point while the rows are sorted (a key
+//! and an index), 16 during k-means|| seeding (nearest candidate and its
+//! squared distance), 24 during full-batch Lloyd (assignment, two f64
+//! bounds); per thread, buffers for one chunk. At n = 100M, d = 8: 3.2 GB
+//! of points + 2.4 GB.
 //!
 //! Points are stored row-major as `f32` (n × d × 4 bytes, the bulk of the
 //! memory). Nearest centroids are picked by the blocked f32 kernel of
@@ -37,10 +38,14 @@ use crate::nearest::{Centroids, Kernel, Nearest};
 
 mod align;
 mod lloyd;
+mod order;
 mod seed;
 
 pub use align::{align_to, canonical_clusters, min_cost_assignment};
 use lloyd::*;
+#[cfg(test)]
+use order::cmp_rows;
+pub use order::{sort_rows, sort_rows_on};
 use seed::*;
 
 /// Points per unit of parallel work (fixed, for determinism).
@@ -238,69 +243,6 @@ pub fn auto_n_init(n: usize, d: usize, k: usize) -> u32 {
     (AUTO_N_INIT_WORK / work).clamp(1, u64::from(AUTO_N_INIT_MAX)) as u32
 }
 
-/// Orders rows by their coordinates, left to right, each compared with
-/// `f32::total_cmp` (a total order on bit patterns: equal exactly when the
-/// rows are bit-identical, so the sorted data is unique for a multiset).
-fn cmp_rows(a: &[f32], b: &[f32]) -> std::cmp::Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.total_cmp(y))
-        .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
-}
-
-/// Sorts the rows of `data` (n × d) into the canonical order of
-/// [`cmp_rows`], in place: an index sort plus a cycle-following
-/// permutation, so the extra memory is one index per row (4 bytes below
-/// 2^32 rows) and one row, not a second copy of the data.
-pub fn sort_rows(data: &mut [f32], d: usize) {
-    if d == 0 {
-        return;
-    }
-    if data.len() / d <= u32::MAX as usize {
-        sort_rows_with::<u32>(data, d);
-    } else {
-        sort_rows_with::<u64>(data, d);
-    }
-}
-
-fn sort_rows_with<I: Copy + Into<u64> + TryFrom<u64>>(data: &mut [f32], d: usize) {
-    let n = data.len() / d;
-    let at = |i: I| -> usize { Into::<u64>::into(i) as usize };
-    let index = |i: usize| -> I {
-        I::try_from(i as u64)
-            .unwrap_or_else(|_| unreachable!("sort_rows picks a wide enough index"))
-    };
-    let mut order: Vec<I> = (0..n).map(index).collect();
-    {
-        let rows: &[f32] = data;
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (at(a), at(b));
-            cmp_rows(&rows[a * d..(a + 1) * d], &rows[b * d..(b + 1) * d])
-        });
-    }
-    // Position p receives row order[p]. Each cycle is walked once, holding
-    // its first row aside; a visited position is marked by order[p] = p.
-    let mut held = vec![0.0f32; d];
-    for p in 0..n {
-        if at(order[p]) == p {
-            continue;
-        }
-        held.copy_from_slice(&data[p * d..(p + 1) * d]);
-        let mut cur = p;
-        loop {
-            let src = at(order[cur]);
-            order[cur] = index(cur);
-            if src == p {
-                data[cur * d..(cur + 1) * d].copy_from_slice(&held);
-                break;
-            }
-            data.copy_within(src * d..(src + 1) * d, cur * d);
-            cur = src;
-        }
-    }
-}
-
 /// Runs `f` over the fixed chunks of `n` points on `threads` threads and
 /// returns the per-chunk results in chunk order.
 fn par_chunks<T: Send>(
@@ -353,7 +295,7 @@ fn par_chunks_with<S, T: Send>(
 }
 
 /// Trains k-means on `data` (n × d, row-major). The rows are first sorted
-/// into canonical order ([`sort_rows`], which is why `data` is mutable), so
+/// into canonical order ([`sort_rows_on`], which is why `data` is mutable), so
 /// the fit depends only on which rows there are, not their order; the
 /// clusters come back in canonical order (see [`canonical_clusters`]).
 /// Values must be finite (NaN has no distance; callers refuse it).
@@ -391,7 +333,7 @@ pub fn fit_with(
             "the training values must be finite numbers (found NaN or infinity)".into(),
         ));
     }
-    sort_rows(data, d);
+    sort_rows_on(data, d, options.threads);
     let data: &[f32] = data;
     let variance_scale = mean_variance(data, d);
     let tolerance = options.tolerance * variance_scale;

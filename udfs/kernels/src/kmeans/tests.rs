@@ -578,3 +578,38 @@ fn fit_is_identical_on_every_kernel() {
         assert!((inertia - fits[0].inertia).abs() <= 1e-9 * inertia);
     }
 }
+
+/// The keyed, threaded sort gives `cmp_rows`' order on enough rows to
+/// split across threads, with long runs of tied keys (odd d, so the last
+/// key has one coordinate), signed zeros, infinities and NaNs.
+#[test]
+fn threaded_sort_matches_cmp_rows() {
+    let mut rng = Rng::new(9);
+    let d = 5;
+    let special = [
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        1e-42,
+    ];
+    let mut data: Vec<f32> = (0..70_001 * d)
+        .map(|i| match rng.below(10) {
+            0 => special[rng.below(special.len())],
+            _ if i % d < 2 => rng.below(3) as f32 - 1.0,
+            _ => (rng.next_f64() * 4.0 - 2.0) as f32,
+        })
+        .collect();
+    data.extend_from_within(..500 * d);
+    let bits = |rows: &[f32]| -> Vec<u32> { rows.iter().map(|x| x.to_bits()).collect() };
+    let mut want: Vec<&[f32]> = data.chunks(d).collect();
+    want.sort_by(|a, b| cmp_rows(a, b));
+    let want: Vec<u32> = want.iter().flat_map(|r| bits(r)).collect();
+    for threads in [1, 2, 3] {
+        let mut got = data.clone();
+        sort_rows_on(&mut got, d, threads);
+        assert!(bits(&got) == want, "{threads} threads");
+    }
+}
