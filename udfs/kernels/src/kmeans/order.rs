@@ -12,7 +12,9 @@ use std::cmp::Ordering;
 
 /// Orders rows by their coordinates, left to right, each compared with
 /// `f32::total_cmp` (a total order on bit patterns: equal exactly when the
-/// rows are bit-identical, so the sorted data is unique for a multiset).
+/// rows are bit-identical, so the sorted data is unique for a multiset):
+/// the definition the keyed sort is tested against.
+#[cfg(test)]
 pub(super) fn cmp_rows(a: &[f32], b: &[f32]) -> Ordering {
     a.iter()
         .zip(b)
