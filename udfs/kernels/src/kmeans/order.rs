@@ -8,19 +8,17 @@
 //! runs on several threads (split by selection, so no merge), and the rows
 //! are then moved into place by following the permutation's cycles.
 
-use std::cmp::Ordering;
-
 /// Orders rows by their coordinates, left to right, each compared with
 /// `f32::total_cmp` (a total order on bit patterns: equal exactly when the
 /// rows are bit-identical, so the sorted data is unique for a multiset):
 /// the definition the keyed sort is tested against.
 #[cfg(test)]
-pub(super) fn cmp_rows(a: &[f32], b: &[f32]) -> Ordering {
+pub(super) fn cmp_rows(a: &[f32], b: &[f32]) -> std::cmp::Ordering {
     a.iter()
         .zip(b)
         .map(|(x, y)| x.total_cmp(y))
         .find(|o| o.is_ne())
-        .unwrap_or(Ordering::Equal)
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// [`sort_rows_on`] on one thread.
