@@ -115,22 +115,28 @@ pub(super) fn panels<S: Source>(
     certain: &mut [u16],
     seconds: &mut [f32],
 ) {
+    // Whether runner-ups are written is a constant of the build, so the
+    // kernel `cluster_assign` runs is the same code as without them.
     macro_rules! dims {
-        ($($d:literal)*) => {
+        ($w:literal; $($d:literal)*) => {
             match c.d {
-                $($d => run::<$d, S>(c, source, candidates, certain, seconds),)*
-                _ => run::<0, S>(c, source, candidates, certain, seconds),
+                $($d => run::<$d, S, $w>(c, source, candidates, certain, seconds),)*
+                _ => run::<0, S, $w>(c, source, candidates, certain, seconds),
             }
         };
     }
-    dims!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    if seconds.is_empty() {
+        dims!(false; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    } else {
+        dims!(true; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    }
 }
 
 /// `D` is the dimension count when it is known at compile time (the
 /// points then stay in registers), 0 otherwise (they are staged in a
-/// panel-sized buffer).
+/// panel-sized buffer); `W`: whether to write `seconds`.
 #[target_feature(enable = "avx512f")]
-fn run<const D: usize, S: Source>(
+fn run<const D: usize, S: Source, const W: bool>(
     c: &Centroids,
     source: &S,
     candidates: &mut [u32],
@@ -142,7 +148,7 @@ fn run<const D: usize, S: Source>(
     let groups = c.rows.len() / (GROUP * stride);
     let panels = source.panels();
     assert!(candidates.len() >= panels * PANEL && certain.len() >= panels);
-    assert!(seconds.is_empty() || seconds.len() >= panels * PANEL);
+    assert!(!W || seconds.len() >= panels * PANEL);
     assert_eq!(c.rows.len(), groups * GROUP * stride);
     assert_eq!(GROUP, 2 * FLIGHT);
     let keep = _mm512_set1_epi32(!(GROUP as i32 - 1));
@@ -241,7 +247,7 @@ fn run<const D: usize, S: Source>(
         );
         // SAFETY: p·16 + 16 ≤ candidates.len() (asserted).
         unsafe { _mm512_storeu_si512(candidates.as_mut_ptr().add(p * PANEL).cast(), index) };
-        if !seconds.is_empty() {
+        if W {
             // SAFETY: p·16 + 16 ≤ seconds.len() (asserted).
             unsafe { _mm512_storeu_ps(seconds.as_mut_ptr().add(p * PANEL), second) };
         }
