@@ -3,13 +3,13 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
-use super::{Centroids, LANES, POINTS, Path};
+use super::{Centroids, LANES, POINTS};
 
 /// Per point: (index, ‖c‖² − 2x·c of the best, of the second best), in f32.
 pub(super) fn approx_scan(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if c.kernel.path() != Path::Portable {
+        if c.kernel.path() != super::Path::Portable {
             // SAFETY: a kernel's path is one the CPU has (Kernel::new), and
             // avx512 includes AVX2 and FMA.
             scan(c, points, out, |c, p, o| unsafe { avx2::tile(c, p, o) });
