@@ -83,12 +83,12 @@ impl Path {
             .unwrap_or(Path::Portable)
     }
 
-    /// `self` if the CPU has it, else the widest path below it that it has.
-    fn at_most(self) -> Path {
+    /// `self` if `has` it, else the widest path below it that `has`.
+    fn at_most(self, has: impl Fn(Path) -> bool) -> Path {
         Path::ALL
             .into_iter()
             .filter(|&p| p >= self)
-            .find(|p| p.supported())
+            .find(|&p| has(p))
             .unwrap_or(Path::Portable)
     }
 }
@@ -148,13 +148,36 @@ impl Kernel {
     /// The kernel the two settings ask for (`None`: unset), and the
     /// warnings to print: how [`Kernel::chosen`] reads the environment.
     pub fn from_settings(path: Option<&str>, layout: Option<&str>) -> (Kernel, Vec<String>) {
-        let auto = Kernel::auto();
+        Kernel::from_settings_on(path, layout, |_| true)
+    }
+
+    /// [`Kernel::from_settings`] on a CPU that has only the paths both
+    /// `has` and this one has: how tests see the fallback on a CPU that
+    /// has every path.
+    pub(super) fn from_settings_on(
+        path: Option<&str>,
+        layout: Option<&str>,
+        has: impl Fn(Path) -> bool,
+    ) -> (Kernel, Vec<String>) {
+        let has = |p: Path| p == Path::Portable || has(p) && p.supported();
+        let best = Path::ALL
+            .into_iter()
+            .find(|&p| has(p))
+            .unwrap_or(Path::Portable);
+        let auto = Kernel {
+            path: best,
+            layout: if best == Path::Avx512 {
+                Layout::Panels
+            } else {
+                Layout::Rows
+            },
+        };
         let mut warnings = Vec::new();
         let path = match path.map(|p| p.trim().to_ascii_lowercase()).as_deref() {
             None | Some("" | "auto") => auto.path,
             Some(name) => match Path::ALL.into_iter().find(|p| p.name() == name) {
                 Some(wanted) => {
-                    let got = wanted.at_most();
+                    let got = wanted.at_most(has);
                     if got != wanted {
                         warnings.push(format!(
                             "MICROSEG_KERNEL_PATH={name}: this CPU lacks it; using {}",

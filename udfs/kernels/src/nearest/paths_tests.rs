@@ -208,3 +208,29 @@ fn settings_fall_back_and_warn() {
     assert_eq!(kernel, auto);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
 }
+
+/// On a CPU without AVX-512 (and one without AVX2 either), forcing the
+/// missing path falls back to the widest path below it, with a warning
+/// naming both; `auto` picks rows there.
+#[test]
+fn missing_paths_fall_back_below() {
+    let no_avx512 = |p: Path| p != Path::Avx512;
+    let (kernel, warnings) = Kernel::from_settings_on(Some("avx512"), None, no_avx512);
+    if Path::Avx2.supported() {
+        assert_eq!((kernel.path(), kernel.layout()), (Path::Avx2, Layout::Rows));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("avx512") && warnings[0].contains("using avx2"));
+        let (auto, warnings) = Kernel::from_settings_on(None, None, no_avx512);
+        assert_eq!(
+            (auto.path(), auto.layout(), warnings.len()),
+            (Path::Avx2, Layout::Rows, 0)
+        );
+    }
+    let (kernel, warnings) =
+        Kernel::from_settings_on(Some("avx2"), Some("panel"), |p| p == Path::Portable);
+    assert_eq!(
+        (kernel.path(), kernel.layout()),
+        (Path::Portable, Layout::Panels)
+    );
+    assert!(warnings[0].contains("avx2") && warnings[0].contains("using portable"));
+}
