@@ -298,8 +298,9 @@ fn par_chunks_with<S, T: Send>(
 /// into canonical order ([`sort_rows_on`], which is why `data` is mutable), so
 /// the fit depends only on which rows there are, not their order; the
 /// clusters come back in canonical order (see [`canonical_clusters`]).
-/// Values must be finite (NaN has no distance; callers refuse it).
-/// Searches with the process's kernel ([`Kernel::chosen`]).
+/// Values must be finite (NaN has no distance; callers refuse it), and
+/// there must be at least k distinct rows (an error otherwise, worded as
+/// `CREATE MODEL` words it). Searches with the process's kernel ([`Kernel::chosen`]).
 pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit, KMeansError> {
     fit_with(data, d, options, Kernel::chosen())
 }
@@ -335,6 +336,29 @@ pub fn fit_with(
     }
     sort_rows_on(data, d, options.threads);
     let data: &[f32] = data;
+    // Sorted, equal rows are neighbours: counting stops at k.
+    let mut distinct = 1;
+    let mut rows = data.chunks_exact(d);
+    let mut last = rows.next().unwrap_or_default();
+    for row in rows {
+        if distinct >= options.k {
+            break;
+        }
+        if row
+            .iter()
+            .zip(last)
+            .any(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            distinct += 1;
+            last = row;
+        }
+    }
+    if options.k > distinct {
+        return Err(KMeansError(format!(
+            "num_clusters {} is more than the {distinct} distinct rows of the training data",
+            options.k
+        )));
+    }
     let variance_scale = mean_variance(data, d);
     let tolerance = options.tolerance * variance_scale;
     // Mini-batch seeds on a sample of 3 batches (at least 3k points), as

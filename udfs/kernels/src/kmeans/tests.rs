@@ -613,3 +613,26 @@ fn threaded_sort_matches_cmp_rows() {
         assert!(bits(&got) == want, "{threads} threads");
     }
 }
+
+/// More clusters than distinct rows is refused with the statement's
+/// message (counted on the sorted rows, bit patterns compared).
+#[test]
+fn more_clusters_than_distinct_rows_is_an_error() {
+    let d = 2;
+    let mut data: Vec<f32> = [[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [0.0, 0.0], [-0.0, 0.0]]
+        .iter()
+        .cycle()
+        .take(50)
+        .flatten()
+        .copied()
+        .collect();
+    // 0.0 and -0.0 differ in bits: 4 distinct rows.
+    assert!(fit(&data, d, &options(4, 1)).is_ok());
+    let err = fit(&data, d, &options(5, 1)).unwrap_err();
+    assert_eq!(
+        err.0,
+        "num_clusters 5 is more than the 4 distinct rows of the training data"
+    );
+    data.extend([9.0, 9.0]);
+    assert!(fit(&data, d, &options(5, 2)).is_ok());
+}
