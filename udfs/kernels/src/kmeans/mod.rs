@@ -300,7 +300,8 @@ fn par_chunks_with<S, T: Send>(
 /// clusters come back in canonical order (see [`canonical_clusters`]).
 /// Values must be finite (NaN has no distance; callers refuse it), and
 /// there must be at least k distinct rows (an error otherwise, worded as
-/// `CREATE MODEL` words it). Searches with the process's kernel ([`Kernel::chosen`]).
+/// `CREATE MODEL` words it). Searches with the process's kernel
+/// ([`Kernel::chosen`]).
 pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit, KMeansError> {
     fit_with(data, d, options, Kernel::chosen())
 }
