@@ -9,17 +9,26 @@
 //!
 //! Kernel figures come per wall-second and per CPU-second (from
 //! /proc/self/stat), the latter meaningful when other work shares the cores.
+//!
+//! Two fits are timed: the harness's (seed 7, one run, `init` auto and
+//! k-means++), and the fit as `CREATE MODEL … model_type 'kmeans'` runs it
+//! on the rows it encoded (`statement_fit`), with and without its
+//! brute-force Davies–Bouldin pass, on the process's kernel and on the row
+//! kernel. `MICROSEG_KERNEL_PATH` / `MICROSEG_KERNEL_LAYOUT` force the
+//! kernel (see `microseg_kernels::nearest::kernel`).
 
 #![allow(dead_code)]
 
 #[path = "bench_data.rs"]
 mod bench_data;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Instant;
 
-use microseg_kernels::kmeans::{Init, KMeansOptions, Rng, fit};
-use microseg_kernels::nearest::{Centroids, Layout, Nearest, Scale};
+use microseg_kernels::kmeans::{Init, KMeansOptions, Rng, fit, fit_with};
+use microseg_kernels::metrics::davies_bouldin;
+use microseg_kernels::nearest::{Centroids, Kernel, Layout, Nearest, Scale};
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
@@ -60,7 +69,14 @@ fn main() {
             file.write_all(&v.to_le_bytes()).expect("write data");
         }
     }
-    println!("data: {n} rows × {d} dims, {k} blobs + 10% noise; {threads} cores");
+    println!(
+        "data: {n} rows × {d} dims, {k} blobs + 10% noise; {threads} cores; kernel {} ({}); load average {}",
+        Kernel::chosen(),
+        Kernel::chosen().code(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     for init in [Init::Auto, Init::PlusPlus] {
         let options = KMeansOptions {
             k,
@@ -89,6 +105,7 @@ fn main() {
             model.iterations
         );
     }
+    statement_fit(&x, d, k, iterations, threads);
     let output = std::process::Command::new(&args[5])
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -102,6 +119,61 @@ fn main() {
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     if kernel_rows > 0 {
         kernel(kernel_rows, d, k, threads);
+    }
+}
+
+/// The fit as `CREATE MODEL … OPTIONS (model_type 'kmeans', num_clusters
+/// k, max_iterations, tolerance 0, seed 1)` runs it once its rows are
+/// encoded (src/models/mod.rs): the check for k distinct rows, `fit` with
+/// the statement's options (k-means|| at this size, n_init auto, every
+/// core), then its metrics. Timed to the fit's Davies–Bouldin (from the
+/// final assignment), and on to the brute-force f64 pass over at most a
+/// million rows that the statement made before; on the process's kernel
+/// and on the row kernel of the same path.
+fn statement_fit(x: &[f32], d: usize, k: usize, iterations: usize, threads: usize) {
+    let options = KMeansOptions {
+        k,
+        max_iterations: iterations as u32,
+        tolerance: 0.0,
+        seed: 1,
+        n_init: None,
+        threads,
+        init: Init::Parallel,
+        batch_size: None,
+    };
+    let chosen = Kernel::chosen();
+    let mut kernels = vec![chosen];
+    kernels.extend(Kernel::new(chosen.path(), Layout::Rows).filter(|&r| r != chosen));
+    for kernel in kernels {
+        let mut rows = x.to_vec();
+        let start = Instant::now();
+        let mut seen = HashSet::new();
+        for row in rows.chunks_exact(d) {
+            seen.insert(row.iter().map(|v| v.to_bits()).collect::<Vec<u32>>());
+            if seen.len() >= k {
+                break;
+            }
+        }
+        drop(seen);
+        let model = fit_with(&mut rows, d, &options, kernel).expect("fit");
+        let fitted = start.elapsed().as_secs_f64();
+        let db = model.davies_bouldin(d);
+        let with_metrics = start.elapsed().as_secs_f64();
+        let stride = rows.len().div_ceil(d).div_ceil(1_000_000).max(1);
+        let encoded: Vec<f64> = rows
+            .chunks_exact(d)
+            .step_by(stride)
+            .flat_map(|row| row.iter().map(|&v| f64::from(v)))
+            .collect();
+        let db_pass = davies_bouldin(&encoded, d, &model.centroids);
+        let with_pass = start.elapsed().as_secs_f64();
+        println!(
+            "statement-shaped fit ({kernel}, {}): fit {fitted:.3} s; with metrics from the fit {with_metrics:.3} s; with the former Davies–Bouldin pass {with_pass:.3} s; inertia {:.6e}, Davies–Bouldin {db:.6} (pass {db_pass:.6}), iterations {}, n_init {}",
+            kernel.code(),
+            model.inertia,
+            model.iterations,
+            model.n_init
+        );
     }
 }
 

@@ -14,6 +14,10 @@ pub(super) fn reorder(fit: KMeansFit, d: usize, order: &[usize]) -> KMeansFit {
             .flat_map(|&j| fit.centroids[j * d..(j + 1) * d].iter().copied())
             .collect(),
         sizes: order.iter().map(|&j| fit.sizes[j]).collect(),
+        spread: order
+            .iter()
+            .filter_map(|&j| fit.spread.get(j).copied())
+            .collect(),
         ..fit
     }
 }

@@ -2,11 +2,12 @@
 //! accelerated with Hamerly's bounds (or Sculley's mini-batch updates when a
 //! batch size is given), multi-threaded and deterministic for a given seed.
 //!
-//! Memory: the points (n × d × 4 bytes, owned by the caller) plus, for
-//! full-batch Lloyd, 24 bytes per point (assignment, two f64 bounds) and 4
-//! more while sizes are counted at the end; during k-means|| seeding 16
-//! bytes per point (nearest candidate and its squared distance), freed
-//! before Lloyd starts. At n = 100M, d = 8: 3.2 GB of points + 2.8 GB.
+//! Memory: the points (n × d × 4 bytes, owned by the caller) plus, one
+//! after the other: 16 bytes per point while the rows are sorted (a key
+//! and an index), 16 during k-means|| seeding (nearest candidate and its
+//! squared distance), 24 during full-batch Lloyd (assignment, two f64
+//! bounds); per thread, buffers for one chunk. At n = 100M, d = 8: 3.2 GB
+//! of points + 2.4 GB.
 //!
 //! Points are stored row-major as `f32` (n × d × 4 bytes, the bulk of the
 //! memory). Nearest centroids are picked by the blocked f32 kernel of
@@ -33,12 +34,18 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use crate::nearest::{Centroids, Nearest};
+use crate::nearest::{Centroids, Kernel, Nearest};
 
 mod align;
+mod lloyd;
+mod order;
 mod seed;
 
 pub use align::{align_to, canonical_clusters, min_cost_assignment};
+use lloyd::*;
+#[cfg(test)]
+use order::cmp_rows;
+pub use order::{sort_rows, sort_rows_on};
 use seed::*;
 
 /// Points per unit of parallel work (fixed, for determinism).
@@ -117,6 +124,10 @@ pub struct KMeansFit {
     pub centroids: Vec<f64>,
     /// Points per cluster.
     pub sizes: Vec<u64>,
+    /// Per cluster, the summed (not squared) distance of its points to its
+    /// centroid: with `sizes`, all Davies–Bouldin needs
+    /// ([`KMeansFit::davies_bouldin`]).
+    pub spread: Vec<f64>,
     /// Sum of squared distances of points to their centroid.
     pub inertia: f64,
     /// Lloyd iterations of the kept run.
@@ -127,6 +138,14 @@ pub struct KMeansFit {
     pub init: Init,
     /// Runs made (the resolved `n_init`).
     pub n_init: u32,
+}
+
+impl KMeansFit {
+    /// The Davies–Bouldin index of the training rows under this fit (`d`
+    /// dimensions), from the final assignment: no pass over the rows.
+    pub fn davies_bouldin(&self, d: usize) -> f64 {
+        crate::metrics::davies_bouldin_of(&self.spread, &self.sizes, d, &self.centroids)
+    }
 }
 
 /// Why training could not run.
@@ -224,69 +243,6 @@ pub fn auto_n_init(n: usize, d: usize, k: usize) -> u32 {
     (AUTO_N_INIT_WORK / work).clamp(1, u64::from(AUTO_N_INIT_MAX)) as u32
 }
 
-/// Orders rows by their coordinates, left to right, each compared with
-/// `f32::total_cmp` (a total order on bit patterns: equal exactly when the
-/// rows are bit-identical, so the sorted data is unique for a multiset).
-fn cmp_rows(a: &[f32], b: &[f32]) -> std::cmp::Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.total_cmp(y))
-        .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
-}
-
-/// Sorts the rows of `data` (n × d) into the canonical order of
-/// [`cmp_rows`], in place: an index sort plus a cycle-following
-/// permutation, so the extra memory is one index per row (4 bytes below
-/// 2^32 rows) and one row, not a second copy of the data.
-pub fn sort_rows(data: &mut [f32], d: usize) {
-    if d == 0 {
-        return;
-    }
-    if data.len() / d <= u32::MAX as usize {
-        sort_rows_with::<u32>(data, d);
-    } else {
-        sort_rows_with::<u64>(data, d);
-    }
-}
-
-fn sort_rows_with<I: Copy + Into<u64> + TryFrom<u64>>(data: &mut [f32], d: usize) {
-    let n = data.len() / d;
-    let at = |i: I| -> usize { Into::<u64>::into(i) as usize };
-    let index = |i: usize| -> I {
-        I::try_from(i as u64)
-            .unwrap_or_else(|_| unreachable!("sort_rows picks a wide enough index"))
-    };
-    let mut order: Vec<I> = (0..n).map(index).collect();
-    {
-        let rows: &[f32] = data;
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (at(a), at(b));
-            cmp_rows(&rows[a * d..(a + 1) * d], &rows[b * d..(b + 1) * d])
-        });
-    }
-    // Position p receives row order[p]. Each cycle is walked once, holding
-    // its first row aside; a visited position is marked by order[p] = p.
-    let mut held = vec![0.0f32; d];
-    for p in 0..n {
-        if at(order[p]) == p {
-            continue;
-        }
-        held.copy_from_slice(&data[p * d..(p + 1) * d]);
-        let mut cur = p;
-        loop {
-            let src = at(order[cur]);
-            order[cur] = index(cur);
-            if src == p {
-                data[cur * d..(cur + 1) * d].copy_from_slice(&held);
-                break;
-            }
-            data.copy_within(src * d..(src + 1) * d, cur * d);
-            cur = src;
-        }
-    }
-}
-
 /// Runs `f` over the fixed chunks of `n` points on `threads` threads and
 /// returns the per-chunk results in chunk order.
 fn par_chunks<T: Send>(
@@ -294,11 +250,23 @@ fn par_chunks<T: Send>(
     threads: usize,
     f: impl Fn(std::ops::Range<usize>) -> T + Sync,
 ) -> Vec<T> {
+    par_chunks_with(n, threads, || (), |_, range| f(range))
+}
+
+/// [`par_chunks`] with a state per worker thread, made by `init` and
+/// handed to each chunk the worker runs: buffers that outlive a chunk.
+fn par_chunks_with<S, T: Send>(
+    n: usize,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
     let chunks: Vec<std::ops::Range<usize>> = (0..n.div_ceil(CHUNK))
         .map(|c| c * CHUNK..((c + 1) * CHUNK).min(n))
         .collect();
     if threads <= 1 || chunks.len() <= 1 {
-        return chunks.into_iter().map(f).collect();
+        let mut state = init();
+        return chunks.into_iter().map(|c| f(&mut state, c)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<T>> = (0..chunks.len()).map(|_| None).collect();
@@ -307,12 +275,13 @@ fn par_chunks<T: Send>(
     std::thread::scope(|scope| {
         for _ in 0..threads.min(chunks.len()) {
             scope.spawn(|| {
+                let mut state = init();
                 loop {
                     let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if c >= chunks.len() {
                         break;
                     }
-                    let value = f(chunks[c].clone());
+                    let value = f(&mut state, chunks[c].clone());
                     **slots[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
                 }
             });
@@ -326,11 +295,25 @@ fn par_chunks<T: Send>(
 }
 
 /// Trains k-means on `data` (n × d, row-major). The rows are first sorted
-/// into canonical order ([`sort_rows`], which is why `data` is mutable), so
+/// into canonical order ([`sort_rows_on`], which is why `data` is mutable), so
 /// the fit depends only on which rows there are, not their order; the
 /// clusters come back in canonical order (see [`canonical_clusters`]).
-/// Values must be finite (NaN has no distance; callers refuse it).
+/// Values must be finite (NaN has no distance; callers refuse it), and
+/// there must be at least k distinct rows (an error otherwise, worded as
+/// `CREATE MODEL` words it). Searches with the process's kernel
+/// ([`Kernel::chosen`]).
 pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeansFit, KMeansError> {
+    fit_with(data, d, options, Kernel::chosen())
+}
+
+/// [`fit`] searching with `kernel`: the same fit on every kernel, bit for
+/// bit (each search returns the exact `f64` nearest centroid).
+pub fn fit_with(
+    data: &mut [f32],
+    d: usize,
+    options: &KMeansOptions,
+    kernel: Kernel,
+) -> Result<KMeansFit, KMeansError> {
     if d == 0 || !data.len().is_multiple_of(d) {
         return Err(KMeansError(format!(
             "{} values do not form rows of {d}",
@@ -352,8 +335,31 @@ pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeans
             "the training values must be finite numbers (found NaN or infinity)".into(),
         ));
     }
-    sort_rows(data, d);
+    sort_rows_on(data, d, options.threads);
     let data: &[f32] = data;
+    // Sorted, equal rows are neighbours: counting stops at k.
+    let mut distinct = 1;
+    let mut rows = data.chunks_exact(d);
+    let mut last = rows.next().unwrap_or_default();
+    for row in rows {
+        if distinct >= options.k {
+            break;
+        }
+        if row
+            .iter()
+            .zip(last)
+            .any(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            distinct += 1;
+            last = row;
+        }
+    }
+    if options.k > distinct {
+        return Err(KMeansError(format!(
+            "num_clusters {} is more than the {distinct} distinct rows of the training data",
+            options.k
+        )));
+    }
     let variance_scale = mean_variance(data, d);
     let tolerance = options.tolerance * variance_scale;
     // Mini-batch seeds on a sample of 3 batches (at least 3k points), as
@@ -371,16 +377,24 @@ pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeans
     for _ in 0..n_init {
         let run = match options.batch_size {
             None => {
-                let seeds = seed(data, d, options.k, init, &mut rng, options.threads);
-                lloyd_hamerly(data, d, seeds, options, tolerance)
+                let seeds = seed(data, d, options.k, init, &mut rng, options.threads, kernel);
+                lloyd_hamerly(data, d, seeds, options, tolerance, kernel)
             }
             Some(batch) => {
                 let sample: Vec<f32> = sample_rows(n, seed_rows, &mut rng)
                     .into_iter()
                     .flat_map(|i| data[i * d..(i + 1) * d].iter().copied())
                     .collect();
-                let seeds = seed(&sample, d, options.k, init, &mut rng, options.threads);
-                minibatch(data, d, seeds, options, tolerance, batch, &mut rng)
+                let seeds = seed(
+                    &sample,
+                    d,
+                    options.k,
+                    init,
+                    &mut rng,
+                    options.threads,
+                    kernel,
+                );
+                minibatch(data, d, seeds, options, tolerance, batch, &mut rng, kernel)
             }
         };
         if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
@@ -400,109 +414,6 @@ pub fn fit(data: &mut [f32], d: usize, options: &KMeansOptions) -> Result<KMeans
     ))
 }
 
-/// Sculley's mini-batch k-means (2010). Each step draws `batch` points
-/// (with replacement), assigns them to their nearest centroid, and moves
-/// every centroid towards each of its new points with learning rate
-/// 1 / (points it has received so far). Applied per centroid at once —
-/// c ← c + (Σx − m·c) / seen — which is exactly Sculley's point-by-point
-/// update, so the steps' assignments can run in parallel. Stops after
-/// `max_iterations` steps, or when a step's summed squared centroid shift
-/// is at most `tolerance`; sizes and inertia are then measured on all
-/// points.
-fn minibatch(
-    data: &[f32],
-    d: usize,
-    mut centroids: Vec<f64>,
-    options: &KMeansOptions,
-    tolerance: f64,
-    batch: usize,
-    rng: &mut Rng,
-) -> KMeansFit {
-    let n = data.len() / d;
-    let k = options.k;
-    let row = |i: usize| &data[i * d..(i + 1) * d];
-    let batch = batch.clamp(1, n);
-    let mut seen = vec![0u64; k];
-    let mut sample = vec![0usize; batch];
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < options.max_iterations {
-        iterations += 1;
-        for s in sample.iter_mut() {
-            *s = rng.below(n);
-        }
-        let points: Vec<f32> = sample.iter().flat_map(|&i| row(i)).copied().collect();
-        let set = Centroids::new(&centroids, d);
-        let assigned = par_chunks(batch, options.threads, |range| {
-            nearest_rows(&set, &points, d, range.start, range.len())
-        });
-        let mut step = ClusterSums::new(k, d);
-        for (point, f) in points.chunks_exact(d).zip(assigned.iter().flatten()) {
-            step.add(f.index as usize, point, 1.0);
-        }
-        let (sums, counts) = (step.sums, step.counts);
-        let mut shift = 0.0;
-        for j in 0..k {
-            if counts[j] == 0 {
-                continue;
-            }
-            seen[j] += counts[j];
-            let rate = 1.0 / seen[j] as f64;
-            let m = counts[j] as f64;
-            for (c, s) in centroids[j * d..(j + 1) * d]
-                .iter_mut()
-                .zip(&sums[j * d..(j + 1) * d])
-            {
-                let step = (s - m * *c) * rate;
-                *c += step;
-                shift += step * step;
-            }
-        }
-        if shift <= tolerance {
-            converged = true;
-            break;
-        }
-    }
-    let set = Centroids::new(&centroids, d);
-    let parts = par_chunks(n, options.threads, |range| {
-        let found = nearest_rows(&set, data, d, range.start, range.len());
-        (
-            found.iter().map(|f| f.index).collect::<Vec<_>>(),
-            found.iter().map(|f| f.dist).sum::<f64>(),
-        )
-    });
-    measured_fit(k, &parts, centroids, iterations, converged)
-}
-
-/// The fit ending at `centroids`, its sizes and inertia counted from each
-/// chunk's (clusters of its points, their summed squared distance), in
-/// chunk order.
-fn measured_fit(
-    k: usize,
-    parts: &[(Vec<u32>, f64)],
-    centroids: Vec<f64>,
-    iterations: u32,
-    converged: bool,
-) -> KMeansFit {
-    let mut sizes = vec![0u64; k];
-    let mut inertia = 0.0;
-    for (clusters, part_inertia) in parts {
-        for &a in clusters {
-            sizes[a as usize] += 1;
-        }
-        inertia += part_inertia;
-    }
-    KMeansFit {
-        centroids,
-        sizes,
-        inertia,
-        iterations,
-        converged,
-        init: Init::PlusPlus,
-        n_init: 1,
-    }
-}
-
 fn mean_variance(data: &[f32], d: usize) -> f64 {
     let n = (data.len() / d) as f64;
     let mut mean = vec![0.0; d];
@@ -519,178 +430,6 @@ fn mean_variance(data: &[f32], d: usize) -> f64 {
         }
     }
     var.iter().sum::<f64>() / n / d as f64
-}
-
-/// Per-cluster coordinate sums and counts of an assignment.
-struct ClusterSums {
-    sums: Vec<f64>,
-    counts: Vec<u64>,
-}
-
-impl ClusterSums {
-    fn new(k: usize, d: usize) -> Self {
-        ClusterSums {
-            sums: vec![0.0; k * d],
-            counts: vec![0; k],
-        }
-    }
-
-    /// Adds (`sign` 1.0) or removes (−1.0) `point` from cluster `a`.
-    fn add(&mut self, a: usize, point: &[f32], sign: f64) {
-        let d = point.len();
-        if sign > 0.0 {
-            self.counts[a] += 1;
-        } else {
-            self.counts[a] -= 1;
-        }
-        for (s, &x) in self.sums[a * d..(a + 1) * d].iter_mut().zip(point) {
-            *s += sign * f64::from(x);
-        }
-    }
-}
-
-/// Nearest centroids of the points `start..start + len`.
-fn nearest_rows(set: &Centroids, data: &[f32], d: usize, start: usize, len: usize) -> Vec<Nearest> {
-    let mut found = vec![Nearest::default(); len];
-    set.nearest(&data[start * d..(start + len) * d], &mut found);
-    found
-}
-
-fn lloyd_hamerly(
-    data: &[f32],
-    d: usize,
-    mut centroids: Vec<f64>,
-    options: &KMeansOptions,
-    tolerance: f64,
-) -> KMeansFit {
-    let n = data.len() / d;
-    let k = options.k;
-    let threads = options.threads;
-    let row = |i: usize| &data[i * d..(i + 1) * d];
-    // Per point: assigned centroid, upper bound, lower bound.
-    let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
-    {
-        let set = Centroids::new(&centroids, d);
-        par_chunks_mut(&mut state, threads, |start, chunk| {
-            let found = nearest_rows(&set, data, d, start, chunk.len());
-            for (s, f) in chunk.iter_mut().zip(&found) {
-                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
-            }
-        });
-    }
-    // Cluster sums, kept current by moving only the points that change
-    // cluster (late iterations move few).
-    let mut totals = ClusterSums::new(k, d);
-    for part in par_chunks(n, threads, |range| {
-        let mut part = ClusterSums::new(k, d);
-        for i in range {
-            part.add(state[i].0 as usize, row(i), 1.0);
-        }
-        part
-    }) {
-        for (t, s) in totals.sums.iter_mut().zip(&part.sums) {
-            *t += s;
-        }
-        for (t, c) in totals.counts.iter_mut().zip(&part.counts) {
-            *t += c;
-        }
-    }
-
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < options.max_iterations {
-        iterations += 1;
-        let mut moved = vec![0.0f64; k];
-        let mut shift = 0.0;
-        for j in 0..k {
-            let count = totals.counts[j];
-            if count == 0 {
-                // An empty cluster keeps its centroid (it may win points back).
-                continue;
-            }
-            let new: Vec<f64> = totals.sums[j * d..(j + 1) * d]
-                .iter()
-                .map(|s| s / count as f64)
-                .collect();
-            let dist2 = sq_dist64(&new, &centroids[j * d..(j + 1) * d]);
-            shift += dist2;
-            moved[j] = dist2.sqrt();
-            centroids[j * d..(j + 1) * d].copy_from_slice(&new);
-        }
-        let max_moved = moved.iter().cloned().fold(0.0, f64::max);
-        // Half the distance from each centroid to its nearest other one.
-        let half_gap: Vec<f64> = (0..k)
-            .map(|j| {
-                let cj = &centroids[j * d..(j + 1) * d];
-                (0..k)
-                    .filter(|&o| o != j)
-                    .map(|o| sq_dist64(cj, &centroids[o * d..(o + 1) * d]))
-                    .fold(f64::INFINITY, f64::min)
-                    .sqrt()
-                    / 2.0
-            })
-            .collect();
-        // Update bounds; points they do not settle are rescanned together.
-        let set = Centroids::new(&centroids, d);
-        let centroids_ref = &centroids;
-        let moves = par_chunks_mut(&mut state, threads, |start, chunk| {
-            let mut rescan = Vec::new();
-            for (offset, s) in chunk.iter_mut().enumerate() {
-                let a = s.0 as usize;
-                s.1 += moved[a];
-                s.2 -= max_moved;
-                let bound = s.2.max(half_gap[a]);
-                if s.1 > bound {
-                    s.1 = sq_dist(row(start + offset), &centroids_ref[a * d..(a + 1) * d]).sqrt();
-                    if s.1 > bound {
-                        rescan.push(offset);
-                    }
-                }
-            }
-            let mut points = Vec::with_capacity(rescan.len() * d);
-            for &offset in &rescan {
-                points.extend_from_slice(row(start + offset));
-            }
-            let mut found = vec![Nearest::default(); rescan.len()];
-            set.nearest(&points, &mut found);
-            let mut moves = Vec::new();
-            for (&offset, f) in rescan.iter().zip(&found) {
-                let s = &mut chunk[offset];
-                if f.index != s.0 {
-                    moves.push((start + offset, s.0 as usize, f.index as usize));
-                }
-                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
-            }
-            moves
-        });
-        let mut changed = 0u64;
-        for (i, from, to) in moves.into_iter().flatten() {
-            changed += 1;
-            totals.add(from, row(i), -1.0);
-            totals.add(to, row(i), 1.0);
-        }
-        if changed == 0 || shift <= tolerance {
-            converged = true;
-            break;
-        }
-    }
-    // The assignment is exact for the final centroids (each pass reassigns
-    // after moving them), so sizes and inertia are measured against them.
-    let centroids_ref = &centroids;
-    let state_ref = &state;
-    let parts = par_chunks(n, threads, |range| {
-        let mut inertia = 0.0;
-        let clusters = range
-            .map(|i| {
-                let a = state_ref[i].0;
-                let j = a as usize;
-                inertia += sq_dist(row(i), &centroids_ref[j * d..(j + 1) * d]);
-                a
-            })
-            .collect::<Vec<_>>();
-        (clusters, inertia)
-    });
-    measured_fit(k, &parts, centroids, iterations, converged)
 }
 
 #[cfg(test)]

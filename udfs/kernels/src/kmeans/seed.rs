@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// k initial centroids (row-major) by `init` (resolved).
+/// k initial centroids (row-major) by `init` (resolved), searching with
+/// `kernel`.
 pub(super) fn seed(
     data: &[f32],
     d: usize,
@@ -11,29 +12,33 @@ pub(super) fn seed(
     init: Init,
     rng: &mut Rng,
     threads: usize,
+    kernel: Kernel,
 ) -> Vec<f64> {
     match init {
-        Init::Parallel => kmeans_parallel(data, d, k, rng, threads),
+        Init::Parallel => kmeans_parallel(data, d, k, rng, threads, kernel),
         _ => kmeans_plus_plus(data, None, d, k, rng, threads),
     }
 }
 
 /// Runs `f` on the fixed chunks of `items` (chunk start, chunk) on
-/// `threads` threads, each chunk written by exactly one call; returns the
-/// calls' results in chunk order.
-pub(super) fn par_chunks_mut<T: Send, R: Send>(
+/// `threads` threads, each chunk written by exactly one call, with a state
+/// per worker thread made by `init` (buffers that outlive a chunk);
+/// returns the calls' results in chunk order.
+pub(super) fn par_chunks_mut_with<T: Send, R: Send, S>(
     items: &mut [T],
     threads: usize,
-    f: impl Fn(usize, &mut [T]) -> R + Sync,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
     let results: Mutex<Vec<Option<R>>> =
         Mutex::new((0..items.len().div_ceil(CHUNK)).map(|_| None).collect());
     let work = Mutex::new(items.chunks_mut(CHUNK).enumerate());
     let run = || {
+        let mut state = init();
         loop {
             let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
             let Some((c, chunk)) = next else { break };
-            let result = f(c * CHUNK, chunk);
+            let result = f(&mut state, c * CHUNK, chunk);
             results.lock().unwrap_or_else(|e| e.into_inner())[c] = Some(result);
         }
     };
@@ -80,6 +85,7 @@ pub(super) fn kmeans_parallel(
     k: usize,
     rng: &mut Rng,
     threads: usize,
+    kernel: Kernel,
 ) -> Vec<f64> {
     let n = data.len() / d;
     let row = |i: usize| &data[i * d..(i + 1) * d];
@@ -94,15 +100,20 @@ pub(super) fn kmeans_parallel(
                 .iter()
                 .map(|&x| f64::from(x))
                 .collect();
-            let new = Centroids::new(&new, d);
-            par_chunks_mut(&mut nearest_candidate, threads, |start, chunk| {
-                let found = nearest_rows(&new, data, d, start, chunk.len());
-                for (best, f) in chunk.iter_mut().zip(&found) {
-                    if f.dist < best.0 {
-                        *best = (f.dist, (measured + f.index as usize) as u32);
+            let new = Centroids::with_kernel(&new, d, kernel);
+            par_chunks_mut_with(
+                &mut nearest_candidate,
+                threads,
+                Worker::default,
+                |w, start, chunk| {
+                    let points = &data[start * d..(start + chunk.len()) * d];
+                    for (best, f) in chunk.iter_mut().zip(w.search(&new, points, d)) {
+                        if f.dist < best.0 {
+                            *best = (f.dist, (measured + f.index as usize) as u32);
+                        }
                     }
-                }
-            });
+                },
+            );
         }
         measured = candidates.len() / d;
         if round == PARALLEL_ROUNDS {

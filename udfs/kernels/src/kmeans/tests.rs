@@ -63,7 +63,7 @@ fn hamerly_matches_plain_lloyd() {
         ..options(k, 2)
     };
     let seeds = kmeans_plus_plus(&data, None, d, k, &mut Rng::new(opts.seed), 1);
-    let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, 0.0);
+    let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, 0.0, Kernel::chosen());
     // Plain Lloyd.
     let mut c = seeds;
     let n = data.len() / d;
@@ -525,4 +525,114 @@ fn align_to_keeps_ids_of_nearest_centroids() {
     for j in 0..3 {
         assert_eq!(nearest_old(&shrunk.centroids[j * d..(j + 1) * d]), j);
     }
+}
+
+/// `fit` ends at the same bits on every kernel the CPU runs (each search
+/// is the exact f64 nearest), for k-means||, k-means++ and mini-batch, with
+/// duplicated rows; its Davies–Bouldin from the final assignment equals
+/// the index recomputed by a brute-force pass over the rows.
+#[test]
+fn fit_is_identical_on_every_kernel() {
+    let kernels = crate::nearest::paths_tests::runnable_kernels("fit_is_identical_on_every_kernel");
+    let mut rng = Rng::new(77);
+    let d = 5;
+    let mut data: Vec<f32> = (0..3001 * d)
+        .map(|_| (rng.next_f64() * 8.0).round() as f32 * 0.5 + rng.below(3) as f32)
+        .collect();
+    data.extend_from_within(..100 * d);
+    for (init, batch) in [
+        (Init::Parallel, None),
+        (Init::PlusPlus, None),
+        (Init::Parallel, Some(500)),
+    ] {
+        let opts = KMeansOptions {
+            k: 19,
+            max_iterations: 15,
+            tolerance: 0.0,
+            init,
+            batch_size: batch,
+            ..options(19, 2)
+        };
+        let fits: Vec<KMeansFit> = kernels
+            .iter()
+            .map(|&kernel| fit_with(&mut data.clone(), d, &opts, kernel).unwrap())
+            .collect();
+        for (kernel, other) in kernels.iter().zip(&fits) {
+            assert_eq!(
+                other, &fits[0],
+                "{kernel} against {}, {init:?} {batch:?}",
+                kernels[0]
+            );
+        }
+        let rows: Vec<f64> = data.iter().map(|&x| f64::from(x)).collect();
+        let brute = crate::metrics::davies_bouldin(&rows, d, &fits[0].centroids);
+        let from_fit = fits[0].davies_bouldin(d);
+        assert!(
+            (brute - from_fit).abs() <= 1e-9 * brute,
+            "{init:?} {batch:?}: {from_fit} vs {brute}"
+        );
+        let inertia: f64 = rows
+            .chunks_exact(d)
+            .map(|x| nearest(&fits[0].centroids, d, x).1)
+            .sum();
+        assert!((inertia - fits[0].inertia).abs() <= 1e-9 * inertia);
+    }
+}
+
+/// The keyed, threaded sort gives `cmp_rows`' order on enough rows to
+/// split across threads, with long runs of tied keys (odd d, so the last
+/// key has one coordinate), signed zeros, infinities and NaNs.
+#[test]
+fn threaded_sort_matches_cmp_rows() {
+    let mut rng = Rng::new(9);
+    let d = 5;
+    let special = [
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        1e-42,
+    ];
+    let mut data: Vec<f32> = (0..70_001 * d)
+        .map(|i| match rng.below(10) {
+            0 => special[rng.below(special.len())],
+            _ if i % d < 2 => rng.below(3) as f32 - 1.0,
+            _ => (rng.next_f64() * 4.0 - 2.0) as f32,
+        })
+        .collect();
+    data.extend_from_within(..500 * d);
+    let bits = |rows: &[f32]| -> Vec<u32> { rows.iter().map(|x| x.to_bits()).collect() };
+    let mut want: Vec<&[f32]> = data.chunks(d).collect();
+    want.sort_by(|a, b| cmp_rows(a, b));
+    let want: Vec<u32> = want.iter().flat_map(|r| bits(r)).collect();
+    for threads in [1, 2, 3] {
+        let mut got = data.clone();
+        sort_rows_on(&mut got, d, threads);
+        assert!(bits(&got) == want, "{threads} threads");
+    }
+}
+
+/// More clusters than distinct rows is refused with the statement's
+/// message (counted on the sorted rows, bit patterns compared).
+#[test]
+fn more_clusters_than_distinct_rows_is_an_error() {
+    let d = 2;
+    let mut data: Vec<f32> = [[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [0.0, 0.0], [-0.0, 0.0]]
+        .iter()
+        .cycle()
+        .take(50)
+        .flatten()
+        .copied()
+        .collect();
+    // 0.0 and -0.0 differ in bits: 4 distinct rows.
+    assert!(fit(&data, d, &options(4, 1)).is_ok());
+    let err = fit(&data, d, &options(5, 1)).unwrap_err();
+    assert_eq!(
+        err.0,
+        "num_clusters 5 is more than the 4 distinct rows of the training data"
+    );
+    data.extend([9.0, 9.0]);
+    assert!(fit(&data, d, &options(5, 2)).is_ok());
 }

@@ -105,40 +105,50 @@ impl Source for Columns<'_> {
 }
 
 /// [`super::panels_portable`] sixteen lanes at a time, the points of a
-/// panel held in registers when d ≤ 16.
+/// panel held in registers when d ≤ 16; each lane's runner-up value into
+/// `seconds` when it is not empty.
 #[target_feature(enable = "avx512f")]
 pub(super) fn panels<S: Source>(
     c: &Centroids,
     source: &S,
     candidates: &mut [u32],
     certain: &mut [u16],
+    seconds: &mut [f32],
 ) {
+    // Whether runner-ups are written is a constant of the build, so the
+    // kernel `cluster_assign` runs is the same code as without them.
     macro_rules! dims {
-        ($($d:literal)*) => {
+        ($w:literal; $($d:literal)*) => {
             match c.d {
-                $($d => run::<$d, S>(c, source, candidates, certain),)*
-                _ => run::<0, S>(c, source, candidates, certain),
+                $($d => run::<$d, S, $w>(c, source, candidates, certain, seconds),)*
+                _ => run::<0, S, $w>(c, source, candidates, certain, seconds),
             }
         };
     }
-    dims!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    if seconds.is_empty() {
+        dims!(false; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    } else {
+        dims!(true; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    }
 }
 
 /// `D` is the dimension count when it is known at compile time (the
 /// points then stay in registers), 0 otherwise (they are staged in a
-/// panel-sized buffer).
+/// panel-sized buffer); `W`: whether to write `seconds`.
 #[target_feature(enable = "avx512f")]
-fn run<const D: usize, S: Source>(
+fn run<const D: usize, S: Source, const W: bool>(
     c: &Centroids,
     source: &S,
     candidates: &mut [u32],
     certain: &mut [u16],
+    seconds: &mut [f32],
 ) {
     let d = if D > 0 { D } else { c.d };
     let stride = d + 1;
     let groups = c.rows.len() / (GROUP * stride);
     let panels = source.panels();
     assert!(candidates.len() >= panels * PANEL && certain.len() >= panels);
+    assert!(!W || seconds.len() >= panels * PANEL);
     assert_eq!(c.rows.len(), groups * GROUP * stride);
     assert_eq!(GROUP, 2 * FLIGHT);
     let keep = _mm512_set1_epi32(!(GROUP as i32 - 1));
@@ -237,6 +247,10 @@ fn run<const D: usize, S: Source>(
         );
         // SAFETY: p·16 + 16 ≤ candidates.len() (asserted).
         unsafe { _mm512_storeu_si512(candidates.as_mut_ptr().add(p * PANEL).cast(), index) };
+        if W {
+            // SAFETY: p·16 + 16 ≤ seconds.len() (asserted).
+            unsafe { _mm512_storeu_ps(seconds.as_mut_ptr().add(p * PANEL), second) };
+        }
         *mask = clear;
     }
 }

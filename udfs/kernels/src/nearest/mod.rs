@@ -75,15 +75,10 @@ impl Layout {
         }
     }
 
-    /// The layout [`Centroids::assign`] is fastest with on this CPU.
+    /// The layout [`Centroids::assign`] is fastest with on this CPU, or
+    /// the one `MICROSEG_KERNEL_LAYOUT` forces ([`Kernel::chosen`]).
     pub fn preferred() -> Layout {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Layout::Panels;
-            }
-        }
-        Layout::Rows
+        Kernel::chosen().layout()
     }
 }
 
@@ -103,6 +98,8 @@ pub struct Centroids {
     /// Per centroid, for the panel layout: ‖c‖² then −2·c, as f32; padded
     /// to whole groups with far-away centroids.
     rows: Vec<f32>,
+    /// The code that searches them.
+    kernel: Kernel,
 }
 
 /// One point's nearest centroid.
@@ -170,8 +167,14 @@ fn margin(d: usize, xn: f64, max_norm: f64) -> f64 {
 }
 
 impl Centroids {
-    /// Lays out `centroids` (row-major k × d).
+    /// Lays out `centroids` (row-major k × d) for the process's kernel
+    /// ([`Kernel::chosen`]).
     pub fn new(centroids: &[f64], d: usize) -> Self {
+        Centroids::with_kernel(centroids, d, Kernel::chosen())
+    }
+
+    /// Lays out `centroids` (row-major k × d) for `kernel`.
+    pub fn with_kernel(centroids: &[f64], d: usize, kernel: Kernel) -> Self {
         let k = centroids.len() / d.max(1);
         let blocks = k.div_ceil(LANES);
         let mut neg2 = vec![0.0f32; blocks * LANES * d];
@@ -206,7 +209,13 @@ impl Centroids {
             exact: centroids.to_vec(),
             max_norm,
             rows,
+            kernel,
         }
+    }
+
+    /// The kernel the searches run.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Number of centroids.
@@ -217,38 +226,6 @@ impl Centroids {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.k == 0
-    }
-
-    /// The nearest centroid of each point of `points` (row-major, d wide)
-    /// into `out` (one per point).
-    pub fn nearest(&self, points: &[f32], out: &mut [Nearest]) {
-        let d = self.d;
-        debug_assert_eq!(points.len(), out.len() * d);
-        if self.k == 0 {
-            return;
-        }
-        let mut approx = vec![(0u32, 0.0f32, 0.0f32); out.len()];
-        approx_scan(self, points, &mut approx);
-        for ((x, o), &(index, best, second)) in
-            points.chunks_exact(d).zip(out.iter_mut()).zip(&approx)
-        {
-            let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            let slack = margin(d, xn, self.max_norm);
-            let (best, second) = (xn + f64::from(best), xn + f64::from(second));
-            // An infinite runner-up is only genuine for k = 1; otherwise it
-            // is f32 overflow (coordinates beyond ~1e19), settled in f64.
-            let clear = second - best > 2.0 * slack && (second.is_finite() || self.k == 1);
-            *o = if clear {
-                let j = index as usize;
-                Nearest {
-                    index,
-                    dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
-                    second: (second - slack).max(0.0),
-                }
-            } else {
-                self.exact_nearest(x)
-            };
-        }
     }
 
     /// The nearest centroid of each of `n` points laid out as `layout`
@@ -269,7 +246,7 @@ impl Centroids {
         }
         if layout == Layout::Rows {
             let mut found = vec![Nearest::default(); n];
-            self.nearest(&points[..n * d], &mut found);
+            self.nearest_rows(&points[..n * d], &mut found, &mut Vec::new());
             for (i, f) in found.iter().enumerate() {
                 index[i] = f.index;
                 if let Some(dist) = dist.as_deref_mut() {
@@ -279,7 +256,7 @@ impl Centroids {
             return;
         }
         let scan = |candidates: &mut [u32], certain: &mut [u16]| {
-            self.scan_panels(&points[..layout.len(n, d)], candidates, certain)
+            self.scan_panels(&points[..layout.len(n, d)], candidates, certain, &mut [])
         };
         self.assign_panels(n, index, dist, scan, |i, x| {
             for (t, v) in x.iter_mut().enumerate() {
@@ -314,21 +291,26 @@ impl Centroids {
         };
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if self.kernel.path() == Path::Avx512 && self.kernel.layout() == Layout::Panels {
                 let source = avx512::Columns::new(columns, scales);
                 let scan = |candidates: &mut [u32], certain: &mut [u16]| {
-                    // SAFETY: the CPU has the feature the function is compiled for.
-                    unsafe { avx512::panels(self, &source, candidates, certain) }
+                    // SAFETY: a kernel's path is one the CPU has (Kernel::new).
+                    unsafe { avx512::panels(self, &source, candidates, certain, &mut []) }
                 };
                 self.assign_panels(n, index, dist, scan, point);
                 return;
             }
         }
-        let mut rows = vec![0.0f32; n * d];
-        for (i, x) in rows.chunks_exact_mut(d).enumerate() {
-            point(i, x);
+        let layout = self.kernel.layout();
+        let mut encoded = vec![0.0f32; layout.len(n, d)];
+        let mut x = vec![0.0f32; d];
+        for i in 0..n {
+            point(i, &mut x);
+            for (t, &v) in x.iter().enumerate() {
+                encoded[layout.place(i, t, d)] = v;
+            }
         }
-        self.assign(&rows, Layout::Rows, n, index, dist);
+        self.assign(&encoded, layout, n, index, dist);
     }
 
     /// The panel paths: `scan` fills each lane's f32 winner and each
@@ -372,17 +354,24 @@ impl Centroids {
 
     /// Per panel: each lane's f32 winner in `candidates`, and in `certain`
     /// the lanes whose winner is certainly the `f64` nearest.
-    fn scan_panels(&self, panels: &[f32], candidates: &mut [u32], certain: &mut [u16]) {
+    /// With `seconds` not empty, also each lane's f32 runner-up value.
+    fn scan_panels(
+        &self,
+        panels: &[f32],
+        candidates: &mut [u32],
+        certain: &mut [u16],
+        seconds: &mut [f32],
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if self.kernel.path() == Path::Avx512 {
                 let source = avx512::Buffer::new(panels, self.d);
-                // SAFETY: the CPU has the feature the function is compiled for.
-                unsafe { avx512::panels(self, &source, candidates, certain) };
+                // SAFETY: a kernel's path is one the CPU has (Kernel::new).
+                unsafe { avx512::panels(self, &source, candidates, certain, seconds) };
                 return;
             }
         }
-        panels_portable(self, panels, candidates, certain);
+        panels_portable(self, panels, candidates, certain, seconds);
     }
 
     /// Twice the certification margin of the panel path, per unit of
@@ -418,11 +407,12 @@ impl Centroids {
         let mut values = vec![0.0f32; self.norms.len()];
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has the feature the function is compiled for.
-                unsafe { values_avx2(self, x, &mut values) };
-            } else {
+            if self.kernel.path() == Path::Portable {
                 values_of(self, x, &mut values);
+            } else {
+                // SAFETY: a kernel's path is one the CPU has (Kernel::new),
+                // and avx512 includes AVX2.
+                unsafe { values_avx2(self, x, &mut values) };
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -480,10 +470,17 @@ impl Centroids {
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod kernel;
 mod panel;
+#[cfg(test)]
+pub(crate) mod paths_tests;
 mod row;
+mod search;
 #[cfg(test)]
 mod tests;
+
+pub use kernel::{Kernel, Path};
+pub use search::Scratch;
 
 use panel::panels_portable;
 #[cfg(target_arch = "x86_64")]

@@ -12,12 +12,14 @@ pub(super) fn encode_index(v: f32, u: usize) -> f32 {
 }
 
 /// [`avx512::panels`] one lane at a time: the same operations in the same
-/// order, so the same bits for finite values.
+/// order, so the same bits for finite values. With `seconds` not empty,
+/// each lane's runner-up value (index bits and all) goes there.
 pub(super) fn panels_portable(
     c: &Centroids,
     panels: &[f32],
     candidates: &mut [u32],
     certain: &mut [u16],
+    seconds: &mut [f32],
 ) {
     let d = c.d;
     let stride = d + 1;
@@ -53,6 +55,9 @@ pub(super) fn panels_portable(
                 mask |= 1 << lane;
             }
             candidates[p * PANEL + lane] = group * GROUP as u32 + (best.to_bits() & 0xF);
+            if let Some(s) = seconds.get_mut(p * PANEL + lane) {
+                *s = second;
+            }
         }
         certain[p] = mask;
     }

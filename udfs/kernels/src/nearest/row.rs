@@ -9,9 +9,9 @@ use super::{Centroids, LANES, POINTS};
 pub(super) fn approx_scan(c: &Centroids, points: &[f32], out: &mut [(u32, f32, f32)]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has the features the function is compiled for.
+        if c.kernel.path() != super::Path::Portable {
+            // SAFETY: a kernel's path is one the CPU has (Kernel::new), and
+            // avx512 includes AVX2 and FMA.
             scan(c, points, out, |c, p, o| unsafe { avx2::tile(c, p, o) });
             return;
         }

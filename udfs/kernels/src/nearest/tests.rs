@@ -194,11 +194,12 @@ fn panels_certify_and_vector_matches_portable() {
         let points: Vec<f32> = (0..n * d)
             .map(|_| (rng.next_f64() * 20.0 - 10.0) as f32)
             .collect();
-        let set = Centroids::new(&centroids, d);
+        let set = Centroids::with_kernel(&centroids, d, Kernel::auto());
         let panels = to_panels(&points, d);
         let mut candidates = vec![0u32; n];
         let mut certain = vec![0u16; n / PANEL];
-        panels_portable(&set, &panels, &mut candidates, &mut certain);
+        let mut seconds = vec![0.0f32; n];
+        panels_portable(&set, &panels, &mut candidates, &mut certain, &mut seconds);
         let settled: u32 = certain.iter().map(|m| m.count_ones()).sum();
         assert!(
             settled as usize > n * 99 / 100,
@@ -210,8 +211,10 @@ fn panels_certify_and_vector_matches_portable() {
             }
         }
         let (mut fast, mut fast_certain) = (vec![0u32; n], vec![0u16; n / PANEL]);
-        set.scan_panels(&panels, &mut fast, &mut fast_certain);
+        let mut fast_seconds = vec![0.0f32; n];
+        set.scan_panels(&panels, &mut fast, &mut fast_certain, &mut fast_seconds);
         assert_eq!((fast, fast_certain), (candidates, certain), "d {d} k {k}");
+        assert_eq!(fast_seconds, seconds, "d {d} k {k}");
     }
 }
 

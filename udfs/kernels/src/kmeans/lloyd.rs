@@ -1,0 +1,338 @@
+//! The iterations: full-batch Lloyd with Hamerly's bounds, and Sculley's
+//! mini-batch steps; both end with the sizes, inertia and Davies–Bouldin
+//! spreads of the final assignment, counted without another search.
+
+use super::*;
+use crate::nearest::Scratch;
+
+/// A worker's buffers, kept across the chunks it runs.
+#[derive(Default)]
+pub(super) struct Worker {
+    scratch: Scratch,
+    found: Vec<Nearest>,
+    rescan: Vec<usize>,
+    points: Vec<f32>,
+}
+
+impl Worker {
+    /// The nearest centroids of `points` (row-major), in `self.found`.
+    pub(super) fn search(&mut self, set: &Centroids, points: &[f32], d: usize) -> &[Nearest] {
+        self.found.clear();
+        self.found.resize(points.len() / d, Nearest::default());
+        set.nearest_in(points, &mut self.found, &mut self.scratch);
+        &self.found
+    }
+}
+
+/// Sculley's mini-batch k-means (2010). Each step draws `batch` points
+/// (with replacement), assigns them to their nearest centroid, and moves
+/// every centroid towards each of its new points with learning rate
+/// 1 / (points it has received so far). Applied per centroid at once —
+/// c ← c + (Σx − m·c) / seen — which is exactly Sculley's point-by-point
+/// update, so the steps' assignments can run in parallel. Stops after
+/// `max_iterations` steps, or when a step's summed squared centroid shift
+/// is at most `tolerance`; sizes and inertia are then measured on all
+/// points.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn minibatch(
+    data: &[f32],
+    d: usize,
+    mut centroids: Vec<f64>,
+    options: &KMeansOptions,
+    tolerance: f64,
+    batch: usize,
+    rng: &mut Rng,
+    kernel: Kernel,
+) -> KMeansFit {
+    let n = data.len() / d;
+    let k = options.k;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let batch = batch.clamp(1, n);
+    let mut seen = vec![0u64; k];
+    let mut sample = vec![0usize; batch];
+    let mut points = vec![0.0f32; batch * d];
+    let mut iterations = 0;
+    let mut converged = false;
+    while iterations < options.max_iterations {
+        iterations += 1;
+        for (s, x) in sample.iter_mut().zip(points.chunks_exact_mut(d)) {
+            *s = rng.below(n);
+            x.copy_from_slice(row(*s));
+        }
+        let set = Centroids::with_kernel(&centroids, d, kernel);
+        let points = &points;
+        let step = par_chunks_with(batch, options.threads, Worker::default, |w, range| {
+            let chunk = &points[range.start * d..range.end * d];
+            let mut part = ClusterSums::new(k, d);
+            for (x, f) in chunk.chunks_exact(d).zip(w.search(&set, chunk, d)) {
+                part.add(f.index as usize, x, 1.0);
+            }
+            part
+        });
+        let mut sums = ClusterSums::new(k, d);
+        for part in &step {
+            sums.merge(part);
+        }
+        let (sums, counts) = (sums.sums, sums.counts);
+        let mut shift = 0.0;
+        for j in 0..k {
+            if counts[j] == 0 {
+                continue;
+            }
+            seen[j] += counts[j];
+            let rate = 1.0 / seen[j] as f64;
+            let m = counts[j] as f64;
+            for (c, s) in centroids[j * d..(j + 1) * d]
+                .iter_mut()
+                .zip(&sums[j * d..(j + 1) * d])
+            {
+                let step = (s - m * *c) * rate;
+                *c += step;
+                shift += step * step;
+            }
+        }
+        if shift <= tolerance {
+            converged = true;
+            break;
+        }
+    }
+    let set = Centroids::with_kernel(&centroids, d, kernel);
+    let parts = par_chunks_with(n, options.threads, Worker::default, |w, range| {
+        let chunk = &data[range.start * d..range.end * d];
+        let mut part = Measure::new(k);
+        for f in w.search(&set, chunk, d) {
+            part.add(f.index, f.dist);
+        }
+        part
+    });
+    measured_fit(k, &parts, centroids, iterations, converged)
+}
+
+/// Sizes, inertia and Davies–Bouldin spreads of (a chunk of) an assignment.
+pub(super) struct Measure {
+    sizes: Vec<u64>,
+    spread: Vec<f64>,
+    inertia: f64,
+}
+
+impl Measure {
+    fn new(k: usize) -> Self {
+        Measure {
+            sizes: vec![0; k],
+            spread: vec![0.0; k],
+            inertia: 0.0,
+        }
+    }
+
+    /// A point of cluster `a` at squared distance `dist` from its centroid.
+    fn add(&mut self, a: u32, dist: f64) {
+        self.sizes[a as usize] += 1;
+        self.spread[a as usize] += dist.sqrt();
+        self.inertia += dist;
+    }
+}
+
+/// The fit ending at `centroids`, its figures summed from each chunk's in
+/// chunk order (the same bits on any number of threads).
+fn measured_fit(
+    k: usize,
+    parts: &[Measure],
+    centroids: Vec<f64>,
+    iterations: u32,
+    converged: bool,
+) -> KMeansFit {
+    let mut total = Measure::new(k);
+    for part in parts {
+        for j in 0..k {
+            total.sizes[j] += part.sizes[j];
+            total.spread[j] += part.spread[j];
+        }
+        total.inertia += part.inertia;
+    }
+    KMeansFit {
+        centroids,
+        sizes: total.sizes,
+        spread: total.spread,
+        inertia: total.inertia,
+        iterations,
+        converged,
+        init: Init::PlusPlus,
+        n_init: 1,
+    }
+}
+
+/// Per-cluster coordinate sums and counts of an assignment.
+pub(super) struct ClusterSums {
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl ClusterSums {
+    pub(super) fn new(k: usize, d: usize) -> Self {
+        ClusterSums {
+            sums: vec![0.0; k * d],
+            counts: vec![0; k],
+        }
+    }
+
+    /// Adds (`sign` 1.0) or removes (−1.0) `point` from cluster `a`.
+    pub(super) fn add(&mut self, a: usize, point: &[f32], sign: f64) {
+        let d = point.len();
+        if sign > 0.0 {
+            self.counts[a] += 1;
+        } else {
+            self.counts[a] -= 1;
+        }
+        for (s, &x) in self.sums[a * d..(a + 1) * d].iter_mut().zip(point) {
+            *s += sign * f64::from(x);
+        }
+    }
+
+    /// Adds another part's sums and counts.
+    fn merge(&mut self, part: &ClusterSums) {
+        for (t, s) in self.sums.iter_mut().zip(&part.sums) {
+            *t += s;
+        }
+        for (t, c) in self.counts.iter_mut().zip(&part.counts) {
+            *t += c;
+        }
+    }
+}
+
+/// Lloyd's iterations from `centroids`, skipping with Hamerly's bounds the
+/// points that cannot change cluster (see the module docs).
+pub(super) fn lloyd_hamerly(
+    data: &[f32],
+    d: usize,
+    mut centroids: Vec<f64>,
+    options: &KMeansOptions,
+    tolerance: f64,
+    kernel: Kernel,
+) -> KMeansFit {
+    let n = data.len() / d;
+    let k = options.k;
+    let threads = options.threads;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    // Per point: assigned centroid, upper bound, lower bound.
+    let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
+    // Cluster sums, kept current by moving only the points that change
+    // cluster (late iterations move few).
+    let mut totals = ClusterSums::new(k, d);
+    {
+        let set = Centroids::with_kernel(&centroids, d, kernel);
+        let parts = par_chunks_mut_with(&mut state, threads, Worker::default, |w, start, chunk| {
+            let points = &data[start * d..(start + chunk.len()) * d];
+            let mut part = ClusterSums::new(k, d);
+            for ((s, f), x) in chunk
+                .iter_mut()
+                .zip(w.search(&set, points, d))
+                .zip(points.chunks_exact(d))
+            {
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+                part.add(f.index as usize, x, 1.0);
+            }
+            part
+        });
+        for part in &parts {
+            totals.merge(part);
+        }
+    }
+
+    let mut iterations = 0;
+    let mut converged = false;
+    let mut moved = vec![0.0f64; k];
+    let mut half_gap = vec![0.0f64; k];
+    while iterations < options.max_iterations {
+        iterations += 1;
+        let mut shift = 0.0;
+        for j in 0..k {
+            moved[j] = 0.0;
+            let count = totals.counts[j];
+            if count == 0 {
+                // An empty cluster keeps its centroid (it may win points back).
+                continue;
+            }
+            let mut dist2 = 0.0;
+            for (c, s) in centroids[j * d..(j + 1) * d]
+                .iter_mut()
+                .zip(&totals.sums[j * d..(j + 1) * d])
+            {
+                let new = s / count as f64;
+                dist2 += (new - *c) * (new - *c);
+                *c = new;
+            }
+            shift += dist2;
+            moved[j] = dist2.sqrt();
+        }
+        let max_moved = moved.iter().cloned().fold(0.0, f64::max);
+        // Half the distance from each centroid to its nearest other one.
+        for (j, h) in half_gap.iter_mut().enumerate() {
+            let cj = &centroids[j * d..(j + 1) * d];
+            *h = (0..k)
+                .filter(|&o| o != j)
+                .map(|o| sq_dist64(cj, &centroids[o * d..(o + 1) * d]))
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+                / 2.0;
+        }
+        // Update bounds; points they do not settle are rescanned together.
+        let set = Centroids::with_kernel(&centroids, d, kernel);
+        let (centroids_ref, moved, half_gap) = (&centroids, &moved, &half_gap);
+        let moves = par_chunks_mut_with(&mut state, threads, Worker::default, |w, start, chunk| {
+            w.rescan.clear();
+            w.points.clear();
+            for (offset, s) in chunk.iter_mut().enumerate() {
+                let a = s.0 as usize;
+                s.1 += moved[a];
+                s.2 -= max_moved;
+                let bound = s.2.max(half_gap[a]);
+                if s.1 > bound {
+                    let x = row(start + offset);
+                    s.1 = sq_dist(x, &centroids_ref[a * d..(a + 1) * d]).sqrt();
+                    if s.1 > bound {
+                        w.rescan.push(offset);
+                        w.points.extend_from_slice(x);
+                    }
+                }
+            }
+            let points = std::mem::take(&mut w.points);
+            w.search(&set, &points, d);
+            w.points = points;
+            let mut moves = Vec::new();
+            for (&offset, f) in w.rescan.iter().zip(&w.found) {
+                let s = &mut chunk[offset];
+                if f.index != s.0 {
+                    moves.push((start + offset, s.0 as usize, f.index as usize));
+                }
+                *s = (f.index, f.dist.sqrt(), f.second.sqrt());
+            }
+            moves
+        });
+        let mut changed = 0u64;
+        for (i, from, to) in moves.into_iter().flatten() {
+            changed += 1;
+            totals.add(from, row(i), -1.0);
+            totals.add(to, row(i), 1.0);
+        }
+        if changed == 0 || shift <= tolerance {
+            converged = true;
+            break;
+        }
+    }
+    // The assignment is exact for the final centroids (each pass reassigns
+    // after moving them), so sizes, inertia and spreads are measured
+    // against them without another search.
+    let (centroids_ref, state_ref) = (&centroids, &state);
+    let parts = par_chunks(n, threads, |range| {
+        let mut part = Measure::new(k);
+        for i in range {
+            let j = state_ref[i].0 as usize;
+            part.add(
+                state_ref[i].0,
+                sq_dist(row(i), &centroids_ref[j * d..(j + 1) * d]),
+            );
+        }
+        part
+    });
+    measured_fit(k, &parts, centroids, iterations, converged)
+}

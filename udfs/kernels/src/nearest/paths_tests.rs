@@ -1,0 +1,236 @@
+//! Every kernel the CPU can run against the scalar definition of the
+//! nearest centroid, so no fast path can drift from it. Run with
+//! `--nocapture` to see which kernels ran and which were skipped.
+
+use super::*;
+use crate::kmeans::Rng;
+
+/// One of the assigning entry points, into (index, dist).
+type Assign<'a> = dyn Fn(&mut [u32], &mut [f64]) + 'a;
+
+/// Every (layout, path) pair this CPU runs; the others are named on
+/// stderr as skipped.
+pub(crate) fn runnable_kernels(test: &str) -> Vec<Kernel> {
+    let (mut ran, mut skipped) = (Vec::new(), Vec::new());
+    for layout in [Layout::Panels, Layout::Rows] {
+        for path in Path::ALL {
+            match Kernel::new(path, layout) {
+                Some(kernel) => ran.push(kernel),
+                None => skipped.push(format!("{} × {}", layout.name(), path.name())),
+            }
+        }
+    }
+    let names: Vec<String> = ran.iter().map(|k| format!("{k} ({})", k.code())).collect();
+    eprintln!("{test}: ran {}", names.join(", "));
+    if skipped.is_empty() {
+        eprintln!("{test}: skipped none");
+    } else {
+        eprintln!(
+            "{test}: skipped (this CPU lacks them) {}",
+            skipped.join(", ")
+        );
+    }
+    assert!(ran.contains(&Kernel::new(Path::Portable, Layout::Rows).expect("portable")));
+    ran
+}
+
+/// The definition: the centroid at the least f64 squared distance, the
+/// lowest index among equals, and the least distance to any other.
+fn definition(x: &[f32], centroids: &[f64], d: usize) -> (u32, f64, f64) {
+    let mut best = (0u32, f64::INFINITY);
+    let mut second = f64::INFINITY;
+    for (j, c) in centroids.chunks_exact(d).enumerate() {
+        let mut dist = 0.0;
+        for (&xt, &ct) in x.iter().zip(c) {
+            dist += (f64::from(xt) - ct) * (f64::from(xt) - ct);
+        }
+        if dist < best.1 {
+            second = best.1;
+            best = (j as u32, dist);
+        } else if dist < second {
+            second = dist;
+        }
+    }
+    (best.0, best.1, second)
+}
+
+/// Points and centroids with many exact ties: small integers (so equal
+/// distances are common and exact), a duplicated centroid, points on
+/// centroids and halfway between two; or uniform reals far from the origin.
+fn case(rng: &mut Rng, d: usize, k: usize, n: usize, grid: bool) -> (Vec<f64>, Vec<f32>) {
+    let value = |rng: &mut Rng| {
+        if grid {
+            rng.below(4) as f64
+        } else {
+            1000.0 + rng.next_f64() * 10.0
+        }
+    };
+    let mut centroids: Vec<f64> = (0..k * d).map(|_| value(rng)).collect();
+    if k > 2 {
+        let (a, b) = centroids.split_at_mut(2 * d);
+        b[..d].copy_from_slice(&a[d..2 * d]);
+    }
+    let mut points: Vec<f32> = (0..n * d).map(|_| value(rng) as f32).collect();
+    for (i, x) in points.chunks_exact_mut(d).enumerate().take(n.min(3)) {
+        for (t, v) in x.iter_mut().enumerate() {
+            let (a, b) = (centroids[t], centroids[((i + 1) % k) * d + t]);
+            *v = if i == 0 {
+                a as f32
+            } else {
+                ((a + b) / 2.0) as f32
+            };
+        }
+    }
+    (centroids, points)
+}
+
+/// Every kernel gives the definition's cluster for every point, through
+/// every entry point: the training search (rows in, transposed to the
+/// kernel's layout), `assign` from rows and from panels, `assign_columns`.
+#[test]
+fn every_kernel_matches_the_definition() {
+    let kernels = runnable_kernels("every_kernel_matches_the_definition");
+    let mut rng = Rng::new(2026);
+    let shapes = [
+        (1, 1, 1),
+        (1, 5, 17),
+        (3, 16, 15),
+        (3, 17, 33),
+        (5, 7, 1001),
+        (8, 64, 4099),
+        (8, 3, 100),
+        (13, 100, 257),
+        (16, 33, 130),
+        (17, 20, 77),
+    ];
+    let mut checked = 0usize;
+    for (d, k, n) in shapes {
+        for grid in [true, false] {
+            let (centroids, points) = case(&mut rng, d, k, n, grid);
+            let want: Vec<(u32, f64, f64)> = points
+                .chunks_exact(d)
+                .map(|x| definition(x, &centroids, d))
+                .collect();
+            let panels = {
+                let mut out = vec![0.0f32; Layout::Panels.len(n, d)];
+                for (i, x) in points.chunks_exact(d).enumerate() {
+                    for (t, &v) in x.iter().enumerate() {
+                        out[Layout::Panels.place(i, t, d)] = v;
+                    }
+                }
+                out
+            };
+            let columns: Vec<Vec<f64>> = (0..d)
+                .map(|t| points.chunks_exact(d).map(|x| f64::from(x[t])).collect())
+                .collect();
+            let columns: Vec<&[f64]> = columns.iter().map(|c| &c[..]).collect();
+            for &kernel in &kernels {
+                let at = format!("{kernel}, d {d} k {k} n {n} grid {grid}");
+                let set = Centroids::with_kernel(&centroids, d, kernel);
+                let mut found = vec![Nearest::default(); n];
+                set.nearest_in(&points, &mut found, &mut Scratch::default());
+                for (i, (f, w)) in found.iter().zip(&want).enumerate() {
+                    assert_eq!(f.index, w.0, "{at}: nearest, point {i}");
+                    assert!((f.dist - w.1).abs() <= 1e-12 * w.1, "{at}: point {i}");
+                    assert!(
+                        f.second <= w.2 && f.second >= 0.0,
+                        "{at}: point {i}: bound {} above the runner-up {}",
+                        f.second,
+                        w.2
+                    );
+                }
+                let runs: [(&str, Box<Assign>); 3] = [
+                    (
+                        "assign rows",
+                        Box::new(|i, s| set.assign(&points, Layout::Rows, n, i, Some(s))),
+                    ),
+                    (
+                        "assign panels",
+                        Box::new(|i, s| set.assign(&panels, Layout::Panels, n, i, Some(s))),
+                    ),
+                    (
+                        "assign columns",
+                        Box::new(|i, s| {
+                            set.assign_columns(&columns, &vec![Scale::IDENTITY; d], i, Some(s))
+                        }),
+                    ),
+                ];
+                for (what, run) in runs {
+                    let (mut index, mut dist) = (vec![u32::MAX; n], vec![f64::NAN; n]);
+                    run(&mut index, &mut dist);
+                    for (i, w) in want.iter().enumerate() {
+                        assert_eq!(index[i], w.0, "{at}: {what}, point {i}");
+                        assert!((dist[i] - w.1).abs() <= 1e-12 * w.1, "{at}: {what} {i}");
+                    }
+                }
+                for (x, w) in points.chunks_exact(d).zip(&want).take(50) {
+                    assert_eq!(set.settle(x).0, w.0, "{at}: settle");
+                }
+                checked += n;
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+/// The environment's spelling: a path the CPU lacks falls back below it
+/// with a warning naming both, nonsense warns and means auto.
+#[test]
+fn settings_fall_back_and_warn() {
+    let auto = Kernel::auto();
+    assert_eq!(Kernel::from_settings(None, None), (auto, vec![]));
+    assert_eq!(
+        Kernel::from_settings(Some("auto"), Some("")),
+        (auto, vec![])
+    );
+    let (portable, warnings) = Kernel::from_settings(Some("PORTABLE"), Some("row"));
+    assert_eq!(
+        (portable.path(), portable.layout()),
+        (Path::Portable, Layout::Rows)
+    );
+    assert!(warnings.is_empty());
+    let (panel, _) = Kernel::from_settings(Some("portable"), Some("panel"));
+    assert_eq!(panel.layout(), Layout::Panels);
+    for path in [Path::Avx512, Path::Avx2] {
+        let (kernel, warnings) = Kernel::from_settings(Some(path.name()), None);
+        if path.supported() {
+            assert_eq!(kernel.path(), path);
+            assert!(warnings.is_empty());
+        } else {
+            assert!(kernel.path() > path && kernel.path().supported());
+            assert_eq!(warnings.len(), 1);
+            assert!(
+                warnings[0].contains(path.name()) && warnings[0].contains(kernel.path().name())
+            );
+        }
+    }
+    let (kernel, warnings) = Kernel::from_settings(Some("sse9"), Some("diagonal"));
+    assert_eq!(kernel, auto);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+}
+
+/// On a CPU without AVX-512 (and one without AVX2 either), forcing the
+/// missing path falls back to the widest path below it, with a warning
+/// naming both; `auto` picks rows there.
+#[test]
+fn missing_paths_fall_back_below() {
+    let no_avx512 = |p: Path| p != Path::Avx512;
+    let (kernel, warnings) = Kernel::from_settings_on(Some("avx512"), None, no_avx512);
+    if Path::Avx2.supported() {
+        assert_eq!((kernel.path(), kernel.layout()), (Path::Avx2, Layout::Rows));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("avx512") && warnings[0].contains("using avx2"));
+        let (auto, warnings) = Kernel::from_settings_on(None, None, no_avx512);
+        assert_eq!(
+            (auto.path(), auto.layout(), warnings.len()),
+            (Path::Avx2, Layout::Rows, 0)
+        );
+    }
+    let (kernel, warnings) =
+        Kernel::from_settings_on(Some("avx2"), Some("panel"), |p| p == Path::Portable);
+    assert_eq!(
+        (kernel.path(), kernel.layout()),
+        (Path::Portable, Layout::Panels)
+    );
+    assert!(warnings[0].contains("avx2") && warnings[0].contains("using portable"));
+}
