@@ -126,8 +126,8 @@ pub async fn train(
         encode(&features, batch.columns(), batch.num_rows(), &mut data)?;
     }
     let n = data.len() / dims.max(1);
-    // Fitting adds a sort index (4 bytes a row) and Lloyd's assignment and
-    // bounds (28 bytes a row).
+    // Fitting sorts the rows (a key and an index, 16 bytes a row), then
+    // Lloyd keeps an assignment and bounds (24 bytes a row).
     reservation.try_grow(n * 32)?;
     // Only whether there are at least k distinct rows matters: stop there.
     let mut seen = HashSet::new();
@@ -158,12 +158,11 @@ pub async fn train(
         init: settings.init,
         batch_size: settings.batch_size,
     };
-    let (fit, data) = tokio::task::spawn_blocking(move || {
+    let fit = tokio::task::spawn_blocking(move || {
         let mut data = data;
         // Sorts the rows first: the model does not depend on the order the
         // query delivered them in.
-        let fit = kmeans::fit(&mut data, dims, &kmeans_options);
-        (fit, data)
+        kmeans::fit(&mut data, dims, &kmeans_options)
     })
     .await
     .map_err(|e| usage(name, format!("training failed: {e}")))?;
@@ -177,19 +176,9 @@ pub async fn train(
     let mut metrics = BTreeMap::new();
     metrics.insert("mean_squared_distance".into(), fit.inertia / n as f64);
     metrics.insert("inertia".into(), fit.inertia);
-    // At most a million rows (evenly strided) in f64: the index is a summary,
-    // and a full f64 copy would double training memory on large inputs.
-    let stride = n.div_ceil(1_000_000).max(1);
-    reservation.try_grow(n.div_ceil(stride) * dims * size_of::<f64>())?;
-    let encoded: Vec<f64> = data
-        .chunks_exact(dims)
-        .step_by(stride)
-        .flat_map(|row| row.iter().map(|&x| f64::from(x)))
-        .collect();
-    metrics.insert(
-        "davies_bouldin".into(),
-        microseg_udfs::model::metrics::davies_bouldin(&encoded, dims, &fit.centroids),
-    );
+    // From the fit's last assignment (each cluster's spread): no second
+    // pass over the rows.
+    metrics.insert("davies_bouldin".into(), fit.davies_bouldin(dims));
     let mut resolved = settings.resolved();
     // What 'auto' chose (seeding, runs), for DESCRIBE MODEL.
     resolved.insert("init".into(), fit.init.name().into());
