@@ -79,6 +79,59 @@ impl Edges {
     }
 }
 
+/// Each feature's edges (from row-major `x`, d a row) and its bins,
+/// column-major (n a column). Features are independent, so threads take
+/// whole columns and the result does not depend on their number.
+pub fn bin_columns(x: &[f64], d: usize, max_bins: usize, threads: usize) -> (Vec<Edges>, Vec<u8>) {
+    let n = x.len() / d.max(1);
+    let mut columns = vec![0u8; n * d];
+    let mut work: Vec<(usize, Option<Edges>, &mut [u8])> = columns
+        .chunks_mut(n.max(1))
+        .enumerate()
+        .map(|(j, bins)| (j, None, bins))
+        .collect();
+    let per = d.div_ceil(threads.clamp(1, d.max(1))).max(1);
+    std::thread::scope(|scope| {
+        for part in work.chunks_mut(per) {
+            scope.spawn(move || {
+                for (j, edges, bins) in part.iter_mut() {
+                    let mut column: Vec<f64> = x.iter().skip(*j).step_by(d).copied().collect();
+                    let e = Edges::from_values(&mut column, max_bins);
+                    for (b, &v) in bins.iter_mut().zip(x.iter().skip(*j).step_by(d)) {
+                        *b = e.bin(v);
+                    }
+                    *edges = Some(e);
+                }
+            });
+        }
+    });
+    let edges = work
+        .into_iter()
+        .map(|(_, e, _)| e.expect("every column binned"))
+        .collect();
+    (edges, columns)
+}
+
+/// Row-major bins (d a row) from column-major ones.
+pub fn transpose(columns: &[u8], d: usize, threads: usize) -> Vec<u8> {
+    let n = columns.len() / d.max(1);
+    let mut rows = vec![0u8; n * d];
+    let per = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (c, part) in rows.chunks_mut(per * d).enumerate() {
+            scope.spawn(move || {
+                for (k, row) in part.chunks_exact_mut(d).enumerate() {
+                    let i = c * per + k;
+                    for (j, b) in row.iter_mut().enumerate() {
+                        *b = columns[j * n + i];
+                    }
+                }
+            });
+        }
+    });
+    rows
+}
+
 /// A threshold between a and b (a < b) that is neither when they differ
 /// by more than rounding.
 fn midpoint(a: f64, b: f64) -> f64 {

@@ -21,6 +21,8 @@
 
 pub mod bins;
 mod grow;
+mod hist;
+mod partition;
 pub mod shap;
 
 use serde::{Deserialize, Serialize};
@@ -278,18 +280,14 @@ fn boost(
     if options.num_leaves < 2 {
         return Err("num_leaves must be at least 2".into());
     }
-    let edges: Vec<Edges> = (0..d)
-        .map(|j| {
-            let mut column: Vec<f64> = x.iter().skip(j).step_by(d).copied().collect();
-            Edges::from_values(&mut column, options.max_bins)
-        })
-        .collect();
+    let threads = options.threads.max(1);
+    let (edges, columns) = bins::bin_columns(x, d, options.max_bins, threads);
+    let binned = bins::transpose(&columns, d, threads);
     let bin_rows = |x: &[f64]| -> Vec<u8> {
         x.chunks_exact(d)
             .flat_map(|row| row.iter().zip(&edges).map(|(v, e)| e.bin(*v)))
             .collect()
     };
-    let binned = bin_rows(x);
     let (sw, sp) = y
         .iter()
         .zip(s)
@@ -309,11 +307,21 @@ fn boost(
     let mut eval_loss = Vec::new();
     let mut best = (f64::INFINITY, 0);
     let mut gh = vec![[0.0; 2]; n];
-    let grower = grow::Grower::new(&binned, d, &edges, options);
+    let grower = grow::Grower::new(&binned, &columns, d, &edges, options);
     for t in 0..options.max_iterations {
-        for (i, slot) in gh.iter_mut().enumerate() {
-            *slot = loss.gh(margins[i], y[i], s[i]);
-        }
+        // Each row's pair alone: the same bits whatever the threads.
+        let size = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (c, part) in gh.chunks_mut(size).enumerate() {
+                let margins = &margins;
+                scope.spawn(move || {
+                    for (k, slot) in part.iter_mut().enumerate() {
+                        let i = c * size + k;
+                        *slot = loss.gh(margins[i], y[i], s[i]);
+                    }
+                });
+            }
+        });
         let rows: Vec<u32> = if options.subsample < 1.0 {
             let cut = options.subsample * 2f64.powi(64);
             (0..n as u32)
@@ -329,15 +337,15 @@ fn boost(
             (0..n as u32).collect()
         };
         let sampled = rows.len() < n;
-        let Some((tree, held)) = grower.grow(&gh, rows) else {
+        let Some(grow::Grown { tree, rows, leaves }) = grower.grow(&gh, rows) else {
             break;
         };
         // The rows the tree saw sit in its leaves; the others (sampled
         // out) walk it.
         let mut seen = vec![!sampled; if sampled { n } else { 0 }];
-        for (node, rows) in &held {
-            let value = tree.nodes[*node].value;
-            for &i in rows {
+        for (node, range) in leaves {
+            let value = tree.nodes[node].value;
+            for &i in &rows[range] {
                 margins[i as usize] += value;
                 if sampled {
                     seen[i as usize] = true;
