@@ -57,15 +57,9 @@ pub(super) fn build(
         let (first, last) = (group * d / groups, (group + 1) * d / groups);
         let part = &rows[block * BLOCK..((block + 1) * BLOCK).min(rows.len())];
         let mut slots = vec![[[0f32; 4]; SLOTS]; last - first];
-        fill(binned, d, first, part, gh, &mut slots);
-        let exact = if group == 0 {
-            part.iter().fold([0.0; 2], |[g, h], &i| {
-                let [gi, hi] = gh[i as usize];
-                [g + gi, h + hi]
-            })
-        } else {
-            [0.0; 2]
-        };
+        let exact = fill(binned, d, first, part, gh, &mut slots);
+        // One group's exact sums: the others' are the same rows.
+        let exact = if group == 0 { exact } else { [0.0; 2] };
         (slots, exact)
     };
     let mut done: Vec<Option<(Vec<Slots32>, [f64; 2])>> = (0..tasks).map(|_| None).collect();
@@ -120,7 +114,7 @@ pub(super) fn build(
 }
 
 /// Adds `rows` into `slots`, the f32 histograms of features
-/// `first..first + slots.len()`.
+/// `first..first + slots.len()`; returns the rows' f64 Σg and Σh.
 fn fill(
     binned: &[u8],
     d: usize,
@@ -128,8 +122,9 @@ fn fill(
     rows: &[u32],
     gh: &[[f64; 2]],
     slots: &mut [Slots32],
-) {
+) -> [f64; 2] {
     let count = slots.len();
+    let mut exact = [0.0; 2];
     for (k, &i) in rows.iter().enumerate() {
         // A deep leaf's rows are far apart: fetch the lines a few rows
         // ahead, which the out-of-order window alone does not reach.
@@ -140,6 +135,8 @@ fn fill(
         }
         let i = i as usize;
         let [g, h] = gh[i];
+        exact[0] += g;
+        exact[1] += h;
         let v = [g as f32, h as f32, 1.0, 0.0];
         let row = &binned[i * d + first..i * d + first + count];
         for (feature, &b) in slots.iter_mut().zip(row) {
@@ -149,20 +146,22 @@ fn fill(
             }
         }
     }
+    exact
 }
 
 /// Rows ahead to prefetch.
-const AHEAD: usize = 12;
+pub(super) const AHEAD: usize = 12;
 
+/// Hints the CPU to fetch `p`'s line.
 #[cfg(target_arch = "x86_64")]
-fn prefetch(p: *const i8) {
+pub(super) fn prefetch(p: *const i8) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: a prefetch is a hint; it never faults, whatever the address.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn prefetch(_: *const i8) {}
+pub(super) fn prefetch(_: *const i8) {}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,7 @@
 //! Splitting a leaf's rows between its children in place.
 
+use super::hist::{AHEAD, prefetch};
+
 /// Below this many rows a partition runs on one thread.
 const PARALLEL_FROM: usize = 1 << 16;
 
@@ -54,6 +56,9 @@ pub(super) fn stable(
 fn chunk(rows: &mut [u32], column: &[u8], goes_left: &[bool; 256], spare: &mut [u32]) -> usize {
     let (mut left, mut right) = (0, 0);
     for k in 0..rows.len() {
+        if let Some(&ahead) = rows.get(k + 4 * AHEAD) {
+            prefetch(column.as_ptr().wrapping_add(ahead as usize).cast());
+        }
         let i = rows[k];
         let go = usize::from(goes_left[usize::from(column[i as usize])]);
         // left ≤ k: the slot written was read already.
