@@ -20,6 +20,7 @@
 //! row order.
 
 pub mod bins;
+mod gradient;
 mod grow;
 mod hist;
 mod partition;
@@ -315,9 +316,15 @@ fn boost(
             for (c, part) in gh.chunks_mut(size).enumerate() {
                 let margins = &margins;
                 scope.spawn(move || {
-                    for (k, slot) in part.iter_mut().enumerate() {
-                        let i = c * size + k;
-                        *slot = loss.gh(margins[i], y[i], s[i]);
+                    let rows = c * size..c * size + part.len();
+                    if loss == Loss::Logistic {
+                        let (m, t, s) = (&margins[rows.clone()], &y[rows.clone()], &s[rows]);
+                        gradient::logistic(m, t, s, part);
+                    } else {
+                        for (k, slot) in part.iter_mut().enumerate() {
+                            let i = rows.start + k;
+                            *slot = loss.gh(margins[i], y[i], s[i]);
+                        }
                     }
                 });
             }
