@@ -36,8 +36,8 @@ fn exp(x: f64) -> f64 {
     // Adding 1.5·2⁵² rounds to an integer, which the low bits then hold.
     const SHIFT: f64 = 6_755_399_441_055_744.0;
     // ln 2 in two parts; k·LN2_HI is exact for |k| < 2²⁰.
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
     let x = x.clamp(-700.0, 700.0);
     let shifted = x * std::f64::consts::LOG2_E + SHIFT;
     let k = shifted - SHIFT;
