@@ -82,7 +82,12 @@ impl Edges {
 /// Each feature's edges (from row-major `x`, d a row) and its bins,
 /// column-major (n a column). Features are independent, so threads take
 /// whole columns and the result does not depend on their number.
-pub(super) fn bin_columns(x: &[f64], d: usize, max_bins: usize, threads: usize) -> (Vec<Edges>, Vec<u8>) {
+pub(super) fn bin_columns(
+    x: &[f64],
+    d: usize,
+    max_bins: usize,
+    threads: usize,
+) -> (Vec<Edges>, Vec<u8>) {
     let n = x.len() / d.max(1);
     let mut columns = vec![0u8; n * d];
     let mut work: Vec<(usize, Option<Edges>, &mut [u8])> = columns

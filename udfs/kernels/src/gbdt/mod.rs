@@ -5,8 +5,11 @@
 //! Each tree fits the gradient gᵢ = sᵢ(pᵢ − yᵢ) and hessian hᵢ = sᵢpᵢ(1 − pᵢ)
 //! of the weighted log-loss at the current margins (sᵢ the class weight).
 //! Features are binned once ([`bins`], ≤ 255 quantile bins, NaN missing);
-//! a node's histogram sums g, h and rows per bin, and of two children only
-//! the smaller is summed, the larger being parent − smaller. Trees grow
+//! a node's histogram sums g, h and rows per bin (in f32 blocks added in
+//! f64, module `hist`: they only choose splits; node values, covers and gains
+//! come from exact f64 sums), and of two children only the smaller is
+//! summed, the larger being parent − smaller. A split reorders the leaf's
+//! row indices in place (module `partition`). Trees grow
 //! leaf-wise (the leaf whose best split gains most splits next) up to
 //! `num_leaves` leaves and `max_depth`; a split gains
 //! G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ) and needs `min_child_weight`
@@ -14,10 +17,10 @@
 //! −η·G/(H+λ). Missing values take the side that gains more when the node
 //! saw some (the learned default), else the side with more hessian.
 //!
-//! Deterministic for a seed whatever the thread count: histograms are
-//! built feature-parallel (each feature's bins summed by one thread in row
-//! order), row sampling hashes (seed, tree, row), and the caller fixes the
-//! row order.
+//! Deterministic for a seed whatever the thread count: histograms sum
+//! fixed row blocks and add the blocks in order, a stable partition is
+//! unique, gradients and bins are per row and per column, row sampling
+//! hashes (seed, tree, row), and the caller fixes the row order.
 
 pub mod bins;
 mod gradient;
