@@ -208,8 +208,10 @@ impl<'a> Grower<'a> {
         s[0] * s[0] / (s[1] + self.options.l2)
     }
 
+    /// Whether a child with sums `s` may be: never empty, as f32 rounding
+    /// in the histograms could otherwise show an empty side a sliver of gain.
     fn allowed(&self, s: &Sums) -> bool {
-        s[1] >= self.options.min_child_weight && s[2] >= self.options.min_rows_in_leaf as f64
+        s[1] >= self.options.min_child_weight && s[2] >= self.options.min_rows_in_leaf.max(1) as f64
     }
 
     /// The best split of a leaf at `depth` with histogram `hist` and
