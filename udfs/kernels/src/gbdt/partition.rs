@@ -24,35 +24,47 @@ pub(super) fn stable(
     };
     scratch.resize(rows.len(), 0);
     if threads == 1 {
-        return chunk(rows, column, goes_left, scratch);
+        let left = chunk(rows, column, goes_left, scratch);
+        let right = rows.len() - left;
+        rows[left..].copy_from_slice(&scratch[..right]);
+        return left;
     }
-    // Each thread partitions a chunk in place; the chunks' left parts then
-    // go first, in order, and their right parts after.
+    // Each thread partitions a chunk: its left part in place, its right
+    // part into the chunk's share of `scratch`. The left parts then move
+    // down in order (never onto a later chunk's), the right parts after.
     let size = rows.len().div_ceil(threads);
     let lefts: Vec<usize> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks_mut(size)
-            .zip(scratch.chunks_mut(size))
+        let mut parts = rows.chunks_mut(size).zip(scratch.chunks_mut(size));
+        let (first, first_spare) = parts.next().expect("rows to partition");
+        let handles: Vec<_> = parts
             .map(|(part, spare)| scope.spawn(move || chunk(part, column, goes_left, spare)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("partition thread"))
-            .collect()
+        let mut lefts = vec![chunk(first, column, goes_left, first_spare)];
+        lefts.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("partition thread")),
+        );
+        lefts
     });
     let total: usize = lefts.iter().sum();
-    let (mut left_at, mut right_at) = (0, total);
-    for (part, &left) in rows.chunks(size).zip(&lefts) {
-        scratch[left_at..left_at + left].copy_from_slice(&part[..left]);
-        scratch[right_at..right_at + part.len() - left].copy_from_slice(&part[left..]);
+    let mut left_at = 0;
+    for (c, &left) in lefts.iter().enumerate() {
+        rows.copy_within(c * size..c * size + left, left_at);
         left_at += left;
-        right_at += part.len() - left;
     }
-    rows.copy_from_slice(scratch);
+    let mut right_at = total;
+    for (c, &left) in lefts.iter().enumerate() {
+        let right = (rows.len() - c * size).min(size) - left;
+        rows[right_at..right_at + right].copy_from_slice(&scratch[c * size..c * size + right]);
+        right_at += right;
+    }
     total
 }
 
-/// One thread's stable partition of `rows`, `spare` at least as long.
+/// One thread's stable partition of `rows`: the left part in place, the
+/// right part at the start of `spare` (at least as long); returns how many
+/// go left.
 fn chunk(rows: &mut [u32], column: &[u8], goes_left: &[bool; 256], spare: &mut [u32]) -> usize {
     let (mut left, mut right) = (0, 0);
     for k in 0..rows.len() {
@@ -67,7 +79,6 @@ fn chunk(rows: &mut [u32], column: &[u8], goes_left: &[bool; 256], spare: &mut [
         left += go;
         right += 1 - go;
     }
-    rows[left..].copy_from_slice(&spare[..right]);
     left
 }
 
