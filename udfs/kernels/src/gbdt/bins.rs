@@ -26,7 +26,7 @@ impl Edges {
     pub fn from_values(values: &mut Vec<f64>, max_bins: usize) -> Self {
         let max_bins = max_bins.clamp(2, MAX_BINS);
         values.retain(|x| !x.is_nan());
-        values.sort_unstable_by(f64::total_cmp);
+        sort_total(values);
         let mut distinct: Vec<(f64, usize)> = Vec::new();
         for &x in values.iter() {
             match distinct.last_mut() {
@@ -79,6 +79,112 @@ impl Edges {
     }
 }
 
+/// Each feature's edges (from row-major `x`, d a row) and its bins,
+/// column-major (n a column). Features are independent, so threads take
+/// whole columns and the result does not depend on their number.
+pub(super) fn bin_columns(
+    x: &[f64],
+    d: usize,
+    max_bins: usize,
+    threads: usize,
+) -> (Vec<Edges>, Vec<u8>) {
+    let n = x.len() / d.max(1);
+    let mut columns = vec![0u8; n * d];
+    let mut work: Vec<(usize, Option<Edges>, &mut [u8])> = columns
+        .chunks_mut(n.max(1))
+        .enumerate()
+        .map(|(j, bins)| (j, None, bins))
+        .collect();
+    let per = d.div_ceil(threads.clamp(1, d.max(1))).max(1);
+    std::thread::scope(|scope| {
+        for part in work.chunks_mut(per) {
+            scope.spawn(move || {
+                for (j, edges, bins) in part.iter_mut() {
+                    let mut column: Vec<f64> = x.iter().skip(*j).step_by(d).copied().collect();
+                    let e = Edges::from_values(&mut column, max_bins);
+                    for (b, &v) in bins.iter_mut().zip(x.iter().skip(*j).step_by(d)) {
+                        *b = e.bin(v);
+                    }
+                    *edges = Some(e);
+                }
+            });
+        }
+    });
+    let edges = work
+        .into_iter()
+        .map(|(_, e, _)| e.expect("every column binned"))
+        .collect();
+    (edges, columns)
+}
+
+/// Row-major bins (d a row) from column-major ones.
+pub(super) fn transpose(columns: &[u8], d: usize, threads: usize) -> Vec<u8> {
+    let n = columns.len() / d.max(1);
+    let mut rows = vec![0u8; n * d];
+    let per = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (c, part) in rows.chunks_mut(per * d).enumerate() {
+            scope.spawn(move || {
+                for (k, row) in part.chunks_exact_mut(d).enumerate() {
+                    let i = c * per + k;
+                    for (j, b) in row.iter_mut().enumerate() {
+                        *b = columns[j * n + i];
+                    }
+                }
+            });
+        }
+    });
+    rows
+}
+
+/// Sorts as [`f64::total_cmp`] does, by least-significant-digit radix on
+/// bit patterns that order as the values: every column is sorted once a
+/// fit, where comparisons cost n·log n.
+fn sort_total(values: &mut [f64]) {
+    const BITS: usize = 11;
+    const RADIX: usize = 1 << BITS;
+    const PASSES: usize = 64_usize.div_ceil(BITS);
+    const TOP: u64 = 1 << 63;
+    if values.len() < 4096 {
+        values.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    // Negative values reversed, all below the positive ones.
+    let mut keys: Vec<u64> = values
+        .iter()
+        .map(|x| {
+            let b = x.to_bits();
+            if b & TOP != 0 { !b } else { b | TOP }
+        })
+        .collect();
+    let mut counts = vec![[0usize; RADIX]; PASSES];
+    for &k in &keys {
+        for (p, count) in counts.iter_mut().enumerate() {
+            count[(k >> (p * BITS)) as usize & (RADIX - 1)] += 1;
+        }
+    }
+    let mut spare = vec![0u64; keys.len()];
+    for (p, count) in counts.iter_mut().enumerate() {
+        // Every key with the same digit: the pass would keep the order.
+        if count.contains(&keys.len()) {
+            continue;
+        }
+        let mut at = 0;
+        for c in count.iter_mut() {
+            (*c, at) = (at, at + *c);
+        }
+        for &k in &keys {
+            let digit = (k >> (p * BITS)) as usize & (RADIX - 1);
+            spare[count[digit]] = k;
+            count[digit] += 1;
+        }
+        std::mem::swap(&mut keys, &mut spare);
+    }
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = f64::from_bits(if k & TOP != 0 { k ^ TOP } else { !k });
+    }
+}
+
 /// A threshold between a and b (a < b) that is neither when they differ
 /// by more than rounding.
 fn midpoint(a: f64, b: f64) -> f64 {
@@ -104,6 +210,29 @@ mod tests {
             ],
             [0, 0, 1, 2, MISSING]
         );
+    }
+
+    #[test]
+    fn radix_sort_orders_as_total_cmp() {
+        let mut state = 3u64;
+        let mut v: Vec<f64> = (0..20_000)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                match i % 7 {
+                    0 => f64::from((state >> 60) as u8) - 8.0,
+                    1 => -0.0,
+                    2 => f64::INFINITY,
+                    3 => f64::NEG_INFINITY,
+                    _ => f64::from_bits(state >> 2) * if i % 2 == 0 { -1.0 } else { 1.0 },
+                }
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort_by(f64::total_cmp);
+        sort_total(&mut v);
+        assert!(v.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]

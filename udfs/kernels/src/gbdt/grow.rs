@@ -1,20 +1,22 @@
 //! Growing one tree leaf-wise from histograms of binned rows.
 
+use std::ops::Range;
+
 use super::bins::{Edges, MISSING};
+use super::hist::{self, SLOTS, Sums};
+use super::partition;
 use super::{GbdtOptions, Node, Split, Tree};
 
-/// Slots per feature in a histogram: 255 value bins and the missing one.
-const SLOTS: usize = 256;
+/// Each leaf's node and its rows' range in [`Grown::rows`].
+pub(super) type LeafRanges = Vec<(usize, Range<usize>)>;
 
-/// Sums of gradient, hessian and rows.
-type Sums = [f64; 3];
-
-/// Below this many row × feature visits a histogram is built on one thread
-/// (spawning costs more than it saves).
-const PARALLEL_FROM: usize = 200_000;
-
-/// Each leaf's node and the rows it holds.
-pub(super) type LeafRows = Vec<(usize, Vec<u32>)>;
+/// A grown tree, the rows it saw in leaf order and each leaf's share:
+/// what updating the margins needs without walking the tree.
+pub(super) struct Grown {
+    pub tree: Tree,
+    pub rows: Vec<u32>,
+    pub leaves: LeafRanges,
+}
 
 /// The best split found for a leaf.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +25,6 @@ struct Candidate {
     bin: usize,
     default_left: bool,
     gain: f64,
-    left: Sums,
 }
 
 /// A leaf that may split: its rows are `rows[start..end]`.
@@ -39,7 +40,11 @@ struct Leaf {
 
 /// The binned training rows and the options, shared by every tree.
 pub(super) struct Grower<'a> {
+    /// Row-major bins (d a row), for histograms: a row's bins share a line.
     binned: &'a [u8],
+    /// Column-major bins (n a column), for partitions: one feature's bins
+    /// of nearby rows share a line.
+    columns: &'a [u8],
     d: usize,
     edges: &'a [Edges],
     options: &'a GbdtOptions,
@@ -48,28 +53,30 @@ pub(super) struct Grower<'a> {
 impl<'a> Grower<'a> {
     pub(super) fn new(
         binned: &'a [u8],
+        columns: &'a [u8],
         d: usize,
         edges: &'a [Edges],
         options: &'a GbdtOptions,
     ) -> Self {
         Self {
             binned,
+            columns,
             d,
             edges,
             options,
         }
     }
 
+    fn histogram(&self, rows: &[u32], gh: &[[f64; 2]]) -> (Vec<Sums>, [f64; 2]) {
+        hist::build(self.binned, self.d, rows, gh, self.options.threads)
+    }
+
     /// A tree on `rows` (ascending indices) for gradients and hessians
-    /// `gh`, and the rows each leaf holds (leaf node, row indices): what
-    /// updating the margins needs without walking the tree; `None` when the
-    /// root cannot split.
-    pub(super) fn grow(&self, gh: &[[f64; 2]], mut rows: Vec<u32>) -> Option<(Tree, LeafRows)> {
-        let sums = rows.iter().fold([0.0; 3], |acc, &i| {
-            let [g, h] = gh[i as usize];
-            [acc[0] + g, acc[1] + h, acc[2] + 1.0]
-        });
-        let hist = self.histogram(&rows, gh);
+    /// `gh`; `None` when the root cannot split. Histograms choose the
+    /// splits; node values, covers and gains come from the exact f64 sums.
+    pub(super) fn grow(&self, gh: &[[f64; 2]], mut rows: Vec<u32>) -> Option<Grown> {
+        let (hist, [g, h]) = self.histogram(&rows, gh);
+        let sums = [g, h, rows.len() as f64];
         let best = self.best_split(&hist, sums, 0);
         best?;
         let mut nodes = vec![self.node(sums)];
@@ -97,45 +104,28 @@ impl<'a> Grower<'a> {
             let leaf = leaves.swap_remove(at);
             let c = leaf.best.expect("filtered on best");
             let threshold = self.edges[c.feature].uppers[c.bin].min(f64::MAX);
-            // Stable partition: each child keeps ascending row order.
-            scratch.clear();
-            let mut write = leaf.start;
-            for k in leaf.start..leaf.end {
-                let i = rows[k];
-                let b = self.binned[i as usize * self.d + c.feature];
-                let left = if b == MISSING {
+            let mut goes_left = [false; SLOTS];
+            for (b, left) in goes_left.iter_mut().enumerate() {
+                *left = if b == usize::from(MISSING) {
                     c.default_left
                 } else {
-                    usize::from(b) <= c.bin
+                    b <= c.bin
                 };
-                if left {
-                    rows[write] = i;
-                    write += 1;
-                } else {
-                    scratch.push(i);
-                }
             }
-            rows[write..leaf.end].copy_from_slice(&scratch);
-            let right_sums = [
-                leaf.sums[0] - c.left[0],
-                leaf.sums[1] - c.left[1],
-                leaf.sums[2] - c.left[2],
-            ];
-            let (l, r) = (nodes.len(), nodes.len() + 1);
-            nodes.push(self.node(c.left));
-            nodes.push(self.node(right_sums));
-            nodes[leaf.node].split = Some(Split {
-                feature: c.feature,
-                threshold,
-                default_left: c.default_left,
-                left: l,
-                right: r,
-                gain: c.gain,
-            });
-            // The smaller child is summed, the larger is parent − smaller.
+            let n = self.columns.len() / self.d;
+            let column = &self.columns[c.feature * n..(c.feature + 1) * n];
+            let write = leaf.start
+                + partition::stable(
+                    &mut rows[leaf.start..leaf.end],
+                    column,
+                    &goes_left,
+                    &mut scratch,
+                    self.options.threads,
+                );
             let (left_rows, right_rows) = (leaf.start..write, write..leaf.end);
+            // The smaller child is summed, the larger is parent − smaller.
             let left_smaller = left_rows.len() <= right_rows.len();
-            let small = self.histogram(
+            let (small, [g, h]) = self.histogram(
                 &rows[if left_smaller {
                     left_rows.clone()
                 } else {
@@ -143,20 +133,45 @@ impl<'a> Grower<'a> {
                 }],
                 gh,
             );
+            let small_sums = [
+                g,
+                h,
+                if left_smaller {
+                    left_rows.len()
+                } else {
+                    right_rows.len()
+                } as f64,
+            ];
+            let large_sums = [
+                leaf.sums[0] - g,
+                leaf.sums[1] - h,
+                leaf.sums[2] - small_sums[2],
+            ];
             let mut large = leaf.hist;
             for (a, b) in large.iter_mut().zip(&small) {
                 for k in 0..3 {
                     a[k] -= b[k];
                 }
             }
-            let (left_hist, right_hist) = if left_smaller {
-                (small, large)
+            let (left_hist, right_hist, left_sums, right_sums) = if left_smaller {
+                (small, large, small_sums, large_sums)
             } else {
-                (large, small)
+                (large, small, large_sums, small_sums)
             };
+            let (l, r) = (nodes.len(), nodes.len() + 1);
+            nodes.push(self.node(left_sums));
+            nodes.push(self.node(right_sums));
+            nodes[leaf.node].split = Some(Split {
+                feature: c.feature,
+                threshold,
+                default_left: c.default_left,
+                left: l,
+                right: r,
+                gain: self.score(&left_sums) + self.score(&right_sums) - self.score(&leaf.sums),
+            });
             let depth = leaf.depth + 1;
             for (node, range, sums, hist) in [
-                (l, left_rows, c.left, left_hist),
+                (l, left_rows, left_sums, left_hist),
                 (r, right_rows, right_sums, right_hist),
             ] {
                 let best = self.best_split(&hist, sums, depth);
@@ -171,11 +186,12 @@ impl<'a> Grower<'a> {
                 });
             }
         }
-        let held = leaves
-            .iter()
-            .map(|l| (l.node, rows[l.start..l.end].to_vec()))
-            .collect();
-        Some((Tree { nodes }, held))
+        let leaves = leaves.iter().map(|l| (l.node, l.start..l.end)).collect();
+        Some(Grown {
+            tree: Tree { nodes },
+            rows,
+            leaves,
+        })
     }
 
     fn node(&self, sums: Sums) -> Node {
@@ -192,8 +208,10 @@ impl<'a> Grower<'a> {
         s[0] * s[0] / (s[1] + self.options.l2)
     }
 
+    /// Whether a child with sums `s` may be: never empty, as f32 rounding
+    /// in the histograms could otherwise show an empty side a sliver of gain.
     fn allowed(&self, s: &Sums) -> bool {
-        s[1] >= self.options.min_child_weight && s[2] >= self.options.min_rows_in_leaf as f64
+        s[1] >= self.options.min_child_weight && s[2] >= self.options.min_rows_in_leaf.max(1) as f64
     }
 
     /// The best split of a leaf at `depth` with histogram `hist` and
@@ -237,57 +255,11 @@ impl<'a> Grower<'a> {
                                 acc[1] >= right[1]
                             },
                             gain,
-                            left: acc,
                         });
                     }
                 }
             }
         }
         best
-    }
-
-    /// Per feature, per bin: Σg, Σh, rows over `rows`. Features are split
-    /// among threads; each bin is summed by one thread in row order, so the
-    /// sums are the same bits whatever the thread count.
-    fn histogram(&self, rows: &[u32], gh: &[[f64; 2]]) -> Vec<Sums> {
-        let d = self.d;
-        let mut hist = vec![[0.0; 3]; d * SLOTS];
-        let threads = if rows.len() * d < PARALLEL_FROM {
-            1
-        } else {
-            self.options.threads.clamp(1, d)
-        };
-        let fill = |first: usize, part: &mut [Sums]| {
-            let count = part.len() / SLOTS;
-            for &i in rows {
-                let i = i as usize;
-                let [g, h] = gh[i];
-                let row = &self.binned[i * d + first..i * d + first + count];
-                for (f, &b) in row.iter().enumerate() {
-                    let slot = &mut part[f * SLOTS + usize::from(b)];
-                    slot[0] += g;
-                    slot[1] += h;
-                    slot[2] += 1.0;
-                }
-            }
-        };
-        if threads == 1 {
-            fill(0, &mut hist);
-            return hist;
-        }
-        std::thread::scope(|scope| {
-            let mut rest: &mut [Sums] = &mut hist;
-            let mut first = 0;
-            for t in 0..threads {
-                let next = (t + 1) * d / threads;
-                let (part, tail) = rest.split_at_mut((next - first) * SLOTS);
-                rest = tail;
-                let start = first;
-                let fill = &fill;
-                scope.spawn(move || fill(start, part));
-                first = next;
-            }
-        });
-        hist
     }
 }

@@ -5,8 +5,11 @@
 //! Each tree fits the gradient gᵢ = sᵢ(pᵢ − yᵢ) and hessian hᵢ = sᵢpᵢ(1 − pᵢ)
 //! of the weighted log-loss at the current margins (sᵢ the class weight).
 //! Features are binned once ([`bins`], ≤ 255 quantile bins, NaN missing);
-//! a node's histogram sums g, h and rows per bin, and of two children only
-//! the smaller is summed, the larger being parent − smaller. Trees grow
+//! a node's histogram sums g, h and rows per bin (in f32 blocks added in
+//! f64, module `hist`: they only choose splits; node values, covers and gains
+//! come from exact f64 sums), and of two children only the smaller is
+//! summed, the larger being parent − smaller. A split reorders the leaf's
+//! row indices in place (module `partition`). Trees grow
 //! leaf-wise (the leaf whose best split gains most splits next) up to
 //! `num_leaves` leaves and `max_depth`; a split gains
 //! G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ) and needs `min_child_weight`
@@ -14,13 +17,16 @@
 //! −η·G/(H+λ). Missing values take the side that gains more when the node
 //! saw some (the learned default), else the side with more hessian.
 //!
-//! Deterministic for a seed whatever the thread count: histograms are
-//! built feature-parallel (each feature's bins summed by one thread in row
-//! order), row sampling hashes (seed, tree, row), and the caller fixes the
-//! row order.
+//! Deterministic for a seed whatever the thread count: histograms sum
+//! fixed row blocks and add the blocks in order, a stable partition is
+//! unique, gradients and bins are per row and per column, row sampling
+//! hashes (seed, tree, row), and the caller fixes the row order.
 
 pub mod bins;
+mod gradient;
 mod grow;
+mod hist;
+mod partition;
 pub mod shap;
 
 use serde::{Deserialize, Serialize};
@@ -278,18 +284,14 @@ fn boost(
     if options.num_leaves < 2 {
         return Err("num_leaves must be at least 2".into());
     }
-    let edges: Vec<Edges> = (0..d)
-        .map(|j| {
-            let mut column: Vec<f64> = x.iter().skip(j).step_by(d).copied().collect();
-            Edges::from_values(&mut column, options.max_bins)
-        })
-        .collect();
+    let threads = options.threads.max(1);
+    let (edges, columns) = bins::bin_columns(x, d, options.max_bins, threads);
+    let binned = bins::transpose(&columns, d, threads);
     let bin_rows = |x: &[f64]| -> Vec<u8> {
         x.chunks_exact(d)
             .flat_map(|row| row.iter().zip(&edges).map(|(v, e)| e.bin(*v)))
             .collect()
     };
-    let binned = bin_rows(x);
     let (sw, sp) = y
         .iter()
         .zip(s)
@@ -309,11 +311,27 @@ fn boost(
     let mut eval_loss = Vec::new();
     let mut best = (f64::INFINITY, 0);
     let mut gh = vec![[0.0; 2]; n];
-    let grower = grow::Grower::new(&binned, d, &edges, options);
+    let grower = grow::Grower::new(&binned, &columns, d, &edges, options);
     for t in 0..options.max_iterations {
-        for (i, slot) in gh.iter_mut().enumerate() {
-            *slot = loss.gh(margins[i], y[i], s[i]);
-        }
+        // Each row's pair alone: the same bits whatever the threads.
+        let size = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (c, part) in gh.chunks_mut(size).enumerate() {
+                let margins = &margins;
+                scope.spawn(move || {
+                    let rows = c * size..c * size + part.len();
+                    if loss == Loss::Logistic {
+                        let (m, t, s) = (&margins[rows.clone()], &y[rows.clone()], &s[rows]);
+                        gradient::logistic(m, t, s, part);
+                    } else {
+                        for (k, slot) in part.iter_mut().enumerate() {
+                            let i = rows.start + k;
+                            *slot = loss.gh(margins[i], y[i], s[i]);
+                        }
+                    }
+                });
+            }
+        });
         let rows: Vec<u32> = if options.subsample < 1.0 {
             let cut = options.subsample * 2f64.powi(64);
             (0..n as u32)
@@ -329,15 +347,15 @@ fn boost(
             (0..n as u32).collect()
         };
         let sampled = rows.len() < n;
-        let Some((tree, held)) = grower.grow(&gh, rows) else {
+        let Some(grow::Grown { tree, rows, leaves }) = grower.grow(&gh, rows) else {
             break;
         };
         // The rows the tree saw sit in its leaves; the others (sampled
         // out) walk it.
         let mut seen = vec![!sampled; if sampled { n } else { 0 }];
-        for (node, rows) in &held {
-            let value = tree.nodes[*node].value;
-            for &i in rows {
+        for (node, range) in leaves {
+            let value = tree.nodes[node].value;
+            for &i in &rows[range] {
                 margins[i as usize] += value;
                 if sampled {
                     seen[i as usize] = true;
