@@ -315,19 +315,34 @@ async fn generated_sources_both_methods() {
     println!(
         "generated sources, 1,000 customers: linkage (p >= 0.9) precision {lp:.4} recall {lr:.4} F1 {lf:.4}"
     );
-    // Measured 2026-12 (seed 5): graph precision 0.973, recall 0.769, F1
-    // 0.859; linkage 0.888, 0.887, 0.888. Exact keys miss the records
-    // whose only contact has a typo or a second address, which fuzzy
-    // comparisons recover: linkage must find more true pairs. Connected
-    // components over p >= 0.9 chain household members (shared e-mails and
-    // phones, the planted hard negatives), which costs precision. Floors
-    // leave about three points for changes to the noise model.
+    let (wp, wr, wf) = pairwise(
+        &engine,
+        "SELECT unique_id AS uid, cluster_id AS cluster FROM cluster_links('people', 0.3)",
+        &truth,
+    )
+    .await;
+    println!(
+        "generated sources, 1,000 customers: linkage (p >= 0.3) precision {wp:.4} recall {wr:.4} F1 {wf:.4}"
+    );
+    // Measured 2026-12-06 (seed 5): graph precision 0.973, recall 0.769,
+    // F1 0.859; linkage at 0.9: 0.999, 0.635, 0.776; at 0.3: 0.952,
+    // 0.866, 0.907. Scores start from the random-pair prior, so a pair
+    // agreeing on nothing but an e-mail address (households share some)
+    // scores about 0.4: above 0.9 the links are near certain, and at 0.3
+    // linkage recovers the typos and second addresses exact keys miss, so
+    // it must find more true pairs than the graph at a precision close to
+    // the graph's. Floors leave about three points for changes to the
+    // noise model.
     assert!(gp > 0.94 && gr > 0.73, "graph precision {gp} recall {gr}");
     assert!(
-        lp > 0.85 && lr > 0.85 && lf > 0.85,
-        "linkage precision {lp} recall {lr}"
+        lp > 0.97 && lr > 0.6,
+        "linkage at 0.9: precision {lp} recall {lr}"
     );
-    assert!(lr > gr + 0.05, "linkage recall {lr} vs the graph's {gr}");
+    assert!(
+        wp > 0.92 && wr > 0.83 && wf > 0.87,
+        "linkage at 0.3: precision {wp} recall {wr}"
+    );
+    assert!(wr > gr + 0.05, "linkage recall {wr} vs the graph's {gr}");
     // No cluster holds more than max_cluster_size records (default 50);
     // a cap of 2 leaves pairs at most, and refuses links, so fewer true
     // pairs are found.
