@@ -161,7 +161,13 @@ fn the_other_tables_are_the_same_bytes_with_or_without_sources() {
     .unwrap();
     assert_eq!(
         names(&r_only),
-        ["customers", "products", "stores", "orders", "_truth/personas"]
+        [
+            "customers",
+            "products",
+            "stores",
+            "orders",
+            "_truth/personas"
+        ]
     );
     let c = snapshot(&only);
     for (path, bytes) in &c {

@@ -378,15 +378,13 @@ fn write_lake(
                     }
                     let first = chunk * chunk_customers + 1;
                     let ids = first..(first + chunk_customers).min(total + 1);
-                    let r = run_chunk(w, root, chunk, ids, chosen, &tick).and_then(
-                        |(c, batch)| {
-                            truth
-                                .lock()
-                                .expect("truth writer lock")
-                                .offer(chunk, batch)?;
-                            Ok(c)
-                        },
-                    );
+                    let r = run_chunk(w, root, chunk, ids, chosen, &tick).and_then(|(c, batch)| {
+                        truth
+                            .lock()
+                            .expect("truth writer lock")
+                            .offer(chunk, batch)?;
+                        Ok(c)
+                    });
                     if r.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -451,12 +449,11 @@ fn run_chunk(
     let mut items: Option<Sink<ItemCols>> = sink(Table::OrderItems, chosen, root, &name, labels);
     let mut events: Option<Sink<EventCols>> = sink(Table::Events, chosen, root, &name, labels);
     let mut tickets: Option<Sink<TicketCols>> = sink(Table::Tickets, chosen, root, &name, labels);
-    let mut sends: Option<Sink<SendCols>> =
-        sink(Table::CampaignSends, chosen, root, &name, labels);
+    let mut sends: Option<Sink<SendCols>> = sink(Table::CampaignSends, chosen, root, &name, labels);
     let mut consents: Option<Sink<ConsentCols>> =
         sink(Table::Consents, chosen, root, &name, labels);
-    let mut sources = chosen[slot(Table::Identities)]
-        .then(|| Sources::new(w.seed, root, &name, labels));
+    let mut sources =
+        chosen[slot(Table::Identities)].then(|| Sources::new(w.seed, root, &name, labels));
     let mut truth = TruthCols::new();
     let mut scratch = Scratch::default();
     let assortment = &w.assortment;

@@ -114,20 +114,19 @@ impl TableFunctionImpl for ClvSummaryFunction {
                     .alias("first_value"),
             ],
         )?;
-        let plan = plan
-            .project(vec![
-                ident(customer.as_str()),
-                cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
-                cast(col("last") - col("first"), DataType::Float64).alias("recency"),
-                cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),
-                when(
-                    col("periods").gt(lit(1i64)),
-                    (col("total_value") - col("first_value"))
-                        / cast(col("periods") - lit(1i64), DataType::Float64),
-                )
-                .otherwise(lit(0.0))?
-                .alias("monetary_value"),
-            ])?;
+        let plan = plan.project(vec![
+            ident(customer.as_str()),
+            cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
+            cast(col("last") - col("first"), DataType::Float64).alias("recency"),
+            cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),
+            when(
+                col("periods").gt(lit(1i64)),
+                (col("total_value") - col("first_value"))
+                    / cast(col("periods") - lit(1i64), DataType::Float64),
+            )
+            .otherwise(lit(0.0))?
+            .alias("monetary_value"),
+        ])?;
         let plan = args::analyzed(NAME, call.session(), plan.build()?)?;
         Ok(Arc::new(ViewTable::new(plan, None)))
     }
