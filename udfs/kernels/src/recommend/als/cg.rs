@@ -160,18 +160,30 @@ pub(super) fn solve_rows(pb: &Problem, rows: &Rows, threads: usize, x: &mut [f64
     let bounds = split(n, threads.max(1), |i| {
         (2 * (rows.start[i + 1] - rows.start[i]) + f) as f64
     });
+    on_ranges(x, f, &bounds, |range, mine| match Best::detect() {
+        Best::Portable(l) => rows_with(l, pb, rows, range, mine),
+        // SAFETY: `detect` checked the CPU.
+        #[cfg(target_arch = "x86_64")]
+        Best::Avx2(l) => unsafe { rows_avx2(l, pb, rows, range, mine) },
+    });
+}
+
+/// Runs `work` on a thread per range of rows between consecutive `bounds`,
+/// each with its own rows of `x` (f values a row).
+fn on_ranges(
+    x: &mut [f64],
+    f: usize,
+    bounds: &[usize],
+    work: impl Fn(std::ops::Range<usize>, &mut [f64]) + Sync,
+) {
+    let work = &work;
     std::thread::scope(|scope| {
         let mut rest = x;
         for w in bounds.windows(2) {
             let (mine, tail) = rest.split_at_mut((w[1] - w[0]) * f);
             rest = tail;
             let range = w[0]..w[1];
-            scope.spawn(move || match Best::detect() {
-                Best::Portable(l) => rows_with(l, pb, rows, range, mine),
-                // SAFETY: `detect` checked the CPU.
-                #[cfg(target_arch = "x86_64")]
-                Best::Avx2(l) => unsafe { rows_avx2(l, pb, rows, range, mine) },
-            });
+            scope.spawn(move || work(range, mine));
         }
     });
 }
@@ -250,19 +262,11 @@ pub(super) fn solve_columns(pb: &Problem, by_other: &Rows, threads: usize, x: &m
     }
     let bounds = split(n, threads.max(1), |i| (2 * count[i] + f) as f64);
     let count = &count;
-    std::thread::scope(|scope| {
-        let mut rest = x;
-        for w in bounds.windows(2) {
-            let (mine, tail) = rest.split_at_mut((w[1] - w[0]) * f);
-            rest = tail;
-            let range = w[0]..w[1];
-            scope.spawn(move || match Best::detect() {
-                Best::Portable(l) => columns_with(l, pb, by_other, count, range, mine),
-                // SAFETY: `detect` checked the CPU.
-                #[cfg(target_arch = "x86_64")]
-                Best::Avx2(l) => unsafe { columns_avx2(l, pb, by_other, count, range, mine) },
-            });
-        }
+    on_ranges(x, f, &bounds, |range, mine| match Best::detect() {
+        Best::Portable(l) => columns_with(l, pb, by_other, count, range, mine),
+        // SAFETY: `detect` checked the CPU.
+        #[cfg(target_arch = "x86_64")]
+        Best::Avx2(l) => unsafe { columns_avx2(l, pb, by_other, count, range, mine) },
     });
 }
 
