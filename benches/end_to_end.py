@@ -92,6 +92,15 @@ def training_seconds(args, model):
     return float("nan")
 
 
+def trainings(args, model, rest):
+    """(process seconds, training_seconds) of `args.runs` CREATE OR REPLACE MODEL runs."""
+    runs = []
+    for _ in range(args.runs):
+        wall, _ = microseg(args, f"CREATE OR REPLACE MODEL {model} {rest}")
+        runs.append((wall, training_seconds(args, model)))
+    return runs
+
+
 def best(runs):
     return min(runs, key=lambda r: r[0])
 
@@ -113,12 +122,9 @@ def main():
         feat = os.path.join(tmp, "features.parquet")
         microseg(args, f"COPY ({FEATURES}) TO '{feat}' STORED AS PARQUET")
         select = ", ".join(f"x{i}" for i in range(8))
-        ours = []
-        for i in range(args.runs):
-            sql = (f"CREATE OR REPLACE MODEL e2e_kmeans OPTIONS (model_type 'kmeans', num_clusters 64, "
-                   f"max_iterations 20, tolerance 0, seed 1) AS SELECT {select} FROM '{feat}'")
-            wall, _ = microseg(args, sql)
-            ours.append((wall, training_seconds(args, "e2e_kmeans")))
+        ours = trainings(args, "e2e_kmeans",
+                         f"OPTIONS (model_type 'kmeans', num_clusters 64, max_iterations 20, tolerance 0, seed 1) "
+                         f"AS SELECT {select} FROM '{feat}'")
         theirs = []
         for i in range(args.runs):
             wall, out = run([args.python, "-c", FAISS, feat, str(threads)])
@@ -132,12 +138,8 @@ def main():
         summary = os.path.join(tmp, "summary.parquet")
         clv = "clv_summary(orders, customer_id, order_ts, amount, DATE '2026-10-31')"
         microseg(args, f"COPY (SELECT frequency, recency, t FROM {clv}) TO '{summary}' STORED AS PARQUET")
-        ours = []
-        for i in range(args.runs):
-            sql = (f"CREATE OR REPLACE MODEL e2e_bgnbd OPTIONS (model_type 'bgnbd') "
-                   f"AS SELECT frequency, recency, t FROM {clv}")
-            wall, _ = microseg(args, sql)
-            ours.append((wall, training_seconds(args, "e2e_bgnbd")))
+        ours = trainings(args, "e2e_bgnbd",
+                         f"OPTIONS (model_type 'bgnbd') AS SELECT frequency, recency, t FROM {clv}")
         wall, out = run([args.python, "-c", LIFETIMES, summary])
         life = json.loads(out)
         (w, train) = best(ours)
