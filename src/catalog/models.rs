@@ -485,6 +485,12 @@ impl Catalog {
             .await?;
             self.put(&format!("{dir}/{}", super::recommenders::KEYS), keys)
                 .await?;
+            if let Some(factors) = recommender.factors() {
+                let bytes =
+                    super::recommenders::encode_factors(factors, recommender.settings.als.factors)?;
+                self.put(&format!("{dir}/{}", super::recommenders::FACTORS), bytes)
+                    .await?;
+            }
         }
         if let Some(linkage) = &model.linkage {
             let json = serde_json::to_vec_pretty(linkage.as_ref())
@@ -496,10 +502,11 @@ impl Catalog {
         self.put(&format!("{dir}/model.json"), json).await
     }
 
-    /// A recommender's interactions and keys, with its settings from
-    /// `model.json`; its derived tables are computed again here.
+    /// A recommender's interactions, keys and ALS factors, with its
+    /// settings from `model.json`; its derived tables are computed on
+    /// first use (models stored without factors fit them then).
     async fn recommender(&self, dir: &str, meta: &ModelMeta) -> Result<Recommender> {
-        use super::recommenders::{INTERACTIONS, KEYS, decode};
+        use super::recommenders::{FACTORS, INTERACTIONS, KEYS, decode, decode_factors};
         let mut files = Vec::new();
         for file in [INTERACTIONS, KEYS] {
             let path = format!("{dir}/{file}");
@@ -516,7 +523,20 @@ impl Catalog {
         })?;
         let settings = recommender_settings(&meta.options)
             .map_err(|e| self.error(&format!("{dir}/model.json"), e))?;
-        Ok(Recommender::new(data, settings))
+        let path = format!("{dir}/{FACTORS}");
+        let factors = match self.get(&path).await? {
+            Some(bytes) => Some(
+                decode_factors(
+                    bytes,
+                    data.customers.len(),
+                    data.items.len(),
+                    settings.als.factors,
+                )
+                .map_err(|e| self.error(&path, format!("unreadable: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Recommender::with_factors(data, settings, factors))
     }
 
     /// Deletes every version of `name`; `false` if there was none.

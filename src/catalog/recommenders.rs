@@ -1,23 +1,27 @@
 //! A recommender's stored form, beside its `model.json`:
 //! `interactions.parquet` (customer index, item index, weight, recency: the
 //! customer × item matrix in row order) and `keys.parquet` (kind, key,
-//! segment: the customer, item and segment keys in index order). The
-//! neighbours and popularity tables are derived again when the model is
-//! read, so they cannot disagree with the interactions.
+//! segment: the customer, item and segment keys in index order), and for
+//! method `als` `factors.parquet` (one `factor` list per customer, then
+//! per item, in index order) so opening a lake never refits them. The
+//! neighbours and popularity tables are derived on first use, so they
+//! cannot disagree with the interactions.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float64Array, RecordBatch, StringArray,
+    UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt32Type};
 use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use microseg_udfs::model::recommend::{Interactions, NO_SEGMENT};
+use microseg_udfs::model::recommend::{Factors, Interactions, NO_SEGMENT};
 
 pub(super) const INTERACTIONS: &str = "interactions.parquet";
 pub(super) const KEYS: &str = "keys.parquet";
+pub(super) const FACTORS: &str = "factors.parquet";
 
 fn parquet(batch: RecordBatch) -> Result<Vec<u8>, DataFusionError> {
     let mut out = Vec::new();
@@ -72,6 +76,58 @@ pub(super) fn encode(data: &Interactions) -> Result<(Vec<u8>, Vec<u8>), DataFusi
     ]);
     let keys = parquet(RecordBatch::try_new(Arc::new(schema), columns)?)?;
     Ok((interactions, keys))
+}
+
+/// `factors.parquet`'s bytes: `f` values a row, customers then items.
+pub(super) fn encode_factors(factors: &Factors, f: usize) -> Result<Vec<u8>, DataFusionError> {
+    let values: Vec<f64> = factors.0.iter().chain(&factors.1).copied().collect();
+    let item = Arc::new(Field::new("item", DataType::Float64, false));
+    let list = FixedSizeListArray::try_new(
+        Arc::clone(&item),
+        f as i32,
+        Arc::new(Float64Array::from(values)),
+        None,
+    )?;
+    let schema = Schema::new(vec![Field::new(
+        "factor",
+        DataType::FixedSizeList(item, f as i32),
+        false,
+    )]);
+    parquet(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(list)],
+    )?)
+}
+
+/// Reads `factors.parquet` back for `customers` and `items` rows of `f`.
+pub(super) fn decode_factors(
+    bytes: Vec<u8>,
+    customers: usize,
+    items: usize,
+    f: usize,
+) -> Result<Factors, String> {
+    let mut values = Vec::with_capacity((customers + items) * f);
+    for batch in batches(bytes, 1)? {
+        let list = batch
+            .column(0)
+            .as_fixed_size_list_opt()
+            .filter(|l| l.value_length() as usize == f)
+            .ok_or(format!("factor is not a list of {f} numbers"))?;
+        let inner = list
+            .values()
+            .as_primitive_opt::<Float64Type>()
+            .ok_or("factor values are not Float64")?;
+        let start = list.offset() * f;
+        values.extend_from_slice(&inner.values()[start..start + list.len() * f]);
+    }
+    if values.len() != (customers + items) * f {
+        return Err(format!(
+            "{} factor rows for {customers} customers and {items} items",
+            values.len() / f.max(1)
+        ));
+    }
+    let items_part = values.split_off(customers * f);
+    Ok((values, items_part))
 }
 
 fn batches(bytes: Vec<u8>, columns: usize) -> Result<Vec<RecordBatch>, String> {
@@ -145,17 +201,16 @@ pub(super) fn decode(
         data.recency.extend(r.values().iter().copied());
     }
     let n = data.customers.len();
+    if data
+        .segment_of
+        .iter()
+        .any(|&s| s != NO_SEGMENT && s as usize >= data.segments.len())
+    {
+        return Err("a customer's segment is not among the keys".into());
+    }
     let mut previous = 0u32;
     for (e, &c) in customer_of_entry.iter().enumerate() {
-        let bad_segment = data
-            .segment_of
-            .iter()
-            .any(|&s| s != NO_SEGMENT && s as usize >= data.segments.len());
-        if c as usize >= n
-            || c < previous
-            || data.item[e] as usize >= data.items.len()
-            || (e == 0 && bad_segment)
-        {
+        if c as usize >= n || c < previous || data.item[e] as usize >= data.items.len() {
             return Err("interactions do not match the keys".into());
         }
         previous = c;
@@ -201,5 +256,49 @@ mod tests {
         );
         let (interactions, keys) = encode(&data).unwrap();
         assert_eq!(decode(interactions, keys, true).unwrap(), data);
+    }
+
+    #[test]
+    fn factors_round_trip_and_must_fit_the_keys() {
+        let factors = (vec![1.0, 2.0, 3.0, 4.0], vec![5.0, 6.0]);
+        let bytes = encode_factors(&factors, 2).unwrap();
+        assert_eq!(decode_factors(bytes.clone(), 2, 1, 2).unwrap(), factors);
+        let err = decode_factors(bytes.clone(), 2, 2, 2).unwrap_err();
+        assert!(
+            err.contains("3 factor rows for 2 customers and 2 items"),
+            "{err}"
+        );
+        let err = decode_factors(bytes, 2, 1, 3).unwrap_err();
+        assert!(err.contains("not a list of 3"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_files_are_refused() {
+        let row = |customer, item, segment| Row {
+            customer,
+            item,
+            weight: 1.0,
+            day: 1.0,
+            segment,
+        };
+        let data = build(
+            vec!["a".into(), "b".into()],
+            false,
+            vec!["x".into()],
+            false,
+            Some(vec!["s".into()]),
+            vec![row(0, 0, 0), row(1, 0, 0)],
+            None,
+        );
+        let mut bad = data.clone();
+        bad.segment_of[1] = 7;
+        let (interactions, keys) = encode(&bad).unwrap();
+        let err = decode(interactions, keys, true).unwrap_err();
+        assert!(err.contains("segment"), "{err}");
+        let mut bad = data.clone();
+        bad.item[1] = 3;
+        let (interactions, keys) = encode(&bad).unwrap();
+        let err = decode(interactions, keys, true).unwrap_err();
+        assert!(err.contains("do not match the keys"), "{err}");
     }
 }

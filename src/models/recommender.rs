@@ -248,9 +248,13 @@ pub async fn train(
     };
     // The ALS factors, from the engine's pool like the rows.
     reservation.try_grow(Recommender::als_bytes(&data, &kernel_settings))?;
-    let model = tokio::task::spawn_blocking(move || Recommender::new(data, kernel_settings))
-        .await
-        .map_err(|e| err(name, format!("training failed: {e}")))?;
+    let model = tokio::task::spawn_blocking(move || {
+        let model = Recommender::new(data, kernel_settings);
+        model.prepare();
+        model
+    })
+    .await
+    .map_err(|e| err(name, format!("training failed: {e}")))?;
     let mut resolved = settings.resolved();
     let kind = |integer: bool| if integer { "integer" } else { "text" };
     resolved.insert("customer_type".into(), kind(integer_customers).into());

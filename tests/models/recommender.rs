@@ -430,8 +430,29 @@ async fn craft_beer_persona_gets_craft_beer() {
             {
                 assert_eq!(reason, "als");
             }
+            stored_factors_are_read(&engine, lake.path()).await;
         }
     }
+}
+
+/// The ALS factors are stored beside the model and read back when a lake
+/// is opened again (the same recommendations, without fitting again): a
+/// damaged factors file is an error naming it, not a silent refit.
+async fn stored_factors_are_read(engine: &Engine, lake: &std::path::Path) {
+    let query = "SELECT customer_id, rank, item, score FROM recommend('taste_als', 3)
+                 WHERE customer_id % 97 = 0 ORDER BY customer_id, rank";
+    let before = text(&run(engine, query).await);
+    let location = lake.to_string_lossy();
+    let after = text(&run(&open(&location).await, query).await);
+    assert_eq!(before, after);
+    let file = lake.join("_microseg/models/taste_als/v1/factors.parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let e = error(&open(&location).await, query).await;
+    assert!(
+        e.contains("factors.parquet") && e.contains("unreadable"),
+        "{e}"
+    );
 }
 
 /// The recbole wheel holding MovieLens-100k: tests/run.sh downloads it;

@@ -44,7 +44,7 @@ fn count(r: &Recommender, customers: &[u32], counts: &mut [u32], touched: &mut V
 /// customers in common (at least 1); computed on `threads` threads, items
 /// dealt round-robin, each item on its own so the result does not depend
 /// on the thread count.
-pub(super) fn neighbours(r: &Recommender, m: usize, threads: usize) -> (Vec<u64>, Vec<(u32, f64)>) {
+pub(super) fn neighbours(r: &Recommender, m: usize, threads: usize) -> super::NeighbourTable {
     let n_items = r.data.items.len();
     let threads = threads.clamp(1, n_items.max(1));
     let min_both = r.settings.min_support.max(1);
@@ -106,7 +106,7 @@ pub fn associations(r: &Recommender, a: usize, within: Option<u32>) -> Vec<Assoc
     let n_items = r.data.items.len();
     let inside = |c: usize| match within {
         None => true,
-        Some(node) => r.segments.contains(&r.data, node, c),
+        Some(node) => r.segments().contains(&r.data, node, c),
     };
     let buyers: Vec<u32> = r
         .customers_of(a)

@@ -2,9 +2,10 @@
 //! co-occurrence, segment popularity with back-off, and their blend.
 //!
 //! Training hands [`build`] interned rows; the result ([`Interactions`]) is
-//! what the lake stores, and [`Recommender::new`] derives everything else
-//! from it (customer and item indexes, neighbours, popularity per segment),
-//! so a stored model is small and the derived tables never disagree with it.
+//! what the lake stores (with the ALS factors of method `als`), and a
+//! [`Recommender`] derives everything else from it on first use (customer
+//! and item indexes, neighbours, popularity per segment), so a stored model
+//! is small and the derived tables never disagree with it.
 //! Every index is canonical (keys sorted), so nothing depends on the order
 //! the training rows arrived in.
 
@@ -15,6 +16,7 @@ mod score;
 mod segments;
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -273,66 +275,29 @@ pub fn build(
     out
 }
 
-/// A recommender ready to score: the stored interactions plus what is
-/// derived from them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(from = "Stored", into = "Stored")]
-pub struct Recommender {
-    /// As stored.
-    pub data: Interactions,
-    /// As stored.
-    pub settings: Settings,
+/// ALS factors: customer and item rows (row-major, `factors` a row).
+pub type Factors = (Vec<f64>, Vec<f64>);
+
+/// Item neighbours: offsets per item into (neighbour, cosine) pairs.
+type NeighbourTable = (Vec<u64>, Vec<(u32, f64)>);
+
+/// What is derived from the interactions to score them: built on first
+/// use, so opening a lake with a large recommender reads its files but
+/// scores nothing until a query asks.
+#[derive(Debug)]
+struct Index {
     /// Item → customers (compressed columns).
     item_offsets: Vec<u64>,
     item_customers: Vec<u32>,
-    /// Item → (neighbour, cosine similarity), best first.
-    neighbour_offsets: Vec<u64>,
-    neighbours: Vec<(u32, f64)>,
     /// Segments with their back-off chains, and popularity per segment.
     segments: segments::SegmentTree,
     /// Key → index.
     customer_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
-    /// Method `als`: customer and item factors (row-major, f a row).
-    factors: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-/// The serialized form: only what cannot be derived.
-#[derive(Serialize, Deserialize, Clone)]
-struct Stored {
-    data: Interactions,
-    settings: Settings,
-}
-
-impl From<Stored> for Recommender {
-    fn from(s: Stored) -> Self {
-        Recommender::new(s.data, s.settings)
-    }
-}
-
-impl From<Recommender> for Stored {
-    fn from(r: Recommender) -> Self {
-        Stored {
-            data: r.data,
-            settings: r.settings,
-        }
-    }
-}
-
-impl PartialEq for Recommender {
-    fn eq(&self, other: &Self) -> bool {
-        self.data == other.data && self.settings == other.settings
-    }
-}
-
-/// Threads for the derived tables: all cores.
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-impl Recommender {
-    /// Derives the indexes, neighbours and popularity tables.
-    pub fn new(data: Interactions, settings: Settings) -> Self {
+impl Index {
+    fn new(data: &Interactions, settings: &Settings) -> Self {
         let n_items = data.items.len();
         let mut counts = vec![0u64; n_items + 1];
         for &i in &data.item {
@@ -357,30 +322,131 @@ impl Recommender {
                 .map(|(i, k)| (k.clone(), i as u32))
                 .collect()
         };
-        let mut r = Recommender {
+        Index {
             customer_index: index(&data.customers),
             item_index: index(&data.items),
-            segments: segments::SegmentTree::new(&data, settings.min_support),
-            data,
-            settings,
+            segments: segments::SegmentTree::new(data, settings.min_support),
             item_offsets,
             item_customers,
-            neighbour_offsets: Vec::new(),
-            neighbours: Vec::new(),
-            factors: None,
-        };
-        if r.settings.method == Method::Als {
-            r.factors = r.fit_als();
         }
-        let (offsets, neighbours) = assoc::neighbours(&r, NEIGHBOURS, threads());
-        r.neighbour_offsets = offsets;
-        r.neighbours = neighbours;
-        r
+    }
+}
+
+/// A recommender ready to score: the stored interactions (and ALS factors)
+/// plus what is derived from them on first use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
+pub struct Recommender {
+    /// As stored.
+    pub data: Interactions,
+    /// As stored.
+    pub settings: Settings,
+    index: Arc<OnceLock<Index>>,
+    /// Item → (neighbour, cosine similarity), best first: offsets and list.
+    neighbours: Arc<OnceLock<NeighbourTable>>,
+    /// Method `als`: stored at training; fitted on first use for models
+    /// stored without them.
+    factors: Arc<OnceLock<Option<Factors>>>,
+}
+
+/// The serialized form: what cannot be derived cheaply.
+#[derive(Serialize, Deserialize, Clone)]
+struct Stored {
+    data: Interactions,
+    settings: Settings,
+    #[serde(default)]
+    factors: Option<Factors>,
+}
+
+impl From<Stored> for Recommender {
+    fn from(s: Stored) -> Self {
+        Recommender::with_factors(s.data, s.settings, s.factors)
+    }
+}
+
+impl From<Recommender> for Stored {
+    fn from(r: Recommender) -> Self {
+        let factors = r.factors.get().cloned().flatten();
+        Stored {
+            data: r.data,
+            settings: r.settings,
+            factors,
+        }
+    }
+}
+
+impl PartialEq for Recommender {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data && self.settings == other.settings
+    }
+}
+
+/// Threads for the derived tables: all cores.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Recommender {
+    /// A recommender over stored interactions; indexes, neighbours and
+    /// (method `als`) factors are derived when first needed.
+    pub fn new(data: Interactions, settings: Settings) -> Self {
+        Self::with_factors(data, settings, None)
+    }
+
+    /// As [`Recommender::new`] with ALS factors already fitted (as
+    /// stored); ignored unless the method is `als` and the shapes fit.
+    pub fn with_factors(data: Interactions, settings: Settings, factors: Option<Factors>) -> Self {
+        let f = settings.als.factors;
+        let fits = |(u, i): &Factors| {
+            u.len() == data.customers.len() * f && i.len() == data.items.len() * f
+        };
+        let cell = OnceLock::new();
+        if let Some(factors) = factors.filter(|x| settings.method == Method::Als && fits(x)) {
+            let _ = cell.set(Some(factors));
+        }
+        Recommender {
+            data,
+            settings,
+            index: Arc::default(),
+            neighbours: Arc::default(),
+            factors: Arc::new(cell),
+        }
+    }
+
+    /// Derives everything now (training does, so its time includes it and
+    /// the first query after it is fast).
+    pub fn prepare(&self) {
+        self.index();
+        self.neighbour_table();
+        self.factors();
+    }
+
+    fn index(&self) -> &Index {
+        self.index
+            .get_or_init(|| Index::new(&self.data, &self.settings))
+    }
+
+    fn segments(&self) -> &segments::SegmentTree {
+        &self.index().segments
+    }
+
+    fn neighbour_table(&self) -> &NeighbourTable {
+        self.neighbours
+            .get_or_init(|| assoc::neighbours(self, NEIGHBOURS, threads()))
+    }
+
+    /// Method `als`: the customer and item factors; `None` for other
+    /// methods or when there is nothing to fit.
+    pub fn factors(&self) -> Option<&Factors> {
+        if self.settings.method != Method::Als {
+            return None;
+        }
+        self.factors.get_or_init(|| self.fit_als()).as_ref()
     }
 
     /// The ALS factors of the interactions (weights as r); `None` when
     /// there is nothing to fit (scoring then falls back to popularity).
-    fn fit_als(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+    fn fit_als(&self) -> Option<Factors> {
         let a = self.settings.als;
         let mut rows = Vec::with_capacity(self.data.len());
         for c in 0..self.data.customers.len() {
@@ -412,7 +478,7 @@ impl Recommender {
     /// Customer c's ALS scores of every item, when the model has factors
     /// and the customer a non-zero factor.
     pub fn als_scores(&self, c: usize) -> Option<Vec<f64>> {
-        let (users, items) = self.factors.as_ref()?;
+        let (users, items) = self.factors()?;
         let f = self.settings.als.factors;
         let x = users.get(c * f..(c + 1) * f)?;
         if x.iter().all(|v| *v == 0.0) {
@@ -437,12 +503,14 @@ impl Recommender {
 
     /// The customers who bought item i, ascending.
     pub fn customers_of(&self, i: usize) -> &[u32] {
-        &self.item_customers[self.item_offsets[i] as usize..self.item_offsets[i + 1] as usize]
+        let x = self.index();
+        &x.item_customers[x.item_offsets[i] as usize..x.item_offsets[i + 1] as usize]
     }
 
     /// Item i's neighbours, best first.
     pub fn neighbours_of(&self, i: usize) -> &[(u32, f64)] {
-        &self.neighbours[self.neighbour_offsets[i] as usize..self.neighbour_offsets[i + 1] as usize]
+        let (offsets, list) = self.neighbour_table();
+        &list[offsets[i] as usize..offsets[i + 1] as usize]
     }
 
     /// Whether training had a segment column.
@@ -452,18 +520,18 @@ impl Recommender {
 
     /// Index of a customer key.
     pub fn customer(&self, key: &str) -> Option<usize> {
-        self.customer_index.get(key).map(|&c| c as usize)
+        self.index().customer_index.get(key).map(|&c| c as usize)
     }
 
     /// Index of an item key.
     pub fn item(&self, key: &str) -> Option<usize> {
-        self.item_index.get(key).map(|&i| i as usize)
+        self.index().item_index.get(key).map(|&i| i as usize)
     }
 
     /// A segment cell by label (a segment, or a `micro_segment` ancestor
     /// of one), for statistics within it.
     pub fn segment_cell(&self, label: &str) -> Option<u32> {
-        self.segments.node(label)
+        self.index().segments.node(label)
     }
 
     /// Segment label's index, if training saw it.

@@ -55,7 +55,9 @@ impl Recommender {
         match source {
             Source::BuyAgain => "buy_again".into(),
             Source::AlsoBought(i) => format!("also_bought:{}", self.data.items[i as usize]),
-            Source::PopularIn(n) => format!("popular_in:{}", self.segments.nodes[n as usize].label),
+            Source::PopularIn(n) => {
+                format!("popular_in:{}", self.segments().nodes[n as usize].label)
+            }
             Source::Popular => "popular".into(),
             Source::Als => "als".into(),
         }
@@ -114,9 +116,9 @@ impl Recommender {
                 }
             }
         }
-        let node = self.segments.resolve(self.data.segment_of[c]);
+        let node = self.segments().resolve(self.data.segment_of[c]);
         if w[2] > 0.0 {
-            let (list, _) = self.segments.popular(node);
+            let (list, _) = self.segments().popular(node);
             let top = list.first().map_or(0.0, |p| p.1);
             // Enough of the list that k remain after leaving bought items out.
             for &(j, _) in list.iter().take(k + bought.len()) {
@@ -124,7 +126,7 @@ impl Recommender {
             }
             if top > 0.0 {
                 for c in &mut candidates {
-                    c.1.parts[2] = self.segments.popularity(node, c.0) / top;
+                    c.1.parts[2] = self.segments().popularity(node, c.0) / top;
                 }
             }
         }
@@ -184,8 +186,8 @@ impl Recommender {
     /// bought items left out when the model leaves them out.
     pub fn popular(&self, c: usize, k: usize) -> Vec<Recommendation> {
         let bought = &self.data.item[self.data.range(c)];
-        let top = self.segments.global.first().map_or(1.0, |p| p.1);
-        self.segments
+        let top = self.segments().global.first().map_or(1.0, |p| p.1);
+        self.segments()
             .global
             .iter()
             .filter(|(i, _)| !(self.settings.exclude_bought && bought.binary_search(i).is_ok()))
@@ -202,9 +204,9 @@ impl Recommender {
     /// `segment` (backing off like a known customer's) or of everyone.
     pub fn favourites(&self, segment: Option<&str>, k: usize) -> Vec<Recommendation> {
         let node = self
-            .segments
-            .resolve_node(segment.and_then(|s| self.segments.node(s)));
-        let (list, _) = self.segments.popular(node);
+            .segments()
+            .resolve_node(segment.and_then(|s| self.segments().node(s)));
+        let (list, _) = self.segments().popular(node);
         let top = list.first().map_or(1.0, |p| p.1);
         list.iter()
             .take(k)

@@ -205,7 +205,7 @@ fn small_segments_back_off_to_their_parent() {
     let fav = r.favourites(Some("city=Leeds|channel=app"), 1);
     assert_eq!(r.data.items[fav[0].item as usize], "tea");
     // Within Leeds, ale is bought by 1 of 3 customers.
-    let leeds = r.segments.node("city=Leeds|channel=*");
+    let leeds = r.segments().node("city=Leeds|channel=*");
     let tea = r.item("tea").unwrap();
     assert!(associations(&r, tea, leeds).is_empty());
 }
@@ -256,4 +256,36 @@ fn als_recommends_within_the_taste_group() {
     assert_eq!(m.reason(three[0].source), "als");
     let six = m.recommend(m.customer("6").unwrap(), 1);
     assert_eq!(names(&six), ["z"]);
+}
+
+/// Stored factors are used as given (a lake does not refit them when it
+/// opens); factors of the wrong shape are ignored and fitted again.
+#[test]
+fn stored_factors_are_used_not_refitted() {
+    let baskets: Vec<(&str, &[&str], Option<&str>)> = vec![
+        ("1", &["a", "b"], None),
+        ("2", &["a"], None),
+        ("3", &["b"], None),
+    ];
+    let mut s = settings(Method::Als, true);
+    s.als.factors = 1;
+    let fitted = model(&baskets, s.clone());
+    let two = fitted.customer("2").unwrap();
+    // Customer "2" gets "b" from any fit; factors that make "b" worthless
+    // and give every customer a positive factor leave nothing but "b" to
+    // rank, so its score shows which factors were used.
+    let items: Vec<f64> = fitted
+        .data
+        .items
+        .iter()
+        .map(|i| if i == "b" { 0.0 } else { 1.0 })
+        .collect();
+    let given = (vec![1.0; 3], items);
+    let r = Recommender::with_factors(fitted.data.clone(), s.clone(), Some(given.clone()));
+    assert_eq!(r.factors(), Some(&given));
+    let recs = r.recommend(two, 1);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].score, 0.0);
+    let wrong = Recommender::with_factors(fitted.data.clone(), s, Some((vec![1.0], vec![1.0])));
+    assert_eq!(wrong.factors(), fitted.factors());
 }
