@@ -36,7 +36,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub no_sources: bool,
     /// Only these per-customer tables, comma-separated (customers, orders,
-    /// order_items, events, tickets, campaign_sends, consents, sources);
+    /// order_items, events, tickets, campaign_sends, consents, drink_ratings,
+    /// sources);
     /// products, stores and _truth/personas are always written. Each table
     /// written has the bytes of a full run: `--tables customers,orders`
     /// makes a 10M-customer lake in minutes and a few GB.

@@ -254,13 +254,19 @@ mod exact {
 }
 
 /// The suppression filter travels with its list: the salt's length and
-/// bytes, then each hash prefix (all little-endian).
+/// bytes, the number of hash prefixes and the prefixes, then whether fast
+/// hashes follow and the fast hashes (all little-endian).
 fn encode_forgotten(list: &Suppressed, buf: &mut Vec<u8>) {
-    let (salt, prefixes) = list.parts();
+    let (salt, prefixes, fast) = list.parts();
     buf.extend_from_slice(&(salt.len() as u32).to_le_bytes());
     buf.extend_from_slice(salt);
+    buf.extend_from_slice(&(prefixes.len() as u32).to_le_bytes());
     for prefix in prefixes {
         buf.extend_from_slice(&prefix.to_le_bytes());
+    }
+    buf.push(u8::from(fast.is_some()));
+    for hash in fast.into_iter().flatten() {
+        buf.extend_from_slice(&hash.to_le_bytes());
     }
 }
 
@@ -272,16 +278,22 @@ fn decode_forgotten(buf: &[u8]) -> Result<Arc<ScalarUDF>> {
     };
     let (len, rest) = buf.split_first_chunk::<4>().ok_or_else(corrupt)?;
     let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len || !(rest.len() - len).is_multiple_of(16) {
+    let (salt, rest) = rest.split_at_checked(len).ok_or_else(corrupt)?;
+    let (count, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let count = u32::from_le_bytes(*count) as usize;
+    let (hashes, rest) = rest.split_at_checked(count * 16).ok_or_else(corrupt)?;
+    let (has_fast, fast) = rest.split_first().ok_or_else(corrupt)?;
+    if *has_fast > 1 || (*has_fast == 0 && !fast.is_empty()) || !fast.len().is_multiple_of(8) {
         return Err(corrupt());
     }
-    let (salt, hashes) = rest.split_at(len);
-    let prefixes = hashes.chunks_exact(16).map(|c| {
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(c);
-        u128::from_le_bytes(bytes)
+    let prefixes = hashes
+        .chunks_exact(16)
+        .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()));
+    let fast = (*has_fast == 1).then(|| {
+        fast.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
     });
-    let list = Suppressed::from_parts(salt.to_vec(), prefixes);
+    let list = Suppressed::from_parts(salt.to_vec(), prefixes, fast);
     Ok(Arc::new(ScalarUDF::new_from_impl(Forgotten::new(
         Arc::new(list),
     ))))
@@ -612,21 +624,32 @@ mod tests {
 
     #[test]
     fn suppression_lists_travel_whole() {
-        let list = Suppressed::new(
-            b"salt".to_vec(),
-            [
-                crate::catalog::suppressed::salted_hash(b"salt", b"7"),
-                crate::catalog::suppressed::salted_hash(b"salt", b"8"),
-            ],
-        );
+        use crate::catalog::suppressed::salted_hash;
+        let salt = b"salt".to_vec();
+        let old = (salted_hash(&salt, b"8"), None);
+        // A fast hash that is not the real one: the rebuilt list must hold
+        // exactly what was sent, so "7" then misses by the fast check.
+        let sent_fast = (salted_hash(&salt, b"7"), Some(12345u64));
+        for (entries, seven) in [(vec![old], false), (vec![sent_fast, old], true)] {
+            let list = Suppressed::new(salt.clone(), entries);
+            let mut buf = Vec::new();
+            encode_forgotten(&list, &mut buf);
+            let udf = decode_forgotten(&buf).unwrap();
+            let back = udf.inner().downcast_ref::<Forgotten>().unwrap().list();
+            assert_eq!(back.as_ref(), &list);
+            assert_eq!(back.contains(b"7"), seven);
+            assert!(back.contains(b"8") && !back.contains(b"9"));
+            let err = decode_forgotten(&buf[..buf.len() - 1]).unwrap_err();
+            assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+        }
+        let list = Suppressed::new(salt, [sent_fast]);
         let mut buf = Vec::new();
         encode_forgotten(&list, &mut buf);
-        let udf = decode_forgotten(&buf).unwrap();
-        let back = udf.inner().downcast_ref::<Forgotten>().unwrap().list();
+        let back = decode_forgotten(&buf).unwrap();
+        let back = back.inner().downcast_ref::<Forgotten>().unwrap().list();
         assert_eq!(back.as_ref(), &list);
-        assert!(back.contains(b"7") && !back.contains(b"9"));
-        let err = decode_forgotten(&buf[..buf.len() - 1]).unwrap_err();
-        assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+        // The fast set holds 12345, not 7's fast hash: 7 is not found.
+        assert!(!back.contains(b"7"));
     }
 
     #[test]

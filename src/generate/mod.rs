@@ -20,6 +20,7 @@ mod rng;
 mod sim;
 mod sources;
 mod tables;
+mod tastes;
 mod text;
 mod vocabulary;
 
@@ -40,9 +41,9 @@ use crate::error::{Error, Result};
 use sim::{Scratch, World};
 use sources::Sources;
 use tables::{
-    Columns, ConsentCols, CustomerCols, EventCols, ItemCols, OrderCols, ProductCols, SendCols,
-    Sink, StoreCols, Table, TicketCols, TruthCols, close_writer, io_at, open_writer, parquet_err,
-    write_single,
+    Columns, ConsentCols, CustomerCols, EventCols, ItemCols, OrderCols, ProductCols, RatingCols,
+    SendCols, Sink, StoreCols, Table, TasteCols, TicketCols, TruthCols, close_writer, io_at,
+    open_writer, parquet_err, write_single,
 };
 
 /// Customers per chunk, the unit of parallel work and of output files:
@@ -86,7 +87,7 @@ pub struct GenerateOptions {
 }
 
 /// What `tables` may name.
-pub const SELECTABLE: [&str; 8] = [
+pub const SELECTABLE: [&str; 9] = [
     "customers",
     "orders",
     "order_items",
@@ -94,6 +95,7 @@ pub const SELECTABLE: [&str; 8] = [
     "tickets",
     "campaign_sends",
     "consents",
+    "drink_ratings",
     "sources",
 ];
 
@@ -122,6 +124,7 @@ fn selection(opts: &GenerateOptions) -> Result<Selection> {
             *c = match t {
                 Table::Products | Table::Stores | Table::Truth => true,
                 t if t.is_source() => named("sources"),
+                Table::Tastes => named("drink_ratings"),
                 t => named(t.dir()),
             };
         }
@@ -452,6 +455,10 @@ fn run_chunk(
     let mut sends: Option<Sink<SendCols>> = sink(Table::CampaignSends, chosen, root, &name, labels);
     let mut consents: Option<Sink<ConsentCols>> =
         sink(Table::Consents, chosen, root, &name, labels);
+    let mut ratings: Option<Sink<RatingCols>> =
+        sink(Table::DrinkRatings, chosen, root, &name, labels);
+    let mut taste_truth: Option<Sink<TasteCols>> = sink(Table::Tastes, chosen, root, &name, labels);
+    let mut rated = Vec::new();
     let mut sources =
         chosen[slot(Table::Identities)].then(|| Sources::new(w.seed, root, &name, labels));
     let mut truth = TruthCols::new();
@@ -499,6 +506,18 @@ fn run_chunk(
                 c.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
             }
         }
+        if ratings.is_some() || taste_truth.is_some() {
+            if let Some(taste) = tastes::rate(w, &p, &mut rated) {
+                if let Some(c) = taste_truth.as_mut() {
+                    c.cols(0).push(cid, taste);
+                }
+                if let Some(c) = ratings.as_mut() {
+                    for r in &rated {
+                        c.cols(0).push(cid, r, assortment);
+                    }
+                }
+            }
+        }
         if let Some(s) = sources.as_mut() {
             s.push(w, &p);
         }
@@ -511,6 +530,8 @@ fn run_chunk(
             flush(&mut tickets)?;
             flush(&mut sends)?;
             flush(&mut consents)?;
+            flush(&mut ratings)?;
+            flush(&mut taste_truth)?;
             tick(since_tick);
             since_tick = 0;
         }
@@ -526,6 +547,8 @@ fn run_chunk(
     counts[slot(Table::Tickets)] = finish(tickets)?;
     counts[slot(Table::CampaignSends)] = finish(sends)?;
     counts[slot(Table::Consents)] = finish(consents)?;
+    counts[slot(Table::DrinkRatings)] = finish(ratings)?;
+    counts[slot(Table::Tastes)] = finish(taste_truth)?;
     if let Some(s) = sources {
         for (t, c) in s.finish()? {
             counts[slot(t)] = c;

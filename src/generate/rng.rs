@@ -34,6 +34,8 @@ pub(crate) mod stream {
     pub const SOURCES: u64 = 5;
     pub const HOUSEHOLD: u64 = 6;
     pub const SOURCE_IDS: u64 = 7;
+    /// The drinks club's members, tastes and ratings.
+    pub const TASTES: u64 = 8;
 }
 
 impl Rng64 {

@@ -24,6 +24,7 @@ use super::sim::{
     PROMO_CODES, PURPOSES, Profile, Promo, STATUSES, Send, Ticket, World,
 };
 use super::sources;
+use super::tastes::{Rating, TASTES};
 use super::text::{TICKET_CHANNELS, TOPICS};
 use super::vocabulary::{CATEGORIES, CITIES, SUBCATS};
 use crate::error::{Error, Result};
@@ -53,12 +54,14 @@ pub(crate) enum Table {
     SrcNewsletter,
     Truth,
     Identities,
+    DrinkRatings,
+    Tastes,
 }
 
 impl Table {
     /// Tables first, then the truth; the raw sources (`src_*` and
     /// `_truth/identities`) are [`Table::is_source`].
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 18] = [
         Table::Customers,
         Table::Products,
         Table::Stores,
@@ -75,6 +78,8 @@ impl Table {
         Table::SrcNewsletter,
         Table::Truth,
         Table::Identities,
+        Table::DrinkRatings,
+        Table::Tastes,
     ];
 
     /// Written by the raw-sources layer (skipped with `--no-sources`).
@@ -109,6 +114,8 @@ impl Table {
             Table::SrcNewsletter => "src_newsletter",
             Table::Truth => "_truth/personas",
             Table::Identities => "_truth/identities",
+            Table::DrinkRatings => "drink_ratings",
+            Table::Tastes => "_truth/tastes",
         }
     }
 
@@ -219,6 +226,13 @@ impl Table {
                 req("granted", Boolean),
                 req("ts", ts()),
             ],
+            Table::DrinkRatings => vec![
+                req("customer_id", Int64),
+                req("sku", Utf8),
+                req("rating", Int32),
+                req("ts", ts()),
+            ],
+            Table::Tastes => vec![req("customer_id", Int64), req("taste", Utf8)],
             Table::Truth => vec![
                 req("customer_id", Int64),
                 req("persona", Utf8),
@@ -242,6 +256,8 @@ impl Table {
             Table::CampaignSends => &["customer_id", "sent_ts", "revenue"],
             Table::Consents => &["customer_id", "ts"],
             Table::Truth => &["customer_id", "life_event_ts"],
+            Table::DrinkRatings => &["customer_id", "ts"],
+            Table::Tastes => &["customer_id"],
             Table::Products | Table::Stores => &[],
             source => sources::plain_columns(source),
         }
@@ -575,6 +591,34 @@ impl ConsentCols {
         self.purpose.append_value(PURPOSES[c.purpose as usize]);
         self.granted.append_value(c.granted);
         self.ts.append_value(c.ts);
+    }
+}
+
+columns!(RatingCols {
+    customer_id: Int64Builder = Int64Builder::with_capacity,
+    sku: StringBuilder = |n| StringBuilder::with_capacity(n, 12 * n),
+    rating: Int32Builder = Int32Builder::with_capacity,
+    ts: TimestampMicrosecondBuilder = TimestampMicrosecondBuilder::with_capacity,
+} rows = customer_id);
+
+impl RatingCols {
+    pub fn push(&mut self, customer: i64, r: &Rating, a: &Assortment) {
+        self.customer_id.append_value(customer);
+        self.sku.append_value(&a.products[r.product as usize].sku);
+        self.rating.append_value(r.stars);
+        self.ts.append_value(r.ts);
+    }
+}
+
+columns!(TasteCols {
+    customer_id: Int64Builder = Int64Builder::with_capacity,
+    taste: StringBuilder = |n| StringBuilder::with_capacity(n, 16 * n),
+} rows = customer_id);
+
+impl TasteCols {
+    pub fn push(&mut self, customer: i64, taste: usize) {
+        self.customer_id.append_value(customer);
+        self.taste.append_value(TASTES[taste].0);
     }
 }
 

@@ -92,20 +92,24 @@ impl ScalarUDFImpl for Forgotten {
 /// neighbouring keys (a customer's orders, written together) are hashed once.
 fn forgotten(list: &Suppressed, keys: &ArrayRef) -> Result<BooleanArray> {
     let mut out = Vec::with_capacity(keys.len());
-    let mut last: Option<(Vec<u8>, bool)> = None;
+    // The previous key and its answer; the buffer is reused.
+    let mut prev: Vec<u8> = Vec::new();
+    let mut last: Option<bool> = None;
     each_key_text(keys, |text| {
         let Some(text) = text else {
             out.push(false);
             return;
         };
-        if let Some((prev, hit)) = &last
+        if let Some(hit) = last
             && prev.as_slice() == text
         {
-            out.push(*hit);
+            out.push(hit);
             return;
         }
         let hit = list.contains(text);
-        last = Some((text.to_vec(), hit));
+        prev.clear();
+        prev.extend_from_slice(text);
+        last = Some(hit);
         out.push(hit);
     })?;
     Ok(BooleanArray::from(out))

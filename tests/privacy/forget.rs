@@ -331,7 +331,17 @@ async fn forget_erases_one_customer_everywhere_and_no_one_else() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(entries, vec![format!("{expected}.json")]);
+    // Beside it, SipHash-1-3 of the id under the first 16 bytes of
+    // SHA-256("microseg suppression fast hash" ‖ salt), as 16 hex digits.
+    let mut hasher = Sha256::new();
+    hasher.update(b"microseg suppression fast hash");
+    hasher.update(&salt);
+    let derived = hasher.finalize();
+    let key: [u8; 16] = derived[..16].try_into().unwrap();
+    let mut sip = siphasher::sip::SipHasher13::new_with_key(&key);
+    std::hash::Hasher::write(&mut sip, victim.to_string().as_bytes());
+    let fast = std::hash::Hasher::finish(&sip);
+    assert_eq!(entries, vec![format!("{expected}-{fast:016x}.json")]);
     let record: serde_json::Value = serde_json::from_slice(
         &std::fs::read(lake.path().join("_microseg/suppressed").join(&entries[0])).unwrap(),
     )
@@ -355,6 +365,29 @@ async fn forget_erases_one_customer_everywhere_and_no_one_else() {
             .any(|l| l.starts_with(&format!("{TABLE}|delta|0|"))),
         "{again:?}"
     );
+
+    // An entry written before the fast hash existed (`<sha>.json`) still
+    // hides the person, and is still "already on the list".
+    let dir = lake.path().join("_microseg/suppressed");
+    std::fs::rename(dir.join(&entries[0]), dir.join(format!("{expected}.json"))).unwrap();
+    let older = Engine::open(&root, EngineOptions::default()).await.unwrap();
+    let seen = order_totals(
+        &collect(&older, "SELECT customer_id, amount FROM orders")
+            .await
+            .unwrap(),
+    );
+    assert!(!seen.contains_key(&victim));
+    assert_eq!(seen, orders_ref);
+    let again = lines(
+        &collect(&older, &format!("FORGET CUSTOMER {victim}"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        again.iter().any(|l| l.contains("already on the list")),
+        "{again:?}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
