@@ -28,7 +28,11 @@ timed() {
 timed "create model (blend)   " "$bin" sql --lake "$lake" -c \
   "CREATE OR REPLACE MODEL bench_recs OPTIONS (model_type 'recommender', half_life_days 180) AS $lines"
 rows=$("$bin" sql --lake "$lake" -c "SELECT count(*) AS n FROM recommend('bench_recs', 10)" | grep -o '[0-9]\{4,\}' | head -1)
-timed "recommend(10), $rows rows" "$bin" sql --lake "$lake" -c "SELECT count(*) FROM recommend('bench_recs', 10)"
+timed "open the lake with the model" "$bin" sql --lake "$lake" -c "SELECT 1"
+# One process, the same statement twice: the first derives the neighbours
+# and popularity tables (on first use), the second only scores.
+"$bin" sql --lake "$lake" -c "SELECT count(*) FROM recommend('bench_recs', 10); SELECT count(*) FROM recommend('bench_recs', 10)" 2>&1 |
+  grep -o 'in [0-9.]* s' | paste -sd' ' | sed "s/^/recommend(10), $rows rows, first then second statement: /"
 sku=$("$bin" sql --lake "$lake" -c "SELECT sku FROM order_items GROUP BY sku ORDER BY count(DISTINCT customer_id) DESC LIMIT 1" |
       grep -o '[A-Z]\{3\}-[A-Z]\{3\}-[0-9]\{4\}' | head -1)
 timed "also_bought($sku) microseg (incl. model load)" "$bin" sql --lake "$lake" -c \

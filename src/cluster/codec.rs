@@ -491,6 +491,9 @@ impl LogicalExtensionCodec for LogicalCodec {
             let files = DeltaFiles::decode(files)?;
             return Ok(Arc::new(DeltaFilesTable::try_new(files, schema)?));
         }
+        if let Some(args) = buf.strip_prefix(super::series::SERIES) {
+            return super::series::decode(args, schema);
+        }
         self.inner
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
@@ -499,7 +502,8 @@ impl LogicalExtensionCodec for LogicalCodec {
     /// serde writes them itself. Delta tables arrive as the file lists the
     /// client pinned ([`super::pin`]); tables held in the client's memory
     /// (SHOW/DESCRIBE results, `identity_components`, `CREATE TABLE` in
-    /// the session) travel as their rows; anything else cannot travel yet.
+    /// the session) travel as their rows, `generate_series` / `range` as
+    /// their arguments; anything else cannot travel yet.
     fn try_encode_table_provider(
         &self,
         table_ref: &TableReference,
@@ -514,6 +518,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         if let Some(table) = node.downcast_ref::<MemTable>() {
             buf.extend_from_slice(BATCHES);
             return encode_batches(table_ref, table, buf);
+        }
+        if super::series::encode(node.as_ref(), buf)? {
+            return Ok(());
         }
         not_impl_err!(
             "table {table_ref} is not yet supported on a cluster: only the lake's Parquet and Delta tables (and views and table functions over them) run there for now"
@@ -605,6 +612,23 @@ impl PhysicalExtensionCodec for PhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A provider the codec has no form for is refused, naming the table.
+    #[test]
+    fn an_unknown_table_is_named() {
+        use datafusion::arrow::datatypes::Schema;
+        use datafusion::datasource::empty::EmptyTable;
+        let codec = LogicalCodec::new(super::super::functions().unwrap());
+        let table = Arc::new(EmptyTable::new(Arc::new(Schema::empty())));
+        let err = codec
+            .try_encode_table_provider(&TableReference::bare("scratch"), table, &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("table scratch is not yet supported on a cluster"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn unknown_functions_and_bad_payloads_are_named() {

@@ -12,6 +12,7 @@ mod connect;
 mod executor;
 mod pin;
 mod scheduler;
+mod series;
 
 pub use cancel::job_id;
 pub use connect::{ClusterAddress, connect};
