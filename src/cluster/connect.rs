@@ -144,6 +144,7 @@ pub async fn connect(engine: Engine, address: &str) -> Result<Engine> {
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_query_planner(planner)
             .with_optimizer_rules(rules)
+            .with_analyzer_rule(Arc::new(super::subqueries::NameScalarSubqueries))
             .build();
         for f in scalar {
             state.register_udf(f)?;

@@ -13,6 +13,7 @@ mod executor;
 mod pin;
 mod scheduler;
 mod series;
+mod subqueries;
 
 pub use cancel::job_id;
 pub use connect::{ClusterAddress, connect};
