@@ -4,13 +4,17 @@
 # and also_bought for the most-bought SKU against the same statistics as a
 # DuckDB self-join over the same lines (exported once to Parquet).
 #
-#   benches/recommend_1m.sh [LAKE] [CUSTOMERS]
+#   benches/recommend_1m.sh [LAKE] [CUSTOMERS]      (MICROSEG_BIN=… to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lake=${1:-bench-lake}
 customers=${2:-1000000}
-cargo bench --no-run >&2
-bin=target/release/microseg
+# MICROSEG_BIN: a release binary already built (else one is built here).
+bin=${MICROSEG_BIN:-}
+if [ -z "$bin" ]; then
+  cargo bench --no-run >&2
+  bin=target/release/microseg
+fi
 python=${MICROSEG_PYTHON:-target/test-venv/bin/python}
 if [ ! -d "$lake/orders" ]; then
   "$bin" generate --customers "$customers" --seed 42 --out "$lake" >&2

@@ -546,6 +546,18 @@ async fn delta_tables_and_materialize_run_on_a_cluster() {
         // A Delta table joined to a Parquet table, the same table twice.
         "SELECT c.city, s.as_of, count(*) AS n FROM segments.customer_segments s JOIN customers c ON s.customer_id = c.customer_id JOIN segments.customer_segments t ON t.customer_id = s.customer_id AND t.as_of = s.as_of GROUP BY c.city, s.as_of",
     ];
+    // A version given as a parameter, bound by EXECUTE.
+    for engine in [&local, &remote] {
+        run(
+            engine,
+            "PREPARE at_version(BIGINT) AS SELECT as_of, count(*) AS n FROM table_at('segments.customer_segments', $1) GROUP BY as_of",
+        )
+        .await;
+    }
+    for version in [0, 1] {
+        let sql = format!("EXECUTE at_version({version})");
+        assert_same(&sql, &run(&local, &sql).await, &run(&remote, &sql).await);
+    }
     for sql in queries {
         let expected = run(&local, sql).await;
         let got = remote

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::delta::pin_files;
+use crate::delta::{TABLE_AT, bound_table_at, pin_files};
 use crate::tables::identity::Components;
 
 /// What a table the client reads at scan time becomes in a plan for the
@@ -56,6 +56,26 @@ impl QueryPlanner for PinDeltaTables {
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let started = session.execution_props().query_execution_start_time;
+        // `table_at(t, $1)` after EXECUTE bound it: a scan of the version
+        // it names, pinned below like a constant `table_at`.
+        let logical_plan = logical_plan
+            .clone()
+            .transform_up_with_subqueries(|node| {
+                if let LogicalPlan::Extension(ext) = &node
+                    && let Some(provider) = bound_table_at(ext.node.as_ref())
+                {
+                    let scan = TableScan::try_new(
+                        TABLE_AT,
+                        provider_as_source(provider?),
+                        None,
+                        Vec::new(),
+                        None,
+                    )?;
+                    return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
+                }
+                Ok(Transformed::no(node))
+            })?
+            .data;
         // Load every Delta scan's file list first (async), then swap the
         // providers in one pass.
         let mut scans = Vec::new();
@@ -74,7 +94,6 @@ impl QueryPlanner for PinDeltaTables {
             }
         }
         let plan = logical_plan
-            .clone()
             .transform_up_with_subqueries(|node| match &node {
                 LogicalPlan::TableScan(scan) => {
                     let Ok(provider) = source_as_provider(&scan.source) else {

@@ -37,6 +37,7 @@ pub use erase::{Erased, decode_log_path, erase, unreadable_versions};
 pub use files::{DeltaFiles, DeltaFilesTable, pin_files};
 pub use live::{DeltaHandle, DeltaTables, LakeCatalog, LakeSchema, LiveDeltaTable};
 pub use provider::DeltaSnapshotTable;
+pub(crate) use time_travel::bound_provider as bound_table_at;
 pub use time_travel::{TABLE_AT, TableAtFunction, TableAtNode, TableAtPlanner};
 
 use crate::error::{Error, Result};

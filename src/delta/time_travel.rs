@@ -238,6 +238,29 @@ pub(crate) async fn pinned(
     )
 }
 
+/// A `table_at` leaf whose parameter `EXECUTE` has bound: the provider a
+/// constant version gives (so a cluster client pins it like one); `None`
+/// for any other node. An unbound parameter is an error naming it.
+pub(crate) fn bound_provider(
+    node: &dyn UserDefinedLogicalNode,
+) -> Option<DFResult<Arc<dyn TableProvider>>> {
+    let node = node.as_any().downcast_ref::<TableAtNode>()?;
+    if has_placeholder(&node.at) {
+        return Some(plan_err!(
+            "{TABLE_AT}: argument 2 (version or timestamp) is a parameter with no value: {}",
+            node.at
+        ));
+    }
+    Some(at_of_expr(&node.at).map(|at| {
+        Arc::new(TableAtProvider {
+            handle: Arc::clone(&node.handle),
+            schema: Arc::new(node.schema.as_arrow().clone()),
+            at_expr: node.at.clone(),
+            at: Some(at),
+        }) as Arc<dyn TableProvider>
+    }))
+}
+
 /// `table_at` with a parameter for its version: a leaf of the logical
 /// plan whose one expression is the version, bound by `EXECUTE`.
 pub struct TableAtNode {
