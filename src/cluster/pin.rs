@@ -19,7 +19,7 @@ use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::{
-    EmptyRelation, Expr, Filter, LogicalPlan, Projection, TableScan, lit,
+    EmptyRelation, Expr, Filter, LogicalPlan, Projection, TableScan, TableScanBuilder, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -64,13 +64,8 @@ impl QueryPlanner for PinDeltaTables {
                 if let LogicalPlan::Extension(ext) = &node
                     && let Some(provider) = bound_table_at(ext.node.as_ref())
                 {
-                    let scan = TableScan::try_new(
-                        TABLE_AT,
-                        provider_as_source(provider?),
-                        None,
-                        Vec::new(),
-                        None,
-                    )?;
+                    let scan =
+                        TableScanBuilder::new(TABLE_AT, provider_as_source(provider?)).build()?;
                     return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
                 }
                 Ok(Transformed::no(node))

@@ -506,15 +506,15 @@ fn run_chunk(
                 c.cols(w.cal.month_of(e.ts)).push(cid, e, assortment);
             }
         }
-        if ratings.is_some() || taste_truth.is_some() {
-            if let Some(taste) = tastes::rate(w, &p, &mut rated) {
-                if let Some(c) = taste_truth.as_mut() {
-                    c.cols(0).push(cid, taste);
-                }
-                if let Some(c) = ratings.as_mut() {
-                    for r in &rated {
-                        c.cols(0).push(cid, r, assortment);
-                    }
+        if (ratings.is_some() || taste_truth.is_some())
+            && let Some(taste) = tastes::rate(w, &p, &mut rated)
+        {
+            if let Some(c) = taste_truth.as_mut() {
+                c.cols(0).push(cid, taste);
+            }
+            if let Some(c) = ratings.as_mut() {
+                for r in &rated {
+                    c.cols(0).push(cid, r, assortment);
                 }
             }
         }
