@@ -28,6 +28,7 @@ async fn every_generated_table_is_registered_and_queryable() {
             "campaign_sends",
             "consents",
             "customers",
+            "drink_ratings",
             "events",
             "order_items",
             "orders",

@@ -25,6 +25,11 @@ min_group_size = 10
 
 /// (analyst, reader) over the shared lake with [`PRIVACY`] (or `toml`).
 pub(super) async fn sessions(toml: &str) -> (Engine, Engine, tempfile::TempDir) {
+    sessions_at(small_lake(), toml).await
+}
+
+/// [`sessions`] over the lake at `lake`.
+async fn sessions_at(lake: &std::path::Path, toml: &str) -> (Engine, Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("privacy.toml");
     write_bytes(&config, toml.as_bytes());
@@ -32,9 +37,7 @@ pub(super) async fn sessions(toml: &str) -> (Engine, Engine, tempfile::TempDir) 
         config: Some(config),
         ..EngineOptions::default()
     };
-    let analyst = Engine::open(small_lake().to_str().unwrap(), options)
-        .await
-        .unwrap();
+    let analyst = Engine::open(lake.to_str().unwrap(), options).await.unwrap();
     let reader = analyst.restricted_session(Arc::new(ReaderPolicy::new(
         analyst.lake().location.clone(),
         analyst.privacy().clone(),
@@ -360,6 +363,112 @@ async fn zero_switches_the_rule_off() {
     .map(|b| b.num_rows())
     .sum();
     assert_eq!(rows, 1);
+}
+
+/// Recommenders: a reader gets no customer-level rows from `recommend` or
+/// `recommend_for`; aggregates over recommendations keep groups of at
+/// least `min_group_size` customers; `also_bought` keeps the rows whose
+/// `customers_both` reaches the minimum (or, `small_groups = "error"`,
+/// fails when one does not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommenders_give_readers_aggregates_only() {
+    let lake = crate::fixtures::small_lake_copy();
+    let (analyst, reader, _dir) = sessions_at(lake.path(), PRIVACY).await;
+    run(
+        &analyst,
+        "CREATE MODEL r OPTIONS (model_type 'recommender') AS SELECT oi.customer_id, oi.sku AS item, o.order_ts AS ts FROM order_items oi JOIN orders o ON o.order_id = oi.order_id",
+    )
+    .await;
+    for (sql, rule) in [
+        ("SELECT * FROM recommend('r', 5)", "aggregates only"),
+        (
+            "SELECT customer_id, item FROM recommend('r', 5)",
+            "aggregates only",
+        ),
+        (
+            "SELECT item, score FROM recommend('r', 5)",
+            "aggregates only",
+        ),
+        (
+            "SELECT * FROM recommend_for('r', 17, 5)",
+            "role reader may not",
+        ),
+    ] {
+        let e = error(&reader, sql).await;
+        assert!(
+            e.contains("role reader may not") && e.contains(rule),
+            "{sql}: {e}"
+        );
+    }
+    let counts = |batches: &[datafusion::arrow::array::RecordBatch], column: usize| -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let c = datafusion::arrow::compute::cast(
+                    b.column(column),
+                    &datafusion::arrow::datatypes::DataType::Int64,
+                )
+                .unwrap();
+                let c = c.as_any().downcast_ref::<Int64Array>().unwrap().clone();
+                (0..c.len()).map(move |i| c.value(i))
+            })
+            .collect()
+    };
+    let sql = "SELECT item, count(*) AS n FROM recommend('r', 5) GROUP BY item";
+    let everyone = counts(&run(&analyst, sql).await, 1);
+    let shown = counts(&run(&reader, sql).await, 1);
+    assert!(everyone.iter().any(|&n| n < 10) && everyone.iter().any(|&n| n >= 10));
+    let mut expected: Vec<i64> = everyone.into_iter().filter(|&n| n >= 10).collect();
+    let mut shown = shown;
+    expected.sort();
+    shown.sort();
+    assert_eq!(shown, expected);
+
+    // also_bought: the most-bought item's partners, 1 to many customers each.
+    let top = text(
+        &analyst,
+        "SELECT sku FROM order_items GROUP BY sku ORDER BY count(DISTINCT customer_id) DESC, sku LIMIT 1",
+    )
+    .await;
+    let sku = top
+        .lines()
+        .nth(3)
+        .unwrap()
+        .trim_matches(|c| c == '|' || c == ' ');
+    let sql = format!(
+        "SELECT also_bought, customers_both FROM also_bought('r', '{sku}', 10000) ORDER BY also_bought"
+    );
+    let everyone = run(&analyst, &sql).await;
+    let all = counts(&everyone, 1);
+    assert!(
+        all.iter().any(|&n| n < 10) && all.iter().any(|&n| n >= 10),
+        "{all:?}"
+    );
+    let shown = counts(&run(&reader, &sql).await, 1);
+    assert_eq!(
+        shown,
+        all.iter().copied().filter(|&n| n >= 10).collect::<Vec<_>>()
+    );
+    // Without the count in the select list the same rows are left out.
+    let partners: usize = run(
+        &reader,
+        &format!("SELECT also_bought FROM also_bought('r', '{sku}', 10000)"),
+    )
+    .await
+    .iter()
+    .map(|b| b.num_rows())
+    .sum();
+    assert_eq!(partners, all.iter().filter(|&&n| n >= 10).count());
+    let (_, strict, _dir) = sessions_at(
+        lake.path(),
+        &PRIVACY.replace(
+            "min_group_size = 10",
+            "min_group_size = 10\nsmall_groups = \"error\"",
+        ),
+    )
+    .await;
+    let e = error(&strict, &sql).await;
+    refused(&e, "min_group_size");
 }
 
 /// What the rule costs: a reader's filtered aggregate over orders against

@@ -25,7 +25,9 @@
 //!   hidden `count(DISTINCT key)`, and a filter above it drops the groups
 //!   below the minimum (or fails the query, `small_groups = "error"`);
 //!   a projection then restores the aggregate's own schema. Whatever is
-//!   computed from Grouped and Public rows alone stays Grouped.
+//!   computed from Grouped and Public rows alone stays Grouped. A scan of
+//!   `also_bought(…)` is Grouped too: its rows carry their own count,
+//!   `customers_both`, filtered the same way.
 //!
 //! Alongside, each output column carries a *sensitive* flag: the key, the
 //! configured personal columns (for a table function or any relation not

@@ -58,6 +58,9 @@ impl Facts {
 
 /// DataFusion's table functions that read no data.
 const GENERATORS: &[&str] = &["generate_series()", "range()"];
+/// `also_bought(…)`'s scan and the count of customers behind each row.
+const ALSO_BOUGHT: &str = "also_bought()";
+const ALSO_BOUGHT_COUNT: &str = "customers_both";
 
 /// The hidden count of distinct entities behind a group.
 const ENTITIES: &str = "__microseg_entities";
@@ -194,6 +197,9 @@ impl<'a> Tracker<'a> {
                     || GENERATORS.contains(&table.as_str())
                 {
                     return Ok((plan, Facts::safe(Public, width)));
+                }
+                if table == ALSO_BOUGHT {
+                    return self.counted_scan(plan, width);
                 }
                 let sensitive: Vec<bool> = schema
                     .fields()
@@ -555,6 +561,38 @@ impl<'a> Tracker<'a> {
         }
     }
 
+    /// The predicate a group of `entities` people passes: at least the
+    /// minimum, else dropped (or, `small_groups = "error"`, the query fails).
+    fn keep(&self, entities: Expr) -> Expr {
+        let min = i64::try_from(self.settings.min).unwrap_or(i64::MAX);
+        match self.settings.small_groups {
+            SmallGroups::Drop => entities.gt_eq(lit(min)),
+            SmallGroups::Error => {
+                ScalarUDF::new_from_impl(RequireGroup::new(self.settings.min)).call(vec![entities])
+            }
+        }
+    }
+
+    /// A scan of `also_bought(…)`: each row counts the customers who bought
+    /// both items (`customers_both`), and every other count it reveals
+    /// (buyers of either item, customers considered) is at least that, so
+    /// the rows below the minimum go the way small groups go.
+    fn counted_scan(&self, plan: LogicalPlan, width: usize) -> Result<(LogicalPlan, Facts)> {
+        let Some((qualifier, field)) = plan
+            .schema()
+            .iter()
+            .find(|(_, f)| f.name() == ALSO_BOUGHT_COUNT)
+        else {
+            return Err(refused(
+                "aggregates only",
+                &format!("read also_bought without its {ALSO_BOUGHT_COUNT} column"),
+            ));
+        };
+        let count = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+        let filter = Filter::try_new(self.keep(count), Arc::new(plan))?;
+        Ok((LogicalPlan::Filter(filter), Facts::safe(Grouped, width)))
+    }
+
     /// `aggregate` with a hidden `count(DISTINCT key)`, the groups below the
     /// minimum dropped (or the query failed), and its own schema restored.
     fn counted(&self, aggregate: Aggregate, key: usize) -> Result<LogicalPlan> {
@@ -568,14 +606,7 @@ impl<'a> Tracker<'a> {
         let key_column = Column::from(input.schema().qualified_field(key));
         aggr_expr.push(count_distinct(Expr::Column(key_column)).alias(ENTITIES));
         let counted = Aggregate::try_new(input, group_expr, aggr_expr)?;
-        let entities = col(ENTITIES);
-        let min = i64::try_from(self.settings.min).unwrap_or(i64::MAX);
-        let keep = match self.settings.small_groups {
-            SmallGroups::Drop => entities.gt_eq(lit(min)),
-            SmallGroups::Error => {
-                ScalarUDF::new_from_impl(RequireGroup::new(self.settings.min)).call(vec![entities])
-            }
-        };
+        let keep = self.keep(col(ENTITIES));
         let filter = Filter::try_new(keep, Arc::new(LogicalPlan::Aggregate(counted)))?;
         let columns = schema.columns().into_iter().map(Expr::Column).collect();
         Ok(LogicalPlan::Projection(Projection::try_new(
