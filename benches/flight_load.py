@@ -8,10 +8,17 @@ any query failed.
 
     MICROSEG_BIN=target/debug/microseg target/test-venv/bin/python \
         benches/flight_load.py [--clients 32] [--seconds 60] [--customers 2000]
+
+With `--lookups`, each client instead offers one single-customer lookup
+(`SELECT * FROM customers WHERE customer_id = ?`, a random id, prepared
+with a bound parameter) every `--interval` seconds, paced by the clock: a
+slow answer delays only the lookups queued behind it on that client, so
+the offered load stays clients / interval queries per second.
 """
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -51,38 +58,58 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--customers", type=int, default=2000)
+    ap.add_argument("--lookups", action="store_true",
+                    help="paced single-customer lookups instead of the BI mix")
+    ap.add_argument("--interval", type=float, default=0.1,
+                    help="seconds between one client's lookups")
+    ap.add_argument("--lake", help="an existing lake (read only) instead of generating one")
     args = ap.parse_args()
     binary = os.environ.get("MICROSEG_BIN", "target/debug/microseg")
 
     work = Path(tempfile.mkdtemp(prefix="microseg-load-"))
-    lake = work / "lake"
-    subprocess.run([binary, "generate", "--customers", str(args.customers), "--out", str(lake)],
-                   check=True, capture_output=True)
+    if args.lake:
+        lake = Path(args.lake).resolve()
+    else:
+        lake = work / "lake"
+        subprocess.run([binary, "generate", "--customers", str(args.customers), "--out", str(lake)],
+                       check=True, capture_output=True)
+    queries = QUERIES
+    if args.lookups:
+        queries = {"lookup": "SELECT * FROM customers WHERE customer_id = ?"}
     flags = ("--max-concurrent-queries", str(args.clients))
     with serving(binary, lake, work, *flags) as (server, uri, kwargs):
         with flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute("CREATE OR REPLACE SEGMENT SET load_spend ('big' WHEN amount > 100, ELSE 'small')")
-            cur.fetchall()
-            cur.execute("SELECT min(channel) FROM orders")
-            channel = cur.fetchone()[0]
+            if not args.lookups:
+                cur.execute("CREATE OR REPLACE SEGMENT SET load_spend ('big' WHEN amount > 100, ELSE 'small')")
+                cur.fetchall()
+            cur.execute("SELECT min(channel), max(customer_id) FROM orders")
+            channel, last_customer = cur.fetchone()
 
-        latencies = {name: [] for name in QUERIES}
+        latencies = {name: [] for name in queries}
         errors = []
         lock = threading.Lock()
         stop_at = time.monotonic() + args.seconds
         peak = [0]
 
         def client(i):
-            names = list(QUERIES)
+            names = list(queries)
+            pick = random.Random(i)
             with flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True) as conn:
                 n = i
+                due = time.monotonic() + pick.random() * args.interval
                 while time.monotonic() < stop_at:
                     name = names[n % len(names)]
                     n += 1
+                    if args.lookups:
+                        time.sleep(max(0.0, due - time.monotonic()))
+                        due += args.interval
+                        params = (pick.randint(1, last_customer),)
+                    else:
+                        params = (channel,) if name == "prepared" else None
                     started = time.perf_counter()
                     try:
                         with conn.cursor() as cur:
-                            cur.execute(QUERIES[name], (channel,) if name == "prepared" else None)
+                            cur.execute(queries[name], params)
                             cur.fetch_arrow_table()
                     except Exception as e:  # counted and reported, not raised
                         with lock:
@@ -104,7 +131,8 @@ def main():
             t.join()
 
         everything = [x for xs in latencies.values() for x in xs]
-        print(f"{args.clients} clients, {args.seconds:.0f} s, {args.customers} customers: "
+        size = f"lake {lake}" if args.lake else f"{args.customers} customers"
+        print(f"{args.clients} clients, {args.seconds:.0f} s, {size}: "
               f"{len(everything)} queries, {len(errors)} errors, "
               f"peak server RSS {peak[0] / 1024:.0f} MiB")
         print(f"{'query':<14}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}")
