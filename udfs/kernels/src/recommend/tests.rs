@@ -536,3 +536,20 @@ fn scoring_matches_the_reference_bit_for_bit() {
     assert_eq!(seen.len(), 5);
     assert!(ties > 1000, "{ties} ties");
 }
+
+/// Threads scoring one model at once each keep their own working memory:
+/// every list is still the reference's.
+#[test]
+fn scoring_on_many_threads_matches_the_reference() {
+    let r = Recommender::new(generated(300, 90, true, 3), settings(Method::Blend, true));
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let r = &r;
+            scope.spawn(move || {
+                for c in (t..r.data.customers.len()).step_by(2) {
+                    assert_eq!(r.recommend(c, 5), reference(r, c, 5, Method::Blend));
+                }
+            });
+        }
+    });
+}
