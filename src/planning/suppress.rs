@@ -118,28 +118,33 @@ fn forgotten(list: &Suppressed, keys: &ArrayRef) -> Result<BooleanArray> {
 /// Calls `f` with each key's canonical text (integers in decimal, text as
 /// is, anything else as Arrow casts it to text), `None` for NULL.
 fn each_key_text(keys: &ArrayRef, mut f: impl FnMut(Option<&[u8]>)) -> Result<()> {
+    // `$sign_magnitude` turns a value into (negative, magnitude) in 64-bit
+    // arithmetic: a 128-bit division per digit would cost more than the hash.
     macro_rules! integers {
-        ($t:ty) => {{
+        ($t:ty, $sign_magnitude:expr) => {{
             let values = keys.as_primitive::<$t>();
             let mut buf = [0u8; 20];
             for i in 0..values.len() {
                 if values.is_null(i) {
                     f(None);
                 } else {
-                    f(Some(decimal(i128::from(values.value(i)), &mut buf)));
+                    let (negative, magnitude) = $sign_magnitude(values.value(i));
+                    f(Some(decimal(negative, magnitude, &mut buf)));
                 }
             }
         }};
     }
+    let signed = |v: i64| (v < 0, v.unsigned_abs());
+    let unsigned = |v: u64| (false, v);
     match keys.data_type() {
-        DataType::Int64 => integers!(types::Int64Type),
-        DataType::Int32 => integers!(types::Int32Type),
-        DataType::Int16 => integers!(types::Int16Type),
-        DataType::Int8 => integers!(types::Int8Type),
-        DataType::UInt64 => integers!(types::UInt64Type),
-        DataType::UInt32 => integers!(types::UInt32Type),
-        DataType::UInt16 => integers!(types::UInt16Type),
-        DataType::UInt8 => integers!(types::UInt8Type),
+        DataType::Int64 => integers!(types::Int64Type, signed),
+        DataType::Int32 => integers!(types::Int32Type, |v| signed(i64::from(v))),
+        DataType::Int16 => integers!(types::Int16Type, |v| signed(i64::from(v))),
+        DataType::Int8 => integers!(types::Int8Type, |v| signed(i64::from(v))),
+        DataType::UInt64 => integers!(types::UInt64Type, unsigned),
+        DataType::UInt32 => integers!(types::UInt32Type, |v| unsigned(u64::from(v))),
+        DataType::UInt16 => integers!(types::UInt16Type, |v| unsigned(u64::from(v))),
+        DataType::UInt8 => integers!(types::UInt8Type, |v| unsigned(u64::from(v))),
         DataType::Utf8 => keys
             .as_string::<i32>()
             .iter()
@@ -162,10 +167,11 @@ fn each_key_text(keys: &ArrayRef, mut f: impl FnMut(Option<&[u8]>)) -> Result<()
     Ok(())
 }
 
-/// `v` in decimal as `format!` writes it, in `buf` (every 64-bit value
-/// fits); a digit loop, since `fmt` costs more than the hash per row.
-fn decimal(v: i128, buf: &mut [u8; 20]) -> &[u8] {
-    let mut n = v.unsigned_abs();
+/// A 64-bit integer (sign and magnitude) in decimal as `format!` writes
+/// it, in `buf` (every such value fits); a digit loop, since `fmt` costs
+/// more than the hash per row.
+fn decimal(negative: bool, magnitude: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = magnitude;
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -175,7 +181,7 @@ fn decimal(v: i128, buf: &mut [u8; 20]) -> &[u8] {
             break;
         }
     }
-    if v < 0 {
+    if negative {
         at -= 1;
         buf[at] = b'-';
     }
@@ -276,19 +282,13 @@ mod tests {
     #[test]
     fn decimal_is_what_format_writes() {
         let mut buf = [0u8; 20];
-        let edges = [
-            0i128,
-            7,
-            -7,
-            10,
-            -10,
-            999_999,
-            i128::from(i64::MAX),
-            i128::from(i64::MIN),
-            i128::from(u64::MAX),
-        ];
+        let edges = [0i64, 7, -7, 10, -10, 999_999, i64::MAX, i64::MIN];
         for v in edges.into_iter().chain((-2000..2000).map(|x| x * 7919)) {
-            assert_eq!(decimal(v, &mut buf), v.to_string().as_bytes(), "{v}");
+            let text = decimal(v < 0, v.unsigned_abs(), &mut buf);
+            assert_eq!(text, v.to_string().as_bytes(), "{v}");
+        }
+        for v in [0u64, 9, 10, u64::MAX] {
+            assert_eq!(decimal(false, v, &mut buf), v.to_string().as_bytes(), "{v}");
         }
     }
 }
