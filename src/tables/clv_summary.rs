@@ -17,9 +17,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{first_value, max, min, sum};
-use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::{AggregateUDF, Expr, cast, col, ident, lit, when};
+use microseg_udfs::model::clv_periods::ClvPeriods;
 
 use super::args::{self, MICROS_PER_DAY};
 
@@ -96,33 +96,27 @@ impl TableFunctionImpl for ClvSummaryFunction {
             // As lifetimes: a transaction counts when its period is not
             // after as_of's, so the whole last day (or week) is in.
             .filter(col("period").lt_eq(lit(end_period)))?
+            // One group per customer, its distinct periods counted inside
+            // the aggregate: grouping by (customer, period) first made a
+            // group of almost every order.
             .aggregate(
-                vec![ident(customer.as_str()), col("period")],
-                vec![sum(col("amount")).alias("value")],
+                vec![ident(customer.as_str())],
+                vec![
+                    AggregateUDF::new_from_impl(ClvPeriods::new())
+                        .call(vec![col("period"), col("amount")])
+                        .alias("p"),
+                ],
             )?;
-        // The first period's value by an ordered aggregate rather than a
-        // window over each customer's periods: the window needs the rows
-        // sorted by customer on one partition, the aggregate runs on all.
-        let plan = plan.aggregate(
-            vec![ident(customer.as_str())],
-            vec![
-                min(col("period")).alias("first"),
-                max(col("period")).alias("last"),
-                count_all().alias("periods"),
-                sum(col("value")).alias("total_value"),
-                first_value(col("value"), vec![col("period").sort(true, false)])
-                    .alias("first_value"),
-            ],
-        )?;
+        let field = |name: &str| get_field(col("p"), name);
         let plan = plan.project(vec![
             ident(customer.as_str()),
-            cast(col("periods") - lit(1i64), DataType::Float64).alias("frequency"),
-            cast(col("last") - col("first"), DataType::Float64).alias("recency"),
-            cast(lit(end_period) - col("first"), DataType::Float64).alias("t"),
+            cast(field("periods") - lit(1i64), DataType::Float64).alias("frequency"),
+            cast(field("last") - field("first"), DataType::Float64).alias("recency"),
+            cast(lit(end_period) - field("first"), DataType::Float64).alias("t"),
             when(
-                col("periods").gt(lit(1i64)),
-                (col("total_value") - col("first_value"))
-                    / cast(col("periods") - lit(1i64), DataType::Float64),
+                field("periods").gt(lit(1i64)),
+                (field("total_amount") - field("first_amount"))
+                    / cast(field("periods") - lit(1i64), DataType::Float64),
             )
             .otherwise(lit(0.0))?
             .alias("monetary_value"),

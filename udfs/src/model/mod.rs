@@ -11,6 +11,7 @@ pub mod boosted;
 pub mod bound;
 pub mod classifier;
 pub mod clv_apply;
+pub mod clv_periods;
 pub mod evaluate;
 pub mod explain;
 pub mod predict;
@@ -343,6 +344,9 @@ pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>>
     vec![
         Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
             ModelMean::new(),
+        )),
+        Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            clv_periods::ClvPeriods::new(),
         )),
         Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
             ModelQuality::new(),

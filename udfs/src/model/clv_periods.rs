@@ -1,0 +1,741 @@
+//! `clv_periods(period, amount)`: what the buy-till-you-die models need of
+//! one customer's purchases, in one aggregate.
+//!
+//! `clv_summary` used to group by (customer, period) and then by customer:
+//! the first grouping puts almost every order in a group of its own, and
+//! cost four times the second. Here the groups are customers; each keeps
+//! its periods in one flat list shared by all groups (a group index and a
+//! period per row, 12 bytes), which is sorted by group and deduplicated
+//! once when the groups are emitted.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
+use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use datafusion_macros::user_doc;
+
+use crate::common::{Param, check_arity, float_type, param_names};
+
+const NAME: &str = "clv_periods";
+const PERIOD: Param = Param::new(NAME, 0, "period");
+const AMOUNT: Param = Param::new(NAME, 1, "amount");
+
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "One customer's purchase periods as the lifetime-value models see them: a struct \
+{periods, first, last, first_amount, total_amount}. periods (Int64) is the number of distinct \
+non-NULL periods; first and last are the smallest and largest; first_amount is the sum of the \
+amounts in the first period (the purchase lifetimes' summary leaves out of monetary_value), \
+total_amount the sum of all amounts. Rows with a NULL period are ignored; NULL amounts are left \
+out of the sums, which are NULL when they have no amount. first, last and the sums are NULL for a \
+group without periods. `clv_summary` is built on it: frequency = periods − 1, recency = last − \
+first, monetary_value = (total_amount − first_amount) / (periods − 1).",
+    syntax_example = "clv_periods(period, amount)",
+    sql_example = r#"```sql
+> SELECT clv_periods(day, amount) AS p
+  FROM (VALUES (10, 5.0), (10, 1.0), (12, 4.0), (15, 2.0)) AS t(day, amount);
++---------------------------------------------------------------------+
+| p                                                                   |
++---------------------------------------------------------------------+
+| {periods: 3, first: 10, last: 15, first_amount: 6.0, total_amount: 12.0} |
++---------------------------------------------------------------------+
+```"#,
+    argument(
+        name = "period",
+        description = "The purchase's period as a whole number (e.g. days since the epoch)."
+    ),
+    argument(name = "amount", description = "The purchase's amount (any number).")
+)]
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ClvPeriods {
+    signature: Signature,
+}
+
+impl ClvPeriods {
+    /// The `clv_periods` aggregate function.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable)
+                .with_parameter_names(param_names(&[PERIOD, AMOUNT]))
+                .expect("a user-defined signature takes any parameter names"),
+        }
+    }
+}
+
+impl Default for ClvPeriods {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn result_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("periods", DataType::Int64, false),
+        Field::new("first", DataType::Int64, true),
+        Field::new("last", DataType::Int64, true),
+        Field::new("first_amount", DataType::Float64, true),
+        Field::new("total_amount", DataType::Float64, true),
+    ])
+}
+
+fn list_of_periods() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false)))
+}
+
+impl AggregateUDFImpl for ClvPeriods {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        check_arity(NAME, arg_types.len(), 2..=2)?;
+        let period = match &arg_types[0] {
+            DataType::Null => DataType::Int64,
+            t if t.is_integer() => DataType::Int64,
+            other => {
+                return Err(PERIOD.error(format_args!("must be a whole number, got type {other}")));
+            }
+        };
+        Ok(vec![period, float_type(AMOUNT, &arg_types[1])?])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(result_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ClvPeriodsAccumulator::default()))
+    }
+
+    /// The distinct periods (sorted), and the two sums: partial states
+    /// merge by concatenating the lists and keeping the earlier first
+    /// period's amount.
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Field::new(format!("{}[periods]", args.name), list_of_periods(), true).into(),
+            Field::new(
+                format!("{}[first_amount]", args.name),
+                DataType::Float64,
+                true,
+            )
+            .into(),
+            Field::new(
+                format!("{}[total_amount]", args.name),
+                DataType::Float64,
+                true,
+            )
+            .into(),
+        ])
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ClvPeriodsGroups::default()))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}
+
+/// A group's first period with its amount, and its total amount; the sums
+/// are `None` until a non-NULL amount arrives.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: i64,
+    first_amount: Option<f64>,
+    total: Option<f64>,
+}
+
+impl Span {
+    const EMPTY: Span = Span {
+        first: i64::MAX,
+        first_amount: None,
+        total: None,
+    };
+
+    /// Adds `amount` spent in `period` (for a merged state: the state's
+    /// first period and that period's amount).
+    fn add(&mut self, period: i64, amount: Option<f64>) {
+        if period < self.first {
+            self.first = period;
+            self.first_amount = amount;
+        } else if period == self.first {
+            self.first_amount = plus(self.first_amount, amount);
+        }
+    }
+
+    fn add_total(&mut self, amount: Option<f64>) {
+        self.total = plus(self.total, amount);
+    }
+}
+
+/// SQL SUM of two partial sums: NULL only when both are.
+fn plus(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The argument arrays, as `coerce_types` made them.
+fn arguments(values: &[ArrayRef]) -> Result<(&Int64Array, &Float64Array)> {
+    match (
+        values.first().and_then(|v| v.as_primitive_opt::<Int64Type>()),
+        values.get(1).and_then(|v| v.as_primitive_opt::<Float64Type>()),
+    ) {
+        (Some(p), Some(a)) => Ok((p, a)),
+        _ => internal_err!("{NAME}: arguments must be Int64 and Float64"),
+    }
+}
+
+/// The state arrays of `state_fields`.
+fn states(values: &[ArrayRef]) -> Result<(&ListArray, &Float64Array, &Float64Array)> {
+    match (
+        values.first().and_then(|v| v.as_list_opt::<i32>()),
+        values.get(1).and_then(|v| v.as_primitive_opt::<Float64Type>()),
+        values.get(2).and_then(|v| v.as_primitive_opt::<Float64Type>()),
+    ) {
+        (Some(l), Some(f), Some(t)) if l.values().data_type() == &DataType::Int64 => Ok((l, f, t)),
+        _ => internal_err!("{NAME}: state must be (List<Int64>, Float64, Float64)"),
+    }
+}
+
+fn value(a: &Float64Array, row: usize) -> Option<f64> {
+    a.is_valid(row).then(|| a.value(row))
+}
+
+/// The result struct of groups given their distinct periods (`offsets`
+/// into `periods`, sorted within each group) and spans.
+fn result(periods: &[i64], offsets: &[usize], spans: &[Span]) -> Result<ArrayRef> {
+    let groups = spans.len();
+    let mut count = Vec::with_capacity(groups);
+    let mut first = Vec::with_capacity(groups);
+    let mut last = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let own = &periods[offsets[g]..offsets[g + 1]];
+        count.push(own.len() as i64);
+        first.push(own.first().copied());
+        last.push(own.last().copied());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(count)),
+        Arc::new(Int64Array::from(first)),
+        Arc::new(Int64Array::from(last)),
+        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.first_amount))),
+        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.total))),
+    ];
+    Ok(Arc::new(StructArray::try_new(
+        result_fields(),
+        columns,
+        None,
+    )?))
+}
+
+/// The partial state of groups (see [`result`] for the arguments).
+fn state(periods: Vec<i64>, offsets: &[usize], spans: &[Span]) -> Result<Vec<ArrayRef>> {
+    let field = Arc::new(Field::new_list_field(DataType::Int64, false));
+    let lists = ListArray::try_new(
+        field,
+        OffsetBuffer::from_lengths(offsets.windows(2).map(|w| w[1] - w[0])),
+        Arc::new(Int64Array::from(periods)),
+        None::<NullBuffer>,
+    )?;
+    Ok(vec![
+        Arc::new(lists),
+        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.first_amount))),
+        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.total))),
+    ])
+}
+
+/// Every group's periods for one group-at-a-time aggregation.
+#[derive(Debug, Default)]
+struct ClvPeriodsAccumulator {
+    periods: Vec<i64>,
+    span: Option<Span>,
+}
+
+impl ClvPeriodsAccumulator {
+    fn span(&mut self) -> &mut Span {
+        self.span.get_or_insert(Span::EMPTY)
+    }
+
+    fn distinct(&mut self) {
+        self.periods.sort_unstable();
+        self.periods.dedup();
+    }
+}
+
+impl Accumulator for ClvPeriodsAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (periods, amounts) = arguments(values)?;
+        for row in 0..periods.len() {
+            if periods.is_null(row) {
+                continue;
+            }
+            let (period, amount) = (periods.value(row), value(amounts, row));
+            self.periods.push(period);
+            let span = self.span();
+            span.add(period, amount);
+            span.add_total(amount);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.distinct();
+        let span = self.span.unwrap_or(Span::EMPTY);
+        let array = result(&self.periods, &[0, self.periods.len()], &[span])?;
+        ScalarValue::try_from_array(&array, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.periods.capacity() * size_of::<i64>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.distinct();
+        let span = self.span.unwrap_or(Span::EMPTY);
+        let len = self.periods.len();
+        let arrays = state(std::mem::take(&mut self.periods), &[0, len], &[span])?;
+        arrays
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states_: &[ArrayRef]) -> Result<()> {
+        let (lists, first_amounts, totals) = states(states_)?;
+        for row in 0..lists.len() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let own = lists.value(row);
+            let own = own.as_primitive::<Int64Type>().values();
+            let Some(&first) = own.first() else { continue };
+            self.periods.extend_from_slice(own);
+            let span = self.span();
+            span.add(first, value(first_amounts, row));
+            span.add_total(value(totals, row));
+        }
+        Ok(())
+    }
+}
+
+/// Periods of many groups: one (group, period) entry per row, kept flat so
+/// no group owns an allocation.
+#[derive(Debug, Default)]
+struct ClvPeriodsGroups {
+    spans: Vec<Span>,
+    groups: Vec<u32>,
+    periods: Vec<i64>,
+}
+
+impl ClvPeriodsGroups {
+    fn push(&mut self, group: usize, period: i64) -> Result<()> {
+        let Ok(group) = u32::try_from(group) else {
+            return internal_err!("{NAME}: more than 2^32 groups in one aggregation");
+        };
+        self.groups.push(group);
+        self.periods.push(period);
+        Ok(())
+    }
+
+    /// Takes the groups `emit_to` names: their spans, and their distinct
+    /// periods sorted within each group with the groups' offsets. The
+    /// entries of the groups left behind stay, renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Span>, Vec<i64>, Vec<usize>) {
+        let spans = emit_to.take_needed(&mut self.spans);
+        let n = spans.len();
+        // Counting sort by group: counts, offsets, then each entry in its
+        // group's slot.
+        let mut offsets = vec![0usize; n + 1];
+        for &g in &self.groups {
+            if (g as usize) < n {
+                offsets[g as usize + 1] += 1;
+            }
+        }
+        for g in 0..n {
+            offsets[g + 1] += offsets[g];
+        }
+        let mut sorted = vec![0i64; offsets[n]];
+        let mut next = offsets.clone();
+        let mut kept = 0;
+        for i in 0..self.groups.len() {
+            let (g, p) = (self.groups[i] as usize, self.periods[i]);
+            if g < n {
+                sorted[next[g]] = p;
+                next[g] += 1;
+            } else {
+                self.groups[kept] = (g - n) as u32;
+                self.periods[kept] = p;
+                kept += 1;
+            }
+        }
+        self.groups.truncate(kept);
+        self.periods.truncate(kept);
+        // Sort and deduplicate each group's slice, compacting in place.
+        let mut write = 0;
+        for g in 0..n {
+            let (start, end) = (offsets[g], offsets[g + 1]);
+            let own = &mut sorted[start..end];
+            own.sort_unstable();
+            offsets[g] = write;
+            let mut previous = None;
+            for i in start..end {
+                let p = sorted[i];
+                if previous != Some(p) {
+                    sorted[write] = p;
+                    write += 1;
+                    previous = Some(p);
+                }
+            }
+        }
+        offsets[n] = write;
+        sorted.truncate(write);
+        (spans, sorted, offsets)
+    }
+}
+
+impl GroupsAccumulator for ClvPeriodsGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.spans.resize(total_num_groups, Span::EMPTY);
+        let (periods, amounts) = arguments(values)?;
+        self.groups.reserve(group_indices.len());
+        self.periods.reserve(group_indices.len());
+        let plain = opt_filter.is_none() && periods.null_count() == 0 && amounts.null_count() == 0;
+        if plain {
+            let amounts = amounts.values();
+            for ((&g, &p), &a) in group_indices.iter().zip(periods.values()).zip(amounts) {
+                self.push(g, p)?;
+                let span = &mut self.spans[g];
+                span.add(p, Some(a));
+                span.add_total(Some(a));
+            }
+            return Ok(());
+        }
+        for (row, &g) in group_indices.iter().enumerate() {
+            if periods.is_null(row) || opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)))
+            {
+                continue;
+            }
+            let (p, a) = (periods.value(row), value(amounts, row));
+            self.push(g, p)?;
+            let span = &mut self.spans[g];
+            span.add(p, a);
+            span.add_total(a);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let (spans, periods, offsets) = self.take(emit_to);
+        result(&periods, &offsets, &spans)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let (spans, periods, offsets) = self.take(emit_to);
+        state(periods, &offsets, &spans)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.spans.resize(total_num_groups, Span::EMPTY);
+        let (lists, first_amounts, totals) = states(values)?;
+        let offsets = lists.value_offsets();
+        let all = lists.values().as_primitive::<Int64Type>().values();
+        for (row, &g) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let own = &all[offsets[row] as usize..offsets[row + 1] as usize];
+            let Some(&first) = own.first() else { continue };
+            for &p in own {
+                self.push(g, p)?;
+            }
+            let span = &mut self.spans[g];
+            span.add(first, value(first_amounts, row));
+            span.add_total(value(totals, row));
+        }
+        Ok(())
+    }
+
+    /// Each row is a state of its own: its period (none when NULL or
+    /// filtered out) and its amount as both sums.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let (periods, amounts) = arguments(values)?;
+        let kept = |row: usize| {
+            periods.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+        };
+        let rows = periods.len();
+        let mut own = Vec::with_capacity(rows);
+        let mut lengths = Vec::with_capacity(rows);
+        let mut sums = Vec::with_capacity(rows);
+        for row in 0..rows {
+            if kept(row) {
+                own.push(periods.value(row));
+                lengths.push(1);
+                sums.push(value(amounts, row));
+            } else {
+                lengths.push(0);
+                sums.push(None);
+            }
+        }
+        let field = Arc::new(Field::new_list_field(DataType::Int64, false));
+        let lists = ListArray::try_new(
+            field,
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(Int64Array::from(own)),
+            None::<NullBuffer>,
+        )?;
+        let sums: ArrayRef = Arc::new(Float64Array::from(sums));
+        Ok(vec![Arc::new(lists), Arc::clone(&sums), sums])
+    }
+
+    fn size(&self) -> usize {
+        self.spans.capacity() * size_of::<Span>()
+            + self.groups.capacity() * size_of::<u32>()
+            + self.periods.capacity() * size_of::<i64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(periods: &[Option<i64>], amounts: &[Option<f64>]) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(Int64Array::from(periods.to_vec())),
+            Arc::new(Float64Array::from(amounts.to_vec())),
+        ]
+    }
+
+    /// (periods, first, last, first_amount, total_amount) of row `i`.
+    type Row = (i64, Option<i64>, Option<i64>, Option<f64>, Option<f64>);
+
+    fn rows(array: &ArrayRef) -> Vec<Row> {
+        let s = array.as_struct();
+        let i64s = |c: usize| s.column(c).as_primitive::<Int64Type>().clone();
+        let f64s = |c: usize| s.column(c).as_primitive::<Float64Type>().clone();
+        let (n, f, l, fa, t) = (i64s(0), i64s(1), i64s(2), f64s(3), f64s(4));
+        (0..s.len())
+            .map(|i| {
+                (
+                    n.value(i),
+                    f.is_valid(i).then(|| f.value(i)),
+                    l.is_valid(i).then(|| l.value(i)),
+                    value(&fa, i),
+                    value(&t, i),
+                )
+            })
+            .collect()
+    }
+
+    /// The definition, one group at a time, written without the flat list.
+    fn reference(entries: &[(usize, Option<i64>, Option<f64>)], groups: usize) -> Vec<Row> {
+        (0..groups)
+            .map(|g| {
+                let own: Vec<(i64, Option<f64>)> = entries
+                    .iter()
+                    .filter(|e| e.0 == g)
+                    .filter_map(|e| e.1.map(|p| (p, e.2)))
+                    .collect();
+                let mut distinct: Vec<i64> = own.iter().map(|e| e.0).collect();
+                distinct.sort();
+                distinct.dedup();
+                let first = distinct.first().copied();
+                let sum = |items: Vec<Option<f64>>| {
+                    let present: Vec<f64> = items.into_iter().flatten().collect();
+                    (!present.is_empty()).then(|| present.iter().sum())
+                };
+                (
+                    distinct.len() as i64,
+                    first,
+                    distinct.last().copied(),
+                    sum(own.iter().filter(|e| Some(e.0) == first).map(|e| e.1).collect()),
+                    sum(own.iter().map(|e| e.1).collect()),
+                )
+            })
+            .collect()
+    }
+
+    fn entries() -> Vec<(usize, Option<i64>, Option<f64>)> {
+        let mut out = Vec::new();
+        let mut x = 12345u64;
+        for _ in 0..400 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let g = (x >> 33) as usize % 7;
+            let p = ((x >> 20) % 9) as i64 - 2;
+            let period = ((x >> 40) % 13 != 0).then_some(p);
+            let amount = ((x >> 44) % 11 != 0).then_some(((x >> 50) % 100) as f64);
+            out.push((g, period, amount));
+        }
+        // A group whose only rows have a NULL period, one with NULL amounts only.
+        out.push((7, None, Some(3.0)));
+        out.push((8, Some(4), None));
+        out
+    }
+
+    fn update(acc: &mut ClvPeriodsGroups, part: &[(usize, Option<i64>, Option<f64>)]) {
+        let periods: Vec<_> = part.iter().map(|e| e.1).collect();
+        let amounts: Vec<_> = part.iter().map(|e| e.2).collect();
+        let groups: Vec<usize> = part.iter().map(|e| e.0).collect();
+        acc.update_batch(&args(&periods, &amounts), &groups, None, 9)
+            .unwrap();
+    }
+
+    #[test]
+    fn groups_match_the_definition() {
+        let entries = entries();
+        let mut acc = ClvPeriodsGroups::default();
+        for part in entries.chunks(37) {
+            update(&mut acc, part);
+        }
+        assert_eq!(
+            rows(&acc.evaluate(EmitTo::All).unwrap()),
+            reference(&entries, 9)
+        );
+    }
+
+    #[test]
+    fn merged_partial_states_match_the_definition() {
+        let entries = entries();
+        // Two partial aggregations over alternating slices, merged into one.
+        let (mut a, mut b) = (ClvPeriodsGroups::default(), ClvPeriodsGroups::default());
+        for (i, part) in entries.chunks(29).enumerate() {
+            update(if i % 2 == 0 { &mut a } else { &mut b }, part);
+        }
+        let mut merged = ClvPeriodsGroups::default();
+        for partial in [&mut a, &mut b] {
+            let state = partial.state(EmitTo::All).unwrap();
+            merged
+                .merge_batch(&state, &(0..9).collect::<Vec<_>>(), 9)
+                .unwrap();
+        }
+        assert_eq!(
+            rows(&merged.evaluate(EmitTo::All).unwrap()),
+            reference(&entries, 9)
+        );
+    }
+
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        let entries = entries();
+        let mut acc = ClvPeriodsGroups::default();
+        update(&mut acc, &entries);
+        let mut got = rows(&acc.evaluate(EmitTo::First(4)).unwrap());
+        // The rest are renumbered from 0 and can still grow.
+        got.extend(rows(&acc.evaluate(EmitTo::All).unwrap()));
+        assert_eq!(got, reference(&entries, 9));
+    }
+
+    #[test]
+    fn rows_converted_to_states_merge_to_the_definition() {
+        let entries = entries();
+        let periods: Vec<_> = entries.iter().map(|e| e.1).collect();
+        let amounts: Vec<_> = entries.iter().map(|e| e.2).collect();
+        let groups: Vec<usize> = entries.iter().map(|e| e.0).collect();
+        let keep: Vec<bool> = (0..entries.len()).map(|i| i % 4 != 1).collect();
+        let mut acc = ClvPeriodsGroups::default();
+        let state = acc
+            .convert_to_state(
+                &args(&periods, &amounts),
+                Some(&BooleanArray::from(keep.clone())),
+            )
+            .unwrap();
+        acc.merge_batch(&state, &groups, 9).unwrap();
+        let kept: Vec<_> = entries
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(e, _)| *e)
+            .collect();
+        assert_eq!(
+            rows(&acc.evaluate(EmitTo::All).unwrap()),
+            reference(&kept, 9)
+        );
+    }
+
+    #[test]
+    fn a_filter_leaves_rows_out() {
+        let entries = entries();
+        let periods: Vec<_> = entries.iter().map(|e| e.1).collect();
+        let amounts: Vec<_> = entries.iter().map(|e| e.2).collect();
+        let groups: Vec<usize> = entries.iter().map(|e| e.0).collect();
+        let keep: Vec<bool> = (0..entries.len()).map(|i| i % 3 != 0).collect();
+        let mut acc = ClvPeriodsGroups::default();
+        acc.update_batch(
+            &args(&periods, &amounts),
+            &groups,
+            Some(&BooleanArray::from(keep.clone())),
+            9,
+        )
+        .unwrap();
+        let kept: Vec<_> = entries
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(e, _)| *e)
+            .collect();
+        assert_eq!(
+            rows(&acc.evaluate(EmitTo::All).unwrap()),
+            reference(&kept, 9)
+        );
+    }
+
+    #[test]
+    fn one_group_accumulator_matches_the_definition() {
+        let entries: Vec<_> = entries().into_iter().filter(|e| e.0 == 3).collect();
+        let periods: Vec<_> = entries.iter().map(|e| e.1).collect();
+        let amounts: Vec<_> = entries.iter().map(|e| e.2).collect();
+        let (half_p, rest_p) = periods.split_at(periods.len() / 2);
+        let (half_a, rest_a) = amounts.split_at(amounts.len() / 2);
+        let mut a = ClvPeriodsAccumulator::default();
+        a.update_batch(&args(half_p, half_a)).unwrap();
+        let mut b = ClvPeriodsAccumulator::default();
+        b.update_batch(&args(rest_p, rest_a)).unwrap();
+        let state: Vec<ArrayRef> = b
+            .state()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_array().unwrap())
+            .collect();
+        a.merge_batch(&state).unwrap();
+        let got = rows(&a.evaluate().unwrap().to_array().unwrap());
+        let want: Vec<_> = entries.iter().map(|e| (0, e.1, e.2)).collect();
+        assert_eq!(got, reference(&want, 1));
+    }
+}
