@@ -208,10 +208,18 @@ pub(super) fn lloyd_hamerly(
     options: &KMeansOptions,
     tolerance: f64,
     kernel: Kernel,
+    profile: &mut Option<FitProfile>,
 ) -> KMeansFit {
     let n = data.len() / d;
     let k = options.k;
     let threads = options.threads;
+    let mut clock = std::time::Instant::now();
+    let mut lap = |profile: &mut Option<FitProfile>| {
+        let now = std::time::Instant::now();
+        let seconds = (now - clock).as_secs_f64();
+        clock = now;
+        if profile.is_some() { seconds } else { 0.0 }
+    };
     let row = |i: usize| &data[i * d..(i + 1) * d];
     // Per point: assigned centroid, upper bound, lower bound.
     let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
@@ -236,6 +244,11 @@ pub(super) fn lloyd_hamerly(
         for part in &parts {
             totals.merge(part);
         }
+    }
+    let seconds = lap(profile);
+    if let Some(p) = profile.as_mut() {
+        p.first_assignment += seconds;
+        p.iterations.clear();
     }
 
     let mut iterations = 0;
@@ -306,13 +319,26 @@ pub(super) fn lloyd_hamerly(
                 }
                 *s = (f.index, f.dist.sqrt(), f.second.sqrt());
             }
-            moves
+            (w.rescan.len() as u64, moves)
         });
         let mut changed = 0u64;
-        for (i, from, to) in moves.into_iter().flatten() {
-            changed += 1;
-            totals.add(from, row(i), -1.0);
-            totals.add(to, row(i), 1.0);
+        let mut searched = 0u64;
+        for (count, part) in moves {
+            searched += count;
+            for (i, from, to) in part {
+                changed += 1;
+                totals.add(from, row(i), -1.0);
+                totals.add(to, row(i), 1.0);
+            }
+        }
+        let seconds = lap(profile);
+        if let Some(p) = profile.as_mut() {
+            p.iterations.push(IterationProfile {
+                seconds,
+                searched,
+                moved: changed,
+                brute: false,
+            });
         }
         if changed == 0 || shift <= tolerance {
             converged = true;
@@ -334,5 +360,9 @@ pub(super) fn lloyd_hamerly(
         }
         part
     });
+    let seconds = lap(profile);
+    if let Some(p) = profile.as_mut() {
+        p.measure += seconds;
+    }
     measured_fit(k, &parts, centroids, iterations, converged)
 }

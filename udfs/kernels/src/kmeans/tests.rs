@@ -63,7 +63,15 @@ fn hamerly_matches_plain_lloyd() {
         ..options(k, 2)
     };
     let seeds = kmeans_plus_plus(&data, None, d, k, &mut Rng::new(opts.seed), 1);
-    let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, 0.0, Kernel::chosen());
+    let fast = lloyd_hamerly(
+        &data,
+        d,
+        seeds.clone(),
+        &opts,
+        0.0,
+        Kernel::chosen(),
+        &mut None,
+    );
     // Plain Lloyd.
     let mut c = seeds;
     let n = data.len() / d;
