@@ -28,8 +28,12 @@
 //! A point whose `u` is at most `max(l, s/2)` (with `s` its centroid's
 //! distance to the nearest other centroid) cannot change cluster and is
 //! skipped; after centroids move by `p`, `u` grows by its centroid's move
-//! and `l` shrinks by the largest move. Late iterations skip almost every
-//! point, which is what makes large k cheap.
+//! and `l` shrinks by the largest move of a centroid near its own; the
+//! centroids farther out are bounded by their distance to its centroid
+//! less `u` instead (`lloyd::Drift`), so an outlying cluster that moves a
+//! lot, as heavy-tailed data has, does not loosen every point's bound.
+//! Late iterations skip almost every point, which is what makes large k
+//! cheap.
 
 use std::fmt;
 use std::sync::Mutex;
