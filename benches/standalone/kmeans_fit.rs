@@ -7,6 +7,16 @@
 //! cargo bench -p microseg-kernels --bench kmeans_fit -- N D K ITERATIONS PYTHON KERNEL_ROWS
 //! ```
 //!
+//! With `KMEANS_FIT_ROWS=/path.f32` (n × D little-endian f32, row-major,
+//! e.g. the z-scored RFM features of issue 20), only the statement-shaped
+//! fit runs, on those rows, REPEATS times (default 3), each with where its
+//! time went (sort, seeding, first assignment, Lloyd per iteration), then
+//! faiss on the same file when PYTHON has it:
+//!
+//! ```text
+//! KMEANS_FIT_ROWS=/path.f32 cargo bench -p microseg-kernels --bench kmeans_fit -- D K ITERATIONS PYTHON [REPEATS]
+//! ```
+//!
 //! Kernel figures come per wall-second and per CPU-second (from
 //! /proc/self/stat), the latter meaningful when other work shares the cores.
 //!
@@ -26,7 +36,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Instant;
 
-use microseg_kernels::kmeans::{Init, KMeansOptions, Rng, fit, fit_with};
+use microseg_kernels::kmeans::{FitProfile, Init, KMeansOptions, Rng, fit, fit_profiled, fit_with};
 use microseg_kernels::metrics::davies_bouldin;
 use microseg_kernels::nearest::{Centroids, Kernel, Layout, Nearest, Scale};
 
@@ -46,6 +56,9 @@ fn cpu_seconds() -> f64 {
 fn main() {
     // `cargo bench` adds `--bench`; it is not one of ours.
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    if let Ok(path) = std::env::var("KMEANS_FIT_ROWS") {
+        return real_rows(&path, &args);
+    }
     if args.len() != 7 {
         eprintln!("usage: kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS");
         std::process::exit(2);
@@ -174,6 +187,130 @@ fn statement_fit(x: &[f32], d: usize, k: usize, iterations: usize, threads: usiz
             model.iterations,
             model.n_init
         );
+    }
+}
+
+/// The statement-shaped fit on the rows of the file at `path`, timed phase
+/// by phase, then faiss on the same file (`args`: D K ITERATIONS PYTHON
+/// [REPEATS]).
+fn real_rows(path: &str, args: &[String]) {
+    if !(5..=6).contains(&args.len()) {
+        eprintln!("usage: KMEANS_FIT_ROWS=/path.f32 kmeans_fit D K ITERATIONS PYTHON [REPEATS]");
+        std::process::exit(2);
+    }
+    let number = |i: usize| -> usize {
+        args[i].parse().unwrap_or_else(|_| {
+            eprintln!("argument {i} must be a whole number, got {}", args[i]);
+            std::process::exit(2)
+        })
+    };
+    let (d, k, iterations) = (number(1), number(2), number(3));
+    let repeats = if args.len() == 6 { number(5) } else { 3 };
+    let bytes = std::fs::read(path).expect("read the rows");
+    let x: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert!(
+        x.len().is_multiple_of(d) && !x.is_empty(),
+        "{path}: not rows of {d} f32"
+    );
+    let n = x.len() / d;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    println!(
+        "rows: {path}, {n} × {d}; k = {k}, {iterations} iterations; {threads} cores; kernel {} ({}); load average {}",
+        Kernel::chosen(),
+        Kernel::chosen().code(),
+        load()
+    );
+    let options = KMeansOptions {
+        k,
+        max_iterations: iterations as u32,
+        tolerance: 0.0,
+        seed: 1,
+        n_init: None,
+        threads,
+        init: Init::Auto,
+        batch_size: None,
+    };
+    for _ in 0..repeats {
+        let mut rows = x.clone();
+        let mut profile = FitProfile::default();
+        let (cpu0, start) = (cpu_seconds(), Instant::now());
+        let model =
+            fit_profiled(&mut rows, d, &options, Kernel::chosen(), &mut profile).expect("fit");
+        let (fitted, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+        let lloyd: f64 = profile.iterations.iter().map(|i| i.seconds).sum();
+        let per_iteration: Vec<String> = profile
+            .iterations
+            .iter()
+            .map(|i| {
+                format!(
+                    "{:.0}{}/{:.1}%",
+                    i.seconds * 1e3,
+                    if i.brute { "b" } else { "" },
+                    100.0 * i.searched as f64 / n as f64
+                )
+            })
+            .collect();
+        println!(
+            "statement-shaped fit ({}, init {}, n_init {}): {fitted:.3} s ({cpu:.2} CPU-s): sort {:.3}, seeding {:.3}, first assignment {:.3}, {} iterations {lloyd:.3} ({:.1} ms each), measure {:.3}; inertia {:.6e}; load average {}",
+            Kernel::chosen().code(),
+            model.init.name(),
+            model.n_init,
+            profile.sort,
+            profile.seeding,
+            profile.first_assignment,
+            profile.iterations.len(),
+            1e3 * lloyd / profile.iterations.len().max(1) as f64,
+            profile.measure,
+            model.inertia,
+            load()
+        );
+        println!(
+            "  per iteration (ms, b = brute force / points searched): {}",
+            per_iteration.join(" ")
+        );
+    }
+    // faiss as issue 20 ran it: Kmeans(d, k, niter, max_points_per_centroid
+    // = n) on every core, the train call timed, and the whole process.
+    let script = format!(
+        r#"
+import os, sys, time
+os.environ.setdefault("OMP_NUM_THREADS", "{threads}")
+import numpy as np, faiss
+faiss.omp_set_num_threads({threads})
+x = np.fromfile(sys.argv[1], dtype="<f4").reshape(-1, {d})
+km = faiss.Kmeans({d}, {k}, niter={iterations}, seed=1, verbose=False, max_points_per_centroid=len(x))
+t = time.perf_counter(); km.train(x); s = time.perf_counter() - t
+c = km.centroids.astype(np.float64); total = 0.0
+for i in range(0, len(x), 100000):
+    b = x[i:i + 100000].astype(np.float64)
+    total += ((b[:, None, :] - c[None]) ** 2).sum(axis=2).min(axis=1).sum()
+print(f"faiss {{faiss.__version__}}: train {{s:.3f}} s; inertia {{total:.6e}}")
+"#
+    );
+    let start = Instant::now();
+    match std::process::Command::new(&args[4])
+        .args(["-c", &script, path])
+        .output()
+    {
+        Ok(out) => {
+            let process = start.elapsed().as_secs_f64();
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            println!(
+                "faiss process (start, read, train, inertia) {process:.3} s; load average {}",
+                load()
+            );
+        }
+        Err(e) => eprintln!("{}: {e}", args[4]),
     }
 }
 

@@ -208,10 +208,18 @@ pub(super) fn lloyd_hamerly(
     options: &KMeansOptions,
     tolerance: f64,
     kernel: Kernel,
+    profile: &mut Option<FitProfile>,
 ) -> KMeansFit {
     let n = data.len() / d;
     let k = options.k;
     let threads = options.threads;
+    let mut clock = std::time::Instant::now();
+    let mut lap = |profile: &mut Option<FitProfile>| {
+        let now = std::time::Instant::now();
+        let seconds = (now - clock).as_secs_f64();
+        clock = now;
+        if profile.is_some() { seconds } else { 0.0 }
+    };
     let row = |i: usize| &data[i * d..(i + 1) * d];
     // Per point: assigned centroid, upper bound, lower bound.
     let mut state = vec![(0u32, 0.0f64, 0.0f64); n];
@@ -236,6 +244,11 @@ pub(super) fn lloyd_hamerly(
         for part in &parts {
             totals.merge(part);
         }
+    }
+    let seconds = lap(profile);
+    if let Some(p) = profile.as_mut() {
+        p.first_assignment += seconds;
+        p.iterations.clear();
     }
 
     let mut iterations = 0;
@@ -264,32 +277,23 @@ pub(super) fn lloyd_hamerly(
             shift += dist2;
             moved[j] = dist2.sqrt();
         }
-        let max_moved = moved.iter().cloned().fold(0.0, f64::max);
-        // Half the distance from each centroid to its nearest other one.
-        for (j, h) in half_gap.iter_mut().enumerate() {
-            let cj = &centroids[j * d..(j + 1) * d];
-            *h = (0..k)
-                .filter(|&o| o != j)
-                .map(|o| sq_dist64(cj, &centroids[o * d..(o + 1) * d]))
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
-                / 2.0;
-        }
+        let drift = Drift::new(&centroids, d, &moved, &mut half_gap);
         // Update bounds; points they do not settle are rescanned together.
         let set = Centroids::with_kernel(&centroids, d, kernel);
-        let (centroids_ref, moved, half_gap) = (&centroids, &moved, &half_gap);
+        let (centroids_ref, moved, half_gap, drift) = (&centroids, &moved, &half_gap, &drift);
         let moves = par_chunks_mut_with(&mut state, threads, Worker::default, |w, start, chunk| {
             w.rescan.clear();
             w.points.clear();
             for (offset, s) in chunk.iter_mut().enumerate() {
                 let a = s.0 as usize;
+                let lower = s.2;
                 s.1 += moved[a];
-                s.2 -= max_moved;
-                let bound = s.2.max(half_gap[a]);
-                if s.1 > bound {
+                s.2 = drift.lower(a, lower, s.1);
+                if s.1 > s.2.max(half_gap[a]) {
                     let x = row(start + offset);
                     s.1 = sq_dist(x, &centroids_ref[a * d..(a + 1) * d]).sqrt();
-                    if s.1 > bound {
+                    s.2 = drift.lower(a, lower, s.1);
+                    if s.1 > s.2.max(half_gap[a]) {
                         w.rescan.push(offset);
                         w.points.extend_from_slice(x);
                     }
@@ -306,13 +310,26 @@ pub(super) fn lloyd_hamerly(
                 }
                 *s = (f.index, f.dist.sqrt(), f.second.sqrt());
             }
-            moves
+            (w.rescan.len() as u64, moves)
         });
         let mut changed = 0u64;
-        for (i, from, to) in moves.into_iter().flatten() {
-            changed += 1;
-            totals.add(from, row(i), -1.0);
-            totals.add(to, row(i), 1.0);
+        let mut searched = 0u64;
+        for (count, part) in moves {
+            searched += count;
+            for (i, from, to) in part {
+                changed += 1;
+                totals.add(from, row(i), -1.0);
+                totals.add(to, row(i), 1.0);
+            }
+        }
+        let seconds = lap(profile);
+        if let Some(p) = profile.as_mut() {
+            p.iterations.push(IterationProfile {
+                seconds,
+                searched,
+                moved: changed,
+                brute: false,
+            });
         }
         if changed == 0 || shift <= tolerance {
             converged = true;
@@ -334,5 +351,95 @@ pub(super) fn lloyd_hamerly(
         }
         part
     });
+    let seconds = lap(profile);
+    if let Some(p) = profile.as_mut() {
+        p.measure += seconds;
+    }
     measured_fit(k, &parts, centroids, iterations, converged)
+}
+
+/// How far the centroids other than a point's own may have come towards
+/// it, per centroid `a` a point can be assigned to: Hamerly's lower bound
+/// `l` (on the distance to every centroid but `a`) shrinks by the largest
+/// move of any centroid, which on heavy-tailed data is an outlying
+/// cluster's, far from most points, moving a hundred times more than the
+/// rest. So the other centroids are split by their distance to `a`: the
+/// `m` nearest, which move by at most `drift` (their largest move), and
+/// the others, at least `reach` from `a`, hence at least `reach − u` from
+/// a point within `u` of `a` (triangle inequality). Each split gives a
+/// lower bound `min(l − drift, reach − u)`; the best of [`SPLITS`] (m = 0,
+/// 1, 3, 7, …, and all the others: Hamerly's own bound) is kept.
+struct Drift {
+    /// Per centroid, per split: the drift, then the reach.
+    drift: Vec<[f64; SPLITS]>,
+    reach: Vec<[f64; SPLITS]>,
+}
+
+/// Splits per centroid: m = 2^i − 1 nearest others for i < 7, then all;
+/// unused ones (k ≤ 64) are made never to win.
+const SPLITS: usize = 8;
+
+impl Drift {
+    /// The splits for `centroids` after moves `moved`, and each
+    /// centroid's half distance to its nearest other one into `half_gap`.
+    fn new(centroids: &[f64], d: usize, moved: &[f64], half_gap: &mut [f64]) -> Self {
+        let k = moved.len();
+        let mut drifts = vec![[f64::INFINITY; SPLITS]; k];
+        let mut reaches = vec![[f64::NEG_INFINITY; SPLITS]; k];
+        let mut others: Vec<(f64, f64)> = Vec::with_capacity(k);
+        for a in 0..k {
+            let ca = &centroids[a * d..(a + 1) * d];
+            others.clear();
+            others.extend((0..k).filter(|&j| j != a).map(|j| {
+                (
+                    sq_dist64(ca, &centroids[j * d..(j + 1) * d]).sqrt(),
+                    moved[j],
+                )
+            }));
+            others.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
+            half_gap[a] = others.first().map_or(f64::INFINITY, |o| o.0 / 2.0);
+            let mut drift = f64::NEG_INFINITY;
+            let mut taken = 0;
+            for i in 0..SPLITS {
+                let m = if i + 1 == SPLITS {
+                    others.len()
+                } else {
+                    ((1usize << i) - 1).min(others.len())
+                };
+                while taken < m {
+                    drift = drift.max(others[taken].1);
+                    taken += 1;
+                }
+                drifts[a][i] = drift;
+                reaches[a][i] = others.get(m).map_or(f64::INFINITY, |o| o.0);
+            }
+        }
+        Drift {
+            drift: drifts,
+            reach: reaches,
+        }
+    }
+
+    /// The new lower bound of a point of cluster `a` whose lower bound was
+    /// `lower` before the moves, and whose distance to `a` is now at most
+    /// `upper`. Plain comparisons, so the splits go through vector lanes.
+    #[inline]
+    fn lower(&self, a: usize, lower: f64, upper: f64) -> f64 {
+        let (drift, reach) = (&self.drift[a], &self.reach[a]);
+        let mut each = [0.0f64; SPLITS];
+        for i in 0..SPLITS {
+            let (near, far) = (lower - drift[i], reach[i] - upper);
+            each[i] = if near < far { near } else { far };
+        }
+        let mut half = [0.0f64; SPLITS / 2];
+        for i in 0..SPLITS / 2 {
+            let (x, y) = (each[i], each[i + SPLITS / 2]);
+            half[i] = if x > y { x } else { y };
+        }
+        let (x, y) = (
+            if half[0] > half[2] { half[0] } else { half[2] },
+            if half[1] > half[3] { half[1] } else { half[3] },
+        );
+        if x > y { x } else { y }
+    }
 }

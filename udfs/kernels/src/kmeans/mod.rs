@@ -28,8 +28,12 @@
 //! A point whose `u` is at most `max(l, s/2)` (with `s` its centroid's
 //! distance to the nearest other centroid) cannot change cluster and is
 //! skipped; after centroids move by `p`, `u` grows by its centroid's move
-//! and `l` shrinks by the largest move. Late iterations skip almost every
-//! point, which is what makes large k cheap.
+//! and `l` shrinks by the largest move of a centroid near its own; the
+//! centroids farther out are bounded by their distance to its centroid
+//! less `u` instead (`lloyd::Drift`), so an outlying cluster that moves a
+//! lot, as heavy-tailed data has, does not loosen every point's bound.
+//! Late iterations skip almost every point, which is what makes large k
+//! cheap.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -146,6 +150,36 @@ impl KMeansFit {
     pub fn davies_bouldin(&self, d: usize) -> f64 {
         crate::metrics::davies_bouldin_of(&self.spread, &self.sizes, d, &self.centroids)
     }
+}
+
+/// Where a fit's time went, phase by phase, in wall seconds: what
+/// [`fit_profiled`] fills in (benches and diagnosis; the fit is the same).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FitProfile {
+    /// The canonical sort and the checks before it.
+    pub sort: f64,
+    /// Seeding (all runs).
+    pub seeding: f64,
+    /// The first full assignment to the seeds (all runs).
+    pub first_assignment: f64,
+    /// Each Lloyd iteration of the last run.
+    pub iterations: Vec<IterationProfile>,
+    /// Sizes, inertia and spreads of the final assignment (all runs).
+    pub measure: f64,
+}
+
+/// One Lloyd iteration of a [`FitProfile`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IterationProfile {
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Points whose nearest centroid was searched (the others were
+    /// settled by their bounds).
+    pub searched: u64,
+    /// Points that changed cluster.
+    pub moved: u64,
+    /// Whether the iteration searched every point without bounds.
+    pub brute: bool,
 }
 
 /// Why training could not run.
@@ -314,6 +348,32 @@ pub fn fit_with(
     options: &KMeansOptions,
     kernel: Kernel,
 ) -> Result<KMeansFit, KMeansError> {
+    fit_inner(data, d, options, kernel, &mut None)
+}
+
+/// [`fit_with`], also reporting where the time went into `profile`
+/// (replaced): the same fit, bit for bit.
+pub fn fit_profiled(
+    data: &mut [f32],
+    d: usize,
+    options: &KMeansOptions,
+    kernel: Kernel,
+    profile: &mut FitProfile,
+) -> Result<KMeansFit, KMeansError> {
+    let mut slot = Some(FitProfile::default());
+    let fit = fit_inner(data, d, options, kernel, &mut slot);
+    *profile = slot.unwrap_or_default();
+    fit
+}
+
+fn fit_inner(
+    data: &mut [f32],
+    d: usize,
+    options: &KMeansOptions,
+    kernel: Kernel,
+    profile: &mut Option<FitProfile>,
+) -> Result<KMeansFit, KMeansError> {
+    let start = std::time::Instant::now();
     if d == 0 || !data.len().is_multiple_of(d) {
         return Err(KMeansError(format!(
             "{} values do not form rows of {d}",
@@ -373,12 +433,19 @@ pub fn fit_with(
         .n_init
         .unwrap_or_else(|| auto_n_init(n, d, options.k))
         .max(1);
+    if let Some(p) = profile.as_mut() {
+        p.sort = start.elapsed().as_secs_f64();
+    }
     let mut best: Option<KMeansFit> = None;
     for _ in 0..n_init {
         let run = match options.batch_size {
             None => {
+                let start = std::time::Instant::now();
                 let seeds = seed(data, d, options.k, init, &mut rng, options.threads, kernel);
-                lloyd_hamerly(data, d, seeds, options, tolerance, kernel)
+                if let Some(p) = profile.as_mut() {
+                    p.seeding += start.elapsed().as_secs_f64();
+                }
+                lloyd_hamerly(data, d, seeds, options, tolerance, kernel, profile)
             }
             Some(batch) => {
                 let sample: Vec<f32> = sample_rows(n, seed_rows, &mut rng)

@@ -63,7 +63,15 @@ fn hamerly_matches_plain_lloyd() {
         ..options(k, 2)
     };
     let seeds = kmeans_plus_plus(&data, None, d, k, &mut Rng::new(opts.seed), 1);
-    let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, 0.0, Kernel::chosen());
+    let fast = lloyd_hamerly(
+        &data,
+        d,
+        seeds.clone(),
+        &opts,
+        0.0,
+        Kernel::chosen(),
+        &mut None,
+    );
     // Plain Lloyd.
     let mut c = seeds;
     let n = data.len() / d;
@@ -635,4 +643,95 @@ fn more_clusters_than_distinct_rows_is_an_error() {
     );
     data.extend([9.0, 9.0]);
     assert!(fit(&data, d, &options(5, 2)).is_ok());
+}
+
+/// Plain Lloyd from `seeds`: assign, then `iterations` times move the
+/// centroids to their points' means and assign again; the centroids and
+/// the sizes of the last assignment.
+fn plain_lloyd(data: &[f32], d: usize, seeds: &[f64], iterations: u32) -> (Vec<f64>, Vec<u64>) {
+    let (n, k) = (data.len() / d, seeds.len() / d);
+    let mut c = seeds.to_vec();
+    let assign_all = |c: &[f64]| -> Vec<usize> {
+        (0..n)
+            .map(|i| {
+                let p: Vec<f64> = data[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .collect();
+                nearest(c, d, &p).0
+            })
+            .collect()
+    };
+    let mut assign = assign_all(&c);
+    for _ in 0..iterations {
+        let mut sums = vec![0.0; k * d];
+        let mut counts = vec![0u64; k];
+        for i in 0..n {
+            counts[assign[i]] += 1;
+            for t in 0..d {
+                sums[assign[i] * d + t] += f64::from(data[i * d + t]);
+            }
+        }
+        for j in 0..k {
+            if counts[j] > 0 {
+                for t in 0..d {
+                    c[j * d + t] = sums[j * d + t] / counts[j] as f64;
+                }
+            }
+        }
+        assign = assign_all(&c);
+    }
+    let mut sizes = vec![0u64; k];
+    for &a in &assign {
+        sizes[a] += 1;
+    }
+    (c, sizes)
+}
+
+/// Heavy-tailed rows with many ties, like order counts and sums: a few
+/// clusters far out move a lot each iteration while the bulk's barely do,
+/// which is what the split drift bounds exploit. Every iteration must
+/// still end where plain Lloyd's does, on every kernel.
+#[test]
+fn drift_bounds_match_plain_lloyd_on_heavy_tails() {
+    let mut rng = Rng::new(20);
+    let (n, d, k) = (6000, 4, 24);
+    let data: Vec<f32> = (0..n * d)
+        .map(|t| {
+            let u = rng.next_f64().max(1e-9);
+            let heavy = u.powf(-0.8) - 1.0;
+            // Integers in some columns (counts: ties), reals in others.
+            if t % 2 == 0 {
+                heavy.floor() as f32
+            } else {
+                heavy as f32
+            }
+        })
+        .collect();
+    let seeds = kmeans_plus_plus(&data, None, d, k, &mut Rng::new(5), 1);
+    for iterations in [1, 4, 12] {
+        let (want, want_sizes) = plain_lloyd(&data, d, &seeds, iterations);
+        for kernel in crate::nearest::paths_tests::runnable_kernels("drift_bounds") {
+            let opts = KMeansOptions {
+                tolerance: -1.0,
+                max_iterations: iterations,
+                ..options(k, 2)
+            };
+            let mut profile = Some(FitProfile::default());
+            let fast = lloyd_hamerly(&data, d, seeds.clone(), &opts, -1.0, kernel, &mut profile);
+            assert_eq!(fast.sizes, want_sizes, "{kernel}, {iterations} iterations");
+            for (a, b) in fast.centroids.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "{kernel}: {a} vs {b}"
+                );
+            }
+            // The bounds do skip points (else this tests nothing).
+            let profile = profile.unwrap_or_default();
+            if iterations == 12 {
+                let last = profile.iterations.last().map_or(n as u64, |i| i.searched);
+                assert!(last < n as u64 / 4, "{kernel}: searched {last} of {n}");
+            }
+        }
+    }
 }

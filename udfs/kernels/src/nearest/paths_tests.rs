@@ -234,3 +234,70 @@ fn missing_paths_fall_back_below() {
     );
     assert!(warnings[0].contains("avx2") && warnings[0].contains("using portable"));
 }
+
+/// Heavy-tailed data, as customer features are: most points and centroids
+/// in a unit blob, a few centroids (and points) very far out. The far
+/// centroids' norms must not loosen the bound on the runner-up of the blob's
+/// points (it used to be the largest norm's rounding margin, larger than the
+/// gaps inside the blob, so nearly every point went to the f64 scan and
+/// Hamerly's bounds were useless), and nothing may be certified wrongly:
+/// exact ties (points on centroids, halfway between two) included.
+#[test]
+fn far_centroids_keep_bounds_tight() {
+    let kernels = runnable_kernels("far_centroids_keep_bounds_tight");
+    let mut rng = Rng::new(20);
+    for (d, far) in [(8, 1e2), (8, 1e4), (3, 3e7), (13, 1e3)] {
+        let k = 40;
+        let mut centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 2.0 - 1.0).collect();
+        // A duplicated centroid, and three far out (one per axis sign).
+        let copy = centroids[..d].to_vec();
+        centroids[d..2 * d].copy_from_slice(&copy);
+        for (j, scale) in [(k - 1, far), (k - 2, -far), (k - 3, far / 3.0)] {
+            for (t, c) in centroids[j * d..(j + 1) * d].iter_mut().enumerate() {
+                *c = if t % 2 == 0 { scale } else { scale / 7.0 };
+            }
+        }
+        let n = 3000;
+        let mut points: Vec<f32> = (0..n * d)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
+        for (i, x) in points.chunks_exact_mut(d).enumerate().take(40) {
+            let (a, b) = (i % k, (i * 7 + 3) % k);
+            for (t, v) in x.iter_mut().enumerate() {
+                let (ca, cb) = (centroids[a * d + t], centroids[b * d + t]);
+                *v = match i % 4 {
+                    0 => ca as f32,
+                    1 => ((ca + cb) / 2.0) as f32,
+                    2 => (ca * 1.001) as f32,
+                    _ => (cb + 0.01) as f32,
+                };
+            }
+        }
+        let want: Vec<(u32, f64, f64)> = points
+            .chunks_exact(d)
+            .map(|x| definition(x, &centroids, d))
+            .collect();
+        for &kernel in &kernels {
+            let at = format!("{kernel}, d {d}, far {far}");
+            let set = Centroids::with_kernel(&centroids, d, kernel);
+            let mut found = vec![Nearest::default(); n];
+            set.nearest_in(&points, &mut found, &mut Scratch::default());
+            let mut tight = 0;
+            for (i, (f, w)) in found.iter().zip(&want).enumerate() {
+                assert_eq!(f.index, w.0, "{at}: point {i}");
+                assert!((f.dist - w.1).abs() <= 1e-12 * w.1, "{at}: point {i}");
+                assert!(
+                    f.second <= w.2 && f.second >= 0.0,
+                    "{at}: point {i}: bound {} above the runner-up {}",
+                    f.second,
+                    w.2
+                );
+                if f.second >= w.2 - 1e-3 * (1.0 + w.2) {
+                    tight += 1;
+                }
+            }
+            // The blob's points are all but the 40 placed ones.
+            assert!(tight >= n - 60, "{at}: only {tight} of {n} bounds tight");
+        }
+    }
+}

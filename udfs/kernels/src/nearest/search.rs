@@ -3,8 +3,16 @@
 //! to every other centroid (Hamerly's bounds need it), in the kernel's
 //! layout. Panels are filled from the rows a call at a time, into buffers
 //! the caller keeps, so the hot loop allocates nothing.
+//!
+//! The kernels certify their f32 winner with a rounding margin scaled by
+//! the largest centroid norm. Where a few centroids sit far out (heavy
+//! tails), that margin exceeds the gaps between the centroids around most
+//! points, so a winner the kernel left uncertified is confirmed here
+//! against a bound that splits the centroids by norm
+//! ([`Centroids::split_floor`]) before falling back to the f64 scan, and
+//! the same bound tightens the runner-up bound Hamerly's iterations use.
 
-use super::{Centroids, Layout, Nearest, PANEL, Tile, approx_scan, margin};
+use super::{Centroids, Layout, Nearest, PANEL, PANEL_LIMIT, Tile, approx_scan, margin};
 use crate::kmeans::sq_dist;
 
 /// Buffers a search reuses from call to call: keep one per thread.
@@ -51,19 +59,22 @@ impl Centroids {
         {
             let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
             let slack = margin(d, xn, self.max_norm);
-            let (best, second) = (xn + f64::from(best), xn + f64::from(second));
+            let runner_up = f64::from(second);
+            let (best, second) = (xn + f64::from(best), xn + runner_up);
             // An infinite runner-up is only genuine for k = 1; otherwise it
             // is f32 overflow (coordinates beyond ~1e19), settled in f64.
             let clear = second - best > 2.0 * slack && (second.is_finite() || self.k == 1);
+            let split = self.split_floor(xn, runner_up, |norm| margin(d, xn, norm));
+            let j = index as usize;
             *o = if clear {
-                let j = index as usize;
                 Nearest {
                     index,
                     dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
-                    second: (second - slack).max(0.0),
+                    second: (second - slack).max(split).max(0.0),
                 }
             } else {
-                self.exact_nearest(x)
+                let whole = self.whole_floor(xn, runner_up, slack);
+                self.confirm(x, j, xn, whole.max(split))
             };
         }
     }
@@ -102,18 +113,86 @@ impl Centroids {
         // which near 0 (subnormals) no relative margin covers.
         let floor = 16.0 * f64::from(f32::from_bits(1));
         for (i, (x, o)) in points.chunks_exact(d).zip(out.iter_mut()).enumerate() {
+            let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            let j = candidates[i] as usize;
+            let runner_up = f64::from(seconds[i]);
+            let error = |norm: f64| margin * (xn + norm) + floor;
+            let split = self.split_floor(xn, runner_up, error);
             *o = if certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
-                let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                let j = candidates[i] as usize;
                 Nearest {
                     index: j as u32,
                     dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
-                    second: (xn + f64::from(seconds[i]) - margin * (xn + self.max_norm) - floor)
-                        .max(0.0),
+                    second: (xn + runner_up - error(self.max_norm)).max(split).max(0.0),
                 }
             } else {
-                self.exact_nearest(x)
+                let whole = self.whole_floor(xn, runner_up, error(self.max_norm));
+                self.confirm(x, j, xn, whole.max(split))
             };
         }
+    }
+
+    /// A lower bound on the squared distance from a point with ‖x‖² =
+    /// `xn` to every centroid but its f32 winner, from the smallest f32
+    /// value ‖c‖² − 2x·c among them (`runner_up`), when the f32 value of a
+    /// centroid with ‖c‖² ≤ N is within `error(N)` of the exact one, and
+    /// whatever the largest ‖c‖² is: 0 where it cannot say more than
+    /// `max_norm` does.
+    ///
+    /// Rather than bounding every centroid's error by the largest norm (a
+    /// few far-away centroids, which heavy-tailed data always has, make
+    /// that margin larger than the gaps between the centroids around the
+    /// bulk of the points), the centroids are split at T = (‖x‖ + √s)²,
+    /// s = ‖x‖² + `runner_up`: those with ‖c‖² ≤ T are at least
+    /// s − error(T) away; those beyond it at least (√T − ‖x‖)² = s (the
+    /// triangle inequality, T ≥ ‖x‖²), whatever their f32 value.
+    pub(super) fn split_floor(&self, xn: f64, runner_up: f64, error: impl Fn(f64) -> f64) -> f64 {
+        let s = xn + runner_up;
+        if !(s > 0.0 && s.is_finite()) {
+            return 0.0;
+        }
+        let rx = xn.sqrt();
+        let root = rx + s.sqrt();
+        let t = root * root;
+        // No centroid beyond T: the bound by the largest norm is as good.
+        // Past the limit an f32 value could overflow, and a NaN from an
+        // infinite one could hide a near centroid's value from the minima.
+        if !(t < self.max_norm && self.max_norm < f64::from(PANEL_LIMIT)) {
+            return 0.0;
+        }
+        // The f32 copies' norms may exceed the exact ones by an ulp.
+        let near = s - error(t * (1.0 + 1e-6));
+        let gap = t.sqrt() - rx - 4.0 * f64::EPSILON * t.sqrt();
+        let far = if gap > 0.0 { gap * gap } else { 0.0 };
+        near.min(far).max(0.0)
+    }
+
+    /// The lower bound on the other centroids that the largest norm gives
+    /// (`slack` = the error bound at that norm), where no f32 value can
+    /// have overflowed; 0 otherwise.
+    pub(super) fn whole_floor(&self, xn: f64, runner_up: f64, slack: f64) -> f64 {
+        if xn + self.max_norm < f64::from(PANEL_LIMIT) && runner_up.is_finite() {
+            (xn + runner_up - slack).max(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Point `x` (‖x‖² = `xn`) whose f32 scan did not certify its winner
+    /// `j`: `j` stands when its exact distance is below `lower`, a lower
+    /// bound on every other centroid's (with room for the rounding of the
+    /// f64 arithmetic), else every centroid is scanned in f64.
+    fn confirm(&self, x: &[f32], j: usize, xn: f64, lower: f64) -> Nearest {
+        let d = self.d;
+        if j < self.k {
+            let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
+            if lower > dist + 1e-9 * (dist + xn) {
+                return Nearest {
+                    index: j as u32,
+                    dist,
+                    second: lower,
+                };
+            }
+        }
+        self.exact_nearest(x)
     }
 }
