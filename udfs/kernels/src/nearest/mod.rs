@@ -255,8 +255,8 @@ impl Centroids {
             }
             return;
         }
-        let scan = |candidates: &mut [u32], certain: &mut [u16]| {
-            self.scan_panels(&points[..layout.len(n, d)], candidates, certain, &mut [])
+        let scan = |candidates: &mut [u32], certain: &mut [u16], seconds: &mut [f32]| {
+            self.scan_panels(&points[..layout.len(n, d)], candidates, certain, seconds)
         };
         self.assign_panels(n, index, dist, scan, |i, x| {
             for (t, v) in x.iter_mut().enumerate() {
@@ -293,9 +293,9 @@ impl Centroids {
         {
             if self.kernel.path() == Path::Avx512 && self.kernel.layout() == Layout::Panels {
                 let source = avx512::Columns::new(columns, scales);
-                let scan = |candidates: &mut [u32], certain: &mut [u16]| {
+                let scan = |candidates: &mut [u32], certain: &mut [u16], seconds: &mut [f32]| {
                     // SAFETY: a kernel's path is one the CPU has (Kernel::new).
-                    unsafe { avx512::panels(self, &source, candidates, certain, &mut []) }
+                    unsafe { avx512::panels(self, &source, candidates, certain, seconds) }
                 };
                 self.assign_panels(n, index, dist, scan, point);
                 return;
@@ -313,23 +313,28 @@ impl Centroids {
         self.assign(&encoded, layout, n, index, dist);
     }
 
-    /// The panel paths: `scan` fills each lane's f32 winner and each
-    /// panel's certified lanes; the certified winners stand, the others
-    /// are settled in `f64`, and the exact distances are added when asked
+    /// The panel paths: `scan` fills each lane's f32 winner, its f32
+    /// runner-up value and each panel's certified lanes; the certified
+    /// winners stand, the others are confirmed in `f64` against the bound
+    /// that splits the centroids by norm ([`Centroids::split_floor`]: the
+    /// kernel's own margin is the largest norm's, which a few far-out
+    /// centroids make wider than the gaps around most points) or, near
+    /// ties, settled in `f64`; the exact distances are added when asked
     /// for. `point(i, x)` writes point `i`'s coordinates into `x`.
     fn assign_panels(
         &self,
         n: usize,
         index: &mut [u32],
         mut dist: Option<&mut [f64]>,
-        scan: impl FnOnce(&mut [u32], &mut [u16]),
+        scan: impl FnOnce(&mut [u32], &mut [u16], &mut [f32]),
         point: impl Fn(usize, &mut [f32]),
     ) {
         let d = self.d;
         let panels = n.div_ceil(PANEL);
         let mut certain = vec![0u16; panels];
         let mut candidates = vec![0u32; panels * PANEL];
-        scan(&mut candidates, &mut certain);
+        let mut seconds = vec![0.0f32; panels * PANEL];
+        scan(&mut candidates, &mut certain, &mut seconds);
         index[..n].copy_from_slice(&candidates[..n]);
         let mut x = vec![0.0f32; d];
         for (p, &settled) in certain.iter().enumerate() {
@@ -339,7 +344,7 @@ impl Centroids {
             for i in p * PANEL..((p + 1) * PANEL).min(n) {
                 point(i, &mut x);
                 if settled >> (i % PANEL) & 1 == 0 {
-                    let (j, found) = self.settle(&x);
+                    let (j, found) = self.confirm_panel(&x, candidates[i], seconds[i]);
                     index[i] = j;
                     if let Some(dist) = dist.as_deref_mut() {
                         dist[i] = found;
@@ -395,6 +400,8 @@ impl Centroids {
     /// The bound is doubled once more because plain multiply and add round
     /// twice where the kernel's FMA rounds once.
     pub fn settle(&self, x: &[f32]) -> (u32, f64) {
+        #[cfg(test)]
+        count_fallback();
         let d = self.d;
         let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
         // NaN coordinates land here too.
@@ -464,6 +471,25 @@ impl Centroids {
             second,
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Points this thread's searches sent to an `f64` scan ([`Centroids::settle`]
+    /// or the full [`Centroids::exact_nearest`] after an unconfirmed winner):
+    /// what tests count to see that far centroids do not defeat the f32 pass.
+    static FALLBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn count_fallback() {
+    FALLBACKS.with(|c| c.set(c.get() + 1));
+}
+
+/// The `f64` scans this thread has made so far (tests).
+#[cfg(test)]
+pub(crate) fn fallbacks() -> usize {
+    FALLBACKS.with(|c| c.get())
 }
 
 #[cfg(target_arch = "x86_64")]

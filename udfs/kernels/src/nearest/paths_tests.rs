@@ -235,6 +235,106 @@ fn missing_paths_fall_back_below() {
     assert!(warnings[0].contains("avx2") && warnings[0].contains("using portable"));
 }
 
+/// 40 centroids in a unit blob (one duplicated) and three far out at
+/// `far` (one per axis sign), 3000 points in the blob, the first 40 of
+/// them on centroids, halfway between two, or just off one.
+fn far_case(rng: &mut Rng, d: usize, far: f64) -> (Vec<f64>, Vec<f32>) {
+    let k = 40;
+    let mut centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 2.0 - 1.0).collect();
+    // A duplicated centroid, and three far out (one per axis sign).
+    let copy = centroids[..d].to_vec();
+    centroids[d..2 * d].copy_from_slice(&copy);
+    for (j, scale) in [(k - 1, far), (k - 2, -far), (k - 3, far / 3.0)] {
+        for (t, c) in centroids[j * d..(j + 1) * d].iter_mut().enumerate() {
+            *c = if t % 2 == 0 { scale } else { scale / 7.0 };
+        }
+    }
+    let n = 3000;
+    let mut points: Vec<f32> = (0..n * d)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
+    for (i, x) in points.chunks_exact_mut(d).enumerate().take(40) {
+        let (a, b) = (i % k, (i * 7 + 3) % k);
+        for (t, v) in x.iter_mut().enumerate() {
+            let (ca, cb) = (centroids[a * d + t], centroids[b * d + t]);
+            *v = match i % 4 {
+                0 => ca as f32,
+                1 => ((ca + cb) / 2.0) as f32,
+                2 => (ca * 1.001) as f32,
+                _ => (cb + 0.01) as f32,
+            };
+        }
+    }
+    (centroids, points)
+}
+
+/// `cluster_assign`'s entry points on the same heavy-tailed data: every
+/// kernel, through `assign` (rows and panels) and `assign_columns`, gives
+/// the exact nearest centroid and its distance, and sends only the near
+/// ties to an `f64` scan. The panel paths used to settle every lane the
+/// kernel's largest-norm margin left uncertified in f64 (all of them
+/// here); they now confirm those against the split bound first.
+#[test]
+fn far_centroids_assign_without_f64_scans() {
+    let kernels = runnable_kernels("far_centroids_assign_without_f64_scans");
+    let mut rng = Rng::new(21);
+    for (d, far) in [(8, 1e2), (8, 1e4), (3, 3e7), (13, 1e3)] {
+        let (centroids, points) = far_case(&mut rng, d, far);
+        let n = points.len() / d;
+        let want: Vec<(u32, f64, f64)> = points
+            .chunks_exact(d)
+            .map(|x| definition(x, &centroids, d))
+            .collect();
+        let ties = want.iter().filter(|w| w.2 <= w.1).count();
+        let mut panels = vec![0.0f32; Layout::Panels.len(n, d)];
+        for (i, x) in points.chunks_exact(d).enumerate() {
+            for (t, &v) in x.iter().enumerate() {
+                panels[Layout::Panels.place(i, t, d)] = v;
+            }
+        }
+        let columns: Vec<Vec<f64>> = (0..d)
+            .map(|t| points.chunks_exact(d).map(|x| f64::from(x[t])).collect())
+            .collect();
+        let columns: Vec<&[f64]> = columns.iter().map(|c| &c[..]).collect();
+        for &kernel in &kernels {
+            let set = Centroids::with_kernel(&centroids, d, kernel);
+            let runs: [(&str, Box<Assign>); 3] = [
+                (
+                    "assign rows",
+                    Box::new(|i, s| set.assign(&points, Layout::Rows, n, i, Some(s))),
+                ),
+                (
+                    "assign panels",
+                    Box::new(|i, s| set.assign(&panels, Layout::Panels, n, i, Some(s))),
+                ),
+                (
+                    "assign columns",
+                    Box::new(|i, s| {
+                        set.assign_columns(&columns, &vec![Scale::IDENTITY; d], i, Some(s))
+                    }),
+                ),
+            ];
+            for (what, run) in runs {
+                let at = format!("{kernel}, d {d}, far {far}: {what}");
+                let (mut index, mut dist) = (vec![u32::MAX; n], vec![f64::NAN; n]);
+                let before = fallbacks();
+                run(&mut index, &mut dist);
+                let scans = fallbacks() - before;
+                for (i, w) in want.iter().enumerate() {
+                    assert_eq!(index[i], w.0, "{at}: point {i}");
+                    assert!((dist[i] - w.1).abs() <= 1e-12 * w.1, "{at}: point {i}");
+                }
+                // Exact ties (the duplicated centroid's points) need the
+                // scan, and the 40 placed points may; the rest must not.
+                assert!(
+                    scans <= ties + 40 + n / 100,
+                    "{at}: {scans} of {n} points scanned in f64 ({ties} ties)"
+                );
+            }
+        }
+    }
+}
+
 /// Heavy-tailed data, as customer features are: most points and centroids
 /// in a unit blob, a few centroids (and points) very far out. The far
 /// centroids' norms must not loosen the bound on the runner-up of the blob's
@@ -247,32 +347,8 @@ fn far_centroids_keep_bounds_tight() {
     let kernels = runnable_kernels("far_centroids_keep_bounds_tight");
     let mut rng = Rng::new(20);
     for (d, far) in [(8, 1e2), (8, 1e4), (3, 3e7), (13, 1e3)] {
-        let k = 40;
-        let mut centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 2.0 - 1.0).collect();
-        // A duplicated centroid, and three far out (one per axis sign).
-        let copy = centroids[..d].to_vec();
-        centroids[d..2 * d].copy_from_slice(&copy);
-        for (j, scale) in [(k - 1, far), (k - 2, -far), (k - 3, far / 3.0)] {
-            for (t, c) in centroids[j * d..(j + 1) * d].iter_mut().enumerate() {
-                *c = if t % 2 == 0 { scale } else { scale / 7.0 };
-            }
-        }
-        let n = 3000;
-        let mut points: Vec<f32> = (0..n * d)
-            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
-            .collect();
-        for (i, x) in points.chunks_exact_mut(d).enumerate().take(40) {
-            let (a, b) = (i % k, (i * 7 + 3) % k);
-            for (t, v) in x.iter_mut().enumerate() {
-                let (ca, cb) = (centroids[a * d + t], centroids[b * d + t]);
-                *v = match i % 4 {
-                    0 => ca as f32,
-                    1 => ((ca + cb) / 2.0) as f32,
-                    2 => (ca * 1.001) as f32,
-                    _ => (cb + 0.01) as f32,
-                };
-            }
-        }
+        let (centroids, points) = far_case(&mut rng, d, far);
+        let n = points.len() / d;
         let want: Vec<(u32, f64, f64)> = points
             .chunks_exact(d)
             .map(|x| definition(x, &centroids, d))

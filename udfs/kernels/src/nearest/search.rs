@@ -108,16 +108,12 @@ impl Centroids {
         certain.resize(panels, 0);
         seconds.resize(panels * PANEL, 0.0);
         self.scan_panels(buffer, candidates, certain, seconds);
-        let margin = f64::from(self.panel_margin());
-        // Index bits move a value by up to 15 units in its last place,
-        // which near 0 (subnormals) no relative margin covers.
-        let floor = 16.0 * f64::from(f32::from_bits(1));
         for (i, (x, o)) in points.chunks_exact(d).zip(out.iter_mut()).enumerate() {
             let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
             let j = candidates[i] as usize;
             let runner_up = f64::from(seconds[i]);
-            let error = |norm: f64| margin * (xn + norm) + floor;
-            let split = self.split_floor(xn, runner_up, error);
+            let error = self.panel_error(xn);
+            let split = self.split_floor(xn, runner_up, &error);
             *o = if certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
                 Nearest {
                     index: j as u32,
@@ -129,6 +125,39 @@ impl Centroids {
                 self.confirm(x, j, xn, whole.max(split))
             };
         }
+    }
+
+    /// The panel path's bound on the error of a centroid's f32 value
+    /// (index bits included) for a point with ‖x‖² = `xn`, as a function
+    /// of ‖c‖² (any bound on it).
+    fn panel_error(&self, xn: f64) -> impl Fn(f64) -> f64 {
+        let margin = f64::from(self.panel_margin());
+        // Index bits move a value by up to 15 units in its last place,
+        // which near 0 (subnormals) no relative margin covers.
+        let floor = 16.0 * f64::from(f32::from_bits(1));
+        move |norm: f64| margin * (xn + norm) + floor
+    }
+
+    /// A lane of the panel kernel that it left uncertified, for
+    /// `cluster_assign`: its winner `j` (f32) confirmed in `f64` against
+    /// the split bound from its runner-up value `runner_up` (as training
+    /// does), else settled in `f64`. The exact nearest and its distance.
+    pub(super) fn confirm_panel(&self, x: &[f32], j: u32, runner_up: f32) -> (u32, f64) {
+        let d = self.d;
+        let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let (j, runner_up) = (j as usize, f64::from(runner_up));
+        let error = self.panel_error(xn);
+        let split = self.split_floor(xn, runner_up, &error);
+        let lower = self
+            .whole_floor(xn, runner_up, error(self.max_norm))
+            .max(split);
+        if j < self.k && lower > 0.0 {
+            let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
+            if lower > dist + 1e-9 * (dist + xn) {
+                return (j as u32, dist);
+            }
+        }
+        self.settle(x)
     }
 
     /// A lower bound on the squared distance from a point with ‖x‖² =
@@ -193,6 +222,8 @@ impl Centroids {
                 };
             }
         }
+        #[cfg(test)]
+        super::count_fallback();
         self.exact_nearest(x)
     }
 }
