@@ -17,6 +17,9 @@
 //! KMEANS_FIT_ROWS=/path.f32 cargo bench -p microseg-kernels --bench kmeans_fit -- D K ITERATIONS PYTHON [REPEATS]
 //! ```
 //!
+//! Then `cluster_assign`'s kernel on the same rows with the fitted
+//! centroids (rows, panels, f64 columns), against the measured FMA peak.
+//!
 //! Kernel figures come per wall-second and per CPU-second (from
 //! /proc/self/stat), the latter meaningful when other work shares the cores.
 //!
@@ -239,6 +242,7 @@ fn real_rows(path: &str, args: &[String]) {
         init: Init::Auto,
         batch_size: None,
     };
+    let mut centroids = Vec::new();
     for _ in 0..repeats {
         let mut rows = x.clone();
         let mut profile = FitProfile::default();
@@ -277,6 +281,25 @@ fn real_rows(path: &str, args: &[String]) {
             "  per iteration (ms, b = brute force / points searched): {}",
             per_iteration.join(" ")
         );
+        centroids = model.centroids;
+    }
+    // cluster_assign with the fitted model on the same rows (in the file's
+    // order), as the kernel alone: ten copies of them, so each timing
+    // spans many clock ticks of the CPU-second count.
+    if !centroids.is_empty() {
+        println!(
+            "cluster_assign's kernel, these rows ×10 and the fitted centroids; load average {}",
+            load()
+        );
+        let tiled = x.repeat(10);
+        kernel_on(
+            &tiled,
+            &centroids,
+            d,
+            threads,
+            &[("as they are", Scale::IDENTITY)],
+        );
+        println!("load average {}", load());
     }
     // faiss as issue 20 ran it: Kmeans(d, k, niter, max_points_per_centroid
     // = n) on every core, the train call timed, and the whole process.
@@ -320,13 +343,37 @@ print(f"faiss {{faiss.__version__}}: train {{s:.3f}} s; inertia {{total:.6e}}")
 /// f32 FMA peak, the work counted as one FMA (2 flops) per dimension per
 /// centroid.
 fn kernel(rows: usize, d: usize, k: usize, threads: usize) {
-    let (peak, isa) = bench_data::measured_peak(threads);
     let mut rng = Rng::new(5);
     let points: Vec<f32> = (0..rows * d)
         .map(|_| (rng.next_f64() * 20.0 - 10.0) as f32)
         .collect();
     let centroids: Vec<f64> = (0..k * d).map(|_| rng.next_f64() * 16.0 - 8.0).collect();
-    let set = Centroids::new(&centroids, d);
+    kernel_on(
+        &points,
+        &centroids,
+        d,
+        threads,
+        &[
+            ("as they are", Scale::IDENTITY),
+            ("z-scored", Scale::z_score(0.5, 3.0)),
+        ],
+    );
+}
+
+/// [`kernel`] on given points (row-major) and centroids: `cluster_assign`'s
+/// kernel from rows, from panels and from f64 columns (with each of
+/// `scales` on every column), against the FMA peak measured here.
+fn kernel_on(
+    points: &[f32],
+    centroids: &[f64],
+    d: usize,
+    threads: usize,
+    scales: &[(&str, Scale)],
+) {
+    let (peak, isa) = bench_data::measured_peak(threads);
+    let rows = points.len() / d;
+    let k = centroids.len() / d;
+    let set = Centroids::new(centroids, d);
     let work = rows as f64 * (k * d) as f64 * 2.0;
     for layout in [Layout::Rows, Layout::Panels] {
         let batch = 8192;
@@ -380,9 +427,9 @@ fn kernel(rows: usize, d: usize, k: usize, threads: usize) {
         })
         .collect();
     let timed = |assign: bool, scales: &[Scale]| {
-        let mut wall = f64::INFINITY;
+        let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
-            let start = Instant::now();
+            let (cpu0, start) = (cpu_seconds(), Instant::now());
             std::thread::scope(|scope| {
                 for part in columns.chunks(columns.len().div_ceil(threads).max(1)) {
                     let set = &set;
@@ -402,24 +449,23 @@ fn kernel(rows: usize, d: usize, k: usize, threads: usize) {
                 }
             });
             wall = wall.min(start.elapsed().as_secs_f64());
+            cpu = cpu.min(cpu_seconds() - cpu0);
         }
-        wall
+        (wall, cpu)
     };
-    let floor = timed(false, &[]);
+    let (floor, _) = timed(false, &[]);
     println!(
         "memory floor: summing the {rows} rows' {d} f64 columns, best of 3 {floor:.3} s = {:.1} GB/s",
         (rows * d * 8) as f64 / floor / 1e9
     );
-    for (what, scale) in [
-        ("as they are", Scale::IDENTITY),
-        ("z-scored", Scale::z_score(0.5, 3.0)),
-    ] {
-        let wall = timed(true, &vec![scale; d]);
+    for &(what, scale) in scales {
+        let (wall, cpu) = timed(true, &vec![scale; d]);
         println!(
-            "kernel from f64 columns {what}: best of 3 {wall:.3} s wall = {:.2} M rows/s = {:.1}% of the measured {:.0} GFLOP/s {isa} peak",
+            "kernel from f64 columns {what}: best of 3 {wall:.3} s wall = {:.2} M rows/s = {:.1}% of the measured {:.0} GFLOP/s {isa} peak; per CPU-second {:.1}%",
             rows as f64 / wall / 1e6,
             100.0 * work / wall / peak,
             peak / 1e9,
+            100.0 * work / cpu / (peak / threads as f64),
         );
     }
 }
