@@ -22,6 +22,19 @@ impl Worker {
         set.nearest_in(points, &mut self.found, &mut self.scratch);
         &self.found
     }
+
+    /// Where a centroid of `set` is nearer to a point of `points` than
+    /// its entry of `best` (distance, index): that one, as
+    /// [`Centroids::nearer_in`] (indices from `offset`).
+    pub(super) fn nearer(
+        &mut self,
+        set: &Centroids,
+        points: &[f32],
+        best: &mut [(f64, u32)],
+        offset: u32,
+    ) {
+        set.nearer_in(points, best, offset, &mut self.scratch);
+    }
 }
 
 /// Sculley's mini-batch k-means (2010). Each step draws `batch` points

@@ -107,11 +107,7 @@ pub(super) fn kmeans_parallel(
                 Worker::default,
                 |w, start, chunk| {
                     let points = &data[start * d..(start + chunk.len()) * d];
-                    for (best, f) in chunk.iter_mut().zip(w.search(&new, points, d)) {
-                        if f.dist < best.0 {
-                            *best = (f.dist, (measured + f.index as usize) as u32);
-                        }
-                    }
+                    w.nearer(&new, points, chunk, measured as u32);
                 },
             );
         }

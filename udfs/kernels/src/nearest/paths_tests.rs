@@ -377,3 +377,80 @@ fn far_centroids_keep_bounds_tight() {
         }
     }
 }
+
+/// `nearer_in` (k-means|| seeding's search) against the definition on
+/// every kernel: an entry changes exactly when the nearest centroid is
+/// strictly nearer than it, to that centroid's distance and offset index.
+/// Current distances are drawn around the true nearest one (just below,
+/// equal, just above, far above, zero, infinite), on the heavy-tailed
+/// data whose far centroids make the kernel's own margin useless, and on
+/// the tie-heavy grid data, and near ties far from the origin.
+#[test]
+fn nearer_matches_the_definition() {
+    let kernels = runnable_kernels("nearer_matches_the_definition");
+    let mut rng = Rng::new(22);
+    let mut cases = Vec::new();
+    for (d, far) in [(8, 1e2), (8, 1e4), (3, 3e7)] {
+        cases.push((d, far_case(&mut rng, d, far)));
+    }
+    for (d, k, n) in [(8, 64, 1001), (3, 17, 300)] {
+        cases.push((d, case(&mut rng, d, k, n, true)));
+    }
+    // Near ties far from the origin, where the f32 values cancel badly:
+    // points a hair off halfway between two centroids near 1000.
+    for (d, k, n) in [(8, 64, 2000), (4, 9, 600)] {
+        let centroids: Vec<f64> = (0..k * d).map(|_| 1000.0 + 10.0 * rng.next_f64()).collect();
+        let mut points = vec![0.0f32; n * d];
+        for x in points.chunks_exact_mut(d) {
+            let (a, b) = (rng.below(k), rng.below(k));
+            for (t, v) in x.iter_mut().enumerate() {
+                let mid = (centroids[a * d + t] + centroids[b * d + t]) / 2.0;
+                *v = (mid + 1e-4 * (rng.next_f64() - 0.5)) as f32;
+            }
+        }
+        cases.push((d, (centroids, points)));
+    }
+    for (d, (centroids, points)) in cases {
+        let n = points.len() / d;
+        let want: Vec<(u32, f64, f64)> = points
+            .chunks_exact(d)
+            .map(|x| definition(x, &centroids, d))
+            .collect();
+        let start: Vec<(f64, u32)> = want
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let cur = match i % 7 {
+                    0 => w.1 * (1.0 - 1e-12),
+                    1 => w.1,
+                    2 => w.1 * (1.0 + 1e-3) + 1e-9,
+                    3 => w.1 + 10.0 * rng.next_f64(),
+                    4 => 0.0,
+                    // Between the nearest and the next: a near tie the
+                    // f32 values may order the wrong way round.
+                    5 if w.2.is_finite() => (w.1 + w.2) / 2.0,
+                    _ => f64::INFINITY,
+                };
+                (cur, u32::MAX)
+            })
+            .collect();
+        let mut changed = 0;
+        for &kernel in &kernels {
+            let at = format!("{kernel}, d {d}, n {n}");
+            let set = Centroids::with_kernel(&centroids, d, kernel);
+            let mut best = start.clone();
+            set.nearer_in(&points, &mut best, 1000, &mut Scratch::default());
+            changed = 0;
+            for (i, ((b, s), w)) in best.iter().zip(&start).zip(&want).enumerate() {
+                if w.1 < s.0 {
+                    changed += 1;
+                    assert_eq!(b.1, 1000 + w.0, "{at}: point {i}");
+                    assert!((b.0 - w.1).abs() <= 1e-12 * w.1, "{at}: point {i}");
+                } else {
+                    assert_eq!(b, s, "{at}: point {i} changed");
+                }
+            }
+        }
+        assert!(changed > n / 3 && changed < n, "{changed} of {n} changed");
+    }
+}

@@ -19,6 +19,7 @@ use crate::kmeans::sq_dist;
 #[derive(Debug, Default)]
 pub struct Scratch {
     approx: Vec<Tile>,
+    found: Vec<Nearest>,
     panels: Vec<f32>,
     candidates: Vec<u32>,
     certain: Vec<u16>,
@@ -84,8 +85,17 @@ impl Centroids {
     /// whole certification margin, as the lower bound; the others (near
     /// ties, huge or NaN coordinates) rescanned in f64.
     fn nearest_panels(&self, points: &[f32], out: &mut [Nearest], scratch: &mut Scratch) {
+        self.scan_rows_as_panels(points, scratch);
+        for (i, (x, o)) in points.chunks_exact(self.d).zip(out.iter_mut()).enumerate() {
+            *o = self.finish_lane(x, i, scratch);
+        }
+    }
+
+    /// The rows transposed into panels and scanned: each lane's f32
+    /// winner, runner-up value and certification in `scratch`.
+    fn scan_rows_as_panels(&self, points: &[f32], scratch: &mut Scratch) {
         let d = self.d;
-        let n = out.len();
+        let n = points.len() / d;
         let panels = n.div_ceil(PANEL);
         let Scratch {
             panels: buffer,
@@ -108,23 +118,117 @@ impl Centroids {
         certain.resize(panels, 0);
         seconds.resize(panels * PANEL, 0.0);
         self.scan_panels(buffer, candidates, certain, seconds);
-        for (i, (x, o)) in points.chunks_exact(d).zip(out.iter_mut()).enumerate() {
-            let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            let j = candidates[i] as usize;
-            let runner_up = f64::from(seconds[i]);
-            let error = self.panel_error(xn);
-            let split = self.split_floor(xn, runner_up, &error);
-            *o = if certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
-                Nearest {
-                    index: j as u32,
-                    dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
-                    second: (xn + runner_up - error(self.max_norm)).max(split).max(0.0),
-                }
-            } else {
-                let whole = self.whole_floor(xn, runner_up, error(self.max_norm));
-                self.confirm(x, j, xn, whole.max(split))
-            };
+    }
+
+    /// Point `x`, lane `i` of [`Centroids::scan_rows_as_panels`]'s scan:
+    /// its exact nearest centroid and the bound on the others.
+    #[inline(always)]
+    fn finish_lane(&self, x: &[f32], i: usize, scratch: &Scratch) -> Nearest {
+        let d = self.d;
+        let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let j = scratch.candidates[i] as usize;
+        let runner_up = f64::from(scratch.seconds[i]);
+        let error = self.panel_error(xn);
+        let split = self.split_floor(xn, runner_up, &error);
+        if scratch.certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
+            Nearest {
+                index: j as u32,
+                dist: sq_dist(x, &self.exact[j * d..(j + 1) * d]),
+                second: (xn + runner_up - error(self.max_norm)).max(split).max(0.0),
+            }
+        } else {
+            let whole = self.whole_floor(xn, runner_up, error(self.max_norm));
+            self.confirm(x, j, xn, whole.max(split))
         }
+    }
+
+    /// For each point of `points` (row-major) whose exact nearest centroid
+    /// is strictly nearer than `best[i].0`: `best[i]` = (that distance,
+    /// `offset` + its index), exactly what [`Centroids::nearest_in`]'s
+    /// answer gives; the other entries are left alone. k-means|| seeding
+    /// asks this of each round's new candidates, which most points are
+    /// farther from than from their current one: the panel path then
+    /// proves no new candidate nearer from the f32 values alone (the
+    /// winner's exact distance, and a bound on the others split by norm
+    /// at the current distance) and skips the rest of the search's
+    /// per-point work.
+    pub fn nearer_in(
+        &self,
+        points: &[f32],
+        best: &mut [(f64, u32)],
+        offset: u32,
+        scratch: &mut Scratch,
+    ) {
+        let d = self.d;
+        debug_assert_eq!(points.len(), best.len() * d);
+        if self.k == 0 || best.is_empty() {
+            return;
+        }
+        if self.kernel.layout() == Layout::Rows {
+            let mut found = std::mem::take(&mut scratch.found);
+            found.clear();
+            found.resize(best.len(), Nearest::default());
+            self.nearest_rows(points, &mut found, &mut scratch.approx);
+            for (b, f) in best.iter_mut().zip(&found) {
+                if f.dist < b.0 {
+                    *b = (f.dist, offset + f.index);
+                }
+            }
+            scratch.found = found;
+            return;
+        }
+        self.scan_rows_as_panels(points, scratch);
+        for (i, (x, b)) in points.chunks_exact(d).zip(best.iter_mut()).enumerate() {
+            let j = scratch.candidates[i] as usize;
+            if j < self.k {
+                let dist = sq_dist(x, &self.exact[j * d..(j + 1) * d]);
+                if scratch.certain[i / PANEL] >> (i % PANEL) & 1 == 1 {
+                    if dist < b.0 {
+                        *b = (dist, offset + j as u32);
+                    }
+                    continue;
+                }
+                if dist >= b.0 && self.none_below(x, f64::from(scratch.seconds[i]), b.0) {
+                    continue;
+                }
+            }
+            let f = self.finish_lane(x, i, scratch);
+            if f.dist < b.0 {
+                *b = (f.dist, offset + f.index);
+            }
+        }
+    }
+
+    /// Whether every centroid but the panel kernel's winner is certainly
+    /// at an `f64` squared distance (as [`sq_dist`] computes it) of at
+    /// least `cur` from `x`, given the least f32 value among them,
+    /// `runner_up`: those with ‖c‖² ≤ T = (‖x‖ + √c')² (c' = `cur` plus
+    /// room for the f64 rounding) are at least ‖x‖² + `runner_up` less
+    /// T's rounding margin away, those beyond at least c' (triangle
+    /// inequality). The same bound as [`Centroids::split_floor`], split
+    /// at the current distance instead of the runner-up's.
+    #[inline(always)]
+    fn none_below(&self, x: &[f32], runner_up: f64, cur: f64) -> bool {
+        if !(cur.is_finite() && runner_up.is_finite()) {
+            return false;
+        }
+        let xn: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        // NaN coordinates are out of range too.
+        let in_range = xn + self.max_norm < f64::from(PANEL_LIMIT);
+        if !in_range {
+            return false;
+        }
+        let error = self.panel_error(xn);
+        let target = cur + 1e-9 * (cur + xn);
+        let s = xn + runner_up;
+        if s - error(self.max_norm) >= target {
+            return true;
+        }
+        let root = xn.sqrt() + target.sqrt();
+        // Rounded up, so every centroid beyond T is beyond √target.
+        let t = root * root * (1.0 + 1e-12);
+        // The f32 copies' norms may exceed the exact ones by an ulp.
+        t < self.max_norm && s - error(t * (1.0 + 1e-6)) >= target
     }
 
     /// The panel path's bound on the error of a centroid's f32 value
