@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Then `cluster_assign`'s kernel on the same rows with the fitted
-//! centroids (rows, panels, f64 columns), against the measured FMA peak.
+//! centroids (rows, panels, f64 columns), against the measured FMA peak
+//! (`KMEANS_FIT_ASSIGN=0` skips it, e.g. to profile the fit alone).
 //!
 //! Kernel figures come per wall-second and per CPU-second (from
 //! /proc/self/stat), the latter meaningful when other work shares the cores.
@@ -286,7 +287,7 @@ fn real_rows(path: &str, args: &[String]) {
     // cluster_assign with the fitted model on the same rows (in the file's
     // order), as the kernel alone: ten copies of them, so each timing
     // spans many clock ticks of the CPU-second count.
-    if !centroids.is_empty() {
+    if !centroids.is_empty() && std::env::var("KMEANS_FIT_ASSIGN").as_deref() != Ok("0") {
         println!(
             "cluster_assign's kernel, these rows ×10 and the fitted centroids; load average {}",
             load()
