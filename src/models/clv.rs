@@ -2,6 +2,7 @@
 //! the lifetime-value models on rows such as `clv_summary` gives.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -17,6 +18,31 @@ use crate::statements::OptionValue;
 
 fn err(model: &str, message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("CREATE MODEL {model}: {message}"))
+}
+
+/// A multiply-rotate hash for the training rows' fixed-size keys: a
+/// million rows are grouped per model, and SipHash's DoS resistance buys
+/// nothing for a user's own training data.
+#[derive(Default)]
+struct RowHasher(u64);
+
+impl Hasher for RowHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table indexes by the low bits: fold the high ones in.
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 /// Trains a BG/NBD (`frequency, recency, T`) or Gamma-Gamma
@@ -96,7 +122,7 @@ pub async fn train(
     // Identical rows are one term of the likelihood with a weight.
     // Keys are the values' bits (unused trailing slots 0): a fixed-size key
     // allocates nothing per row.
-    let mut groups: HashMap<[u64; 3], f64> = HashMap::new();
+    let mut groups: HashMap<[u64; 3], f64, BuildHasherDefault<RowHasher>> = HashMap::default();
     let mut rows = 0u64;
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {

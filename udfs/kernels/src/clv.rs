@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimize::{Minimum, default_threads, minimize, par_sum};
+use crate::optimize::{Minimum, default_threads, minimize, minimize_warm, par_sum};
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~15 significant digits).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -284,6 +284,21 @@ impl Purchases {
         }
     }
 
+    /// Every `step`th row (rows are sorted, so a sample spread over all of
+    /// them), with the weights per x recounted.
+    fn every(&self, step: usize) -> Purchases {
+        let rows: Vec<PurchaseRow> = self.rows.iter().step_by(step).copied().collect();
+        let x_weight = weight_per_x(self.xs.len(), rows.iter().map(|r| (r.x, r.weight)));
+        Purchases {
+            total: x_weight.iter().sum(),
+            xs: self.xs.clone(),
+            x_weight,
+            recencies: self.recencies.clone(),
+            ages: self.ages.clone(),
+            rows,
+        }
+    }
+
     /// Mean negative log-likelihood (plus penalty) and its gradient at
     /// log-parameters `p` = ln(r, α, a, b).
     ///
@@ -395,8 +410,23 @@ pub fn fit_bgnbd(rows: &[(f64, f64, f64, f64)], penalizer: f64) -> Fitted {
 
 fn fit_bgnbd_threads(rows: &[(f64, f64, f64, f64)], penalizer: f64, threads: usize) -> Fitted {
     let data = Purchases::new(rows);
-    minimize(&|p: &[f64; 4]| data.objective(p, penalizer, threads)).into()
+    let full = |p: &[f64; 4]| data.objective(p, penalizer, threads);
+    if data.rows.len() < WARM_START_FROM {
+        return minimize(&full).into();
+    }
+    let sample = data.every(WARM_START_STEP);
+    minimize_warm(
+        &|p: &[f64; 4]| sample.objective(p, penalizer, threads),
+        &full,
+    )
+    .into()
 }
+
+/// Distinct rows from which a BG/NBD fit first fits a sample of them (every
+/// [`WARM_START_STEP`]th) and starts the full fit at its optimum: the
+/// full likelihood is then evaluated about 8 times instead of about 30.
+const WARM_START_FROM: usize = 50_000;
+const WARM_START_STEP: usize = 8;
 
 /// One weighted Gamma-Gamma row: its distinct-x index, x, m, ln m.
 #[derive(Debug, Clone, Copy)]
@@ -726,6 +756,22 @@ mod tests {
         let gg = fit_gamma_gamma_threads(&spends, 0.0, 1);
         assert!(gg.converged, "{gg:?}");
         assert_eq!(fit_gamma_gamma_threads(&spends, 0.0, 4), gg);
+    }
+
+    /// A large fit starts from a sample's optimum; it must end where a cold
+    /// start from lifetimes' origin ends (both to the gradient tolerance).
+    #[test]
+    fn warm_started_fit_ends_where_a_cold_one_does() {
+        let rows = purchases(400_000);
+        let data = Purchases::new(&rows);
+        assert!(data.rows.len() >= WARM_START_FROM, "{}", data.rows.len());
+        let warm = fit_bgnbd_threads(&rows, 0.0, 2);
+        let cold: Fitted = minimize(&|p: &[f64; 4]| data.objective(p, 0.0, 2)).into();
+        assert!(warm.converged && cold.converged, "{warm:?} {cold:?}");
+        for (w, c) in warm.params.iter().zip(&cold.params) {
+            assert!((w - c).abs() <= 1e-6 * c, "{warm:?} vs {cold:?}");
+        }
+        assert_ne!(warm, cold, "the same bits: the warm start did not run");
     }
 
     /// At the optimum the gradient vanishes: no nearby point is better.

@@ -156,13 +156,16 @@ impl AggregateUDFImpl for ClvPeriods {
     }
 }
 
-/// A group's first period with its amount, and its total amount; the sums
-/// are `None` until a non-NULL amount arrives.
+/// A group's first period with its amount, its total amount, and (once
+/// its periods are counted) the number of distinct periods and the last;
+/// the sums are `None` until a non-NULL amount arrives.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     first: i64,
     first_amount: Option<f64>,
     total: Option<f64>,
+    periods: i64,
+    last: Option<i64>,
 }
 
 impl Span {
@@ -170,6 +173,8 @@ impl Span {
         first: i64::MAX,
         first_amount: None,
         total: None,
+        periods: 0,
+        last: None,
     };
 
     /// Adds `amount` spent in `period` (for a merged state: the state's
@@ -200,8 +205,12 @@ fn plus(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// The argument arrays, as `coerce_types` made them.
 fn arguments(values: &[ArrayRef]) -> Result<(&Int64Array, &Float64Array)> {
     match (
-        values.first().and_then(|v| v.as_primitive_opt::<Int64Type>()),
-        values.get(1).and_then(|v| v.as_primitive_opt::<Float64Type>()),
+        values
+            .first()
+            .and_then(|v| v.as_primitive_opt::<Int64Type>()),
+        values
+            .get(1)
+            .and_then(|v| v.as_primitive_opt::<Float64Type>()),
     ) {
         (Some(p), Some(a)) => Ok((p, a)),
         _ => internal_err!("{NAME}: arguments must be Int64 and Float64"),
@@ -212,8 +221,12 @@ fn arguments(values: &[ArrayRef]) -> Result<(&Int64Array, &Float64Array)> {
 fn states(values: &[ArrayRef]) -> Result<(&ListArray, &Float64Array, &Float64Array)> {
     match (
         values.first().and_then(|v| v.as_list_opt::<i32>()),
-        values.get(1).and_then(|v| v.as_primitive_opt::<Float64Type>()),
-        values.get(2).and_then(|v| v.as_primitive_opt::<Float64Type>()),
+        values
+            .get(1)
+            .and_then(|v| v.as_primitive_opt::<Float64Type>()),
+        values
+            .get(2)
+            .and_then(|v| v.as_primitive_opt::<Float64Type>()),
     ) {
         (Some(l), Some(f), Some(t)) if l.values().data_type() == &DataType::Int64 => Ok((l, f, t)),
         _ => internal_err!("{NAME}: state must be (List<Int64>, Float64, Float64)"),
@@ -224,24 +237,19 @@ fn value(a: &Float64Array, row: usize) -> Option<f64> {
     a.is_valid(row).then(|| a.value(row))
 }
 
-/// The result struct of groups given their distinct periods (`offsets`
-/// into `periods`, sorted within each group) and spans.
-fn result(periods: &[i64], offsets: &[usize], spans: &[Span]) -> Result<ArrayRef> {
-    let groups = spans.len();
-    let mut count = Vec::with_capacity(groups);
-    let mut first = Vec::with_capacity(groups);
-    let mut last = Vec::with_capacity(groups);
-    for g in 0..groups {
-        let own = &periods[offsets[g]..offsets[g + 1]];
-        count.push(own.len() as i64);
-        first.push(own.first().copied());
-        last.push(own.last().copied());
-    }
+/// The result struct of groups given their spans.
+fn result(spans: &[Span]) -> Result<ArrayRef> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(count)),
-        Arc::new(Int64Array::from(first)),
-        Arc::new(Int64Array::from(last)),
-        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.first_amount))),
+        Arc::new(Int64Array::from_iter_values(
+            spans.iter().map(|s| s.periods),
+        )),
+        Arc::new(Int64Array::from_iter(
+            spans.iter().map(|s| (s.periods > 0).then_some(s.first)),
+        )),
+        Arc::new(Int64Array::from_iter(spans.iter().map(|s| s.last))),
+        Arc::new(Float64Array::from_iter(
+            spans.iter().map(|s| s.first_amount),
+        )),
         Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.total))),
     ];
     Ok(Arc::new(StructArray::try_new(
@@ -251,7 +259,8 @@ fn result(periods: &[i64], offsets: &[usize], spans: &[Span]) -> Result<ArrayRef
     )?))
 }
 
-/// The partial state of groups (see [`result`] for the arguments).
+/// The partial state of groups: their distinct periods (`offsets` into
+/// `periods`, sorted within each group) and sums.
 fn state(periods: Vec<i64>, offsets: &[usize], spans: &[Span]) -> Result<Vec<ArrayRef>> {
     let field = Arc::new(Field::new_list_field(DataType::Int64, false));
     let lists = ListArray::try_new(
@@ -262,7 +271,9 @@ fn state(periods: Vec<i64>, offsets: &[usize], spans: &[Span]) -> Result<Vec<Arr
     )?;
     Ok(vec![
         Arc::new(lists),
-        Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.first_amount))),
+        Arc::new(Float64Array::from_iter(
+            spans.iter().map(|s| s.first_amount),
+        )),
         Arc::new(Float64Array::from_iter(spans.iter().map(|s| s.total))),
     ])
 }
@@ -282,6 +293,10 @@ impl ClvPeriodsAccumulator {
     fn distinct(&mut self) {
         self.periods.sort_unstable();
         self.periods.dedup();
+        let (periods, last) = (self.periods.len() as i64, self.periods.last().copied());
+        let span = self.span();
+        span.periods = periods;
+        span.last = last;
     }
 }
 
@@ -303,8 +318,7 @@ impl Accumulator for ClvPeriodsAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.distinct();
-        let span = self.span.unwrap_or(Span::EMPTY);
-        let array = result(&self.periods, &[0, self.periods.len()], &[span])?;
+        let array = result(&[self.span.unwrap_or(Span::EMPTY)])?;
         ScalarValue::try_from_array(&array, 0)
     }
 
@@ -341,78 +355,188 @@ impl Accumulator for ClvPeriodsAccumulator {
     }
 }
 
-/// Periods of many groups: one (group, period) entry per row, kept flat so
-/// no group owns an allocation.
+/// One row: its group, period and amount. Flags ride in the group's top
+/// bits so an entry is 24 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    group: u32,
+    period: i64,
+    amount: f64,
+}
+
+/// The entry's amount is NULL.
+const NO_AMOUNT: u32 = 1 << 31;
+/// The entry's amount is not part of the total (a merged state's first
+/// period: its state's total is kept apart, see `ClvPeriodsGroups::totals`).
+const NOT_IN_TOTAL: u32 = 1 << 30;
+const GROUP: u32 = NOT_IN_TOTAL - 1;
+
+impl Entry {
+    fn group(&self) -> usize {
+        (self.group & GROUP) as usize
+    }
+
+    fn amount(&self) -> Option<f64> {
+        (self.group & NO_AMOUNT == 0).then_some(self.amount)
+    }
+
+    fn in_total(&self) -> Option<f64> {
+        (self.group & NOT_IN_TOTAL == 0)
+            .then(|| self.amount())
+            .flatten()
+    }
+}
+
+/// Periods of many groups: one entry per row, appended in arrival order.
+/// Nothing is looked up per row (a per-group record would miss the cache
+/// on almost every row); the entries are sorted by group when the groups
+/// are emitted, and first period, sums and distinct periods are read off
+/// each group's run.
 #[derive(Debug, Default)]
 struct ClvPeriodsGroups {
+    entries: Vec<Entry>,
+    /// Totals of merged partial states, per group.
+    totals: Vec<Option<f64>>,
+}
+
+/// Bits of the group index sorted per radix pass: 2^11 output streams
+/// keep the scatter's write frontier in cache.
+const RADIX_BITS: u32 = 11;
+
+/// Sorts `entries` by group (all below `groups`), stably: least
+/// significant digit first, one counting pass per digit. A scatter straight
+/// to each group's slot would miss the cache on almost every write.
+fn sort_by_group(entries: Vec<Entry>, groups: usize) -> Vec<Entry> {
+    let bits = usize::BITS - groups.saturating_sub(1).leading_zeros();
+    let mut from = entries;
+    if bits == 0 {
+        return from;
+    }
+    let mut to = vec![
+        Entry {
+            group: 0,
+            period: 0,
+            amount: 0.0,
+        };
+        from.len()
+    ];
+    let radix = 1usize << RADIX_BITS;
+    let mut shift = 0;
+    while shift < bits {
+        let digit = |e: &Entry| (e.group() >> shift) & (radix - 1);
+        let mut next = vec![0usize; radix];
+        for e in &from {
+            next[digit(e)] += 1;
+        }
+        let mut sum = 0;
+        for slot in next.iter_mut() {
+            let count = *slot;
+            *slot = sum;
+            sum += count;
+        }
+        for e in &from {
+            let d = digit(e);
+            to[next[d]] = *e;
+            next[d] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+        shift += RADIX_BITS;
+    }
+    from
+}
+
+/// What the emitted groups hold: one span each, and with `keep_periods`
+/// their distinct periods (sorted within a group) and offsets into them.
+struct Taken {
     spans: Vec<Span>,
-    groups: Vec<u32>,
     periods: Vec<i64>,
+    offsets: Vec<usize>,
 }
 
 impl ClvPeriodsGroups {
-    fn push(&mut self, group: usize, period: i64) -> Result<()> {
-        let Ok(group) = u32::try_from(group) else {
-            return internal_err!("{NAME}: more than 2^32 groups in one aggregation");
+    fn push(&mut self, group: usize, period: i64, amount: Option<f64>, flags: u32) -> Result<()> {
+        let group = match u32::try_from(group) {
+            Ok(g) if g <= GROUP => g,
+            _ => return internal_err!("{NAME}: more than 2^30 groups in one aggregation"),
         };
-        self.groups.push(group);
-        self.periods.push(period);
+        let (amount, null) = match amount {
+            Some(a) => (a, 0),
+            None => (0.0, NO_AMOUNT),
+        };
+        self.entries.push(Entry {
+            group: group | null | flags,
+            period,
+            amount,
+        });
         Ok(())
     }
 
-    /// Takes the groups `emit_to` names: their spans, and their distinct
-    /// periods sorted within each group with the groups' offsets. The
-    /// entries of the groups left behind stay, renumbered from 0.
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<Span>, Vec<i64>, Vec<usize>) {
-        let spans = emit_to.take_needed(&mut self.spans);
-        let n = spans.len();
-        // Counting sort by group: counts, offsets, then each entry in its
-        // group's slot.
-        let mut offsets = vec![0usize; n + 1];
-        for &g in &self.groups {
-            if (g as usize) < n {
-                offsets[g as usize + 1] += 1;
+    /// Takes the groups `emit_to` names; the entries of the groups left
+    /// behind stay, renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo, keep_periods: bool) -> Taken {
+        let totals = emit_to.take_needed(&mut self.totals);
+        let n = totals.len();
+        let emitted = if self.totals.is_empty() {
+            std::mem::take(&mut self.entries)
+        } else {
+            let (emitted, kept): (Vec<Entry>, Vec<Entry>) =
+                self.entries.iter().partition(|e| e.group() < n);
+            self.entries = kept
+                .into_iter()
+                .map(|e| Entry {
+                    group: e.group - n as u32,
+                    ..e
+                })
+                .collect();
+            emitted
+        };
+        let mut emitted = sort_by_group(emitted, n);
+        let mut spans = Vec::with_capacity(n);
+        let mut periods = Vec::new();
+        let mut offsets = Vec::new();
+        if keep_periods {
+            periods.reserve(emitted.len());
+            offsets.reserve(n + 1);
+        }
+        let mut at = 0;
+        for (g, merged_total) in totals.into_iter().enumerate() {
+            let start = at;
+            while at < emitted.len() && emitted[at].group() == g {
+                at += 1;
             }
-        }
-        for g in 0..n {
-            offsets[g + 1] += offsets[g];
-        }
-        let mut sorted = vec![0i64; offsets[n]];
-        let mut next = offsets.clone();
-        let mut kept = 0;
-        for i in 0..self.groups.len() {
-            let (g, p) = (self.groups[i] as usize, self.periods[i]);
-            if g < n {
-                sorted[next[g]] = p;
-                next[g] += 1;
-            } else {
-                self.groups[kept] = (g - n) as u32;
-                self.periods[kept] = p;
-                kept += 1;
-            }
-        }
-        self.groups.truncate(kept);
-        self.periods.truncate(kept);
-        // Sort and deduplicate each group's slice, compacting in place.
-        let mut write = 0;
-        for g in 0..n {
-            let (start, end) = (offsets[g], offsets[g + 1]);
-            let own = &mut sorted[start..end];
-            own.sort_unstable();
-            offsets[g] = write;
+            let run = &mut emitted[start..at];
+            // Arrival order is mostly time order: nearly sorted runs.
+            run.sort_unstable_by_key(|e| e.period);
+            let mut span = Span::EMPTY;
+            span.total = merged_total;
+            let mut distinct = 0;
             let mut previous = None;
-            for i in start..end {
-                let p = sorted[i];
-                if previous != Some(p) {
-                    sorted[write] = p;
-                    write += 1;
-                    previous = Some(p);
-                }
+            if keep_periods {
+                offsets.push(periods.len());
             }
+            for e in run.iter() {
+                if previous != Some(e.period) {
+                    distinct += 1;
+                    previous = Some(e.period);
+                    if keep_periods {
+                        periods.push(e.period);
+                    }
+                }
+                span.add(e.period, e.amount());
+                span.add_total(e.in_total());
+            }
+            span.periods = distinct;
+            span.last = previous;
+            spans.push(span);
         }
-        offsets[n] = write;
-        sorted.truncate(write);
-        (spans, sorted, offsets)
+        if keep_periods {
+            offsets.push(periods.len());
+        }
+        Taken {
+            spans,
+            periods,
+            offsets,
+        }
     }
 }
 
@@ -424,52 +548,46 @@ impl GroupsAccumulator for ClvPeriodsGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.spans.resize(total_num_groups, Span::EMPTY);
+        self.totals.resize(total_num_groups, None);
         let (periods, amounts) = arguments(values)?;
-        self.groups.reserve(group_indices.len());
-        self.periods.reserve(group_indices.len());
-        let plain = opt_filter.is_none() && periods.null_count() == 0 && amounts.null_count() == 0;
-        if plain {
+        self.entries.reserve(group_indices.len());
+        if opt_filter.is_none() && periods.null_count() == 0 && amounts.null_count() == 0 {
             let amounts = amounts.values();
             for ((&g, &p), &a) in group_indices.iter().zip(periods.values()).zip(amounts) {
-                self.push(g, p)?;
-                let span = &mut self.spans[g];
-                span.add(p, Some(a));
-                span.add_total(Some(a));
+                self.push(g, p, Some(a), 0)?;
             }
             return Ok(());
         }
         for (row, &g) in group_indices.iter().enumerate() {
-            if periods.is_null(row) || opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)))
+            if periods.is_null(row)
+                || opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)))
             {
                 continue;
             }
-            let (p, a) = (periods.value(row), value(amounts, row));
-            self.push(g, p)?;
-            let span = &mut self.spans[g];
-            span.add(p, a);
-            span.add_total(a);
+            self.push(g, periods.value(row), value(amounts, row), 0)?;
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (spans, periods, offsets) = self.take(emit_to);
-        result(&periods, &offsets, &spans)
+        result(&self.take(emit_to, false).spans)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (spans, periods, offsets) = self.take(emit_to);
-        state(periods, &offsets, &spans)
+        let taken = self.take(emit_to, true);
+        state(taken.periods, &taken.offsets, &taken.spans)
     }
 
+    /// A state's periods become entries without amounts, except its first
+    /// period, which carries the state's first amount (left out of the
+    /// total); the state's total is added to the group's merged total.
     fn merge_batch(
         &mut self,
         values: &[ArrayRef],
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.spans.resize(total_num_groups, Span::EMPTY);
+        self.totals.resize(total_num_groups, None);
         let (lists, first_amounts, totals) = states(values)?;
         let offsets = lists.value_offsets();
         let all = lists.values().as_primitive::<Int64Type>().values();
@@ -478,13 +596,14 @@ impl GroupsAccumulator for ClvPeriodsGroups {
                 continue;
             }
             let own = &all[offsets[row] as usize..offsets[row + 1] as usize];
-            let Some(&first) = own.first() else { continue };
-            for &p in own {
-                self.push(g, p)?;
+            let Some((&first, rest)) = own.split_first() else {
+                continue;
+            };
+            self.push(g, first, value(first_amounts, row), NOT_IN_TOTAL)?;
+            for &p in rest {
+                self.push(g, p, None, 0)?;
             }
-            let span = &mut self.spans[g];
-            span.add(first, value(first_amounts, row));
-            span.add_total(value(totals, row));
+            self.totals[g] = plus(self.totals[g], value(totals, row));
         }
         Ok(())
     }
@@ -526,9 +645,8 @@ impl GroupsAccumulator for ClvPeriodsGroups {
     }
 
     fn size(&self) -> usize {
-        self.spans.capacity() * size_of::<Span>()
-            + self.groups.capacity() * size_of::<u32>()
-            + self.periods.capacity() * size_of::<i64>()
+        self.entries.capacity() * size_of::<Entry>()
+            + self.totals.capacity() * size_of::<Option<f64>>()
     }
 }
 
@@ -585,7 +703,11 @@ mod tests {
                     distinct.len() as i64,
                     first,
                     distinct.last().copied(),
-                    sum(own.iter().filter(|e| Some(e.0) == first).map(|e| e.1).collect()),
+                    sum(own
+                        .iter()
+                        .filter(|e| Some(e.0) == first)
+                        .map(|e| e.1)
+                        .collect()),
                     sum(own.iter().map(|e| e.1).collect()),
                 )
             })
@@ -596,7 +718,9 @@ mod tests {
         let mut out = Vec::new();
         let mut x = 12345u64;
         for _ in 0..400 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let g = (x >> 33) as usize % 7;
             let p = ((x >> 20) % 9) as i64 - 2;
             let period = ((x >> 40) % 13 != 0).then_some(p);
@@ -687,6 +811,28 @@ mod tests {
             rows(&acc.evaluate(EmitTo::All).unwrap()),
             reference(&kept, 9)
         );
+    }
+
+    #[test]
+    fn sorting_by_group_is_a_stable_sort() {
+        for groups in [1usize, 2, 2048, 2049, 300_000, 5_000_000] {
+            let mut x = groups as u64;
+            let entries: Vec<Entry> = (0..20_000)
+                .map(|i| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    Entry {
+                        group: ((x >> 20) % groups as u64) as u32,
+                        period: i,
+                        amount: 0.0,
+                    }
+                })
+                .collect();
+            let mut want = entries.clone();
+            want.sort_by_key(|e| e.group);
+            let got = sort_by_group(entries, groups);
+            let pairs = |v: &[Entry]| v.iter().map(|e| (e.group, e.period)).collect::<Vec<_>>();
+            assert_eq!(pairs(&got), pairs(&want), "{groups} groups");
+        }
     }
 
     #[test]
