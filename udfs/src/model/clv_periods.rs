@@ -723,8 +723,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let g = (x >> 33) as usize % 7;
             let p = ((x >> 20) % 9) as i64 - 2;
-            let period = ((x >> 40) % 13 != 0).then_some(p);
-            let amount = ((x >> 44) % 11 != 0).then_some(((x >> 50) % 100) as f64);
+            let period = (!(x >> 40).is_multiple_of(13)).then_some(p);
+            let amount = (!(x >> 44).is_multiple_of(11)).then_some(((x >> 50) % 100) as f64);
             out.push((g, period, amount));
         }
         // A group whose only rows have a NULL period, one with NULL amounts only.
