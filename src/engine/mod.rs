@@ -142,7 +142,8 @@ impl Engine {
         let builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
-            .with_default_features();
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::planning::SinglePhaseAggregate));
         let entity_key = privacy::entity_key(&lake);
         let mut state = crate::planning::with_catalog_binding(
             builder,

@@ -6,6 +6,7 @@ mod bind;
 mod consent;
 mod leaves;
 pub mod privacy;
+mod single_phase;
 mod suppress;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use datafusion::optimizer::Analyzer;
 
 pub use bind::{BindCatalog, uses_catalog};
 pub use consent::{ConsentRule, ConsentTable};
+pub use single_phase::SinglePhaseAggregate;
 pub use suppress::{FORGOTTEN, Forgotten, SuppressForgotten, canonical_key};
 
 use crate::catalog::CatalogCache;

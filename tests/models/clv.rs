@@ -132,6 +132,38 @@ async fn lifetime_value_matches_lifetimes() {
     assert!(checked > 300);
 }
 
+/// clv_summary's aggregate keeps every period as state, so the engine
+/// plans it in one phase over rows repartitioned by customer (the rule
+/// `SinglePhaseAggregate`); the answers are checked against lifetimes in
+/// `lifetime_value_matches_lifetimes` and against the two-phase plan of a
+/// cluster in models.slt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clv_summary_aggregates_in_one_phase() {
+    let lake = small_lake_copy();
+    let engine = open(&lake.path().to_string_lossy()).await;
+    let plan = run(
+        &engine,
+        "EXPLAIN SELECT frequency, recency, t FROM clv_summary(orders, customer_id, order_ts, amount, DATE '2026-10-31')",
+    )
+    .await;
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    let physical = text
+        .split("physical_plan")
+        .nth(1)
+        .expect("EXPLAIN shows the physical plan");
+    assert!(
+        physical.contains("mode=SinglePartitioned") && physical.contains("clv_periods"),
+        "{text}"
+    );
+    assert!(!physical.contains("mode=Partial"), "{text}");
+    assert!(
+        physical.contains("RepartitionExec: partitioning=Hash([customer_id"),
+        "{text}"
+    );
+}
+
 /// Parameter recovery: customers simulated from known BG/NBD and
 /// Gamma-Gamma parameters and fitted back. With 10,000 customers the
 /// sampling spread of r and alpha is wide (lifetimes' own generator and
