@@ -4,20 +4,19 @@
 //! Welford's update differ in their last bits from one order to another,
 //! and the standardization they feed changes every encoded row).
 
-/// An exact sum of f64 values: Shewchuk's non-overlapping partials (the
-/// algorithm of Python's `math.fsum`), whose [`ExactSum::total`] is the
-/// exact sum correctly rounded, hence the same for any order of additions.
-/// Needs finite values whose running sum does not overflow.
+/// Shewchuk's non-overlapping partials (the algorithm of Python's
+/// `math.fsum`): their exact sum is the sum of everything added, and
+/// [`Partials::total`] is it correctly rounded. Each addition walks the
+/// partials, so [`ExactSum`] accumulates in fixed point and hands its few
+/// limbs to this only when asked for a total.
 #[derive(Debug, Clone, Default)]
-pub struct ExactSum {
-    /// Non-overlapping, increasing in magnitude; their exact sum is the
-    /// sum of everything added.
+struct Partials {
+    /// Non-overlapping, increasing in magnitude.
     partials: Vec<f64>,
 }
 
-impl ExactSum {
-    /// Adds `x` exactly.
-    pub fn add(&mut self, mut x: f64) {
+impl Partials {
+    fn add(&mut self, mut x: f64) {
         let mut kept = 0;
         for j in 0..self.partials.len() {
             let mut y = self.partials[j];
@@ -37,16 +36,8 @@ impl ExactSum {
         self.partials.push(x);
     }
 
-    /// Adds `a × b` exactly (its rounded product and the rounding error,
-    /// by a fused multiply-add), unless the product under- or overflows.
-    pub fn add_product(&mut self, a: f64, b: f64) {
-        let p = a * b;
-        self.add(p);
-        self.add(a.mul_add(b, -p));
-    }
-
     /// The exact sum, correctly rounded (round half to even).
-    pub fn total(&self) -> f64 {
+    fn total(&self) -> f64 {
         let p = &self.partials;
         let Some(&last) = p.last() else {
             return 0.0;
@@ -76,10 +67,150 @@ impl ExactSum {
         }
         hi
     }
+}
 
-    /// The partials, whose exact sum is the sum (for exact arithmetic on it).
-    pub fn partials(&self) -> &[f64] {
-        &self.partials
+/// Bits per limb of [`ExactSum`]'s fixed-point accumulator.
+const LIMB_BITS: u32 = 32;
+/// Limbs from 2^-1074 (the smallest subnormal) past 2^1024, with room for
+/// carries.
+const LIMBS: usize = 68;
+/// Additions between carry propagations: each adds less than 2^32 to a
+/// limb, so an i64 limb cannot overflow in between.
+const CARRY_EVERY: u32 = 1 << 30;
+
+/// An exact sum of f64 values, whose [`ExactSum::total`] is the exact sum
+/// correctly rounded, hence the same for any order of additions. Needs
+/// finite values whose running sum does not overflow.
+///
+/// Every finite f64 is an integer times 2^-1074, so the sum is kept as one
+/// wide integer in 32-bit limbs (signed, carries propagated lazily): an
+/// addition touches three limbs whatever came before, where walking
+/// Shewchuk's partials costs several times more per value.
+#[derive(Debug, Clone)]
+pub struct ExactSum {
+    limbs: Box<[i64; LIMBS]>,
+    pending: u32,
+    /// Nothing but −0.0 was added (IEEE's sum of negative zeros is −0.0).
+    negative_zero: bool,
+    any: bool,
+}
+
+impl Default for ExactSum {
+    fn default() -> Self {
+        ExactSum {
+            limbs: Box::new([0; LIMBS]),
+            pending: 0,
+            negative_zero: true,
+            any: false,
+        }
+    }
+}
+
+/// `x` × 2^`k`, exactly when the result is representable (as every limb's
+/// value is): the power is applied in steps that stay normal.
+fn scale(mut x: f64, mut k: i32) -> f64 {
+    while k > 1000 {
+        x *= f64::from_bits((1023 + 1000) << 52);
+        k -= 1000;
+    }
+    while k < -1000 {
+        x *= f64::from_bits((1023 - 1000) << 52);
+        k += 1000;
+    }
+    x * f64::from_bits(((1023 + k) as u64) << 52)
+}
+
+impl ExactSum {
+    /// Adds `x` exactly.
+    pub fn add(&mut self, x: f64) {
+        self.any = true;
+        if x.to_bits() != (-0.0f64).to_bits() {
+            self.negative_zero = false;
+        }
+        let bits = x.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as u32;
+        let fraction = bits & ((1 << 52) - 1);
+        // x = ±mantissa × 2^(position − 1074).
+        let (mantissa, position) = if exponent == 0 {
+            (fraction, 0)
+        } else {
+            (fraction | 1 << 52, exponent - 1)
+        };
+        if mantissa == 0 {
+            return;
+        }
+        let limb = (position / LIMB_BITS) as usize;
+        let wide = u128::from(mantissa) << (position % LIMB_BITS);
+        let mask = (1u128 << LIMB_BITS) - 1;
+        let parts = [
+            (wide & mask) as i64,
+            ((wide >> LIMB_BITS) & mask) as i64,
+            (wide >> (2 * LIMB_BITS)) as i64,
+        ];
+        let negative = bits >> 63 == 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            self.limbs[limb + i] += if negative { -part } else { part };
+        }
+        self.pending += 1;
+        if self.pending == CARRY_EVERY {
+            carry(&mut self.limbs);
+            self.pending = 0;
+        }
+    }
+
+    /// Adds `a × b` exactly (its rounded product and the rounding error,
+    /// by a fused multiply-add), unless the product under- or overflows.
+    pub fn add_product(&mut self, a: f64, b: f64) {
+        let p = a * b;
+        self.add(p);
+        self.add(a.mul_add(b, -p));
+    }
+
+    /// Shewchuk partials of the sum: the limbs' values, each exact in an
+    /// f64, added with the sign the sum has.
+    fn to_partials(&self) -> Partials {
+        let mut limbs = *self.limbs;
+        carry(&mut limbs);
+        let negative = limbs[LIMBS - 1] < 0;
+        if negative {
+            for l in limbs.iter_mut() {
+                *l = -*l;
+            }
+            carry(&mut limbs);
+        }
+        let mut out = Partials::default();
+        for (i, &l) in limbs.iter().enumerate() {
+            if l != 0 {
+                let v = scale(l as f64, i as i32 * LIMB_BITS as i32 - 1074);
+                out.add(if negative { -v } else { v });
+            }
+        }
+        out
+    }
+
+    /// The exact sum, correctly rounded (round half to even).
+    pub fn total(&self) -> f64 {
+        let total = self.to_partials().total();
+        if total == 0.0 && self.any && self.negative_zero {
+            -0.0
+        } else {
+            total
+        }
+    }
+
+    /// Partials whose exact sum is the sum (for exact arithmetic on it).
+    pub fn partials(&self) -> Vec<f64> {
+        self.to_partials().partials
+    }
+}
+
+/// Propagates carries so every limb but the last is in [0, 2^32); the last
+/// carries the sign.
+fn carry(limbs: &mut [i64; LIMBS]) {
+    for i in 0..LIMBS - 1 {
+        let c = limbs[i] >> LIMB_BITS;
+        limbs[i] -= c << LIMB_BITS;
+        limbs[i + 1] += c;
     }
 }
 
@@ -116,12 +247,12 @@ impl ExactMoments {
         }
         let n = self.count as f64;
         let mut scaled = ExactSum::default();
-        for &q in self.squares.partials() {
+        for q in self.squares.partials() {
             scaled.add_product(q, n);
         }
         let s = self.sum.partials();
-        for &a in s {
-            for &b in s {
+        for &a in &s {
+            for &b in &s {
                 scaled.add_product(-a, b);
             }
         }
@@ -166,6 +297,65 @@ mod tests {
         let mut s = ExactSum::default();
         [0.1, 0.2, 0.3].iter().for_each(|&x| s.add(x));
         assert_eq!(s.total(), 0.6);
+    }
+
+    /// The fixed-point sum against Shewchuk's partials added one value at a
+    /// time (the former implementation): the same bits for sums that
+    /// cancel, span the whole exponent range, include subnormals and zeros.
+    #[test]
+    fn fixed_point_sum_equals_shewchuk() {
+        let mut state = 99u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        };
+        for case in 0..400 {
+            let len = 1 + (next() % 300) as usize;
+            let values: Vec<f64> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    match case % 4 {
+                        // Any finite bit pattern below 2^1000 in magnitude.
+                        0 => {
+                            let x =
+                                f64::from_bits(r & !(0x7ffu64 << 52) | ((r >> 52) % 2000) << 52);
+                            if x.is_finite() { x } else { 1.0 }
+                        }
+                        // Subnormals and tiny normals.
+                        1 => {
+                            f64::from_bits(r % (1u64 << 54)) * if r >> 63 == 1 { -1.0 } else { 1.0 }
+                        }
+                        // Cancelling large and small values.
+                        2 => [1e16, -1e16, 1.0, -0.5, 3e-300, 0.1, -0.0][(r % 7) as usize],
+                        _ => (r >> 11) as f64 / (1u64 << 53) as f64 * 1e6 - 5e5,
+                    }
+                })
+                .collect();
+            let mut fast = ExactSum::default();
+            let mut reference = Partials::default();
+            for &x in &values {
+                fast.add(x);
+                reference.add(x);
+            }
+            let want = reference.total();
+            assert_eq!(
+                fast.total().to_bits(),
+                want.to_bits(),
+                "case {case}: {values:?}"
+            );
+        }
+        // Signed zeros as IEEE addition gives them.
+        let sum = |xs: &[f64]| {
+            let mut s = ExactSum::default();
+            xs.iter().for_each(|&x| s.add(x));
+            s.total().to_bits()
+        };
+        assert_eq!(sum(&[-0.0, -0.0]), (-0.0f64).to_bits());
+        assert_eq!(sum(&[-0.0, 0.0]), 0.0f64.to_bits());
+        assert_eq!(sum(&[1.0, -1.0]), 0.0f64.to_bits());
+        assert_eq!(sum(&[]), 0.0f64.to_bits());
     }
 
     /// Against values computed by hand: an offset column whose spread the
