@@ -89,32 +89,20 @@ pub async fn train(
     if schema.fields().is_empty() {
         return Err(usage(name, "the training query returns no columns"));
     }
-    // One execution of the query: its batches are kept (in the session's
-    // memory pool, like an operator's buffers, so a training larger than
-    // the limit fails with "Resources exhausted" instead of growing outside
-    // it) for the per-column statistics (means, spreads, categories), then
-    // encoded into the n × d f32 rows training needs.
-    let pool = Arc::clone(training.task_ctx().memory_pool());
-    let reservation = MemoryConsumer::new(format!("CREATE MODEL {name}")).register(&pool);
+    // Pass 1: per-column statistics (means, spreads, categories).
     let mut stats: Vec<ColumnStats> = schema
         .fields()
         .iter()
         .map(|f| ColumnStats::new(name, f.name(), f.data_type()))
         .collect::<Result<_>>()?;
-    let mut stream = training.execute_stream().await?;
+    let mut stream = training.clone().execute_stream().await?;
     let mut rows = 0u64;
-    let mut batches = Vec::new();
-    let mut kept = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let size = batch.get_array_memory_size();
-        reservation.try_grow(size)?;
-        kept += size;
         rows += batch.num_rows() as u64;
         for (s, column) in stats.iter_mut().zip(batch.columns()) {
             s.add(name, column)?;
         }
-        batches.push(batch);
     }
     if rows == 0 {
         return Err(usage(name, "the training query returns no rows"));
@@ -123,13 +111,20 @@ pub async fn train(
         .into_iter()
         .map(|s| s.feature(name, settings.standardize))
         .collect::<Result<_>>()?;
+    // Pass 2: encode every row (n × d f32: the memory training needs),
+    // counted in the session's memory pool like an operator's buffers, so a
+    // training larger than the limit fails with "Resources exhausted"
+    // instead of growing outside it.
     let dims = microseg_udfs::model::dims(&features);
-    reservation.try_grow(rows as usize * dims * size_of::<f32>())?;
-    let mut data: Vec<f32> = Vec::with_capacity(rows as usize * dims);
-    for batch in batches {
+    let pool = Arc::clone(training.task_ctx().memory_pool());
+    let reservation = MemoryConsumer::new(format!("CREATE MODEL {name}")).register(&pool);
+    let mut data: Vec<f32> = Vec::new();
+    let mut stream = training.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        reservation.try_grow(batch.num_rows() * dims * size_of::<f32>())?;
         encode(&features, batch.columns(), batch.num_rows(), &mut data)?;
     }
-    reservation.shrink(kept);
     let n = data.len() / dims.max(1);
     // Fitting sorts the rows (a key and an index, 16 bytes a row), then
     // Lloyd keeps an assignment and bounds (24 bytes a row).
