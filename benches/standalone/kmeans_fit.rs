@@ -57,6 +57,14 @@ fn cpu_seconds() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+/// Argument `i` as a whole number, or exit with a usage error naming it.
+fn whole_number(args: &[String], i: usize) -> usize {
+    args[i].parse().unwrap_or_else(|_| {
+        eprintln!("argument {i} must be a whole number, got {}", args[i]);
+        std::process::exit(2)
+    })
+}
+
 fn main() {
     // `cargo bench` adds `--bench`; it is not one of ours.
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
@@ -67,12 +75,7 @@ fn main() {
         eprintln!("usage: kmeans_fit N D K ITERATIONS PYTHON KERNEL_ROWS");
         std::process::exit(2);
     }
-    let number = |i: usize| -> usize {
-        args[i].parse().unwrap_or_else(|_| {
-            eprintln!("argument {i} must be a whole number, got {}", args[i]);
-            std::process::exit(2)
-        })
-    };
+    let number = |i: usize| whole_number(&args, i);
     let (n, d, k, iterations, kernel_rows) =
         (number(1), number(2), number(3), number(4), number(6));
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
@@ -202,12 +205,7 @@ fn real_rows(path: &str, args: &[String]) {
         eprintln!("usage: KMEANS_FIT_ROWS=/path.f32 kmeans_fit D K ITERATIONS PYTHON [REPEATS]");
         std::process::exit(2);
     }
-    let number = |i: usize| -> usize {
-        args[i].parse().unwrap_or_else(|_| {
-            eprintln!("argument {i} must be a whole number, got {}", args[i]);
-            std::process::exit(2)
-        })
-    };
+    let number = |i: usize| whole_number(&args, i);
     let (d, k, iterations) = (number(1), number(2), number(3));
     let repeats = if args.len() == 6 { number(5) } else { 3 };
     let bytes = std::fs::read(path).expect("read the rows");

@@ -8,6 +8,34 @@ use crate::kmeans::Rng;
 /// One of the assigning entry points, into (index, dist).
 type Assign<'a> = dyn Fn(&mut [u32], &mut [f64]) + 'a;
 
+/// The three entry points of `cluster_assign`'s search on the same points:
+/// rows, panels and f64 columns.
+fn assign_runs<'a>(
+    set: &'a Centroids,
+    points: &'a [f32],
+    panels: &'a [f32],
+    columns: &'a [&'a [f64]],
+    n: usize,
+    d: usize,
+) -> [(&'static str, Box<Assign<'a>>); 3] {
+    [
+        (
+            "assign rows",
+            Box::new(move |i, s| set.assign(points, Layout::Rows, n, i, Some(s))),
+        ),
+        (
+            "assign panels",
+            Box::new(move |i, s| set.assign(panels, Layout::Panels, n, i, Some(s))),
+        ),
+        (
+            "assign columns",
+            Box::new(move |i, s| {
+                set.assign_columns(columns, &vec![Scale::IDENTITY; d], i, Some(s))
+            }),
+        ),
+    ]
+}
+
 /// Every (layout, path) pair this CPU runs; the others are named on
 /// stderr as skipped.
 pub(crate) fn runnable_kernels(test: &str) -> Vec<Kernel> {
@@ -139,22 +167,7 @@ fn every_kernel_matches_the_definition() {
                         w.2
                     );
                 }
-                let runs: [(&str, Box<Assign>); 3] = [
-                    (
-                        "assign rows",
-                        Box::new(|i, s| set.assign(&points, Layout::Rows, n, i, Some(s))),
-                    ),
-                    (
-                        "assign panels",
-                        Box::new(|i, s| set.assign(&panels, Layout::Panels, n, i, Some(s))),
-                    ),
-                    (
-                        "assign columns",
-                        Box::new(|i, s| {
-                            set.assign_columns(&columns, &vec![Scale::IDENTITY; d], i, Some(s))
-                        }),
-                    ),
-                ];
+                let runs = assign_runs(&set, &points, &panels, &columns, n, d);
                 for (what, run) in runs {
                     let (mut index, mut dist) = (vec![u32::MAX; n], vec![f64::NAN; n]);
                     run(&mut index, &mut dist);
@@ -298,22 +311,7 @@ fn far_centroids_assign_without_f64_scans() {
         let columns: Vec<&[f64]> = columns.iter().map(|c| &c[..]).collect();
         for &kernel in &kernels {
             let set = Centroids::with_kernel(&centroids, d, kernel);
-            let runs: [(&str, Box<Assign>); 3] = [
-                (
-                    "assign rows",
-                    Box::new(|i, s| set.assign(&points, Layout::Rows, n, i, Some(s))),
-                ),
-                (
-                    "assign panels",
-                    Box::new(|i, s| set.assign(&panels, Layout::Panels, n, i, Some(s))),
-                ),
-                (
-                    "assign columns",
-                    Box::new(|i, s| {
-                        set.assign_columns(&columns, &vec![Scale::IDENTITY; d], i, Some(s))
-                    }),
-                ),
-            ];
+            let runs = assign_runs(&set, &points, &panels, &columns, n, d);
             for (what, run) in runs {
                 let at = format!("{kernel}, d {d}, far {far}: {what}");
                 let (mut index, mut dist) = (vec![u32::MAX; n], vec![f64::NAN; n]);
