@@ -205,7 +205,7 @@ fn real_rows(path: &str, args: &[String]) {
         eprintln!("usage: KMEANS_FIT_ROWS=/path.f32 kmeans_fit D K ITERATIONS PYTHON [REPEATS]");
         std::process::exit(2);
     }
-    let number = |i: usize| whole_number(&args, i);
+    let number = |i: usize| whole_number(args, i);
     let (d, k, iterations) = (number(1), number(2), number(3));
     let repeats = if args.len() == 6 { number(5) } else { 3 };
     let bytes = std::fs::read(path).expect("read the rows");
