@@ -1,8 +1,7 @@
 //! `CREATE MODEL … OPTIONS (model_type 'bgnbd' | 'gamma_gamma')`: fitting
 //! the lifetime-value models on rows such as `clv_summary` gives.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -18,31 +17,6 @@ use crate::statements::OptionValue;
 
 fn err(model: &str, message: impl std::fmt::Display) -> Error {
     Error::Usage(format!("CREATE MODEL {model}: {message}"))
-}
-
-/// A multiply-rotate hash for the training rows' fixed-size keys: a
-/// million rows are grouped per model, and SipHash's DoS resistance buys
-/// nothing for a user's own training data.
-#[derive(Default)]
-struct RowHasher(u64);
-
-impl Hasher for RowHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        // The table indexes by the low bits: fold the high ones in.
-        self.0 ^ (self.0 >> 29)
-    }
 }
 
 /// Trains a BG/NBD (`frequency, recency, T`) or Gamma-Gamma
@@ -119,11 +93,8 @@ pub async fn train(
             ),
         ));
     }
-    // Identical rows are one term of the likelihood with a weight.
-    // Keys are the values' bits (unused trailing slots 0): a fixed-size key
-    // allocates nothing per row.
-    let mut groups: HashMap<[u64; 3], f64, BuildHasherDefault<RowHasher>> = HashMap::default();
-    let mut rows = 0u64;
+    // The fits merge identical rows into one weighted term themselves.
+    let mut rows: Vec<[f64; 3]> = Vec::new();
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -136,8 +107,9 @@ pub async fn train(
             .iter()
             .map(|c| c.as_primitive::<Float64Type>())
             .collect();
+        rows.reserve(batch.num_rows());
         for row in 0..batch.num_rows() {
-            let mut key = [0u64; 3];
+            let mut key = [0.0; 3];
             for (i, (c, field)) in values.iter().zip(schema.fields()).enumerate() {
                 if c.is_null(row) {
                     return Err(err(
@@ -152,11 +124,11 @@ pub async fn train(
                         format!("column {} must be finite and ≥ 0, got {v}", field.name()),
                     ));
                 }
-                key[i] = v.to_bits();
+                key[i] = v;
             }
-            let x = f64::from_bits(key[0]);
+            let x = key[0];
             if model_type == "bgnbd" {
-                let (t_x, t) = (f64::from_bits(key[1]), f64::from_bits(key[2]));
+                let (t_x, t) = (key[1], key[2]);
                 if x.fract() != 0.0 || t_x > t || (x > 0.0 && t_x == 0.0) {
                     return Err(err(
                         name,
@@ -165,40 +137,30 @@ pub async fn train(
                         ),
                     ));
                 }
-            } else if x <= 0.0 || f64::from_bits(key[1]) <= 0.0 {
+            } else if x <= 0.0 || key[1] <= 0.0 {
                 return Err(err(
                     name,
                     "Gamma-Gamma needs repeat buyers with positive spend: add WHERE frequency > 0 AND monetary_value > 0",
                 ));
             }
-            *groups.entry(key).or_default() += 1.0;
-            rows += 1;
+            rows.push(key);
         }
     }
-    if rows == 0 {
+    if rows.is_empty() {
         return Err(err(name, "the training query returns no rows"));
     }
+    let count = rows.len() as u64;
     let (fitted, keys) = if model_type == "bgnbd" {
-        let data: Vec<(f64, f64, f64, f64)> = groups
-            .iter()
-            .map(|(k, &w)| {
-                (
-                    f64::from_bits(k[0]),
-                    f64::from_bits(k[1]),
-                    f64::from_bits(k[2]),
-                    w,
-                )
-            })
-            .collect();
+        let data: Vec<(f64, f64, f64, f64)> =
+            rows.iter().map(|k| (k[0], k[1], k[2], 1.0)).collect();
+        drop(rows);
         let fitted = tokio::task::spawn_blocking(move || fit_bgnbd(&data, penalizer))
             .await
             .map_err(|e| err(name, e))?;
         (fitted, vec!["r", "alpha", "a", "b"])
     } else {
-        let data: Vec<(f64, f64, f64)> = groups
-            .iter()
-            .map(|(k, &w)| (f64::from_bits(k[0]), f64::from_bits(k[1]), w))
-            .collect();
+        let data: Vec<(f64, f64, f64)> = rows.iter().map(|k| (k[0], k[1], 1.0)).collect();
+        drop(rows);
         let fitted = tokio::task::spawn_blocking(move || fit_gamma_gamma(&data, penalizer))
             .await
             .map_err(|e| err(name, e))?;
@@ -211,7 +173,7 @@ pub async fn train(
         .collect();
     let mut metrics = BTreeMap::new();
     metrics.insert("mean_log_likelihood".into(), fitted.mean_log_likelihood);
-    metrics.insert("distinct_rows".into(), groups.len() as f64);
+    metrics.insert("distinct_rows".into(), fitted.distinct_rows as f64);
     metrics.insert("gradient_norm".into(), fitted.gradient_norm);
     metrics.insert("evaluations".into(), fitted.evaluations as f64);
     let mut resolved = BTreeMap::new();
@@ -226,7 +188,7 @@ pub async fn train(
             options: resolved,
             query: query.to_string(),
             features: vec![],
-            rows,
+            rows: count,
             k: 0,
             iterations: fitted.iterations,
             converged: fitted.converged,

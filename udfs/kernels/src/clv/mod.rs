@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::optimize::{Minimum, default_threads, minimize, minimize_warm, par_sum};
+use crate::sort;
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~15 significant digits).
 pub fn ln_gamma(x: f64) -> f64 {
@@ -185,6 +186,9 @@ pub struct Fitted {
     /// Largest absolute gradient component of the mean negative
     /// log-likelihood in log-parameters at the optimum.
     pub gradient_norm: f64,
+    /// Distinct training rows the likelihood sums over (identical rows
+    /// are one term with a weight).
+    pub distinct_rows: usize,
     /// Whether the gradient reached the optimizer's tolerance.
     pub converged: bool,
 }
@@ -198,22 +202,9 @@ impl<const N: usize> From<Minimum<N>> for Fitted {
             evaluations: m.evaluations,
             gradient_norm: m.gradient_norm,
             converged: m.converged,
+            distinct_rows: 0,
         }
     }
-}
-
-/// The sorted distinct values of `values` and each value's index among them.
-fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, impl Fn(f64) -> u32) {
-    let mut sorted: Vec<f64> = values.collect();
-    sorted.sort_by(f64::total_cmp);
-    sorted.dedup_by(|a, b| a.total_cmp(b).is_eq());
-    let lookup = sorted.clone();
-    let index = move |v: f64| {
-        lookup
-            .binary_search_by(|p| p.total_cmp(&v))
-            .expect("value seen when sorting") as u32
-    };
-    (sorted, index)
 }
 
 /// Total weight of each distinct x, for the terms that depend on x alone.
@@ -251,19 +242,29 @@ impl Purchases {
     /// Rows sorted (so the sum's order, hence the fit, does not depend on
     /// the input's order) and identical ones merged.
     fn new(rows: &[(f64, f64, f64, f64)]) -> Self {
-        let (xs, xi) = distinct(rows.iter().map(|r| r.0));
-        let (recencies, ri) = distinct(rows.iter().map(|r| r.1));
-        let (ages, ai) = distinct(rows.iter().map(|r| r.2));
+        let (xs, xi) = sort::distinct(rows.iter().map(|r| r.0));
+        let (recencies, ri) = sort::distinct(rows.iter().map(|r| r.1));
+        let (ages, ai) = sort::distinct(rows.iter().map(|r| r.2));
         let mut indexed: Vec<PurchaseRow> = rows
             .iter()
-            .map(|&(x, t_x, t, weight)| PurchaseRow {
-                x: xi(x),
-                t_x: ri(t_x),
-                t: ai(t),
+            .enumerate()
+            .map(|(i, &(_, _, _, weight))| PurchaseRow {
+                x: xi[i],
+                t_x: ri[i],
+                t: ai[i],
                 weight,
             })
             .collect();
-        indexed.sort_by_key(|r| (r.x, r.t_x, r.t));
+        // The three indices side by side in one key when they fit.
+        let bits = |n: usize| usize::BITS - n.leading_zeros();
+        let (rb, ab) = (bits(recencies.len()), bits(ages.len()));
+        if bits(xs.len()) + rb + ab <= 64 {
+            sort::sort_by_key(&mut indexed, |r| {
+                (u64::from(r.x) << (rb + ab)) | (u64::from(r.t_x) << ab) | u64::from(r.t)
+            });
+        } else {
+            indexed.sort_by_key(|r| (r.x, r.t_x, r.t));
+        }
         let mut merged: Vec<PurchaseRow> = Vec::with_capacity(indexed.len());
         for row in indexed {
             match merged.last_mut() {
@@ -411,15 +412,18 @@ pub fn fit_bgnbd(rows: &[(f64, f64, f64, f64)], penalizer: f64) -> Fitted {
 fn fit_bgnbd_threads(rows: &[(f64, f64, f64, f64)], penalizer: f64, threads: usize) -> Fitted {
     let data = Purchases::new(rows);
     let full = |p: &[f64; 4]| data.objective(p, penalizer, threads);
-    if data.rows.len() < WARM_START_FROM {
-        return minimize(&full).into();
-    }
-    let sample = data.every(WARM_START_STEP);
-    minimize_warm(
-        &|p: &[f64; 4]| sample.objective(p, penalizer, threads),
-        &full,
-    )
-    .into()
+    let mut fitted: Fitted = if data.rows.len() < WARM_START_FROM {
+        minimize(&full).into()
+    } else {
+        let sample = data.every(WARM_START_STEP);
+        minimize_warm(
+            &|p: &[f64; 4]| sample.objective(p, penalizer, threads),
+            &full,
+        )
+        .into()
+    };
+    fitted.distinct_rows = data.rows.len();
+    fitted
 }
 
 /// Distinct rows from which a BG/NBD fit first fits a sample of them (every
@@ -448,19 +452,35 @@ struct Spends {
 }
 
 impl Spends {
+    /// Rows sorted by (x, m) and identical ones merged.
     fn new(rows: &[(f64, f64, f64)]) -> Self {
-        let (xs, xi) = distinct(rows.iter().map(|r| r.0));
-        let mut rows: Vec<SpendRow> = rows
+        let (xs, xi) = sort::distinct(rows.iter().map(|r| r.0));
+        let mut sorted: Vec<SpendRow> = rows
             .iter()
-            .map(|&(x, m, weight)| SpendRow {
-                xi: xi(x),
+            .enumerate()
+            .map(|(i, &(x, m, weight))| SpendRow {
+                xi: xi[i],
                 x,
                 m,
-                ln_m: m.ln(),
+                ln_m: 0.0,
                 weight,
             })
             .collect();
-        rows.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
+        // Stable: by m, then by x.
+        sort::sort_by_key(&mut sorted, |r| sort::total_key(r.m));
+        sort::sort_by_key(&mut sorted, |r| u64::from(r.xi));
+        let mut rows: Vec<SpendRow> = Vec::with_capacity(sorted.len());
+        for row in sorted {
+            match rows.last_mut() {
+                Some(last) if last.xi == row.xi && last.m.total_cmp(&row.m).is_eq() => {
+                    last.weight += row.weight
+                }
+                _ => rows.push(SpendRow {
+                    ln_m: row.m.ln(),
+                    ..row
+                }),
+            }
+        }
         let x_weight = weight_per_x(xs.len(), rows.iter().map(|r| (r.xi, r.weight)));
         Spends {
             total: x_weight.iter().sum(),
@@ -517,7 +537,9 @@ pub fn fit_gamma_gamma(rows: &[(f64, f64, f64)], penalizer: f64) -> Fitted {
 
 fn fit_gamma_gamma_threads(rows: &[(f64, f64, f64)], penalizer: f64, threads: usize) -> Fitted {
     let data = Spends::new(rows);
-    minimize(&|p: &[f64; 3]| data.objective(p, penalizer, threads)).into()
+    let mut fitted: Fitted = minimize(&|p: &[f64; 3]| data.objective(p, penalizer, threads)).into();
+    fitted.distinct_rows = data.rows.len();
+    fitted
 }
 
 #[cfg(test)]

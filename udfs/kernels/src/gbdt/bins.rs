@@ -7,6 +7,8 @@
 //! share of the remaining rows (quantiles that respect ties: a value never
 //! straddles two bins). NaN (the missing value) is bin [`MISSING`].
 
+use crate::sort;
+
 /// The bin of a missing value.
 pub const MISSING: u8 = 255;
 
@@ -137,51 +139,13 @@ pub(super) fn transpose(columns: &[u8], d: usize, threads: usize) -> Vec<u8> {
     rows
 }
 
-/// Sorts as [`f64::total_cmp`] does, by least-significant-digit radix on
-/// bit patterns that order as the values: every column is sorted once a
-/// fit, where comparisons cost n·log n.
+/// Sorts as [`f64::total_cmp`] does, by radix on bit patterns that order
+/// as the values: every column is sorted once a fit.
 fn sort_total(values: &mut [f64]) {
-    const BITS: usize = 11;
-    const RADIX: usize = 1 << BITS;
-    const PASSES: usize = 64_usize.div_ceil(BITS);
-    const TOP: u64 = 1 << 63;
-    if values.len() < 4096 {
-        values.sort_unstable_by(f64::total_cmp);
-        return;
-    }
-    // Negative values reversed, all below the positive ones.
-    let mut keys: Vec<u64> = values
-        .iter()
-        .map(|x| {
-            let b = x.to_bits();
-            if b & TOP != 0 { !b } else { b | TOP }
-        })
-        .collect();
-    let mut counts = vec![[0usize; RADIX]; PASSES];
-    for &k in &keys {
-        for (p, count) in counts.iter_mut().enumerate() {
-            count[(k >> (p * BITS)) as usize & (RADIX - 1)] += 1;
-        }
-    }
-    let mut spare = vec![0u64; keys.len()];
-    for (p, count) in counts.iter_mut().enumerate() {
-        // Every key with the same digit: the pass would keep the order.
-        if count.contains(&keys.len()) {
-            continue;
-        }
-        let mut at = 0;
-        for c in count.iter_mut() {
-            (*c, at) = (at, at + *c);
-        }
-        for &k in &keys {
-            let digit = (k >> (p * BITS)) as usize & (RADIX - 1);
-            spare[count[digit]] = k;
-            count[digit] += 1;
-        }
-        std::mem::swap(&mut keys, &mut spare);
-    }
+    let mut keys: Vec<u64> = values.iter().map(|&x| sort::total_key(x)).collect();
+    sort::sort_by_key(&mut keys, |&k| k);
     for (v, k) in values.iter_mut().zip(keys) {
-        *v = f64::from_bits(if k & TOP != 0 { k ^ TOP } else { !k });
+        *v = sort::from_total_key(k);
     }
 }
 

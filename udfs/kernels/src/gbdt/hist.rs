@@ -149,19 +149,10 @@ fn fill(
     exact
 }
 
+pub(super) use crate::prefetch;
+
 /// Rows ahead to prefetch.
 pub(super) const AHEAD: usize = 12;
-
-/// Hints the CPU to fetch `p`'s line.
-#[cfg(target_arch = "x86_64")]
-pub(super) fn prefetch(p: *const i8) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-pub(super) fn prefetch(_: *const i8) {}
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,11 @@
 //!
 //! `clv_summary` used to group by (customer, period) and then by customer:
 //! the first grouping puts almost every order in a group of its own, and
-//! cost four times the second. Here the groups are customers; each keeps
-//! its periods in one flat list shared by all groups (a group index and a
-//! period per row, 12 bytes), which is sorted by group and deduplicated
-//! once when the groups are emitted.
+//! cost four times the second. Here the groups are customers. While the
+//! periods span at most 2,048 values (`bits`: five and a half years of
+//! days) each group is one fixed record with a bit per period, updated in
+//! place; past that the groups' rows go to one flat list that is sorted by
+//! group when the groups are emitted (`entries`).
 
 use std::sync::Arc;
 
@@ -21,6 +22,12 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion_macros::user_doc;
+
+mod bits;
+mod entries;
+
+use bits::BitGroups;
+use entries::EntryGroups;
 
 use crate::common::{Param, check_arity, float_type, param_names};
 
@@ -233,6 +240,11 @@ fn states(values: &[ArrayRef]) -> Result<(&ListArray, &Float64Array, &Float64Arr
     }
 }
 
+/// Whether a row counts: its period is not NULL and the FILTER keeps it.
+fn kept(periods: &Int64Array, opt_filter: Option<&BooleanArray>, row: usize) -> bool {
+    periods.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
 fn value(a: &Float64Array, row: usize) -> Option<f64> {
     a.is_valid(row).then(|| a.value(row))
 }
@@ -355,96 +367,6 @@ impl Accumulator for ClvPeriodsAccumulator {
     }
 }
 
-/// One row: its group, period and amount. Flags ride in the group's top
-/// bits so an entry is 24 bytes.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    group: u32,
-    period: i64,
-    amount: f64,
-}
-
-/// The entry's amount is NULL.
-const NO_AMOUNT: u32 = 1 << 31;
-/// The entry's amount is not part of the total (a merged state's first
-/// period: its state's total is kept apart, see `ClvPeriodsGroups::totals`).
-const NOT_IN_TOTAL: u32 = 1 << 30;
-const GROUP: u32 = NOT_IN_TOTAL - 1;
-
-impl Entry {
-    fn group(&self) -> usize {
-        (self.group & GROUP) as usize
-    }
-
-    fn amount(&self) -> Option<f64> {
-        (self.group & NO_AMOUNT == 0).then_some(self.amount)
-    }
-
-    fn in_total(&self) -> Option<f64> {
-        (self.group & NOT_IN_TOTAL == 0)
-            .then(|| self.amount())
-            .flatten()
-    }
-}
-
-/// Periods of many groups: one entry per row, appended in arrival order.
-/// Nothing is looked up per row (a per-group record would miss the cache
-/// on almost every row); the entries are sorted by group when the groups
-/// are emitted, and first period, sums and distinct periods are read off
-/// each group's run.
-#[derive(Debug, Default)]
-struct ClvPeriodsGroups {
-    entries: Vec<Entry>,
-    /// Totals of merged partial states, per group.
-    totals: Vec<Option<f64>>,
-}
-
-/// Bits of the group index sorted per radix pass: 2^11 output streams
-/// keep the scatter's write frontier in cache.
-const RADIX_BITS: u32 = 11;
-
-/// Sorts `entries` by group (all below `groups`), stably: least
-/// significant digit first, one counting pass per digit. A scatter straight
-/// to each group's slot would miss the cache on almost every write.
-fn sort_by_group(entries: Vec<Entry>, groups: usize) -> Vec<Entry> {
-    let bits = usize::BITS - groups.saturating_sub(1).leading_zeros();
-    let mut from = entries;
-    if bits == 0 {
-        return from;
-    }
-    let mut to = vec![
-        Entry {
-            group: 0,
-            period: 0,
-            amount: 0.0,
-        };
-        from.len()
-    ];
-    let radix = 1usize << RADIX_BITS;
-    let mut shift = 0;
-    while shift < bits {
-        let digit = |e: &Entry| (e.group() >> shift) & (radix - 1);
-        let mut next = vec![0usize; radix];
-        for e in &from {
-            next[digit(e)] += 1;
-        }
-        let mut sum = 0;
-        for slot in next.iter_mut() {
-            let count = *slot;
-            *slot = sum;
-            sum += count;
-        }
-        for e in &from {
-            let d = digit(e);
-            to[next[d]] = *e;
-            next[d] += 1;
-        }
-        std::mem::swap(&mut from, &mut to);
-        shift += RADIX_BITS;
-    }
-    from
-}
-
 /// What the emitted groups hold: one span each, and with `keep_periods`
 /// their distinct periods (sorted within a group) and offsets into them.
 struct Taken {
@@ -453,89 +375,36 @@ struct Taken {
     offsets: Vec<usize>,
 }
 
+/// The groups of one aggregation: records of bits while the periods fit a
+/// narrow range (`bits`), else the flat list (`entries`), which takes any.
+#[derive(Debug)]
+enum ClvPeriodsGroups {
+    Bits(BitGroups),
+    Entries(EntryGroups),
+}
+
+impl Default for ClvPeriodsGroups {
+    fn default() -> Self {
+        Self::Bits(BitGroups::default())
+    }
+}
+
 impl ClvPeriodsGroups {
-    fn push(&mut self, group: usize, period: i64, amount: Option<f64>, flags: u32) -> Result<()> {
-        let group = match u32::try_from(group) {
-            Ok(g) if g <= GROUP => g,
-            _ => return internal_err!("{NAME}: more than 2^30 groups in one aggregation"),
-        };
-        let (amount, null) = match amount {
-            Some(a) => (a, 0),
-            None => (0.0, NO_AMOUNT),
-        };
-        self.entries.push(Entry {
-            group: group | null | flags,
-            period,
-            amount,
-        });
-        Ok(())
+    /// The flat list, the groups' records moved into it first.
+    fn entries(&mut self) -> Result<&mut EntryGroups> {
+        if let Self::Bits(bits) = self {
+            *self = Self::Entries(std::mem::take(bits).into_entries()?);
+        }
+        match self {
+            Self::Entries(entries) => Ok(entries),
+            Self::Bits(_) => unreachable!("just replaced"),
+        }
     }
 
-    /// Takes the groups `emit_to` names; the entries of the groups left
-    /// behind stay, renumbered from 0.
     fn take(&mut self, emit_to: EmitTo, keep_periods: bool) -> Taken {
-        let totals = emit_to.take_needed(&mut self.totals);
-        let n = totals.len();
-        let emitted = if self.totals.is_empty() {
-            std::mem::take(&mut self.entries)
-        } else {
-            let (emitted, kept): (Vec<Entry>, Vec<Entry>) =
-                self.entries.iter().partition(|e| e.group() < n);
-            self.entries = kept
-                .into_iter()
-                .map(|e| Entry {
-                    group: e.group - n as u32,
-                    ..e
-                })
-                .collect();
-            emitted
-        };
-        let mut emitted = sort_by_group(emitted, n);
-        let mut spans = Vec::with_capacity(n);
-        let mut periods = Vec::new();
-        let mut offsets = Vec::new();
-        if keep_periods {
-            periods.reserve(emitted.len());
-            offsets.reserve(n + 1);
-        }
-        let mut at = 0;
-        for (g, merged_total) in totals.into_iter().enumerate() {
-            let start = at;
-            while at < emitted.len() && emitted[at].group() == g {
-                at += 1;
-            }
-            let run = &mut emitted[start..at];
-            // Arrival order is mostly time order: nearly sorted runs.
-            run.sort_unstable_by_key(|e| e.period);
-            let mut span = Span::EMPTY;
-            span.total = merged_total;
-            let mut distinct = 0;
-            let mut previous = None;
-            if keep_periods {
-                offsets.push(periods.len());
-            }
-            for e in run.iter() {
-                if previous != Some(e.period) {
-                    distinct += 1;
-                    previous = Some(e.period);
-                    if keep_periods {
-                        periods.push(e.period);
-                    }
-                }
-                span.add(e.period, e.amount());
-                span.add_total(e.in_total());
-            }
-            span.periods = distinct;
-            span.last = previous;
-            spans.push(span);
-        }
-        if keep_periods {
-            offsets.push(periods.len());
-        }
-        Taken {
-            spans,
-            periods,
-            offsets,
+        match self {
+            Self::Bits(bits) => bits.take(emit_to, keep_periods),
+            Self::Entries(entries) => entries.take(emit_to, keep_periods),
         }
     }
 }
@@ -548,25 +417,13 @@ impl GroupsAccumulator for ClvPeriodsGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.totals.resize(total_num_groups, None);
-        let (periods, amounts) = arguments(values)?;
-        self.entries.reserve(group_indices.len());
-        if opt_filter.is_none() && periods.null_count() == 0 && amounts.null_count() == 0 {
-            let amounts = amounts.values();
-            for ((&g, &p), &a) in group_indices.iter().zip(periods.values()).zip(amounts) {
-                self.push(g, p, Some(a), 0)?;
-            }
+        if let Self::Bits(bits) = self
+            && bits.update_batch(values, group_indices, opt_filter, total_num_groups)?
+        {
             return Ok(());
         }
-        for (row, &g) in group_indices.iter().enumerate() {
-            if periods.is_null(row)
-                || opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)))
-            {
-                continue;
-            }
-            self.push(g, periods.value(row), value(amounts, row), 0)?;
-        }
-        Ok(())
+        self.entries()?
+            .update_batch(values, group_indices, opt_filter, total_num_groups)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -578,34 +435,22 @@ impl GroupsAccumulator for ClvPeriodsGroups {
         state(taken.periods, &taken.offsets, &taken.spans)
     }
 
-    /// A state's periods become entries without amounts, except its first
-    /// period, which carries the state's first amount (left out of the
-    /// total); the state's total is added to the group's merged total.
+    /// A state's periods become the group's periods; its first period
+    /// brings the state's first amount, and its total is added to the
+    /// group's.
     fn merge_batch(
         &mut self,
         values: &[ArrayRef],
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.totals.resize(total_num_groups, None);
-        let (lists, first_amounts, totals) = states(values)?;
-        let offsets = lists.value_offsets();
-        let all = lists.values().as_primitive::<Int64Type>().values();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let own = &all[offsets[row] as usize..offsets[row + 1] as usize];
-            let Some((&first, rest)) = own.split_first() else {
-                continue;
-            };
-            self.push(g, first, value(first_amounts, row), NOT_IN_TOTAL)?;
-            for &p in rest {
-                self.push(g, p, None, 0)?;
-            }
-            self.totals[g] = plus(self.totals[g], value(totals, row));
+        if let Self::Bits(bits) = self
+            && bits.merge_batch(values, group_indices, total_num_groups)?
+        {
+            return Ok(());
         }
-        Ok(())
+        self.entries()?
+            .merge_batch(values, group_indices, total_num_groups)
     }
 
     /// Each row is a state of its own: its period (none when NULL or
@@ -616,15 +461,12 @@ impl GroupsAccumulator for ClvPeriodsGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let (periods, amounts) = arguments(values)?;
-        let kept = |row: usize| {
-            periods.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
-        };
         let rows = periods.len();
         let mut own = Vec::with_capacity(rows);
         let mut lengths = Vec::with_capacity(rows);
         let mut sums = Vec::with_capacity(rows);
         for row in 0..rows {
-            if kept(row) {
+            if kept(periods, opt_filter, row) {
                 own.push(periods.value(row));
                 lengths.push(1);
                 sums.push(value(amounts, row));
@@ -645,8 +487,10 @@ impl GroupsAccumulator for ClvPeriodsGroups {
     }
 
     fn size(&self) -> usize {
-        self.entries.capacity() * size_of::<Entry>()
-            + self.totals.capacity() * size_of::<Option<f64>>()
+        match self {
+            Self::Bits(bits) => bits.size(),
+            Self::Entries(entries) => entries.size(),
+        }
     }
 }
 
