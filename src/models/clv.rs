@@ -93,8 +93,9 @@ pub async fn train(
             ),
         ));
     }
-    // The fits merge identical rows into one weighted term themselves.
-    let mut rows: Vec<[f64; 3]> = Vec::new();
+    // (frequency, recency or spend, T or unused, weight): the fits merge
+    // identical rows into one weighted term themselves.
+    let mut rows: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut stream = training.execute_stream().await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -143,7 +144,7 @@ pub async fn train(
                     "Gamma-Gamma needs repeat buyers with positive spend: add WHERE frequency > 0 AND monetary_value > 0",
                 ));
             }
-            rows.push(key);
+            rows.push((key[0], key[1], key[2], 1.0));
         }
     }
     if rows.is_empty() {
@@ -151,15 +152,12 @@ pub async fn train(
     }
     let count = rows.len() as u64;
     let (fitted, keys) = if model_type == "bgnbd" {
-        let data: Vec<(f64, f64, f64, f64)> =
-            rows.iter().map(|k| (k[0], k[1], k[2], 1.0)).collect();
-        drop(rows);
-        let fitted = tokio::task::spawn_blocking(move || fit_bgnbd(&data, penalizer))
+        let fitted = tokio::task::spawn_blocking(move || fit_bgnbd(&rows, penalizer))
             .await
             .map_err(|e| err(name, e))?;
         (fitted, vec!["r", "alpha", "a", "b"])
     } else {
-        let data: Vec<(f64, f64, f64)> = rows.iter().map(|k| (k[0], k[1], 1.0)).collect();
+        let data: Vec<(f64, f64, f64)> = rows.iter().map(|r| (r.0, r.1, r.3)).collect();
         drop(rows);
         let fitted = tokio::task::spawn_blocking(move || fit_gamma_gamma(&data, penalizer))
             .await

@@ -41,7 +41,8 @@ pub fn sort_by_key<T: Copy>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
             count[(k >> (p as u32 * BITS)) as usize & (RADIX - 1)] += 1;
         }
     }
-    let mut spare: Vec<T> = Vec::with_capacity(items.len());
+    // Every slot is written by each pass before it is read.
+    let mut spare: Vec<T> = vec![items[0]; items.len()];
     for (p, count) in counts.iter_mut().enumerate() {
         // Every key with the same digit: the pass would keep the order.
         if count.contains(&items.len()) {
@@ -51,8 +52,6 @@ pub fn sort_by_key<T: Copy>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
         for c in count.iter_mut() {
             (*c, at) = (at, at + *c);
         }
-        spare.clear();
-        spare.resize(items.len(), items[0]);
         for item in items.iter() {
             let digit = (key(item) >> (p as u32 * BITS)) as usize & (RADIX - 1);
             spare[count[digit]] = *item;
