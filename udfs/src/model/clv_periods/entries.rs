@@ -53,50 +53,13 @@ pub(super) struct EntryGroups {
     pub(super) totals: Vec<Option<f64>>,
 }
 
-/// Bits of the group index sorted per radix pass: 2^11 output streams
-/// keep the scatter's write frontier in cache.
-const RADIX_BITS: u32 = 11;
-
-/// Sorts `entries` by group (all below `groups`), stably: least
-/// significant digit first, one counting pass per digit. A scatter straight
-/// to each group's slot would miss the cache on almost every write.
-pub(super) fn sort_by_group(entries: Vec<Entry>, groups: usize) -> Vec<Entry> {
-    let bits = usize::BITS - groups.saturating_sub(1).leading_zeros();
-    let mut from = entries;
-    if bits == 0 {
-        return from;
-    }
-    let mut to = vec![
-        Entry {
-            group: 0,
-            period: 0,
-            amount: 0.0,
-        };
-        from.len()
-    ];
-    let radix = 1usize << RADIX_BITS;
-    let mut shift = 0;
-    while shift < bits {
-        let digit = |e: &Entry| (e.group() >> shift) & (radix - 1);
-        let mut next = vec![0usize; radix];
-        for e in &from {
-            next[digit(e)] += 1;
-        }
-        let mut sum = 0;
-        for slot in next.iter_mut() {
-            let count = *slot;
-            *slot = sum;
-            sum += count;
-        }
-        for e in &from {
-            let d = digit(e);
-            to[next[d]] = *e;
-            next[d] += 1;
-        }
-        std::mem::swap(&mut from, &mut to);
-        shift += RADIX_BITS;
-    }
-    from
+/// Sorts `entries` by group, stably (the kernels' radix sort: a scatter
+/// straight to each group's slot would miss the cache on almost every
+/// write). `groups` bounds the group indices.
+pub(super) fn sort_by_group(mut entries: Vec<Entry>, groups: usize) -> Vec<Entry> {
+    debug_assert!(entries.iter().all(|e| e.group() < groups.max(1)));
+    microseg_kernels::sort::sort_by_key(&mut entries, |e| e.group() as u64);
+    entries
 }
 
 impl EntryGroups {
