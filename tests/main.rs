@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod cluster_resources;
 mod delta;
+mod dense;
 mod engine;
 mod fixtures;
 mod generate;

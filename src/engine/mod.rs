@@ -144,6 +144,13 @@ impl Engine {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::planning::SinglePhaseAggregate));
+        // MICROSEG_DENSE_AGGREGATE=off keeps DataFusion's hash aggregation,
+        // to measure one against the other.
+        let builder = if std::env::var("MICROSEG_DENSE_AGGREGATE").is_ok_and(|v| v == "off") {
+            builder
+        } else {
+            builder.with_physical_optimizer_rule(Arc::new(crate::planning::DenseGroupAggregate))
+        };
         let entity_key = privacy::entity_key(&lake);
         let mut state = crate::planning::with_catalog_binding(
             builder,

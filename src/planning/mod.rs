@@ -4,6 +4,7 @@
 
 mod bind;
 mod consent;
+mod dense;
 mod leaves;
 pub mod privacy;
 mod single_phase;
@@ -16,6 +17,7 @@ use datafusion::optimizer::Analyzer;
 
 pub use bind::{BindCatalog, uses_catalog};
 pub use consent::{ConsentRule, ConsentTable};
+pub use dense::{DenseAggregateExec, DenseGroupAggregate};
 pub use single_phase::SinglePhaseAggregate;
 pub use suppress::{FORGOTTEN, Forgotten, SuppressForgotten, canonical_key};
 

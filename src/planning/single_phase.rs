@@ -24,7 +24,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 
 /// Aggregate functions whose partial state holds their whole input.
-const WHOLE_INPUT_STATES: &[&str] = &["clv_periods"];
+pub(super) const WHOLE_INPUT_STATES: &[&str] = &["clv_periods"];
 
 /// Rewrites Partial → hash repartition → FinalPartitioned into hash
 /// repartition → SinglePartitioned when every aggregate function of the

@@ -81,21 +81,32 @@ impl TableFunctionImpl for ClvSummaryFunction {
             let day = as_of_micros.div_euclid(MICROS_PER_DAY);
             if week { (day + 3).div_euclid(7) } else { day }
         };
+        // As lifetimes: a transaction counts when its period is not after
+        // as_of's, so the whole last day (or week) is in: its time is
+        // before the first day of the next period. Compared on the raw
+        // time, the scan tests it without computing periods first.
+        let next_day = if week {
+            (end_period + 1) * 7 - 3
+        } else {
+            end_period + 1
+        };
+        let in_time = match next_day.checked_mul(MICROS_PER_DAY) {
+            Some(bound) => micros.clone().lt(lit(bound)),
+            None => lit(true),
+        };
         let plan = table
             .scan()?
             .filter(
                 ident(customer.as_str())
                     .is_not_null()
-                    .and(ident(ts.as_str()).is_not_null()),
+                    .and(ident(ts.as_str()).is_not_null())
+                    .and(in_time),
             )?
             .project(vec![
                 ident(customer.as_str()),
                 period_of_micros(micros).alias("period"),
                 cast(ident(amount.as_str()), DataType::Float64).alias("amount"),
             ])?
-            // As lifetimes: a transaction counts when its period is not
-            // after as_of's, so the whole last day (or week) is in.
-            .filter(col("period").lt_eq(lit(end_period)))?
             // One group per customer, its distinct periods counted inside
             // the aggregate: grouping by (customer, period) first made a
             // group of almost every order.

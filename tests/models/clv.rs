@@ -133,10 +133,10 @@ async fn lifetime_value_matches_lifetimes() {
 }
 
 /// clv_summary's aggregate keeps every period as state, so the engine
-/// plans it in one phase over rows repartitioned by customer (the rule
-/// `SinglePhaseAggregate`); the answers are checked against lifetimes in
-/// `lifetime_value_matches_lifetimes` and against the two-phase plan of a
-/// cluster in models.slt.
+/// plans it in one phase: as one `DenseAggregateExec` by customer (no
+/// partial states, no shuffle). The answers are checked against lifetimes
+/// in `lifetime_value_matches_lifetimes` and against the two-phase plan of
+/// a cluster in models.slt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clv_summary_aggregates_in_one_phase() {
     let lake = small_lake_copy();
@@ -154,14 +154,12 @@ async fn clv_summary_aggregates_in_one_phase() {
         .nth(1)
         .expect("EXPLAIN shows the physical plan");
     assert!(
-        physical.contains("mode=SinglePartitioned") && physical.contains("clv_periods"),
+        physical.contains("DenseAggregateExec: gby=[customer_id")
+            && physical.contains("clv_periods(period, amount)"),
         "{text}"
     );
     assert!(!physical.contains("mode=Partial"), "{text}");
-    assert!(
-        physical.contains("RepartitionExec: partitioning=Hash([customer_id"),
-        "{text}"
-    );
+    assert!(!physical.contains("RepartitionExec"), "{text}");
 }
 
 /// Parameter recovery: customers simulated from known BG/NBD and
