@@ -1,8 +1,8 @@
 //! `DenseAggregateExec`: a whole aggregation by one integer key, without a
 //! shuffle and, while the ids stay dense, without hashing.
 //!
-//! The keys are split in stripes by their remainder modulo the number of
-//! input partitions; each stripe has one set of [`KeySlots`] and
+//! The keys are split in stripes by their remainder modulo a power of two
+//! (the number of input partitions, rounded up); each stripe has one set of [`KeySlots`] and
 //! accumulators behind a lock, indexed by `key / stripes`. A task per input
 //! partition splits each batch by stripe and updates each stripe in turn,
 //! taking whichever is free first. So every group lives in one place (no
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::runtime::JoinSet;
@@ -232,7 +233,7 @@ async fn aggregate_all(
     time: &Time,
     rows: usize,
 ) -> Result<Vec<Stripe>> {
-    let count = streams.len().max(1);
+    let count = streams.len().max(1).next_power_of_two();
     // A table of 4 slots per expected row of a stripe costs 16 bytes a row,
     // inside the estimate.
     let max_span = (4 * rows / count) as u64;
@@ -365,23 +366,34 @@ fn split(spec: &Spec, batch: &RecordBatch, stripes: usize) -> Result<Vec<Option<
             filters,
         })]);
     }
-    let n = stripes as i64;
+    // A power of two: the remainder is a mask and the quotient a shift
+    // (both floor for negative keys), where a division would cost more
+    // than the rest of the row's work.
+    let shift = stripes.trailing_zeros();
+    let mask = stripes as i64 - 1;
     let mut rows_of: Vec<Vec<u32>> = vec![Vec::with_capacity(rows / stripes + 16); stripes];
-    for (row, k) in key.iter().enumerate() {
-        let j = k.map_or(0, |k| k.rem_euclid(n) as usize);
+    let mut keys_of: Vec<Vec<i64>> = vec![Vec::with_capacity(rows / stripes + 16); stripes];
+    let mut valid_of: Option<Vec<Vec<bool>>> = key.nulls().map(|_| vec![Vec::new(); stripes]);
+    for (row, &k) in key.values().iter().enumerate() {
+        let valid = key.is_valid(row);
+        let j = if valid { (k & mask) as usize } else { 0 };
         rows_of[j].push(row as u32);
+        keys_of[j].push(k >> shift);
+        if let Some(v) = &mut valid_of {
+            v[j].push(valid);
+        }
     }
+    let mut valid_of = valid_of.map(Vec::into_iter);
     rows_of
         .into_iter()
-        .map(|rows| {
+        .zip(keys_of)
+        .map(|(rows, keys)| {
+            let valid = valid_of.as_mut().and_then(Iterator::next);
             if rows.is_empty() {
                 return Ok(None);
             }
             let rows = UInt32Array::from(rows);
-            let keys = take(key, &rows, None)?;
-            let keys: Int64Array = keys
-                .as_primitive::<Int64Type>()
-                .unary_opt(|k| Some(k.div_euclid(n)));
+            let keys = Int64Array::new(keys.into(), valid.map(NullBuffer::from));
             let values = values
                 .iter()
                 .map(|args| {
@@ -456,16 +468,16 @@ impl Stripe {
     }
 
     /// The groups as batches of at most `batch_size` rows; `stripe` of
-    /// `stripes` turns the slots' keys back into the input's.
+    /// `1 << shift` stripes turns the slots' keys back into the input's.
     fn emit(
         mut self,
         schema: &SchemaRef,
         batch_size: usize,
         stripe: i64,
-        stripes: i64,
+        shift: u32,
     ) -> Result<Vec<RecordBatch>> {
         let keys: Int64Array = (0..self.slots.groups() as u32)
-            .map(|g| self.slots.key(g).map(|q| q * stripes + stripe))
+            .map(|g| self.slots.key(g).map(|q| (q << shift) | stripe))
             .collect();
         let mut columns = vec![cast(&keys, schema.field(0).data_type())?];
         for accumulator in &mut self.accumulators {
@@ -487,13 +499,13 @@ async fn emit_all(
     batch_size: usize,
     baseline: &BaselineMetrics,
 ) -> Result<Vec<RecordBatch>> {
-    let count = stripes.len() as i64;
+    let shift = stripes.len().trailing_zeros();
     let mut tasks = JoinSet::new();
     for (j, stripe) in stripes.into_iter().enumerate() {
         let (schema, time) = (Arc::clone(schema), baseline.elapsed_compute().clone());
         tasks.spawn(async move {
             let _timer = time.timer();
-            (j, stripe.emit(&schema, batch_size, j as i64, count))
+            (j, stripe.emit(&schema, batch_size, j as i64, shift))
         });
     }
     let mut out: Vec<(usize, Vec<RecordBatch>)> = Vec::new();

@@ -138,7 +138,7 @@ impl KeySlots {
         // In i128: the span of the whole i64 range does not fit a u64.
         let span = hi - lo + 1;
         if span > self.max_span as i128 {
-            self.to_hashed();
+            self.move_to_hash_map();
             return;
         }
         let want = span
@@ -157,7 +157,7 @@ impl KeySlots {
         self.base = base as i64;
     }
 
-    fn to_hashed(&mut self) {
+    fn move_to_hash_map(&mut self) {
         let mut map = HashMap::with_capacity(self.keys.len() * 2);
         for &g in &self.table {
             if g != EMPTY {
