@@ -242,3 +242,38 @@ async fn unions_of_aggregations_by_key_keep_their_partitioning() {
         assert!(got.len() >= 2);
     }
 }
+
+#[test]
+fn the_switch_leaves_datafusions_plan() {
+    let lake = crate::fixtures::small_lake_str();
+    let explain = |off: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_microseg"));
+        command.args([
+            "sql",
+            "--lake",
+            &lake,
+            "-c",
+            "EXPLAIN SELECT customer_id, count(*) FROM orders GROUP BY customer_id",
+        ]);
+        command.env_remove("MICROSEG_LAKE");
+        if off {
+            command.env("MICROSEG_DENSE_AGGREGATE", "off");
+        } else {
+            command.env_remove("MICROSEG_DENSE_AGGREGATE");
+        }
+        let out = command.output().expect("run microseg");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(explain(false).contains("DenseAggregateExec"));
+    let off = explain(true);
+    assert!(!off.contains("DenseAggregateExec"), "{off}");
+    assert!(
+        off.contains("AggregateExec: mode=FinalPartitioned"),
+        "{off}"
+    );
+}
