@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::DEFAULT_METADATA_CACHE_LIMIT;
@@ -26,7 +25,7 @@ const CONCURRENCY: usize = 16;
 
 /// Parquet footers are usually a few KiB; one suffix read of this size gets
 /// most of them in a single request.
-const FOOTER_HINT: usize = 16 * 1024;
+const FOOTER_HINT: usize = 64 * 1024;
 
 /// What sits directly under the lake root.
 pub(crate) struct Root {
@@ -172,18 +171,10 @@ pub(crate) async fn discover(
         .enumerate()
         .flat_map(|(t, c)| (0..c.files.len()).map(move |f| (t, f)))
         .collect();
-    // Each read is its own task: decoding a footer costs more than reading
-    // it from a local disk, and tasks decode on every worker thread.
     let footers: Vec<(usize, usize, Footer)> = futures::stream::iter(jobs)
         .map(|(t, f)| {
-            let (owned, meta) = (location.clone(), candidates[t].files[f].meta.clone());
-            let read = SpawnedTask::spawn(async move { read_footer(&owned, &meta).await });
-            async move {
-                let footer = read.join_unwind().await.map_err(|e| {
-                    Error::lake(&location.original, format!("reading a footer stopped: {e}"))
-                })??;
-                Ok::<_, Error>((t, f, footer))
-            }
+            let meta = &candidates[t].files[f].meta;
+            async move { Ok::<_, Error>((t, f, read_footer(location, meta).await?)) }
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()

@@ -451,9 +451,8 @@ impl Stripe {
 
     fn update(&mut self, piece: &Piece) -> Result<()> {
         self.ids.clear();
-        let valid: Option<Vec<bool>> = piece.keys.nulls().map(|n| n.iter().collect());
         self.slots
-            .ids(piece.keys.values(), valid.as_deref(), &mut self.ids);
+            .ids(piece.keys.values(), piece.keys.nulls(), &mut self.ids);
         let groups = self.slots.groups();
         for ((accumulator, values), filter) in self
             .accumulators

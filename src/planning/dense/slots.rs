@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use datafusion::arrow::buffer::NullBuffer;
+
 /// A slot without a group.
 const EMPTY: u32 = u32::MAX;
 /// The first table covers this many keys.
@@ -69,10 +71,10 @@ impl KeySlots {
     }
 
     /// Appends the group of each key to `out`, making groups for new keys.
-    pub fn ids(&mut self, keys: &[i64], valid: Option<&[bool]>, out: &mut Vec<usize>) {
+    pub fn ids(&mut self, keys: &[i64], valid: Option<&NullBuffer>, out: &mut Vec<usize>) {
         out.reserve(keys.len());
         for (i, &key) in keys.iter().enumerate() {
-            if valid.is_some_and(|v| !v[i]) {
+            if valid.is_some_and(|v| v.is_null(i)) {
                 let g = self.null_group();
                 out.push(g as usize);
                 continue;
@@ -210,7 +212,7 @@ mod tests {
         for chunk in keys.chunks(batch) {
             let values: Vec<i64> = chunk.iter().map(|k| k.unwrap_or(7)).collect();
             let valid: Vec<bool> = chunk.iter().map(Option::is_some).collect();
-            slots.ids(&values, Some(&valid), &mut out);
+            slots.ids(&values, Some(&NullBuffer::from(valid)), &mut out);
         }
         (slots, out)
     }
